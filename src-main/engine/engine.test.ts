@@ -1,0 +1,43 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { fixturePath } from "../../fixtures/fixtures.ts";
+import { Engine, EngineError, XQUANT_MARKER, verifyXQuantBinary } from "./engine.ts";
+
+describe("engine on our patched llama.cpp", () => {
+    let engine: Engine;
+
+    beforeAll(async () => {
+        engine = await Engine.start({ maxThreads: 2 });
+    });
+
+    afterAll(async () => {
+        await engine.dispose();
+    });
+
+    it("runs the binary that carries the XQuant marker and patch series version", () => {
+        expect(engine.info.systemInfo).toContain(XQUANT_MARKER);
+        expect(engine.info.patchSeriesVersion).toMatch(/^\d+\.\d+\.\d+$/);
+        expect(engine.info.threads).toBe(2);
+    });
+
+    it("loads a fixture model and generates text greedily, deterministically", async () => {
+        const model = await engine.loadModel(fixturePath("mha-random-f16"));
+        try {
+            const first = await engine.completeGreedy(model, "In the beginning", { maxTokens: 16 });
+            const second = await engine.completeGreedy(model, "In the beginning", { maxTokens: 16 });
+            expect(model.tokenize(first).length).toBeGreaterThan(0);
+            expect(second).toBe(first);
+        } finally {
+            await model.dispose();
+        }
+    });
+
+    it("refuses a missing model file with a typed error", async () => {
+        await expect(engine.loadModel("/nonexistent/model.gguf")).rejects.toMatchObject({ code: "model-not-found" });
+    });
+});
+
+describe("verifyXQuantBinary", () => {
+    it("rejects system info without the marker", () => {
+        expect(() => verifyXQuantBinary("CPU : SSE3 = 1 | AVX2 = 1 | ")).toThrow(EngineError);
+    });
+});

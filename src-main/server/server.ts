@@ -1,0 +1,98 @@
+// The local server front door: the same renderer in a browser, talking to the
+// same services over HTTP. Binds 127.0.0.1 only.
+import fs from "node:fs";
+import http from "node:http";
+import path from "node:path";
+import type { AddressInfo } from "node:net";
+import type { Services } from "../services/services.ts";
+
+const maxBodyBytes = 1 << 20;
+
+const contentTypes: Record<string, string> = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".svg": "image/svg+xml",
+    ".png": "image/png",
+    ".json": "application/json",
+};
+
+export interface RunningServer {
+    url: string;
+    close(): Promise<void>;
+}
+
+function sendJson(response: http.ServerResponse, status: number, body: unknown): void {
+    response.writeHead(status, { "content-type": "application/json", "cache-control": "no-store" });
+    response.end(JSON.stringify(body));
+}
+
+function readBody(request: http.IncomingMessage): Promise<string> {
+    return new Promise((resolve, reject) => {
+        let size = 0;
+        const chunks: Buffer[] = [];
+        request.on("data", (chunk: Buffer) => {
+            size += chunk.length;
+            if (size > maxBodyBytes) {
+                reject(new Error("request body too large"));
+                request.destroy();
+            } else chunks.push(chunk);
+        });
+        request.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
+        request.on("error", reject);
+    });
+}
+
+async function handleApi(services: Services, method: string, request: http.IncomingMessage, response: http.ServerResponse): Promise<void> {
+    if (request.method !== "POST") return sendJson(response, 405, { ok: false, error: { code: "bad-request", message: "Use POST" } });
+    let argument: unknown;
+    try {
+        argument = JSON.parse((await readBody(request)) || "{}");
+    } catch {
+        return sendJson(response, 400, { ok: false, error: { code: "bad-request", message: "The request body is not valid JSON" } });
+    }
+    const result = await services.handleRequest(method, argument);
+    sendJson(response, result.ok ? 200 : result.error.code === "internal" ? 500 : 400, result);
+}
+
+function serveStatic(staticDir: string, urlPath: string, response: http.ServerResponse): void {
+    const relative = path.normalize(decodeURIComponent(urlPath)).replace(/^([/\\])+/, "");
+    let file = path.join(staticDir, relative);
+    if (!file.startsWith(staticDir) || !fs.existsSync(file) || fs.statSync(file).isDirectory()) file = path.join(staticDir, "index.html");
+    if (!fs.existsSync(file)) {
+        response.writeHead(503, { "content-type": "text/plain" });
+        response.end("The UI is not built. Run `npm run build`.");
+        return;
+    }
+    response.writeHead(200, {
+        "content-type": contentTypes[path.extname(file)] ?? "application/octet-stream",
+        "content-security-policy": "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'",
+        "x-content-type-options": "nosniff",
+    });
+    fs.createReadStream(file).pipe(response);
+}
+
+export function startServer(options: { services: Services; staticDir: string; port?: number }): Promise<RunningServer> {
+    const staticDir = path.resolve(options.staticDir);
+    const server = http.createServer((request, response) => {
+        const url = new URL(request.url ?? "/", "http://127.0.0.1");
+        const api = /^\/api\/([A-Za-z]+)$/.exec(url.pathname);
+        if (api) {
+            handleApi(options.services, api[1]!, request, response).catch((error: Error) =>
+                sendJson(response, 500, { ok: false, error: { code: "internal", message: error.message } }));
+        } else serveStatic(staticDir, url.pathname, response);
+    });
+    return new Promise((resolve, reject) => {
+        server.once("error", reject);
+        server.listen(options.port ?? 0, "127.0.0.1", () => {
+            const { port } = server.address() as AddressInfo;
+            resolve({
+                url: `http://127.0.0.1:${port}/`,
+                close: () => new Promise((done) => {
+                    server.closeAllConnections();
+                    server.close(() => done());
+                }),
+            });
+        });
+    });
+}
