@@ -25,7 +25,8 @@ const sourceDir = path.join(workDir, "source");
 const buildDir = path.join(workDir, gpu ? `out-${gpu}` : "out");
 const ccacheDir = path.join(cacheDir, "ccache");
 const nlcLlamaDir = path.join(nodeLlamaCppDir, "llama");
-const buildTargets = ["llama-addon", "llama-perplexity", "llama-finetune"];
+const installedTools = ["llama-perplexity", "llama-finetune", "xquant-eval", "xquant-native-tests"];
+const buildTargets = ["llama-addon", ...installedTools];
 
 class BuildError extends Error {}
 
@@ -110,7 +111,8 @@ function inputsHash(options: Record<string, string>): string {
     const inputFiles = [
         ...listFiles(path.join(nativeDir, "patches")),
         ...listFiles(path.join(nativeDir, "src")),
-        ...listFiles(path.join(nativeDir, "tests")),
+        ...listFiles(path.join(nativeDir, "tools")),
+        ...listFiles(path.join(nativeDir, "tests")).filter((file) => !file.endsWith(".ts")),
         path.join(nativeDir, "build.ts"),
         ...listFiles(path.join(nlcLlamaDir, "patches")),
         ...listFiles(path.join(nlcLlamaDir, "addon")),
@@ -158,8 +160,9 @@ function prepareSources(): void {
     }
     const ourSources = path.join(nativeDir, "src");
     if (fs.existsSync(ourSources)) fs.cpSync(ourSources, sourceDir, { recursive: true });
-    const ourTests = path.join(nativeDir, "tests");
-    if (fs.existsSync(ourTests)) fs.cpSync(ourTests, path.join(sourceDir, "xquant-tests"), { recursive: true });
+    for (const folder of ["tools", "tests"]) {
+        fs.cpSync(path.join(nativeDir, folder), path.join(sourceDir, `xquant-${folder}`), { recursive: true, filter: (file) => !file.endsWith(".ts") });
+    }
 }
 
 function compile(options: Record<string, string>): void {
@@ -176,9 +179,10 @@ function compile(options: Record<string, string>): void {
     run("cmake", ["-S", sourceDir, "-B", buildDir, "-G", "Ninja", ...launcher,
         ...Object.entries(options).map(([key, value]) => `-D${key}=${value}`)], { env, quiet: true });
     const jobs = String(process.env.XQ_BUILD_JOBS ?? os.availableParallelism());
+    if (hasCommand("ccache")) run("ccache", ["--zero-stats"], { env, quiet: true });
     log(`compiling ${buildTargets.join(", ")} with ${jobs} jobs`);
     run("cmake", ["--build", buildDir, "--parallel", jobs, "--target", ...buildTargets], { env });
-    if (hasCommand("ccache")) log(run("ccache", ["--show-stats", "--verbose"], { env, quiet: true }).split("\n").filter((line) => /Hits|Misses/.test(line)).join(" ").replace(/\s+/g, " "));
+    if (hasCommand("ccache")) log(`ccache: ${run("ccache", ["--print-stats"], { env, quiet: true }).split("\n").filter((line) => /^(direct_cache_hit|cache_miss)\s/.test(line)).join(", ")}`);
 }
 
 // Collects the addon, the llama/ggml shared libraries and the tools into one
@@ -188,7 +192,8 @@ function collectOutputs(destination: string, options: Record<string, string>): v
     fs.mkdirSync(destination, { recursive: true });
     const binDir = path.join(buildDir, "bin");
     for (const name of fs.readdirSync(binDir)) {
-        if (name.startsWith("llama-") && !["llama-perplexity", "llama-finetune"].includes(name.replace(/\.exe$/, ""))) continue;
+        const isExecutable = !/\.(so|dylib|dll)$/.test(name);
+        if (isExecutable && !installedTools.includes(name.replace(/\.exe$/, ""))) continue;
         fs.cpSync(path.join(binDir, name), path.join(destination, name), { recursive: true });
     }
     fs.copyFileSync(path.join(buildDir, "llama-addon.node"), path.join(destination, "llama-addon.node"));

@@ -3,12 +3,17 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { getLlama, LlamaCompletion, LlamaLogLevel, type Llama, type LlamaModel } from "node-llama-cpp";
+import { getLlama, LlamaCompletion, LlamaLogLevel, type Llama, type LlamaContext, type LlamaModel } from "node-llama-cpp";
 import { installedBinDir } from "../../native/paths.ts";
+import { cacheModeSpecs, type CacheMode, type ModelShape } from "./cache-modes.ts";
 
 export const XQUANT_MARKER = "XQUANT = 1";
 
-export type EngineErrorCode = "native-not-built" | "stock-binary" | "model-not-found" | "model-invalid";
+export type EngineErrorCode = "native-not-built" | "stock-binary" | "model-not-found" | "model-invalid"
+    | "unsupported-architecture" | "context-failed" | "state-mode-mismatch";
+
+// Architectures whose graphs the X-cache supports (see native/src/llama.cpp/src/xquant-cache.cpp).
+export const xquantArchitectures = ["llama", "qwen2", "qwen3"];
 
 export class EngineError extends Error {
     readonly code: EngineErrorCode;
@@ -31,8 +36,76 @@ export interface EngineOptions {
     maxThreads?: number;
 }
 
+export interface ContextOptions {
+    cacheMode: CacheMode;
+    contextSize: number;
+    sequences?: number;
+    // kv-q8_0/kv-q4_0 always use flash attention, as llama.cpp requires for a quantized V cache
+    flashAttention?: boolean;
+    // XQuant: leading layers kept at 4 bits (default: 3 of every 32 layers)
+    baseLayers?: number;
+}
+
+// Measured from the cache buffers as ggml allocated them.
+export interface CacheStats {
+    mode: CacheMode;
+    bytes: number;
+    bitsPerElement: number;
+    cellsUsed: number;
+    contextSize: number;
+}
+
+// The addon functions our patch series adds (native/src/addon/AddonXQuant.cpp).
+interface XQuantBindings {
+    setXQuantNextContext(options: { bits: number; baseLayers: number; baseBits: number } | null): void;
+    getXQuantCacheInfo(addonContext: unknown): { bits: number; bytes: number; bitsPerElement: number; cells: number; cellsUsed: number } | null;
+}
+
+export class EngineContext {
+    readonly mode: CacheMode;
+    readonly context: LlamaContext;
+    private readonly bindings: XQuantBindings;
+
+    constructor(mode: CacheMode, context: LlamaContext, bindings: XQuantBindings) {
+        this.mode = mode;
+        this.context = context;
+        this.bindings = bindings;
+    }
+
+    cacheStats(): CacheStats {
+        const info = this.bindings.getXQuantCacheInfo((this.context as unknown as { _ctx: unknown })._ctx);
+        if (info === null) throw new EngineError("context-failed", "The context has been disposed");
+        return { mode: this.mode, bytes: info.bytes, bitsPerElement: info.bitsPerElement, cellsUsed: info.cellsUsed, contextSize: info.cells };
+    }
+
+    async dispose(): Promise<void> {
+        await this.context.dispose();
+    }
+}
+
+export function modelShape(model: LlamaModel): ModelShape {
+    const metadata = model.fileInfo.metadata as unknown as Record<string, Record<string, unknown>> & { general: { architecture: string } };
+    const architecture = metadata.general.architecture;
+    const arch = metadata[architecture] ?? {};
+    const attention = (arch.attention ?? {}) as Record<string, unknown>;
+    const scalar = (value: unknown, fallback: number): number => Array.isArray(value) ? Number(value[0]) : value === undefined ? fallback : Number(value);
+    const nEmbd = scalar(arch.embedding_length, 0);
+    const nHead = scalar(attention.head_count, 1);
+    return {
+        architecture,
+        nLayer: scalar(arch.block_count, 0),
+        nEmbd,
+        nHead,
+        nHeadKv: scalar(attention.head_count_kv, nHead),
+        headDimK: scalar(attention.key_length, nEmbd / nHead),
+        headDimV: scalar(attention.value_length, nEmbd / nHead),
+    };
+}
+
 export interface GenerateOptions {
     maxTokens: number;
+    // an existing context to generate in; otherwise a kv-f16 context of contextSize is made for the call
+    context?: EngineContext;
     contextSize?: number;
 }
 
@@ -53,6 +126,7 @@ export function defaultThreads(): number {
 export class Engine {
     readonly info: EngineInfo;
     private readonly llama: Llama;
+    private contextCreation: Promise<unknown> = Promise.resolve();
 
     private constructor(llama: Llama, info: EngineInfo) {
         this.llama = llama;
@@ -89,14 +163,55 @@ export class Engine {
         }
     }
 
+    // Creates a context in the given cache mode. Creation is serialised: the
+    // XQuant options travel to the addon through a one-shot pending slot.
+    async createContext(model: LlamaModel, options: ContextOptions): Promise<EngineContext> {
+        const spec = cacheModeSpecs[options.cacheMode];
+        const shape = modelShape(model);
+        if (spec.kind === "xq" && !xquantArchitectures.includes(shape.architecture)) {
+            throw new EngineError("unsupported-architecture",
+                `The ${options.cacheMode} cache mode does not support the "${shape.architecture}" architecture (supported: ${xquantArchitectures.join(", ")})`);
+        }
+        const bindings = this.xquantBindings();
+        const create = async (): Promise<EngineContext> => {
+            bindings.setXQuantNextContext(spec.kind === "xq" ? { bits: spec.bits, baseLayers: options.baseLayers ?? -1, baseBits: 4 } : null);
+            try {
+                const context = await model.createContext({
+                    contextSize: options.contextSize,
+                    sequences: options.sequences ?? 1,
+                    threads: this.info.threads,
+                    flashAttention: spec.kind === "kv" && spec.type !== "F16" ? true : options.flashAttention ?? false,
+                    experimentalKvCacheKeyType: spec.kind === "kv" ? spec.type : undefined,
+                    experimentalKvCacheValueType: spec.kind === "kv" ? spec.type : undefined,
+                    ignoreMemorySafetyChecks: true,
+                    failedCreationRemedy: false,
+                });
+                return new EngineContext(options.cacheMode, context, bindings);
+            } catch (error) {
+                throw new EngineError("context-failed", `Could not create a ${options.cacheMode} context: ${(error as Error).message}`);
+            } finally {
+                bindings.setXQuantNextContext(null);
+            }
+        };
+        const result = this.contextCreation.then(create, create);
+        this.contextCreation = result.catch(() => undefined);
+        return result;
+    }
+
+    private xquantBindings(): XQuantBindings {
+        return (this.llama as unknown as { _bindings: XQuantBindings })._bindings;
+    }
+
     // Greedy completion of raw text (no chat template).
     async completeGreedy(model: LlamaModel, prompt: string, options: GenerateOptions): Promise<string> {
-        const context = await model.createContext({ contextSize: options.contextSize ?? 512, threads: this.info.threads });
+        const context = options.context ?? await this.createContext(model, { cacheMode: "kv-f16", contextSize: options.contextSize ?? 512 });
+        const sequence = context.context.getSequence();
         try {
-            const completion = new LlamaCompletion({ contextSequence: context.getSequence() });
+            const completion = new LlamaCompletion({ contextSequence: sequence });
             return await completion.generateCompletion(prompt, { maxTokens: options.maxTokens, temperature: 0 });
         } finally {
-            await context.dispose();
+            sequence.dispose();
+            if (options.context === undefined) await context.dispose();
         }
     }
 

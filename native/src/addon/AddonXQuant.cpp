@@ -1,0 +1,71 @@
+#include "AddonXQuant.h"
+
+#include "AddonContext.h"
+#include "xquant.h"
+
+#include <mutex>
+
+namespace {
+
+struct PendingXQuantOptions {
+    int32_t bits = 0;
+    int32_t base_layers = -1;
+    int32_t base_bits = 4;
+};
+
+std::mutex pendingMutex;
+PendingXQuantOptions pending;
+
+int32_t optionalInt(const Napi::Object & options, const char * name, int32_t fallback) {
+    return options.Has(name) && options.Get(name).IsNumber() ? options.Get(name).As<Napi::Number>().Int32Value() : fallback;
+}
+
+// setXQuantNextContext({bits, baseLayers, baseBits}) or setXQuantNextContext(null) to clear
+Napi::Value setXQuantNextContext(const Napi::CallbackInfo & info) {
+    std::lock_guard<std::mutex> lock(pendingMutex);
+    pending = PendingXQuantOptions();
+    if (info.Length() > 0 && info[0].IsObject()) {
+        const auto options = info[0].As<Napi::Object>();
+        pending.bits = optionalInt(options, "bits", 0);
+        pending.base_layers = optionalInt(options, "baseLayers", -1);
+        pending.base_bits = optionalInt(options, "baseBits", 4);
+    }
+    return info.Env().Undefined();
+}
+
+// getXQuantCacheInfo(addonContext) -> {bits, baseBits, baseLayers, bytes, bitsPerElement, cells, cellsUsed} or null
+Napi::Value getXQuantCacheInfo(const Napi::CallbackInfo & info) {
+    if (info.Length() < 1 || !info[0].IsObject()) {
+        Napi::TypeError::New(info.Env(), "expected an AddonContext").ThrowAsJavaScriptException();
+        return info.Env().Undefined();
+    }
+    AddonContext * context = Napi::ObjectWrap<AddonContext>::Unwrap(info[0].As<Napi::Object>());
+    if (context == nullptr || context->ctx == nullptr || context->disposed) {
+        return info.Env().Null();
+    }
+    const llama_xquant_cache_info cache = llama_xquant_get_cache_info(context->ctx);
+    Napi::Object result = Napi::Object::New(info.Env());
+    result.Set("bits", cache.bits);
+    result.Set("baseBits", cache.base_bits);
+    result.Set("baseLayers", cache.base_layers);
+    result.Set("bytes", (double) cache.bytes);
+    result.Set("bitsPerElement", cache.bits_per_element);
+    result.Set("cells", cache.n_cells);
+    result.Set("cellsUsed", cache.n_cells_used);
+    return result;
+}
+
+} // namespace
+
+void addonXQuantApplyPendingContextOptions(llama_context_params & params) {
+    std::lock_guard<std::mutex> lock(pendingMutex);
+    params.xquant_bits = pending.bits;
+    params.xquant_base_layers = pending.base_layers;
+    params.xquant_base_bits = pending.base_bits;
+    pending = PendingXQuantOptions();
+}
+
+void addonXQuantRegister(Napi::Env env, Napi::Object exports) {
+    exports.Set("setXQuantNextContext", Napi::Function::New(env, setXQuantNextContext));
+    exports.Set("getXQuantCacheInfo", Napi::Function::New(env, getXQuantCacheInfo));
+}

@@ -1,0 +1,207 @@
+#include "xquant-cache.h"
+#include "xquant-quant.h"
+#include "xquant.h"
+
+#include "llama-arch.h"
+#include "llama-context.h"
+#include "llama-cparams.h"
+#include "llama-impl.h"
+#include "llama-io.h"
+#include "llama-model.h"
+
+#include <stdexcept>
+#include <string>
+
+// "XQC1": marks a saved X-cache state, so that a state saved in another cache
+// mode is refused with a clear error instead of being misread.
+static constexpr uint32_t XQ_STATE_MAGIC = 0x31435158;
+
+uint32_t xq_base_layers(const llama_cparams & cparams, uint32_t n_layer) {
+    const int32_t requested = cparams.xq_base_layers;
+    return requested >= 0 ? std::min<uint32_t>(requested, n_layer) : (3 * n_layer) / 32;
+}
+
+void xq_init_cparams(llama_cparams & cparams, const llama_context_params & params, const llama_model & model) {
+    cparams.xq_bits = params.xquant_bits;
+    cparams.xq_base_layers = params.xquant_base_layers;
+    cparams.xq_base_bits = params.xquant_base_bits;
+    if (cparams.xq_bits != 0) {
+        cparams.kv_unified = true;
+        cparams.xq_base_layers_resolved = xq_base_layers(cparams, model.hparams.n_layer());
+    }
+}
+
+int xq_layer_bits(const llama_cparams & cparams, uint32_t il) {
+    // the base layers never store fewer bits than the rest
+    const bool base = il < cparams.xq_base_layers_resolved && cparams.xq_base_bits > cparams.xq_bits;
+    return base ? cparams.xq_base_bits : cparams.xq_bits;
+}
+
+static void check_supported(const llama_model & model, const llama_cparams & cparams) {
+    const auto & hparams = model.hparams;
+    const std::string arch = llm_arch_name(model.arch);
+    if (model.arch != LLM_ARCH_LLAMA && model.arch != LLM_ARCH_QWEN2 && model.arch != LLM_ARCH_QWEN3) {
+        throw std::runtime_error("XQuant cache modes do not support the '" + arch + "' architecture (supported: llama, qwen2, qwen3)");
+    }
+    if (hparams.use_kq_norm || hparams.swa_type != LLAMA_SWA_TYPE_NONE || hparams.n_pos_per_embd() > 1) {
+        throw std::runtime_error("XQuant cache modes do not support this '" + arch + "' variant (kq-norm, sliding-window or multi-position RoPE)");
+    }
+    for (uint32_t il = 0; il < hparams.n_layer(); ++il) {
+        const auto & layer = model.layers[il];
+        if (layer.wqkv != nullptr || layer.wk == nullptr || layer.wv == nullptr) {
+            throw std::runtime_error("XQuant cache modes need separate wk/wv tensors; this '" + arch + "' model has a fused QKV projection");
+        }
+    }
+    if (xq_group_size(hparams.n_embd) == 0) {
+        throw std::runtime_error("XQuant cache modes need n_embd divisible by 32; this model has " + std::to_string(hparams.n_embd));
+    }
+    if (!xq_bits_supported(cparams.xq_bits) || !xq_bits_supported(cparams.xq_base_bits)) {
+        throw std::runtime_error("XQuant supports 2, 3, 4, 8 or 16 bits, not " + std::to_string(cparams.xq_bits) + "/" + std::to_string(cparams.xq_base_bits));
+    }
+}
+
+llama_memory_i * llama_xq_cache_create(const llama_model & model, const llama_cparams & cparams, bool offload) {
+    check_supported(model, cparams);
+    return new llama_xq_cache(model, cparams, offload);
+}
+
+llama_xq_cache::llama_xq_cache(const llama_model & model, const llama_cparams & cparams, bool offload) :
+    xhparams(model.hparams) {
+    const uint32_t n_layer = model.hparams.n_layer();
+    // each stored row is xq_row_bytes bytes, laid out as row_bytes/4 "heads" of 4 I8 elements;
+    // with the MLA flag set the inner cache allocates no V, and with no RoPE it never re-rotates on a shift
+    xhparams.n_embd_head_k_full = 4;
+    xhparams.n_embd_head_v_full = 4;
+    xhparams.n_embd_head_k_mla_impl = 4;
+    xhparams.n_embd_head_v_mla_impl = 4;
+    xhparams.rope_type = LLAMA_ROPE_TYPE_NONE;
+    for (uint32_t il = 0; il < n_layer; ++il) {
+        const int bits = xq_layer_bits(cparams, il);
+        layer_bits.push_back(bits);
+        xhparams.n_head_kv_arr[il] = (uint32_t) (xq_row_bytes(model.hparams.n_embd, bits) / 4);
+    }
+
+    LLAMA_LOG_INFO("%s: X-cache, %u cells, %d bits (%u base layers at %d bits)\n", __func__,
+            cparams.n_ctx_seq, cparams.xq_bits, cparams.xq_base_layers_resolved, cparams.xq_base_bits);
+
+    inner = std::make_unique<llama_kv_cache>(
+            model, xhparams, GGML_TYPE_I8, GGML_TYPE_I8,
+            /*v_trans*/ false, offload, /*unified*/ true, cparams.n_ctx_seq, cparams.n_seq_max,
+            /*n_pad*/ 1, /*n_swa*/ 0, LLAMA_SWA_TYPE_NONE, nullptr,
+            [n_layer](int32_t il) { return (uint32_t) il < n_layer; }, nullptr, nullptr, "xq_");
+}
+
+llama_memory_context_ptr llama_xq_cache::init_batch(llama_batch_allocr & balloc, uint32_t n_ubatch, bool embd_all) {
+    return inner->init_batch(balloc, n_ubatch, embd_all);
+}
+
+llama_memory_context_ptr llama_xq_cache::init_full() {
+    return inner->init_full();
+}
+
+llama_memory_context_ptr llama_xq_cache::init_update(llama_context * lctx, bool optimize) {
+    return inner->init_update(lctx, optimize);
+}
+
+bool llama_xq_cache::get_can_shift() const {
+    return true;
+}
+
+void llama_xq_cache::clear(bool data) {
+    inner->clear(data);
+}
+
+bool llama_xq_cache::seq_rm(llama_seq_id seq_id, llama_pos p0, llama_pos p1) {
+    return inner->seq_rm(seq_id, p0, p1);
+}
+
+void llama_xq_cache::seq_cp(llama_seq_id seq_id_src, llama_seq_id seq_id_dst, llama_pos p0, llama_pos p1) {
+    inner->seq_cp(seq_id_src, seq_id_dst, p0, p1);
+}
+
+void llama_xq_cache::seq_keep(llama_seq_id seq_id) {
+    inner->seq_keep(seq_id);
+}
+
+void llama_xq_cache::seq_add(llama_seq_id seq_id, llama_pos p0, llama_pos p1, llama_pos shift) {
+    inner->seq_add(seq_id, p0, p1, shift);
+}
+
+void llama_xq_cache::seq_div(llama_seq_id seq_id, llama_pos p0, llama_pos p1, int d) {
+    inner->seq_div(seq_id, p0, p1, d);
+}
+
+llama_pos llama_xq_cache::seq_pos_min(llama_seq_id seq_id) const {
+    return inner->seq_pos_min(seq_id);
+}
+
+llama_pos llama_xq_cache::seq_pos_max(llama_seq_id seq_id) const {
+    return inner->seq_pos_max(seq_id);
+}
+
+std::map<ggml_backend_buffer_type_t, size_t> llama_xq_cache::memory_breakdown() const {
+    return inner->memory_breakdown();
+}
+
+void llama_xq_cache::state_write(llama_io_write_i & io, llama_seq_id seq_id, llama_state_seq_flags flags) const {
+    const uint32_t n_layer = layer_bits.size();
+    io.write(&XQ_STATE_MAGIC, sizeof(XQ_STATE_MAGIC));
+    io.write(&n_layer, sizeof(n_layer));
+    io.write(layer_bits.data(), n_layer * sizeof(int32_t));
+    inner->state_write(io, seq_id, flags);
+}
+
+void llama_xq_cache::state_read(llama_io_read_i & io, llama_seq_id seq_id, llama_state_seq_flags flags) {
+    uint32_t magic = 0;
+    io.read(&magic, sizeof(magic));
+    if (magic != XQ_STATE_MAGIC) {
+        throw std::runtime_error("this state was not saved by an XQuant context; load it into a context with the cache mode it was saved in");
+    }
+    uint32_t n_layer = 0;
+    io.read(&n_layer, sizeof(n_layer));
+    std::vector<int32_t> saved_bits(n_layer);
+    if (n_layer != layer_bits.size()) {
+        throw std::runtime_error("this XQuant state has " + std::to_string(n_layer) + " layers; the model has " + std::to_string(layer_bits.size()));
+    }
+    io.read(saved_bits.data(), n_layer * sizeof(int32_t));
+    if (saved_bits != layer_bits) {
+        throw std::runtime_error("this state was saved in another XQuant cache mode (different bits per layer); load it into a context with the same mode");
+    }
+    inner->state_read(io, seq_id, flags);
+}
+
+llama_xquant_cache_info llama_xquant_get_cache_info(const llama_context * ctx) {
+    llama_xquant_cache_info info = {};
+    llama_memory_t memory = llama_get_memory(ctx);
+    if (memory == nullptr) {
+        return info;
+    }
+    for (const auto & [buft, bytes] : memory->memory_breakdown()) {
+        info.bytes += bytes;
+    }
+    const llama_model & model = *llama_get_model(ctx);
+    const auto & hparams = model.hparams;
+    const llama_kv_cache * cache = nullptr;
+    uint64_t elements_per_cell = 0;
+    if (auto * xq = dynamic_cast<const llama_xq_cache *>(memory)) {
+        cache = &xq->get_inner();
+        info.bits = xq->get_layer_bits().back();
+        info.base_bits = xq->get_layer_bits().front();
+        for (int32_t bits : xq->get_layer_bits()) {
+            info.base_layers += bits != info.bits;
+        }
+        elements_per_cell = (uint64_t) hparams.n_embd * hparams.n_layer();
+    } else if (auto * kv = dynamic_cast<const llama_kv_cache *>(memory)) {
+        cache = kv;
+        for (uint32_t il = 0; il < hparams.n_layer(); ++il) {
+            elements_per_cell += hparams.n_embd_k_gqa(il) + hparams.n_embd_v_gqa(il);
+        }
+    }
+    if (cache != nullptr) {
+        const auto & cells = cache->get_cells(0);
+        info.n_cells = cells.size();
+        info.n_cells_used = cells.get_used();
+        info.bits_per_element = elements_per_cell > 0 ? 8.0 * info.bytes / ((double) info.n_cells * elements_per_cell) : 0.0;
+    }
+    return info;
+}

@@ -1,0 +1,68 @@
+#pragma once
+
+#include "llama-hparams.h"
+#include "llama-kv-cache.h"
+#include "llama-memory.h"
+
+#include <memory>
+#include <vector>
+
+struct llama_context_params;
+struct llama_cparams;
+struct llama_model;
+
+// Copies the XQuant fields of the context params into cparams. X modes use one
+// unified stream, so that the rebuild reads every sequence's cells from one buffer.
+void xq_init_cparams(llama_cparams & cparams, const llama_context_params & params, const llama_model & model);
+
+// Bits of X stored for model layer il: the first base layers keep base_bits.
+int xq_layer_bits(const llama_cparams & cparams, uint32_t il);
+
+// The number of leading layers kept at base bits; -1 in cparams picks the
+// paper's 3 of 32 layers, scaled to the model's depth.
+uint32_t xq_base_layers(const llama_cparams & cparams, uint32_t n_layer);
+
+// The X-cache: an unmodified llama_kv_cache whose "K" rows are quantized X rows
+// (type I8, row width = stored bytes, no V, no RoPE), so cells, sequences,
+// state I/O and memory accounting are all inherited. It owns the edited hparams
+// the inner cache refers to, and keeps those edits in one place.
+class llama_xq_cache : public llama_memory_i {
+public:
+    llama_xq_cache(const llama_model & model, const llama_cparams & cparams, bool offload);
+
+    llama_memory_context_ptr init_batch(llama_batch_allocr & balloc, uint32_t n_ubatch, bool embd_all) override;
+    llama_memory_context_ptr init_full() override;
+    llama_memory_context_ptr init_update(llama_context * lctx, bool optimize) override;
+
+    bool get_can_shift() const override;
+
+    void clear(bool data) override;
+
+    bool seq_rm  (llama_seq_id seq_id,                              llama_pos p0, llama_pos p1) override;
+    void seq_cp  (llama_seq_id seq_id_src, llama_seq_id seq_id_dst, llama_pos p0, llama_pos p1) override;
+    void seq_keep(llama_seq_id seq_id)                                                          override;
+    void seq_add (llama_seq_id seq_id,                              llama_pos p0, llama_pos p1, llama_pos shift) override;
+    void seq_div (llama_seq_id seq_id,                              llama_pos p0, llama_pos p1, int d) override;
+
+    llama_pos seq_pos_min(llama_seq_id seq_id) const override;
+    llama_pos seq_pos_max(llama_seq_id seq_id) const override;
+
+    std::map<ggml_backend_buffer_type_t, size_t> memory_breakdown() const override;
+
+    void state_write(llama_io_write_i & io, llama_seq_id seq_id = -1, llama_state_seq_flags flags = 0) const override;
+    void state_read (llama_io_read_i  & io, llama_seq_id seq_id = -1, llama_state_seq_flags flags = 0) override;
+
+    const llama_kv_cache & get_inner() const { return *inner; }
+
+    // bits per layer; identifies the cache layout in saved states
+    const std::vector<int32_t> & get_layer_bits() const { return layer_bits; }
+
+private:
+    llama_hparams xhparams;
+    std::vector<int32_t> layer_bits;
+    std::unique_ptr<llama_kv_cache> inner;
+};
+
+// Creates the X-cache, or throws naming what is unsupported (architecture,
+// fused QKV, shape, bits).
+llama_memory_i * llama_xq_cache_create(const llama_model & model, const llama_cparams & cparams, bool offload);

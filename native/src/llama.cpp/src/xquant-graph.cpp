@@ -1,0 +1,140 @@
+// XQuant attention: store this ubatch's X in the X-cache, rebuild K and V of
+// every cell in view from the stored X, then run the usual attention.
+#include "xquant-cache.h"
+#include "xquant-quant.h"
+
+#include "llama-graph.h"
+#include "llama-kv-cache.h"
+#include "llama-model.h"
+
+#include <cstdint>
+
+// Positions of the cells in view, for RoPE on the rebuilt K.
+class llm_graph_input_xq_pos : public llm_graph_input_i {
+public:
+    explicit llm_graph_input_xq_pos(const llama_kv_cache_context * mctx) : mctx(mctx) {}
+
+    void set_input(const llama_ubatch * ubatch) override {
+        GGML_UNUSED(ubatch);
+        mctx->set_input_cell_pos(cell_pos);
+    }
+
+    ggml_tensor * cell_pos = nullptr; // I32 [n_kv]
+
+    const llama_kv_cache_context * mctx;
+};
+
+void llama_kv_cache_context::set_input_cell_pos(ggml_tensor * dst) const {
+    GGML_ASSERT(ggml_backend_buffer_is_host(dst->buffer));
+    int32_t * data = (int32_t *) dst->data;
+    const auto & cells = kv->get_cells(0);
+    for (int64_t i = 0; i < dst->ne[0]; ++i) {
+        // empty cells are masked out; any position will do
+        data[i] = i < (int64_t) cells.size() && !cells.is_empty(i) ? cells.pos_get(i) : 0;
+    }
+}
+
+// dst is a view of the layer's X storage; src[1] = X [n_embd, n_tokens] (f32),
+// src[2] = destination cell of each token (I64). Rows are split across threads.
+static void xq_store_rows(ggml_tensor * dst, int ith, int nth, void * userdata) {
+    const int bits = (int) (intptr_t) userdata;
+    const ggml_tensor * x = dst->src[1];
+    const ggml_tensor * idxs = dst->src[2];
+    const int64_t n_embd = x->ne[0];
+    const size_t row_bytes = xq_row_bytes(n_embd, bits);
+    for (int64_t t = ith; t < x->ne[1]; t += nth) {
+        const int64_t cell = ((const int64_t *) idxs->data)[t];
+        const float * row = (const float *) ((const char *) x->data + t * x->nb[1]);
+        xq_quantize_row(row, (uint8_t *) dst->data + cell * row_bytes, n_embd, bits);
+    }
+}
+
+// dst = X̂ [n_embd, n_kv] (f32) from src[0], the stored rows after this ubatch's store.
+static void xq_load_rows(ggml_tensor * dst, int ith, int nth, void * userdata) {
+    const int bits = (int) (intptr_t) userdata;
+    const ggml_tensor * stored = dst->src[0];
+    const int64_t n_embd = dst->ne[0];
+    const size_t row_bytes = xq_row_bytes(n_embd, bits);
+    for (int64_t cell = ith; cell < dst->ne[1]; cell += nth) {
+        xq_dequantize_row((const uint8_t *) stored->data + cell * row_bytes, (float *) ((char *) dst->data + cell * dst->nb[1]), n_embd, bits);
+    }
+}
+
+ggml_tensor * llm_graph_context::build_attn_xq(
+        llm_graph_input_attn_kv * inp,
+        ggml_tensor * wo,
+        ggml_tensor * wo_b,
+        ggml_tensor * wo_s,
+        ggml_tensor * q_cur,
+        ggml_tensor * kq_b,
+        ggml_tensor * sinks,
+            float     kq_scale,
+            int       il) const {
+    GGML_ASSERT(xq_x != nullptr && xq_layer != nullptr && "build_qkv must run before build_attn in XQuant mode");
+    const llama_layer & layer = *xq_layer;
+    const auto * mctx_cur = inp->mctx;
+    const int bits = xq_layer_bits(cparams, il);
+    const int64_t n_embd = xq_x->ne[0];
+    const int64_t n_embd_head = hparams.n_embd_head_k(il);
+    const int64_t n_head_kv = hparams.n_head_kv(il);
+    const int64_t n_kv = mctx_cur->get_n_kv();
+
+    if (xq_pos == nullptr) {
+        auto pos = std::make_unique<llm_graph_input_xq_pos>(mctx_cur);
+        pos->cell_pos = ggml_new_tensor_1d(ctx0, GGML_TYPE_I32, n_kv);
+        ggml_set_input(pos->cell_pos);
+        xq_pos = pos->cell_pos;
+        res->add_input(std::move(pos));
+    }
+
+    // store X of this ubatch; v_idxs rides along so that the input is allocated
+    ggml_tensor * storage = mctx_cur->get_k(ctx0, il);
+    GGML_ASSERT(xq_x->nb[0] == sizeof(float));
+    ggml_tensor * store_args[] = { xq_x, inp->get_k_idxs(), inp->get_v_idxs() };
+    ggml_tensor * stored = ggml_custom_inplace(ctx0, storage, store_args, 3, xq_store_rows, GGML_N_TASKS_MAX, (void *) (intptr_t) bits);
+    cb(stored, "xq_stored", il);
+
+    ggml_tensor * load_args[] = { stored };
+    ggml_tensor * x_hat = ggml_custom_4d(ctx0, GGML_TYPE_F32, n_embd, n_kv, 1, 1, load_args, 1, xq_load_rows, GGML_N_TASKS_MAX, (void *) (intptr_t) bits);
+    cb(x_hat, "xq_x_hat", il);
+
+    // K: the model's own post-projection transform (bias, k-norm), then RoPE at each cell's current position
+    ggml_tensor * k = build_lora_mm(layer.wk, x_hat, layer.wk_s);
+    if (layer.wk_b) {
+        k = ggml_add(ctx0, k, layer.wk_b);
+    }
+    if (hparams.f_clamp_kqv > 0.0f) {
+        k = ggml_clamp(ctx0, k, -hparams.f_clamp_kqv, hparams.f_clamp_kqv);
+    }
+    k = ggml_reshape_3d(ctx0, k, n_embd_head, n_head_kv, n_kv);
+    if (layer.attn_k_norm) {
+        k = build_norm(k, layer.attn_k_norm, NULL, LLM_NORM_RMS, il);
+    }
+    ggml_tensor * rope_factors = layer.rope_freqs ? layer.rope_freqs
+        : cparams.n_ctx_seq > hparams.n_ctx_orig_yarn ? layer.rope_long : layer.rope_short;
+    k = ggml_rope_ext(ctx0, k, xq_pos, rope_factors,
+            n_rot, rope_type, n_ctx_orig, freq_base, freq_scale,
+            ext_factor, attn_factor, beta_fast, beta_slow);
+    cb(k, "xq_k", il);
+
+    ggml_tensor * v = build_lora_mm(layer.wv, x_hat, layer.wv_s);
+    if (layer.wv_b) {
+        v = ggml_add(ctx0, v, layer.wv_b);
+    }
+    if (hparams.f_clamp_kqv > 0.0f) {
+        v = ggml_clamp(ctx0, v, -hparams.f_clamp_kqv, hparams.f_clamp_kqv);
+    }
+    v = ggml_reshape_3d(ctx0, v, n_embd_head, n_head_kv, n_kv);
+    cb(v, "xq_v", il);
+
+    ggml_tensor * cur = build_attn_mha(q_cur, k, v, kq_b, inp->get_kq_mask(), sinks, nullptr, 0, kq_scale, il);
+    cb(cur, "kqv_out", il);
+
+    if (wo) {
+        cur = build_lora_mm(wo, cur, wo_s);
+    }
+    if (wo_b) {
+        cur = ggml_add(ctx0, cur, wo_b);
+    }
+    return cur;
+}

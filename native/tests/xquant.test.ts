@@ -1,0 +1,65 @@
+// Exactness of the X-cache against llama.cpp's f16 KV cache, on the random
+// fixture models, through native/tests/test-xquant.cpp (the C API, no JS in between).
+import { spawnSync } from "node:child_process";
+import { describe, expect, it } from "vitest";
+import { fixturePath, type FixtureName } from "../../fixtures/fixtures.ts";
+import { toolPath } from "../paths.ts";
+
+function native<T>(...args: string[]): T {
+    const result = spawnSync(toolPath("xquant-native-tests"), args, { encoding: "utf8" });
+    if (result.status !== 0) throw new Error(`xquant-native-tests ${args.join(" ")} failed (${result.status}):\n${result.stderr}`);
+    return JSON.parse(result.stdout) as T;
+}
+
+interface Comparison {
+    steps: number;
+    sameTokens: number;
+    firstDivergence: number;
+    nmseMax: number;
+    nmseMean: number;
+}
+
+const models: FixtureName[] = ["mha-random-f32", "gqa-random-f32"];
+
+describe.each(models)("X-cache on %s", (name) => {
+    const model = fixturePath(name);
+
+    it.each([false, true])("xq-f16 gives the same greedy tokens and logits as kv-f16 (flash attention %s)", (flashAttention) => {
+        const result = native<Comparison>("compare", model, "16", flashAttention ? "1" : "0", "1");
+        expect(result.sameTokens).toBe(result.steps);
+        expect(result.nmseMax).toBeLessThan(1e-5);
+    });
+
+    it("xq-f16 matches kv-f16 with two sequences in one context", () => {
+        const result = native<Comparison>("compare", model, "16", "0", "2");
+        expect(result.sameTokens).toBe(result.steps);
+        expect(result.nmseMax).toBeLessThan(1e-5);
+    });
+
+    it("xq-8 stays within logits NMSE 1e-3 of kv-f16", () => {
+        const result = native<Comparison>("compare", model, "8", "0", "1");
+        expect(result.nmseMax).toBeLessThan(1e-3);
+    });
+
+    it.each(["16", "4"])("xq-%s: decoding after a context shift equals a fresh run at the shifted positions", (bits) => {
+        const result = native<{ nmse: number; sameToken: boolean }>("shift", model, bits);
+        expect(result.nmse).toBeLessThan(1e-5);
+        expect(result.sameToken).toBe(true);
+    });
+
+    it.each(["16", "2"])("xq-%s: seq_rm and re-decode equal the original", (bits) => {
+        expect(native<{ nmse: number }>("seqrm", model, bits).nmse).toBeLessThan(1e-10);
+    });
+
+    it("xq-4: a saved state loads back with identical next logits; another mode refuses it", () => {
+        const result = native<{ loaded: boolean; nmse: number; otherLoaded: boolean }>("state", model, "4", "8");
+        expect(result.loaded).toBe(true);
+        expect(result.nmse).toBe(0);
+        expect(result.otherLoaded).toBe(false);
+    });
+
+    it("a kv-f16 state is refused by an X-cache context, and an X state by a KV context", () => {
+        expect(native<{ otherLoaded: boolean }>("state", model, "0", "4").otherLoaded).toBe(false);
+        expect(native<{ otherLoaded: boolean }>("state", model, "4", "0").otherLoaded).toBe(false);
+    });
+});

@@ -1,0 +1,131 @@
+// npm run eval -- --model M --text T --modes kv-f16,kv-q8_0,xq-4 --ctx 512 [--chunks K] [--base-layers N] [--json out.json]
+//
+// For each cache mode: perplexity on T, mean KLD against kv-f16, measured cache
+// bytes per token, saving against kv-f16 and bits per element. The numbers come
+// from native/tools/xquant-eval.cpp running our patched llama.cpp.
+import { spawn } from "node:child_process";
+import fs from "node:fs";
+import { parseArgs } from "node:util";
+import { toolPath } from "../../native/paths.ts";
+import { defaultThreads } from "../engine/engine.ts";
+import { cacheModes, isCacheMode, type CacheMode } from "../engine/cache-modes.ts";
+
+export interface EvalRow {
+    mode: CacheMode;
+    ppl: number;
+    deltaPplPct: number;
+    kld: number;
+    sameTopToken: number;
+    bytesPerToken: number;
+    savingVsF16: number;
+    bitsPerElement: number;
+}
+
+interface NativeRow {
+    mode: CacheMode;
+    ppl: number;
+    kld: number;
+    sameTopToken: number;
+    bytes: number;
+    cells: number;
+    bitsPerElement: number;
+}
+
+class UsageError extends Error {}
+
+export interface EvalOptions {
+    model: string;
+    text: string;
+    modes: CacheMode[];
+    contextSize: number;
+    chunks: number;
+    baseLayers: number;
+    threads: number;
+}
+
+function parseOptions(argv: string[]): EvalOptions & { json?: string } {
+    const { values } = parseArgs({
+        args: argv,
+        options: {
+            model: { type: "string" },
+            text: { type: "string" },
+            modes: { type: "string", default: "kv-f16,kv-q8_0,kv-q4_0,xq-8,xq-4,xq-3,xq-2" },
+            ctx: { type: "string", default: "512" },
+            chunks: { type: "string", default: "0" },
+            "base-layers": { type: "string", default: "-1" },
+            threads: { type: "string", default: String(defaultThreads()) },
+            json: { type: "string" },
+        },
+    });
+    if (!values.model || !fs.existsSync(values.model)) throw new UsageError(`--model must name a GGUF file (got ${values.model ?? "nothing"})`);
+    if (!values.text || !fs.existsSync(values.text)) throw new UsageError(`--text must name a text file (got ${values.text ?? "nothing"})`);
+    const modes = values.modes.split(",").map((mode) => mode.trim());
+    const unknown = modes.filter((mode) => !isCacheMode(mode));
+    if (unknown.length > 0) throw new UsageError(`unknown modes: ${unknown.join(", ")} (known: ${cacheModes.join(", ")})`);
+    // kv-f16 is the reference for KLD and savings, so it always runs first
+    const ordered = ["kv-f16", ...modes.filter((mode) => mode !== "kv-f16")] as CacheMode[];
+    return {
+        model: values.model, text: values.text, modes: ordered, json: values.json,
+        contextSize: Number(values.ctx), chunks: Number(values.chunks), baseLayers: Number(values["base-layers"]), threads: Number(values.threads),
+    };
+}
+
+export function evaluateModes(options: EvalOptions, onProgress: (line: string) => void = () => {}): Promise<EvalRow[]> {
+    const args = [options.model, options.text, String(options.contextSize), String(options.chunks), String(options.baseLayers), String(options.threads), ...options.modes];
+    return new Promise((resolve, reject) => {
+        const child = spawn(toolPath("xquant-eval"), args, { stdio: ["ignore", "pipe", "pipe"] });
+        let stdout = "";
+        let stderr = "";
+        child.stdout.on("data", (chunk: Buffer) => { stdout += chunk.toString(); });
+        child.stderr.on("data", (chunk: Buffer) => {
+            stderr += chunk.toString();
+            for (const line of chunk.toString().split("\n")) if (line.startsWith("[eval]")) onProgress(line);
+        });
+        child.on("error", reject);
+        child.on("close", (code) => {
+            if (code !== 0) return reject(new Error(`xquant-eval failed (${code}): ${stderr.split("\n").filter((line) => !line.startsWith("[eval]")).join("\n").trim()}`));
+            const rows = JSON.parse(stdout) as NativeRow[];
+            const reference = rows[0]!;
+            const referenceBytesPerToken = reference.bytes / reference.cells;
+            resolve(rows.map((row) => ({
+                mode: row.mode,
+                ppl: row.ppl,
+                deltaPplPct: ((row.ppl - reference.ppl) / reference.ppl) * 100,
+                kld: row.kld,
+                sameTopToken: row.sameTopToken,
+                bytesPerToken: row.bytes / row.cells,
+                savingVsF16: referenceBytesPerToken / (row.bytes / row.cells),
+                bitsPerElement: row.bitsPerElement,
+            })));
+        });
+    });
+}
+
+export function formatTable(rows: EvalRow[]): string {
+    const header = ["mode", "PPL", "ΔPPL %", "KLD", "same top", "bytes/token", "saving", "bits/elem"];
+    const lines = rows.map((row) => [
+        row.mode, row.ppl.toFixed(3), row.deltaPplPct.toFixed(3), row.kld.toExponential(2), `${(row.sameTopToken * 100).toFixed(2)}%`,
+        row.bytesPerToken.toFixed(0), `${row.savingVsF16.toFixed(2)}x`, row.bitsPerElement.toFixed(3),
+    ]);
+    const widths = header.map((title, i) => Math.max(title.length, ...lines.map((line) => line[i]!.length)));
+    const format = (cells: string[]) => `| ${cells.map((cell, i) => cell.padEnd(widths[i]!)).join(" | ")} |`;
+    return [format(header), `|${widths.map((width) => "-".repeat(width + 2)).join("|")}|`, ...lines.map(format)].join("\n");
+}
+
+async function main(): Promise<void> {
+    const options = parseOptions(process.argv.slice(2));
+    const rows = await evaluateModes(options, (line) => process.stderr.write(`\r${line.padEnd(60)}`));
+    process.stderr.write("\n");
+    console.log(formatTable(rows));
+    if (options.json) {
+        fs.writeFileSync(options.json, JSON.stringify(rows.map(({ sameTopToken: _, ...row }) => row), null, 2) + "\n");
+        console.log(`wrote ${options.json}`);
+    }
+}
+
+if (process.argv[1] === import.meta.filename) {
+    main().catch((error: Error) => {
+        console.error(error instanceof UsageError ? `usage error: ${error.message}` : `eval failed: ${error.message}`);
+        process.exit(error instanceof UsageError ? 2 : 1);
+    });
+}

@@ -1,0 +1,98 @@
+// Cache modes and their exact memory formulas. No node or electron imports, so
+// the app's "will it fit" check and charts can use the same numbers.
+
+export const cacheModes = ["kv-f16", "kv-q8_0", "kv-q4_0", "xq-f16", "xq-8", "xq-4", "xq-3", "xq-2"] as const;
+export type CacheMode = (typeof cacheModes)[number];
+
+export type KvCacheType = "F16" | "Q8_0" | "Q4_0";
+
+export type CacheModeSpec =
+    | { kind: "kv"; type: KvCacheType }
+    | { kind: "xq"; bits: 16 | 8 | 4 | 3 | 2 };
+
+export const cacheModeSpecs: Record<CacheMode, CacheModeSpec> = {
+    "kv-f16": { kind: "kv", type: "F16" },
+    "kv-q8_0": { kind: "kv", type: "Q8_0" },
+    "kv-q4_0": { kind: "kv", type: "Q4_0" },
+    "xq-f16": { kind: "xq", bits: 16 },
+    "xq-8": { kind: "xq", bits: 8 },
+    "xq-4": { kind: "xq", bits: 4 },
+    "xq-3": { kind: "xq", bits: 3 },
+    "xq-2": { kind: "xq", bits: 2 },
+};
+
+export function isCacheMode(value: unknown): value is CacheMode {
+    return typeof value === "string" && (cacheModes as readonly string[]).includes(value);
+}
+
+// The shape facts the formulas need, read from the GGUF header.
+export interface ModelShape {
+    architecture: string;
+    nLayer: number;
+    nEmbd: number;
+    nHead: number;
+    nHeadKv: number;
+    headDimK: number;
+    headDimV: number;
+}
+
+// Base layers keep 4 bits; by default 3 of every 32 layers, as in the paper.
+export const xqBaseBits = 4;
+
+export function defaultBaseLayers(nLayer: number): number {
+    return Math.floor((3 * nLayer) / 32);
+}
+
+// ggml block layouts: [elements per block, bytes per block].
+const kvBlocks: Record<KvCacheType, [number, number]> = {
+    F16: [1, 2],
+    Q8_0: [32, 34],
+    Q4_0: [32, 18],
+};
+
+function kvRowBytes(type: KvCacheType, elements: number): number {
+    const [perBlock, blockBytes] = kvBlocks[type];
+    return (elements / perBlock) * blockBytes;
+}
+
+// Mirrors xq_group_size / xq_row_bytes in native/src/llama.cpp/src/xquant-quant.cpp.
+export function xqGroupSize(nEmbd: number): number {
+    for (let group = 128; group >= 32; group /= 2) if (nEmbd % group === 0) return group;
+    return 0;
+}
+
+export function xqRowBytes(nEmbd: number, bits: number): number {
+    if (bits === 16) return nEmbd * 2;
+    const group = xqGroupSize(nEmbd);
+    return (nEmbd / group) * (4 + (group * bits) / 8);
+}
+
+export function xqLayerBits(bits: number, layer: number, baseLayers: number): number {
+    return layer < baseLayers && xqBaseBits > bits ? xqBaseBits : bits;
+}
+
+// llama.cpp rounds a context up to a multiple of 256 cells.
+export function cacheCells(contextSize: number): number {
+    return Math.ceil(contextSize / 256) * 256;
+}
+
+// Bytes of one cell (one token) across all layers.
+export function cacheBytesPerCell(shape: ModelShape, mode: CacheMode, baseLayers = defaultBaseLayers(shape.nLayer)): number {
+    const spec = cacheModeSpecs[mode];
+    let bytes = 0;
+    for (let layer = 0; layer < shape.nLayer; layer++) {
+        bytes += spec.kind === "kv"
+            ? kvRowBytes(spec.type, shape.headDimK * shape.nHeadKv) + kvRowBytes(spec.type, shape.headDimV * shape.nHeadKv)
+            : xqRowBytes(shape.nEmbd, xqLayerBits(spec.bits, layer, baseLayers));
+    }
+    return bytes;
+}
+
+export function estimateCacheBytes(shape: ModelShape, mode: CacheMode, contextSize: number, baseLayers?: number): number {
+    return cacheCells(contextSize) * cacheBytesPerCell(shape, mode, baseLayers);
+}
+
+// Elements cached per cell: X for XQuant modes, K and V for KV modes.
+export function cachedElementsPerCell(shape: ModelShape, mode: CacheMode): number {
+    return cacheModeSpecs[mode].kind === "xq" ? shape.nLayer * shape.nEmbd : shape.nLayer * shape.nHeadKv * (shape.headDimK + shape.headDimV);
+}

@@ -1,0 +1,53 @@
+// Cache modes through node-llama-cpp: measured bytes against the exact formula,
+// honest bits per element, and typed errors for what a mode cannot do.
+import type { LlamaModel } from "node-llama-cpp";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { fixturePath } from "../../fixtures/fixtures.ts";
+import { cacheModes, cachedElementsPerCell, estimateCacheBytes } from "./cache-modes.ts";
+import { Engine, modelShape } from "./engine.ts";
+
+describe("cache modes on the MHA fixture", () => {
+    let engine: Engine;
+    let model: LlamaModel;
+
+    beforeAll(async () => {
+        engine = await Engine.start({ maxThreads: 2 });
+        model = await engine.loadModel(fixturePath("mha-random-f16"));
+    });
+
+    afterAll(async () => {
+        await model.dispose();
+        await engine.dispose();
+    });
+
+    it.each(cacheModes)("%s: reported bytes equal estimateCacheBytes, and bits per element are honest", async (mode) => {
+        const context = await engine.createContext(model, { cacheMode: mode, contextSize: 512 });
+        try {
+            const stats = context.cacheStats();
+            const shape = modelShape(model);
+            expect(stats.mode).toBe(mode);
+            expect(stats.contextSize).toBe(512);
+            expect(stats.bytes).toBe(estimateCacheBytes(shape, mode, 512));
+            expect(stats.bitsPerElement).toBeCloseTo((stats.bytes * 8) / (512 * cachedElementsPerCell(shape, mode)), 6);
+            await context.context.getSequence().evaluateWithoutGeneratingNewTokens(model.tokenize("In the beginning God created"));
+            expect(context.cacheStats().cellsUsed).toBeGreaterThan(0);
+        } finally {
+            await context.dispose();
+        }
+    });
+
+    it("xq-4 stores 4.25 bits per X element and is 7.5x smaller than kv-f16 on an MHA model", async () => {
+        const shape = modelShape(model);
+        expect(estimateCacheBytes(shape, "kv-f16", 512) / estimateCacheBytes(shape, "xq-4", 512)).toBeCloseTo(32 / 4.25, 6);
+    });
+
+    it("generates text in an XQuant mode", async () => {
+        const context = await engine.createContext(model, { cacheMode: "xq-4", contextSize: 512 });
+        try {
+            const text = await engine.completeGreedy(model, "In the beginning", { maxTokens: 8, context });
+            expect(model.tokenize(text).length).toBeGreaterThan(0);
+        } finally {
+            await context.dispose();
+        }
+    });
+});
