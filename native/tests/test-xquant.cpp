@@ -6,13 +6,20 @@
 //   xquant-native-tests shift   MODEL BITS               decode after seq_add vs a fresh run at the shifted positions
 //   xquant-native-tests seqrm   MODEL BITS               seq_rm + re-decode vs the original
 //   xquant-native-tests state   MODEL BITS OTHER_BITS    save/load round trip, and a cross-mode load
+//   xquant-native-tests quantizers MODEL TEXT_FILE       X reconstruction error: our format vs ggml block types
 #include "llama.h"
 #include "xquant.h"
+#include "xquant-quant.h"
+
+#include "ggml.h"
+#include "ggml-backend.h"
 
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -105,6 +112,24 @@ llama_token argmax(const std::vector<float> & logits) {
     return (llama_token) best;
 }
 
+// A step whose top two reference logits are closer than 1e-3 of the logits' RMS
+// is a near-tie: any float rounding may pick either token.
+bool near_tie(const std::vector<float> & logits) {
+    float first = -INFINITY;
+    float second = -INFINITY;
+    double sum_sq = 0.0;
+    for (float value : logits) {
+        sum_sq += value * (double) value;
+        if (value > first) {
+            second = first;
+            first = value;
+        } else if (value > second) {
+            second = value;
+        }
+    }
+    return first - second < 1e-3 * std::sqrt(sum_sq / logits.size());
+}
+
 // Prefill 32 tokens per sequence, then 256 greedy decode steps, teacher-forced by the reference.
 int compare(llama_model * model, int bits, bool flash_attn, int n_seq) {
     llama_context * reference = make_context(model, { 0, flash_attn }, n_seq);
@@ -113,6 +138,8 @@ int compare(llama_model * model, int bits, bool flash_attn, int n_seq) {
     double nmse_max = 0.0;
     double nmse_sum = 0.0;
     int same_tokens = 0;
+    int near_ties = 0;
+    int diverged_outside_ties = 0;
     int first_divergence = -1;
     for (int seq = 0; seq < n_seq; ++seq) {
         const auto prompt = tokens(model, 32, 7 + seq);
@@ -123,19 +150,24 @@ int compare(llama_model * model, int bits, bool flash_attn, int n_seq) {
             nmse_max = std::max(nmse_max, e);
             nmse_sum += e;
             const llama_token next = argmax(ref_logits);
+            const bool tie = near_tie(ref_logits);
+            near_ties += tie;
             if (argmax(test_logits) == next) {
                 ++same_tokens;
-            } else if (first_divergence < 0) {
-                first_divergence = step;
+            } else {
+                diverged_outside_ties += !tie;
+                if (first_divergence < 0) {
+                    first_divergence = step;
+                }
             }
             ref_logits = decode(reference, { next }, 32 + step, seq);
             test_logits = decode(test, { next }, 32 + step, seq);
         }
     }
     const llama_xquant_cache_info info = llama_xquant_get_cache_info(test);
-    std::printf("{\"bits\":%d,\"flashAttention\":%s,\"sequences\":%d,\"steps\":%d,\"sameTokens\":%d,\"firstDivergence\":%d,"
-                "\"nmseMax\":%.6e,\"nmseMean\":%.6e,\"bytes\":%llu,\"bitsPerElement\":%.4f}\n",
-            bits, flash_attn ? "true" : "false", n_seq, steps * n_seq, same_tokens, first_divergence,
+    std::printf("{\"bits\":%d,\"flashAttention\":%s,\"sequences\":%d,\"steps\":%d,\"sameTokens\":%d,\"nearTies\":%d,"
+                "\"divergedOutsideTies\":%d,\"firstDivergence\":%d,\"nmseMax\":%.6e,\"nmseMean\":%.6e,\"bytes\":%llu,\"bitsPerElement\":%.4f}\n",
+            bits, flash_attn ? "true" : "false", n_seq, steps * n_seq, same_tokens, near_ties, diverged_outside_ties, first_divergence,
             nmse_max, nmse_sum / (steps * n_seq), (unsigned long long) info.bytes, info.bits_per_element);
     llama_free(test);
     llama_free(reference);
@@ -203,6 +235,113 @@ int state(llama_model * model, int bits, int other_bits) {
     return 0;
 }
 
+
+// Collects the attention inputs X ("attn_norm-N") of a kv-f16 run over 512 tokens of a text.
+bool collect_x(ggml_tensor * t, bool ask, void * user_data) {
+    if (std::strncmp(t->name, "attn_norm-", 10) != 0 || t->type != GGML_TYPE_F32) {
+        return ask ? false : true;
+    }
+    if (!ask) {
+        auto * rows = (std::vector<float> *) user_data;
+        const size_t offset = rows->size();
+        rows->resize(offset + ggml_nelements(t));
+        ggml_backend_tensor_get(t, rows->data() + offset, 0, ggml_nbytes(t));
+    }
+    return true;
+}
+
+// In-place normalised fast Walsh-Hadamard transform over blocks of n (a power of two); its own inverse.
+void hadamard(float * x, int64_t count, int n) {
+    const float scale = 1.0f / std::sqrt((float) n);
+    for (int64_t b = 0; b < count; b += n) {
+        for (int h = 1; h < n; h *= 2) {
+            for (int i = 0; i < n; i += 2 * h) {
+                for (int j = i; j < i + h; ++j) {
+                    const float u = x[b + j];
+                    const float v = x[b + j + h];
+                    x[b + j] = u + v;
+                    x[b + j + h] = u - v;
+                }
+            }
+        }
+        for (int i = 0; i < n; ++i) {
+            x[b + i] *= scale;
+        }
+    }
+}
+
+double relative_error(const std::vector<float> & x, const std::vector<float> & y) {
+    double err = 0.0;
+    double ref = 0.0;
+    for (size_t i = 0; i < x.size(); ++i) {
+        err += (x[i] - y[i]) * (double) (x[i] - y[i]);
+        ref += x[i] * (double) x[i];
+    }
+    return err / ref;
+}
+
+int quantizers(llama_model * model, const char * text_path) {
+    std::ifstream file(text_path);
+    std::stringstream buffer;
+    buffer << file.rdbuf();
+    const std::string text = buffer.str();
+    const llama_vocab * vocab = llama_model_get_vocab(model);
+    std::vector<llama_token> toks(text.size() + 16);
+    toks.resize(llama_tokenize(vocab, text.c_str(), (int32_t) text.size(), toks.data(), (int32_t) toks.size(), true, false));
+    toks.resize(std::min<size_t>(toks.size(), 512));
+
+    std::vector<float> x;
+    llama_context_params params = llama_context_default_params();
+    params.n_ctx = params.n_batch = params.n_ubatch = 512;
+    params.n_threads = params.n_threads_batch = 2;
+    params.cb_eval = collect_x;
+    params.cb_eval_user_data = &x;
+    llama_context * ctx = llama_init_from_model(model, params);
+    decode(ctx, toks, 0);
+    llama_free(ctx);
+
+    const int64_t n_embd = llama_model_n_embd(model);
+    std::printf("[");
+    bool first = true;
+    auto report = [&](const std::string & name, double bits, const std::vector<float> & y) {
+        std::printf("%s{\"format\":\"%s\",\"bitsPerElement\":%.4f,\"nmse\":%.6e}", first ? "" : ",", name.c_str(), bits, relative_error(x, y));
+        first = false;
+    };
+    std::vector<float> y(x.size());
+    std::vector<uint8_t> packed(xq_row_bytes(n_embd, 16));
+    for (int bits : { 8, 4, 3, 2 }) {
+        for (size_t r = 0; r < x.size(); r += n_embd) {
+            xq_quantize_row(x.data() + r, packed.data(), n_embd, bits);
+            xq_dequantize_row(packed.data(), y.data() + r, n_embd, bits);
+        }
+        report("xq-" + std::to_string(bits), 8.0 * xq_row_bytes(n_embd, bits) / n_embd, y);
+    }
+    for (ggml_type type : { GGML_TYPE_Q8_0, GGML_TYPE_Q4_0, GGML_TYPE_Q4_1, GGML_TYPE_Q4_K, GGML_TYPE_Q3_K, GGML_TYPE_Q2_K }) {
+        const auto * traits = ggml_get_type_traits(type);
+        if (n_embd % traits->blck_size != 0) {
+            continue;
+        }
+        const double bits = 8.0 * ggml_row_size(type, n_embd) / n_embd;
+        std::vector<uint8_t> block(ggml_row_size(type, n_embd));
+        for (bool rotate : { false, true }) {
+            std::vector<float> src = x;
+            if (rotate) {
+                hadamard(src.data(), (int64_t) src.size(), 64);
+            }
+            for (size_t r = 0; r < x.size(); r += n_embd) {
+                traits->from_float_ref(src.data() + r, block.data(), n_embd);
+                traits->to_float(block.data(), y.data() + r, n_embd);
+            }
+            if (rotate) {
+                hadamard(y.data(), (int64_t) y.size(), 64);
+            }
+            report(std::string(traits->type_name) + (rotate ? " + hadamard64" : ""), bits, y);
+        }
+    }
+    std::printf("]\n");
+    return 0;
+}
+
 } // namespace
 
 int main(int argc, char ** argv) {
@@ -226,6 +365,8 @@ int main(int argc, char ** argv) {
         status = shift(model, bits);
     } else if (command == "seqrm") {
         status = seqrm(model, bits);
+    } else if (command == "quantizers") {
+        status = quantizers(model, argv[3]);
     } else if (command == "state" && argc >= 5) {
         status = state(model, bits, std::atoi(argv[4]));
     } else {

@@ -14,25 +14,35 @@ function native<T>(...args: string[]): T {
 interface Comparison {
     steps: number;
     sameTokens: number;
-    firstDivergence: number;
+    nearTies: number;
+    divergedOutsideTies: number;
     nmseMax: number;
     nmseMean: number;
 }
 
-const models: FixtureName[] = ["mha-random-f32", "gqa-random-f32"];
+// Greedy tokens must match at every step. An untrained random model's logits
+// are nearly flat, so a step whose top two reference logits differ by less than
+// 1e-3 of their RMS may round either way: there it must agree elsewhere.
+function expectSameGreedyTokens(name: FixtureName, result: Comparison): void {
+    if (name.endsWith("trained")) expect(result.sameTokens).toBe(result.steps);
+    else expect(result.divergedOutsideTies).toBe(0);
+}
+
+const models: FixtureName[] = ["mha-trained", "gqa-trained", "mha-random-f32", "gqa-random-f32"];
 
 describe.each(models)("X-cache on %s", (name) => {
     const model = fixturePath(name);
 
-    it.each([false, true])("xq-f16 gives the same greedy tokens and logits as kv-f16 (flash attention %s)", (flashAttention) => {
+    it.each([false, true])("xq-f16 gives the same greedy tokens and logits as kv-f16 over 256 steps (flash attention %s)", (flashAttention) => {
         const result = native<Comparison>("compare", model, "16", flashAttention ? "1" : "0", "1");
-        expect(result.sameTokens).toBe(result.steps);
+        expectSameGreedyTokens(name, result);
+        expect(result.steps).toBe(256);
         expect(result.nmseMax).toBeLessThan(1e-5);
     });
 
     it("xq-f16 matches kv-f16 with two sequences in one context", () => {
         const result = native<Comparison>("compare", model, "16", "0", "2");
-        expect(result.sameTokens).toBe(result.steps);
+        expectSameGreedyTokens(name, result);
         expect(result.nmseMax).toBeLessThan(1e-5);
     });
 

@@ -114,8 +114,13 @@ export function formatTable(rows: EvalRow[]): string {
 
 async function main(): Promise<void> {
     const options = parseOptions(process.argv.slice(2));
-    const rows = await evaluateModes(options, (line) => process.stderr.write(`\r${line.padEnd(60)}`));
-    process.stderr.write("\n");
+    // one line per chunk: redrawn in place on a terminal, appended otherwise
+    const lastMode = options.modes[options.modes.length - 1]!;
+    const rows = await evaluateModes(options, (line) => {
+        if (process.stderr.isTTY) process.stderr.write(`\r${line.padEnd(60)}`);
+        else if (line.endsWith(` ${lastMode}`)) process.stderr.write(`${line.replace(` ${lastMode}`, " done")}\n`);
+    });
+    if (process.stderr.isTTY) process.stderr.write("\n");
     console.log(formatTable(rows));
     if (options.json) {
         fs.writeFileSync(options.json, JSON.stringify(rows.map(({ sameTopToken: _, ...row }) => row), null, 2) + "\n");

@@ -1,10 +1,13 @@
 // Cache modes through node-llama-cpp: measured bytes against the exact formula,
 // honest bits per element, and typed errors for what a mode cannot do.
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import type { LlamaModel } from "node-llama-cpp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { fixturePath } from "../../fixtures/fixtures.ts";
 import { cacheModes, cachedElementsPerCell, estimateCacheBytes } from "./cache-modes.ts";
-import { Engine, modelShape } from "./engine.ts";
+import { Engine, EngineError, modelShape } from "./engine.ts";
 
 describe("cache modes on the MHA fixture", () => {
     let engine: Engine;
@@ -48,6 +51,44 @@ describe("cache modes on the MHA fixture", () => {
             expect(model.tokenize(text).length).toBeGreaterThan(0);
         } finally {
             await context.dispose();
+        }
+    });
+
+    it("keeps the first N layers at 4 bits when asked, and reports the blended bits honestly", async () => {
+        const context = await engine.createContext(model, { cacheMode: "xq-2", contextSize: 512, baseLayers: 2 });
+        try {
+            const shape = modelShape(model);
+            const stats = context.cacheStats();
+            expect(stats.bytes).toBe(estimateCacheBytes(shape, "xq-2", 512, 2));
+            expect(stats.bitsPerElement).toBeCloseTo((2 * 4.25 + (shape.nLayer - 2) * 2.25) / shape.nLayer, 6);
+        } finally {
+            await context.dispose();
+        }
+    });
+
+    it("saves and restores a state in its own mode, and refuses it in another mode with a typed error", async () => {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "xq-state-"));
+        const file = path.join(dir, "state.bin");
+        const prompt = "And God said, Let there be light";
+        const source = await engine.createContext(model, { cacheMode: "xq-4", contextSize: 512 });
+        const restored = await engine.createContext(model, { cacheMode: "xq-4", contextSize: 512 });
+        const other = await engine.createContext(model, { cacheMode: "xq-8", contextSize: 512 });
+        try {
+            await source.sequence().evaluateWithoutGeneratingNewTokens(model.tokenize(prompt));
+            await source.saveState(file);
+            await restored.loadState(file);
+            expect(restored.sequence().contextTokens).toEqual(source.sequence().contextTokens);
+            const continued = await engine.completeGreedy(model, prompt, { maxTokens: 8, context: source });
+            const afterLoad = await engine.completeGreedy(model, prompt, { maxTokens: 8, context: restored });
+            expect(afterLoad).toBe(continued);
+
+            await expect(other.loadState(file)).rejects.toMatchObject({ code: "state-mode-mismatch", message: expect.stringContaining("saved in cache mode xq-4") });
+            // without the sidecar the native X-cache check refuses it too
+            fs.rmSync(`${file}.json`);
+            await expect(other.loadState(file)).rejects.toBeInstanceOf(EngineError);
+        } finally {
+            await Promise.all([source.dispose(), restored.dispose(), other.dispose()]);
+            fs.rmSync(dir, { recursive: true, force: true });
         }
     });
 });

@@ -3,7 +3,7 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { getLlama, LlamaCompletion, LlamaLogLevel, type Llama, type LlamaContext, type LlamaModel } from "node-llama-cpp";
+import { getLlama, LlamaCompletion, LlamaLogLevel, type Llama, type LlamaContext, type LlamaContextSequence, type LlamaModel } from "node-llama-cpp";
 import { installedBinDir } from "../../native/paths.ts";
 import { cacheModeSpecs, type CacheMode, type ModelShape } from "./cache-modes.ts";
 
@@ -65,6 +65,7 @@ export class EngineContext {
     readonly mode: CacheMode;
     readonly context: LlamaContext;
     private readonly bindings: XQuantBindings;
+    private firstSequence: LlamaContextSequence | null = null;
 
     constructor(mode: CacheMode, context: LlamaContext, bindings: XQuantBindings) {
         this.mode = mode;
@@ -78,9 +79,44 @@ export class EngineContext {
         return { mode: this.mode, bytes: info.bytes, bitsPerElement: info.bitsPerElement, cellsUsed: info.cellsUsed, contextSize: info.cells };
     }
 
+    // Saves sequence 0 with a sidecar naming the cache mode, which loadState checks first.
+    async saveState(filePath: string): Promise<void> {
+        await this.sequence().saveStateToFile(filePath);
+        const record: SavedStateRecord = { format: "xquant-desktop-state", mode: this.mode };
+        fs.writeFileSync(`${filePath}.json`, JSON.stringify(record));
+    }
+
+    async loadState(filePath: string): Promise<void> {
+        let record: SavedStateRecord | null = null;
+        try {
+            record = JSON.parse(fs.readFileSync(`${filePath}.json`, "utf8")) as SavedStateRecord;
+        } catch {
+            // a state without its sidecar still meets the native check below
+        }
+        if (record !== null && record.mode !== this.mode) {
+            throw new EngineError("state-mode-mismatch", `This state was saved in cache mode ${record.mode}; this context uses ${this.mode}. Load it into a ${record.mode} context.`);
+        }
+        try {
+            await this.sequence().loadStateFromFile(filePath, { acceptRisk: true });
+        } catch (error) {
+            throw new EngineError("state-mode-mismatch", `Could not load the state into a ${this.mode} context (saved in another cache mode, or damaged): ${(error as Error).message}`);
+        }
+    }
+
+    // The context's first sequence, claimed once.
+    sequence(): LlamaContextSequence {
+        this.firstSequence ??= this.context.getSequence();
+        return this.firstSequence;
+    }
+
     async dispose(): Promise<void> {
         await this.context.dispose();
     }
+}
+
+interface SavedStateRecord {
+    format: "xquant-desktop-state";
+    mode: CacheMode;
 }
 
 export function modelShape(model: LlamaModel): ModelShape {
@@ -205,12 +241,10 @@ export class Engine {
     // Greedy completion of raw text (no chat template).
     async completeGreedy(model: LlamaModel, prompt: string, options: GenerateOptions): Promise<string> {
         const context = options.context ?? await this.createContext(model, { cacheMode: "kv-f16", contextSize: options.contextSize ?? 512 });
-        const sequence = context.context.getSequence();
         try {
-            const completion = new LlamaCompletion({ contextSequence: sequence });
+            const completion = new LlamaCompletion({ contextSequence: context.sequence() });
             return await completion.generateCompletion(prompt, { maxTokens: options.maxTokens, temperature: 0 });
         } finally {
-            sequence.dispose();
             if (options.context === undefined) await context.dispose();
         }
     }

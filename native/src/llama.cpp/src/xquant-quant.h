@@ -5,7 +5,8 @@
 
 // The X-cache row format (XQuant, Tomar et al. 2025, §2 of docs/XQUANT.md):
 // asymmetric uniform quantization per token over groups of channels, each group
-// stored as [fp16 scale][fp16 min][packed codes]. bits = 16 stores X as raw fp16.
+// Hadamard-rotated first and stored as [fp16 scale][fp16 min][packed codes].
+// bits = 16 stores X as raw fp16. See native/README.md for the measurements.
 //
 //   bits  group 128 bytes   bits per element
 //     8        4 + 128          8.25
