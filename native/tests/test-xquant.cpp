@@ -2,14 +2,17 @@
 // the public C API. Each subcommand prints one JSON object; the thresholds live
 // in native/tests/xquant.test.ts.
 //
-//   xquant-native-tests compare MODEL BITS FA SEQUENCES  greedy tokens + logits NMSE vs kv-f16
-//   xquant-native-tests shift   MODEL BITS               decode after seq_add vs a fresh run at the shifted positions
-//   xquant-native-tests seqrm   MODEL BITS               seq_rm + re-decode vs the original
-//   xquant-native-tests state   MODEL BITS OTHER_BITS    save/load round trip, and a cross-mode load
+//   xquant-native-tests compare MODEL MODE FA SEQUENCES  greedy tokens + logits NMSE vs kv-f16
+//   xquant-native-tests shift   MODEL MODE               decode after seq_add vs a fresh run at the shifted positions
+//   xquant-native-tests seqrm   MODEL MODE               seq_rm + re-decode vs the original
+//   xquant-native-tests state   MODEL MODE OTHER_MODE    save/load round trip, and a cross-mode load
+// MODE: see native/tools/xquant-modes.h
 //   xquant-native-tests quantizers MODEL TEXT_FILE       X reconstruction error: our format vs ggml block types
+//   xquant-native-tests crosslayer MODEL TEXT_FILE       XQuant-CL design study: delta space and quantization axis
 #include "llama.h"
 #include "xquant.h"
 #include "xquant-quant.h"
+#include "xquant-modes.h"
 
 #include "ggml.h"
 #include "ggml-backend.h"
@@ -19,6 +22,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -26,7 +30,7 @@
 namespace {
 
 struct Mode {
-    int bits; // 0: kv-f16
+    std::string name;
     bool flash_attn;
 };
 
@@ -49,11 +53,13 @@ llama_context * make_context(llama_model * model, Mode mode, int n_seq = 1) {
     params.n_seq_max = n_seq;
     params.n_threads = params.n_threads_batch = 2;
     params.flash_attn_type = mode.flash_attn ? LLAMA_FLASH_ATTN_TYPE_ENABLED : LLAMA_FLASH_ATTN_TYPE_DISABLED;
-    params.xquant_bits = mode.bits;
-    params.xquant_base_layers = 0;
+    if (!xq_apply_mode(mode.name, -1, params)) {
+        std::fprintf(stderr, "unknown mode %s\n", mode.name.c_str());
+        std::exit(2);
+    }
     llama_context * ctx = llama_init_from_model(model, params);
     if (ctx == nullptr) {
-        std::fprintf(stderr, "could not create a context (bits %d)\n", mode.bits);
+        std::fprintf(stderr, "could not create a %s context\n", mode.name.c_str());
         std::exit(2);
     }
     return ctx;
@@ -131,9 +137,9 @@ bool near_tie(const std::vector<float> & logits) {
 }
 
 // Prefill 32 tokens per sequence, then 256 greedy decode steps, teacher-forced by the reference.
-int compare(llama_model * model, int bits, bool flash_attn, int n_seq) {
-    llama_context * reference = make_context(model, { 0, flash_attn }, n_seq);
-    llama_context * test = make_context(model, { bits, flash_attn }, n_seq);
+int compare(llama_model * model, const std::string & mode, bool flash_attn, int n_seq) {
+    llama_context * reference = make_context(model, { "kv-f16", flash_attn }, n_seq);
+    llama_context * test = make_context(model, { mode, flash_attn }, n_seq);
     const int steps = 256;
     double nmse_max = 0.0;
     double nmse_sum = 0.0;
@@ -165,9 +171,9 @@ int compare(llama_model * model, int bits, bool flash_attn, int n_seq) {
         }
     }
     const llama_xquant_cache_info info = llama_xquant_get_cache_info(test);
-    std::printf("{\"bits\":%d,\"flashAttention\":%s,\"sequences\":%d,\"steps\":%d,\"sameTokens\":%d,\"nearTies\":%d,"
+    std::printf("{\"mode\":\"%s\",\"flashAttention\":%s,\"sequences\":%d,\"steps\":%d,\"sameTokens\":%d,\"nearTies\":%d,"
                 "\"divergedOutsideTies\":%d,\"firstDivergence\":%d,\"nmseMax\":%.6e,\"nmseMean\":%.6e,\"bytes\":%llu,\"bitsPerElement\":%.4f}\n",
-            bits, flash_attn ? "true" : "false", n_seq, steps * n_seq, same_tokens, near_ties, diverged_outside_ties, first_divergence,
+            mode.c_str(), flash_attn ? "true" : "false", n_seq, steps * n_seq, same_tokens, near_ties, diverged_outside_ties, first_divergence,
             nmse_max, nmse_sum / (steps * n_seq), (unsigned long long) info.bytes, info.bits_per_element);
     llama_free(test);
     llama_free(reference);
@@ -176,18 +182,18 @@ int compare(llama_model * model, int bits, bool flash_attn, int n_seq) {
 
 // 64 tokens at positions 0..63, shifted by +100 with seq_add, then one more
 // token; against a fresh context that saw the same tokens at 100..163.
-int shift(llama_model * model, int bits) {
+int shift(llama_model * model, const std::string & mode) {
     const auto toks = tokens(model, 65, 11);
     const std::vector<llama_token> history(toks.begin(), toks.end() - 1);
-    llama_context * shifted = make_context(model, { bits, false });
+    llama_context * shifted = make_context(model, { mode, false });
     decode(shifted, history, 0);
     llama_memory_seq_add(llama_get_memory(shifted), 0, 0, -1, 100);
     const auto after_shift = decode(shifted, { toks.back() }, 164);
 
-    llama_context * fresh = make_context(model, { bits, false });
+    llama_context * fresh = make_context(model, { mode, false });
     decode(fresh, history, 100);
     const auto reference = decode(fresh, { toks.back() }, 164);
-    std::printf("{\"bits\":%d,\"nmse\":%.6e,\"sameToken\":%s}\n", bits, nmse(after_shift, reference),
+    std::printf("{\"mode\":\"%s\",\"nmse\":%.6e,\"sameToken\":%s}\n", mode.c_str(), nmse(after_shift, reference),
             argmax(after_shift) == argmax(reference) ? "true" : "false");
     llama_free(fresh);
     llama_free(shifted);
@@ -195,40 +201,40 @@ int shift(llama_model * model, int bits) {
 }
 
 // 48 tokens; remove the last 16 with seq_rm and decode them again.
-int seqrm(llama_model * model, int bits) {
+int seqrm(llama_model * model, const std::string & mode) {
     const auto toks = tokens(model, 48, 13);
-    llama_context * ctx = make_context(model, { bits, false });
+    llama_context * ctx = make_context(model, { mode, false });
     const auto original = decode(ctx, toks, 0);
     if (!llama_memory_seq_rm(llama_get_memory(ctx), 0, 32, -1)) {
         std::fprintf(stderr, "seq_rm failed\n");
         return 2;
     }
     const auto redone = decode(ctx, std::vector<llama_token>(toks.begin() + 32, toks.end()), 32);
-    std::printf("{\"bits\":%d,\"nmse\":%.6e}\n", bits, nmse(redone, original));
+    std::printf("{\"mode\":\"%s\",\"nmse\":%.6e}\n", mode.c_str(), nmse(redone, original));
     llama_free(ctx);
     return 0;
 }
 
 // Save after 40 tokens, load into a fresh context of the same mode, decode one
 // more token in both; then try to load the state into another mode.
-int state(llama_model * model, int bits, int other_bits) {
+int state(llama_model * model, const std::string & mode, const std::string & other_mode) {
     const auto toks = tokens(model, 41, 17);
     const std::vector<llama_token> history(toks.begin(), toks.end() - 1);
-    llama_context * source = make_context(model, { bits, false });
+    llama_context * source = make_context(model, { mode, false });
     decode(source, history, 0);
     std::vector<uint8_t> saved(llama_state_seq_get_size(source, 0));
     saved.resize(llama_state_seq_get_data(source, saved.data(), saved.size(), 0));
     const auto continued = decode(source, { toks.back() }, 40);
 
-    llama_context * restored = make_context(model, { bits, false });
+    llama_context * restored = make_context(model, { mode, false });
     const size_t read = llama_state_seq_set_data(restored, saved.data(), saved.size(), 0);
     const auto after_load = decode(restored, { toks.back() }, 40);
 
-    llama_context * other = make_context(model, { other_bits, false });
+    llama_context * other = make_context(model, { other_mode, false });
     const size_t read_other = llama_state_seq_set_data(other, saved.data(), saved.size(), 0);
-    std::printf("{\"bits\":%d,\"stateBytes\":%zu,\"loaded\":%s,\"nmse\":%.6e,\"otherBits\":%d,\"otherLoaded\":%s}\n",
-            bits, saved.size(), read == saved.size() ? "true" : "false", nmse(after_load, continued),
-            other_bits, read_other != 0 ? "true" : "false");
+    std::printf("{\"mode\":\"%s\",\"stateBytes\":%zu,\"loaded\":%s,\"nmse\":%.6e,\"otherMode\":\"%s\",\"otherLoaded\":%s}\n",
+            mode.c_str(), saved.size(), read == saved.size() ? "true" : "false", nmse(after_load, continued),
+            other_mode.c_str(), read_other != 0 ? "true" : "false");
     llama_free(other);
     llama_free(restored);
     llama_free(source);
@@ -236,18 +242,56 @@ int state(llama_model * model, int bits, int other_bits) {
 }
 
 
-// Collects the attention inputs X ("attn_norm-N") of a kv-f16 run over 512 tokens of a text.
-bool collect_x(ggml_tensor * t, bool ask, void * user_data) {
-    if (std::strncmp(t->name, "attn_norm-", 10) != 0 || t->type != GGML_TYPE_F32) {
-        return ask ? false : true;
+// Activations of a kv-f16 run, by tensor name: X ("attn_norm-N"), the residual
+// stream entering each layer ("inp_embd", "l_out-N").
+using activations = std::map<std::string, std::vector<float>>;
+
+bool collect_activations(ggml_tensor * t, bool ask, void * user_data) {
+    // the token embedding lookup is unnamed: find it by its source
+    const bool embedding = t->op == GGML_OP_GET_ROWS && t->src[0] != nullptr && std::strcmp(t->src[0]->name, "token_embd.weight") == 0;
+    const bool wanted = t->type == GGML_TYPE_F32 && (embedding || std::strncmp(t->name, "attn_norm-", 10) == 0
+            || std::strncmp(t->name, "l_out-", 6) == 0);
+    if (!wanted) {
+        return !ask;
     }
     if (!ask) {
-        auto * rows = (std::vector<float> *) user_data;
-        const size_t offset = rows->size();
-        rows->resize(offset + ggml_nelements(t));
-        ggml_backend_tensor_get(t, rows->data() + offset, 0, ggml_nbytes(t));
+        auto & rows = (*(activations *) user_data)[embedding ? "inp_embd" : t->name];
+        rows.resize(ggml_nelements(t));
+        ggml_backend_tensor_get(t, rows.data(), 0, ggml_nbytes(t));
     }
     return true;
+}
+
+activations run_and_collect(llama_model * model, const char * text_path) {
+    std::ifstream file(text_path);
+    std::stringstream buffer;
+    buffer << file.rdbuf();
+    const std::string text = buffer.str();
+    const llama_vocab * vocab = llama_model_get_vocab(model);
+    std::vector<llama_token> toks(text.size() + 16);
+    toks.resize(llama_tokenize(vocab, text.c_str(), (int32_t) text.size(), toks.data(), (int32_t) toks.size(), true, false));
+    toks.resize(std::min<size_t>(toks.size(), 512));
+
+    activations result;
+    llama_context_params params = llama_context_default_params();
+    params.n_ctx = params.n_batch = params.n_ubatch = 512;
+    params.n_threads = params.n_threads_batch = 2;
+    params.cb_eval = collect_activations;
+    params.cb_eval_user_data = &result;
+    llama_context * ctx = llama_init_from_model(model, params);
+    llama_batch batch = llama_batch_init((int32_t) toks.size(), 0, 1);
+    for (size_t i = 0; i < toks.size(); ++i) {
+        batch.token[i] = toks[i];
+        batch.pos[i] = (llama_pos) i;
+        batch.n_seq_id[i] = 1;
+        batch.seq_id[i][0] = 0;
+        batch.logits[i] = true; // keep every row of the last layer too
+    }
+    batch.n_tokens = (int32_t) toks.size();
+    llama_decode(ctx, batch);
+    llama_batch_free(batch);
+    llama_free(ctx);
+    return result;
 }
 
 // In-place normalised fast Walsh-Hadamard transform over blocks of n (a power of two); its own inverse.
@@ -281,24 +325,12 @@ double relative_error(const std::vector<float> & x, const std::vector<float> & y
 }
 
 int quantizers(llama_model * model, const char * text_path) {
-    std::ifstream file(text_path);
-    std::stringstream buffer;
-    buffer << file.rdbuf();
-    const std::string text = buffer.str();
-    const llama_vocab * vocab = llama_model_get_vocab(model);
-    std::vector<llama_token> toks(text.size() + 16);
-    toks.resize(llama_tokenize(vocab, text.c_str(), (int32_t) text.size(), toks.data(), (int32_t) toks.size(), true, false));
-    toks.resize(std::min<size_t>(toks.size(), 512));
-
+    activations collected = run_and_collect(model, text_path);
     std::vector<float> x;
-    llama_context_params params = llama_context_default_params();
-    params.n_ctx = params.n_batch = params.n_ubatch = 512;
-    params.n_threads = params.n_threads_batch = 2;
-    params.cb_eval = collect_x;
-    params.cb_eval_user_data = &x;
-    llama_context * ctx = llama_init_from_model(model, params);
-    decode(ctx, toks, 0);
-    llama_free(ctx);
+    for (int il = 0; il < llama_model_n_layer(model); ++il) {
+        const auto & layer_x = collected["attn_norm-" + std::to_string(il)];
+        x.insert(x.end(), layer_x.begin(), layer_x.end());
+    }
 
     const int64_t n_embd = llama_model_n_embd(model);
     std::printf("[");
@@ -342,11 +374,130 @@ int quantizers(llama_model * model, const char * text_path) {
     return 0;
 }
 
+// Quantizes and dequantizes rows of width n with our X-cache row format.
+std::vector<float> round_trip(const std::vector<float> & m, int64_t n, int bits) {
+    std::vector<float> out(m.size());
+    std::vector<uint8_t> packed(xq_row_bytes(n, 16));
+    for (size_t r = 0; r < m.size(); r += n) {
+        xq_quantize_row(m.data() + r, packed.data(), n, bits);
+        xq_dequantize_row(packed.data(), out.data() + r, n, bits);
+    }
+    return out;
+}
+
+// The same, along tokens: each channel quantized in groups of consecutive tokens.
+std::vector<float> round_trip_channels(const std::vector<float> & m, int64_t n_embd, int bits) {
+    const int64_t n_tokens = (int64_t) m.size() / n_embd;
+    std::vector<float> t(m.size());
+    for (int64_t i = 0; i < n_tokens; ++i) {
+        for (int64_t c = 0; c < n_embd; ++c) {
+            t[c * n_tokens + i] = m[i * n_embd + c];
+        }
+    }
+    const std::vector<float> q = round_trip(t, n_tokens, bits);
+    std::vector<float> out(m.size());
+    for (int64_t i = 0; i < n_tokens; ++i) {
+        for (int64_t c = 0; c < n_embd; ++c) {
+            out[i * n_embd + c] = q[c * n_tokens + i];
+        }
+    }
+    return out;
+}
+
+std::vector<float> rms_norm_rows(const std::vector<float> & h, int64_t n) {
+    std::vector<float> out(h.size());
+    for (size_t r = 0; r < h.size(); r += n) {
+        double sum = 0.0;
+        for (int64_t c = 0; c < n; ++c) {
+            sum += h[r + c] * (double) h[r + c];
+        }
+        const float scale = 1.0f / std::sqrt((float) (sum / n) + 1e-5f);
+        for (int64_t c = 0; c < n; ++c) {
+            out[r + c] = h[r + c] * scale;
+        }
+    }
+    return out;
+}
+
+std::vector<float> difference(const std::vector<float> & a, const std::vector<float> & b) {
+    std::vector<float> out(a.size());
+    for (size_t i = 0; i < a.size(); ++i) {
+        out[i] = a[i] - b[i];
+    }
+    return out;
+}
+
+void accumulate(std::vector<float> & acc, const std::vector<float> & delta) {
+    for (size_t i = 0; i < acc.size(); ++i) {
+        acc[i] += delta[i];
+    }
+}
+
+// XQuant-CL design study on one 512-token chunk: X reconstruction error of the
+// layers after the base layer, for plain XQuant and for cross-layer deltas taken
+// on post-norm X or on the residual stream (re-normalised), quantized per token
+// or per channel. Layer 0 is the base, stored at 4 bits.
+int crosslayer(llama_model * model, const char * text_path) {
+    activations collected = run_and_collect(model, text_path);
+    const int n_layer = llama_model_n_layer(model);
+    const int64_t n_embd = llama_model_n_embd(model);
+    std::vector<std::vector<float>> x(n_layer);
+    std::vector<std::vector<float>> h(n_layer);
+    std::vector<std::vector<float>> gamma(n_layer, std::vector<float>(n_embd));
+    for (int il = 0; il < n_layer; ++il) {
+        x[il] = collected["attn_norm-" + std::to_string(il)];
+        h[il] = collected[il == 0 ? "inp_embd" : "l_out-" + std::to_string(il - 1)];
+        // the attention norm's weight, recovered as X / rms_norm(h) on the first token
+        const std::vector<float> normed = rms_norm_rows(std::vector<float>(h[il].begin(), h[il].begin() + n_embd), n_embd);
+        for (int64_t c = 0; c < n_embd; ++c) {
+            gamma[il][c] = std::fabs(normed[c]) > 1e-6f ? x[il][c] / normed[c] : 0.0f;
+        }
+    }
+    auto from_residual = [&](const std::vector<float> & h_hat, int il) {
+        std::vector<float> out = rms_norm_rows(h_hat, n_embd);
+        for (size_t i = 0; i < out.size(); ++i) {
+            out[i] *= gamma[il][i % n_embd];
+        }
+        return out;
+    };
+    std::printf("[");
+    bool first = true;
+    for (int bits : { 4, 3, 2 }) {
+        for (const std::string variant : { "plain", "cl-postnorm-token", "cl-postnorm-channel", "cl-residual-token", "cl-residual-channel" }) {
+            const bool channel = variant.find("channel") != std::string::npos;
+            auto quantize = [&](const std::vector<float> & m, int b) { return channel ? round_trip_channels(m, n_embd, b) : round_trip(m, n_embd, b); };
+            double err = 0.0;
+            double ref = 0.0;
+            std::vector<float> acc = variant.find("residual") != std::string::npos ? round_trip(h[0], n_embd, 4) : round_trip(x[0], n_embd, 4);
+            for (int il = 1; il < n_layer; ++il) {
+                std::vector<float> x_hat;
+                if (variant == "plain") {
+                    x_hat = quantize(x[il], bits);
+                } else if (variant.find("postnorm") != std::string::npos) {
+                    accumulate(acc, quantize(difference(x[il], acc), bits));
+                    x_hat = acc;
+                } else {
+                    accumulate(acc, quantize(difference(h[il], acc), bits));
+                    x_hat = from_residual(acc, il);
+                }
+                for (size_t i = 0; i < x_hat.size(); ++i) {
+                    err += (x_hat[i] - x[il][i]) * (double) (x_hat[i] - x[il][i]);
+                    ref += x[il][i] * (double) x[il][i];
+                }
+            }
+            std::printf("%s{\"bits\":%d,\"variant\":\"%s\",\"nmse\":%.6e}", first ? "" : ",", bits, variant.c_str(), err / ref);
+            first = false;
+        }
+    }
+    std::printf("]\n");
+    return 0;
+}
+
 } // namespace
 
 int main(int argc, char ** argv) {
     if (argc < 4) {
-        std::fprintf(stderr, "usage: %s compare|shift|seqrm|state MODEL BITS [...]\n", argv[0]);
+        std::fprintf(stderr, "usage: %s compare|shift|seqrm|state|quantizers|crosslayer MODEL MODE|TEXT [...]\n", argv[0]);
         return 2;
     }
     const std::string command = argv[1];
@@ -357,18 +508,20 @@ int main(int argc, char ** argv) {
     }, nullptr);
     llama_backend_init();
     llama_model * model = load_model(argv[2]);
-    const int bits = std::atoi(argv[3]);
+    const std::string mode = argv[3];
     int status = 2;
     if (command == "compare" && argc >= 6) {
-        status = compare(model, bits, std::atoi(argv[4]) != 0, std::atoi(argv[5]));
+        status = compare(model, mode, std::atoi(argv[4]) != 0, std::atoi(argv[5]));
     } else if (command == "shift") {
-        status = shift(model, bits);
+        status = shift(model, mode);
     } else if (command == "seqrm") {
-        status = seqrm(model, bits);
+        status = seqrm(model, mode);
+    } else if (command == "crosslayer") {
+        status = crosslayer(model, argv[3]);
     } else if (command == "quantizers") {
         status = quantizers(model, argv[3]);
     } else if (command == "state" && argc >= 5) {
-        status = state(model, bits, std::atoi(argv[4]));
+        status = state(model, mode, argv[4]);
     } else {
         std::fprintf(stderr, "unknown command or missing arguments: %s\n", command.c_str());
     }

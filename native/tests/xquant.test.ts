@@ -33,43 +33,46 @@ const models: FixtureName[] = ["mha-trained", "gqa-trained", "mha-random-f32", "
 describe.each(models)("X-cache on %s", (name) => {
     const model = fixturePath(name);
 
-    it.each([false, true])("xq-f16 gives the same greedy tokens and logits as kv-f16 over 256 steps (flash attention %s)", (flashAttention) => {
-        const result = native<Comparison>("compare", model, "16", flashAttention ? "1" : "0", "1");
-        expectSameGreedyTokens(name, result);
-        expect(result.steps).toBe(256);
-        expect(result.nmseMax).toBeLessThan(1e-5);
-    });
+    // unquantized storage: only float rounding separates these from kv-f16
+    describe.each(["xq-f16", "xqcl-f16"])("%s", (mode) => {
+        it.each([false, true])("gives the same greedy tokens and logits as kv-f16 over 256 steps (flash attention %s)", (flashAttention) => {
+            const result = native<Comparison>("compare", model, mode, flashAttention ? "1" : "0", "1");
+            expectSameGreedyTokens(name, result);
+            expect(result.steps).toBe(256);
+            expect(result.nmseMax).toBeLessThan(1e-5);
+        });
 
-    it("xq-f16 matches kv-f16 with two sequences in one context", () => {
-        const result = native<Comparison>("compare", model, "16", "0", "2");
-        expectSameGreedyTokens(name, result);
-        expect(result.nmseMax).toBeLessThan(1e-5);
+        it("matches kv-f16 with two sequences in one context", () => {
+            const result = native<Comparison>("compare", model, mode, "0", "2");
+            expectSameGreedyTokens(name, result);
+            expect(result.nmseMax).toBeLessThan(1e-5);
+        });
     });
 
     it("xq-8 stays within logits NMSE 1e-3 of kv-f16", () => {
-        const result = native<Comparison>("compare", model, "8", "0", "1");
+        const result = native<Comparison>("compare", model, "xq-8", "0", "1");
         expect(result.nmseMax).toBeLessThan(1e-3);
     });
 
-    it.each(["16", "4"])("xq-%s: decoding after a context shift equals a fresh run at the shifted positions", (bits) => {
-        const result = native<{ nmse: number; sameToken: boolean }>("shift", model, bits);
+    it.each(["xq-f16", "xq-4", "xqcl-f16", "xqcl-2"])("%s: decoding after a context shift equals a fresh run at the shifted positions", (mode) => {
+        const result = native<{ nmse: number; sameToken: boolean }>("shift", model, mode);
         expect(result.nmse).toBeLessThan(1e-5);
         expect(result.sameToken).toBe(true);
     });
 
-    it.each(["16", "2"])("xq-%s: seq_rm and re-decode equal the original", (bits) => {
-        expect(native<{ nmse: number }>("seqrm", model, bits).nmse).toBeLessThan(1e-10);
+    it.each(["xq-f16", "xq-2", "xqcl-3"])("%s: seq_rm and re-decode equal the original", (mode) => {
+        expect(native<{ nmse: number }>("seqrm", model, mode).nmse).toBeLessThan(1e-10);
     });
 
-    it("xq-4: a saved state loads back with identical next logits; another mode refuses it", () => {
-        const result = native<{ loaded: boolean; nmse: number; otherLoaded: boolean }>("state", model, "4", "8");
+    it.each([["xq-4", "xq-8"], ["xqcl-4", "xq-4"], ["xq-4", "xqcl-4"]])("%s: a saved state loads back with identical next logits; %s refuses it", (mode, other) => {
+        const result = native<{ loaded: boolean; nmse: number; otherLoaded: boolean }>("state", model, mode, other);
         expect(result.loaded).toBe(true);
         expect(result.nmse).toBe(0);
         expect(result.otherLoaded).toBe(false);
     });
 
     it("a kv-f16 state is refused by an X-cache context, and an X state by a KV context", () => {
-        expect(native<{ otherLoaded: boolean }>("state", model, "0", "4").otherLoaded).toBe(false);
-        expect(native<{ otherLoaded: boolean }>("state", model, "4", "0").otherLoaded).toBe(false);
+        expect(native<{ otherLoaded: boolean }>("state", model, "kv-f16", "xq-4").otherLoaded).toBe(false);
+        expect(native<{ otherLoaded: boolean }>("state", model, "xq-4", "kv-f16").otherLoaded).toBe(false);
     });
 });

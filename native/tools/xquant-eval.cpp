@@ -3,11 +3,12 @@
 // Every mode sees the same chunks; the first mode is the reference for KLD.
 //
 //   xquant-eval MODEL TEXT_FILE N_CTX MAX_CHUNKS BASE_LAYERS THREADS MODE...
-//   MODE: kv-f16 | kv-q8_0 | kv-q4_0 | xq-f16 | xq-8 | xq-4 | xq-3 | xq-2
+//   MODE: see xquant-modes.h
 //
 // Prints progress to stderr and one JSON array to stdout.
 #include "llama.h"
 #include "xquant.h"
+#include "xquant-modes.h"
 
 #include <cmath>
 #include <cstdio>
@@ -35,22 +36,11 @@ llama_context_params mode_params(const std::string & name, int n_ctx, int base_l
     params.n_ubatch = n_ctx;
     params.n_threads = params.n_threads_batch = threads;
     params.flash_attn_type = LLAMA_FLASH_ATTN_TYPE_DISABLED;
-    if (name == "kv-f16") {
-        return params;
+    if (!xq_apply_mode(name, base_layers, params)) {
+        std::fprintf(stderr, "unknown mode %s\n", name.c_str());
+        std::exit(2);
     }
-    if (name == "kv-q8_0" || name == "kv-q4_0") {
-        // llama.cpp needs flash attention for a quantized V cache
-        params.type_k = params.type_v = name == "kv-q8_0" ? GGML_TYPE_Q8_0 : GGML_TYPE_Q4_0;
-        params.flash_attn_type = LLAMA_FLASH_ATTN_TYPE_ENABLED;
-        return params;
-    }
-    if (name.rfind("xq-", 0) == 0) {
-        params.xquant_bits = name == "xq-f16" ? 16 : std::atoi(name.c_str() + 3);
-        params.xquant_base_layers = base_layers;
-        return params;
-    }
-    std::fprintf(stderr, "unknown mode %s\n", name.c_str());
-    std::exit(2);
+    return params;
 }
 
 // log-softmax of one row of logits

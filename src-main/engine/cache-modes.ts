@@ -1,25 +1,34 @@
 // Cache modes and their exact memory formulas. No node or electron imports, so
 // the app's "will it fit" check and charts can use the same numbers.
 
-export const cacheModes = ["kv-f16", "kv-q8_0", "kv-q4_0", "xq-f16", "xq-8", "xq-4", "xq-3", "xq-2"] as const;
+export const cacheModes = ["kv-f16", "kv-q8_0", "kv-q4_0", "xq-f16", "xq-8", "xq-4", "xq-3", "xq-2", "xqcl-4", "xqcl-3", "xqcl-2"] as const;
 export type CacheMode = (typeof cacheModes)[number];
 
 export type KvCacheType = "F16" | "Q8_0" | "Q4_0";
 
+// variant "x" caches X; "cl" (XQuant-CL) caches the residual stream as cross-layer deltas.
+export type XQuantVariant = "x" | "cl";
+
 export type CacheModeSpec =
     | { kind: "kv"; type: KvCacheType }
-    | { kind: "xq"; bits: 16 | 8 | 4 | 3 | 2 };
+    | { kind: "xq"; bits: 16 | 8 | 4 | 3 | 2; variant: XQuantVariant };
 
 export const cacheModeSpecs: Record<CacheMode, CacheModeSpec> = {
     "kv-f16": { kind: "kv", type: "F16" },
     "kv-q8_0": { kind: "kv", type: "Q8_0" },
     "kv-q4_0": { kind: "kv", type: "Q4_0" },
-    "xq-f16": { kind: "xq", bits: 16 },
-    "xq-8": { kind: "xq", bits: 8 },
-    "xq-4": { kind: "xq", bits: 4 },
-    "xq-3": { kind: "xq", bits: 3 },
-    "xq-2": { kind: "xq", bits: 2 },
+    "xq-f16": { kind: "xq", bits: 16, variant: "x" },
+    "xq-8": { kind: "xq", bits: 8, variant: "x" },
+    "xq-4": { kind: "xq", bits: 4, variant: "x" },
+    "xq-3": { kind: "xq", bits: 3, variant: "x" },
+    "xq-2": { kind: "xq", bits: 2, variant: "x" },
+    "xqcl-4": { kind: "xq", bits: 4, variant: "cl" },
+    "xqcl-3": { kind: "xq", bits: 3, variant: "cl" },
+    "xqcl-2": { kind: "xq", bits: 2, variant: "cl" },
 };
+
+// The variant's number in llama_context_params.xquant_variant.
+export const xquantVariantIds: Record<XQuantVariant, number> = { x: 0, cl: 1 };
 
 export function isCacheMode(value: unknown): value is CacheMode {
     return typeof value === "string" && (cacheModes as readonly string[]).includes(value);
@@ -37,10 +46,13 @@ export interface ModelShape {
 }
 
 // Base layers keep 4 bits; by default 3 of every 32 layers, as in the paper.
+// XQuant-CL needs at least one: layer 0 has no previous layer to take a delta against.
 export const xqBaseBits = 4;
 
-export function defaultBaseLayers(nLayer: number): number {
-    return Math.floor((3 * nLayer) / 32);
+export function baseLayersFor(mode: CacheMode, nLayer: number, requested = -1): number {
+    const spec = cacheModeSpecs[mode];
+    const layers = requested >= 0 ? Math.min(requested, nLayer) : Math.floor((3 * nLayer) / 32);
+    return spec.kind === "xq" && spec.variant === "cl" ? Math.max(layers, 1) : layers;
 }
 
 // ggml block layouts: [elements per block, bytes per block].
@@ -76,9 +88,10 @@ export function cacheCells(contextSize: number): number {
     return Math.ceil(contextSize / 256) * 256;
 }
 
-// Bytes of one cell (one token) across all layers.
-export function cacheBytesPerCell(shape: ModelShape, mode: CacheMode, baseLayers = defaultBaseLayers(shape.nLayer)): number {
+// Bytes of one cell (one token) across all layers; baseLayers -1 is the default.
+export function cacheBytesPerCell(shape: ModelShape, mode: CacheMode, requestedBaseLayers = -1): number {
     const spec = cacheModeSpecs[mode];
+    const baseLayers = baseLayersFor(mode, shape.nLayer, requestedBaseLayers);
     let bytes = 0;
     for (let layer = 0; layer < shape.nLayer; layer++) {
         bytes += spec.kind === "kv"

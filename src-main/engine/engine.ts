@@ -5,7 +5,7 @@ import os from "node:os";
 import path from "node:path";
 import { getLlama, LlamaCompletion, LlamaLogLevel, type Llama, type LlamaContext, type LlamaContextSequence, type LlamaModel } from "node-llama-cpp";
 import { installedBinDir } from "../../native/paths.ts";
-import { cacheModeSpecs, type CacheMode, type ModelShape } from "./cache-modes.ts";
+import { cacheModeSpecs, xqBaseBits, xquantVariantIds, type CacheMode, type ModelShape } from "./cache-modes.ts";
 
 export const XQUANT_MARKER = "XQUANT = 1";
 
@@ -42,7 +42,7 @@ export interface ContextOptions {
     sequences?: number;
     // kv-q8_0/kv-q4_0 always use flash attention, as llama.cpp requires for a quantized V cache
     flashAttention?: boolean;
-    // XQuant: leading layers kept at 4 bits (default: 3 of every 32 layers)
+    // XQuant: leading layers kept at 4 bits (default: 3 of every 32 layers; XQuant-CL at least 1)
     baseLayers?: number;
 }
 
@@ -57,7 +57,7 @@ export interface CacheStats {
 
 // The addon functions our patch series adds (native/src/addon/AddonXQuant.cpp).
 interface XQuantBindings {
-    setXQuantNextContext(options: { bits: number; baseLayers: number; baseBits: number } | null): void;
+    setXQuantNextContext(options: { bits: number; baseLayers: number; baseBits: number; variant: number } | null): void;
     getXQuantCacheInfo(addonContext: unknown): { bits: number; bytes: number; bitsPerElement: number; cells: number; cellsUsed: number } | null;
 }
 
@@ -210,7 +210,9 @@ export class Engine {
         }
         const bindings = this.xquantBindings();
         const create = async (): Promise<EngineContext> => {
-            bindings.setXQuantNextContext(spec.kind === "xq" ? { bits: spec.bits, baseLayers: options.baseLayers ?? -1, baseBits: 4 } : null);
+            bindings.setXQuantNextContext(spec.kind === "xq"
+                ? { bits: spec.bits, baseLayers: options.baseLayers ?? -1, baseBits: xqBaseBits, variant: xquantVariantIds[spec.variant] }
+                : null);
             try {
                 const context = await model.createContext({
                     contextSize: options.contextSize,

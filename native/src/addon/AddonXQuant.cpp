@@ -11,6 +11,7 @@ struct PendingXQuantOptions {
     int32_t bits = 0;
     int32_t base_layers = -1;
     int32_t base_bits = 4;
+    int32_t variant = 0;
 };
 
 std::mutex pendingMutex;
@@ -20,7 +21,7 @@ int32_t optionalInt(const Napi::Object & options, const char * name, int32_t fal
     return options.Has(name) && options.Get(name).IsNumber() ? options.Get(name).As<Napi::Number>().Int32Value() : fallback;
 }
 
-// setXQuantNextContext({bits, baseLayers, baseBits}) or setXQuantNextContext(null) to clear
+// setXQuantNextContext({bits, baseLayers, baseBits, variant}) or setXQuantNextContext(null) to clear
 Napi::Value setXQuantNextContext(const Napi::CallbackInfo & info) {
     std::lock_guard<std::mutex> lock(pendingMutex);
     pending = PendingXQuantOptions();
@@ -29,6 +30,7 @@ Napi::Value setXQuantNextContext(const Napi::CallbackInfo & info) {
         pending.bits = optionalInt(options, "bits", 0);
         pending.base_layers = optionalInt(options, "baseLayers", -1);
         pending.base_bits = optionalInt(options, "baseBits", 4);
+        pending.variant = optionalInt(options, "variant", 0);
     }
     return info.Env().Undefined();
 }
@@ -48,6 +50,7 @@ Napi::Value getXQuantCacheInfo(const Napi::CallbackInfo & info) {
     result.Set("bits", cache.bits);
     result.Set("baseBits", cache.base_bits);
     result.Set("baseLayers", cache.base_layers);
+    result.Set("variant", cache.variant);
     result.Set("bytes", (double) cache.bytes);
     result.Set("bitsPerElement", cache.bits_per_element);
     result.Set("cells", cache.n_cells);
@@ -62,6 +65,7 @@ void addonXQuantApplyPendingContextOptions(llama_context_params & params) {
     params.xquant_bits = pending.bits;
     params.xquant_base_layers = pending.base_layers;
     params.xquant_base_bits = pending.base_bits;
+    params.xquant_variant = pending.variant;
     pending = PendingXQuantOptions();
 }
 

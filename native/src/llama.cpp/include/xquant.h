@@ -13,6 +13,7 @@ struct llama_xquant_cache_info {
     int32_t  bits;             // X bits of the non-base layers; 0 for a KV cache
     int32_t  base_bits;        // X bits of the base (leading) layers
     int32_t  base_layers;      // number of leading layers stored at base_bits
+    int32_t  variant;          // 0 = X, 1 = cross-layer (XQuant-CL)
     uint64_t bytes;            // cache buffers as allocated (the memory breakdown)
     double   bits_per_element; // bytes * 8 over the cached elements (X, or K and V)
     uint32_t n_cells;          // cells in the cache

@@ -18,13 +18,15 @@ static constexpr uint32_t XQ_STATE_MAGIC = 0x31435158;
 
 uint32_t xq_base_layers(const llama_cparams & cparams, uint32_t n_layer) {
     const int32_t requested = cparams.xq_base_layers;
-    return requested >= 0 ? std::min<uint32_t>(requested, n_layer) : (3 * n_layer) / 32;
+    const uint32_t layers = requested >= 0 ? std::min<uint32_t>(requested, n_layer) : (3 * n_layer) / 32;
+    return cparams.xq_variant == XQ_VARIANT_CROSS_LAYER ? std::max<uint32_t>(layers, 1) : layers;
 }
 
 void xq_init_cparams(llama_cparams & cparams, const llama_context_params & params, const llama_model & model) {
     cparams.xq_bits = params.xquant_bits;
     cparams.xq_base_layers = params.xquant_base_layers;
     cparams.xq_base_bits = params.xquant_base_bits;
+    cparams.xq_variant = params.xquant_variant;
     if (cparams.xq_bits != 0) {
         cparams.kv_unified = true;
         cparams.xq_base_layers_resolved = xq_base_layers(cparams, model.hparams.n_layer());
@@ -55,6 +57,9 @@ static void check_supported(const llama_model & model, const llama_cparams & cpa
     if (xq_group_size(hparams.n_embd) == 0) {
         throw std::runtime_error("XQuant cache modes need n_embd divisible by 32; this model has " + std::to_string(hparams.n_embd));
     }
+    if (cparams.xq_variant != XQ_VARIANT_X && cparams.xq_variant != XQ_VARIANT_CROSS_LAYER) {
+        throw std::runtime_error("unknown XQuant variant " + std::to_string(cparams.xq_variant));
+    }
     if (!xq_bits_supported(cparams.xq_bits) || !xq_bits_supported(cparams.xq_base_bits)) {
         throw std::runtime_error("XQuant supports 2, 3, 4, 8 or 16 bits, not " + std::to_string(cparams.xq_bits) + "/" + std::to_string(cparams.xq_base_bits));
     }
@@ -66,7 +71,7 @@ llama_memory_i * llama_xq_cache_create(const llama_model & model, const llama_cp
 }
 
 llama_xq_cache::llama_xq_cache(const llama_model & model, const llama_cparams & cparams, bool offload) :
-    xhparams(model.hparams) {
+    xhparams(model.hparams), variant(cparams.xq_variant), base_layers(cparams.xq_base_layers_resolved) {
     const uint32_t n_layer = model.hparams.n_layer();
     // each stored row is xq_row_bytes bytes, laid out as row_bytes/4 "heads" of 4 I8 elements;
     // with the MLA flag set the inner cache allocates no V, and with no RoPE it never re-rotates on a shift
@@ -81,8 +86,8 @@ llama_xq_cache::llama_xq_cache(const llama_model & model, const llama_cparams & 
         xhparams.n_head_kv_arr[il] = (uint32_t) (xq_row_bytes(model.hparams.n_embd, bits) / 4);
     }
 
-    LLAMA_LOG_INFO("%s: X-cache, %u cells, %d bits (%u base layers at %d bits)\n", __func__,
-            cparams.n_ctx_seq, cparams.xq_bits, cparams.xq_base_layers_resolved, cparams.xq_base_bits);
+    LLAMA_LOG_INFO("%s: X-cache (variant %d), %u cells, %d bits (%u base layers at %d bits)\n", __func__,
+            variant, cparams.n_ctx_seq, cparams.xq_bits, cparams.xq_base_layers_resolved, cparams.xq_base_bits);
 
     inner = std::make_unique<llama_kv_cache>(
             model, xhparams, GGML_TYPE_I8, GGML_TYPE_I8,
@@ -146,6 +151,7 @@ std::map<ggml_backend_buffer_type_t, size_t> llama_xq_cache::memory_breakdown() 
 void llama_xq_cache::state_write(llama_io_write_i & io, llama_seq_id seq_id, llama_state_seq_flags flags) const {
     const uint32_t n_layer = layer_bits.size();
     io.write(&XQ_STATE_MAGIC, sizeof(XQ_STATE_MAGIC));
+    io.write(&variant, sizeof(variant));
     io.write(&n_layer, sizeof(n_layer));
     io.write(layer_bits.data(), n_layer * sizeof(int32_t));
     inner->state_write(io, seq_id, flags);
@@ -156,6 +162,11 @@ void llama_xq_cache::state_read(llama_io_read_i & io, llama_seq_id seq_id, llama
     io.read(&magic, sizeof(magic));
     if (magic != XQ_STATE_MAGIC) {
         throw std::runtime_error("this state was not saved by an XQuant context; load it into a context with the cache mode it was saved in");
+    }
+    int32_t saved_variant = -1;
+    io.read(&saved_variant, sizeof(saved_variant));
+    if (saved_variant != variant) {
+        throw std::runtime_error("this state was saved in another XQuant cache mode (variant " + std::to_string(saved_variant) + ", this context uses " + std::to_string(variant) + ")");
     }
     uint32_t n_layer = 0;
     io.read(&n_layer, sizeof(n_layer));
@@ -186,10 +197,9 @@ llama_xquant_cache_info llama_xquant_get_cache_info(const llama_context * ctx) {
     if (auto * xq = dynamic_cast<const llama_xq_cache *>(memory)) {
         cache = &xq->get_inner();
         info.bits = xq->get_layer_bits().back();
+        info.variant = xq->get_variant();
         info.base_bits = xq->get_layer_bits().front();
-        for (int32_t bits : xq->get_layer_bits()) {
-            info.base_layers += bits != info.bits;
-        }
+        info.base_layers = xq->get_base_layers();
         elements_per_cell = (uint64_t) hparams.n_embd * hparams.n_layer();
     } else if (auto * kv = dynamic_cast<const llama_kv_cache *>(memory)) {
         cache = kv;

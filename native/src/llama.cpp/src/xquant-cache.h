@@ -15,11 +15,18 @@ struct llama_model;
 // unified stream, so that the rebuild reads every sequence's cells from one buffer.
 void xq_init_cparams(llama_cparams & cparams, const llama_context_params & params, const llama_model & model);
 
+// What the X-cache stores per layer (llama_context_params.xquant_variant).
+enum xq_variant : int32_t {
+    XQ_VARIANT_X           = 0, // the attention input X
+    XQ_VARIANT_CROSS_LAYER = 1, // XQuant-CL: the residual stream, as deltas against the previous layer's reconstruction
+};
+
 // Bits of X stored for model layer il: the first base layers keep base_bits.
 int xq_layer_bits(const llama_cparams & cparams, uint32_t il);
 
 // The number of leading layers kept at base bits; -1 in cparams picks the
-// paper's 3 of 32 layers, scaled to the model's depth.
+// paper's 3 of 32 layers, scaled to the model's depth. XQuant-CL needs at
+// least one: layer 0 has no previous layer to take a delta against.
 uint32_t xq_base_layers(const llama_cparams & cparams, uint32_t n_layer);
 
 // The X-cache: an unmodified llama_kv_cache whose "K" rows are quantized X rows
@@ -57,8 +64,14 @@ public:
     // bits per layer; identifies the cache layout in saved states
     const std::vector<int32_t> & get_layer_bits() const { return layer_bits; }
 
+    int32_t get_variant() const { return variant; }
+
+    uint32_t get_base_layers() const { return base_layers; }
+
 private:
     llama_hparams xhparams;
+    int32_t variant;
+    uint32_t base_layers;
     std::vector<int32_t> layer_bits;
     std::unique_ptr<llama_kv_cache> inner;
 };

@@ -8,6 +8,7 @@
 #include "llama-model.h"
 
 #include <cstdint>
+#include <vector>
 
 // Positions of the cells in view, for RoPE on the rebuilt K.
 class llm_graph_input_xq_pos : public llm_graph_input_i {
@@ -34,29 +35,48 @@ void llama_kv_cache_context::set_input_cell_pos(ggml_tensor * dst) const {
     }
 }
 
-// dst is a view of the layer's X storage; src[1] = X [n_embd, n_tokens] (f32),
-// src[2] = destination cell of each token (I64). Rows are split across threads.
+// dst is a view of the layer's row storage; src[1] = rows [n, n_tokens] (f32),
+// src[2] = destination cell of each token (I64), src[3] = v_idxs (unused), and
+// optionally src[4] = base rows [n, n_kv]: then row - base[cell] is stored
+// (XQuant-CL's delta against the reconstructed previous layer).
 static void xq_store_rows(ggml_tensor * dst, int ith, int nth, void * userdata) {
     const int bits = (int) (intptr_t) userdata;
-    const ggml_tensor * x = dst->src[1];
+    const ggml_tensor * rows = dst->src[1];
     const ggml_tensor * idxs = dst->src[2];
-    const int64_t n_embd = x->ne[0];
-    const size_t row_bytes = xq_row_bytes(n_embd, bits);
-    for (int64_t t = ith; t < x->ne[1]; t += nth) {
+    const ggml_tensor * base = dst->src[4];
+    const int64_t n = rows->ne[0];
+    const size_t row_bytes = xq_row_bytes(n, bits);
+    std::vector<float> delta(base ? n : 0);
+    for (int64_t t = ith; t < rows->ne[1]; t += nth) {
         const int64_t cell = ((const int64_t *) idxs->data)[t];
-        const float * row = (const float *) ((const char *) x->data + t * x->nb[1]);
-        xq_quantize_row(row, (uint8_t *) dst->data + cell * row_bytes, n_embd, bits);
+        const float * row = (const float *) ((const char *) rows->data + t * rows->nb[1]);
+        if (base) {
+            const float * prev = (const float *) ((const char *) base->data + cell * base->nb[1]);
+            for (int64_t i = 0; i < n; ++i) {
+                delta[i] = row[i] - prev[i];
+            }
+            row = delta.data();
+        }
+        xq_quantize_row(row, (uint8_t *) dst->data + cell * row_bytes, n, bits);
     }
 }
 
-// dst = X̂ [n_embd, n_kv] (f32) from src[0], the stored rows after this ubatch's store.
+// dst [n, n_kv] (f32) = the stored rows of src[0] dequantized, plus src[1]'s rows when given.
 static void xq_load_rows(ggml_tensor * dst, int ith, int nth, void * userdata) {
     const int bits = (int) (intptr_t) userdata;
     const ggml_tensor * stored = dst->src[0];
-    const int64_t n_embd = dst->ne[0];
-    const size_t row_bytes = xq_row_bytes(n_embd, bits);
+    const ggml_tensor * base = dst->src[1];
+    const int64_t n = dst->ne[0];
+    const size_t row_bytes = xq_row_bytes(n, bits);
     for (int64_t cell = ith; cell < dst->ne[1]; cell += nth) {
-        xq_dequantize_row((const uint8_t *) stored->data + cell * row_bytes, (float *) ((char *) dst->data + cell * dst->nb[1]), n_embd, bits);
+        float * out = (float *) ((char *) dst->data + cell * dst->nb[1]);
+        xq_dequantize_row((const uint8_t *) stored->data + cell * row_bytes, out, n, bits);
+        if (base) {
+            const float * prev = (const float *) ((const char *) base->data + cell * base->nb[1]);
+            for (int64_t i = 0; i < n; ++i) {
+                out[i] += prev[i];
+            }
+        }
     }
 }
 
@@ -87,15 +107,26 @@ ggml_tensor * llm_graph_context::build_attn_xq(
         res->add_input(std::move(pos));
     }
 
-    // store X of this ubatch; v_idxs rides along so that the input is allocated
+    // XQuant stores X; XQuant-CL stores the residual stream entering the layer: the
+    // base layers as is, every later layer as a delta against the previous layer's
+    // reconstruction (error feedback), which is then re-normalised into X̂
+    const bool cross_layer = cparams.xq_variant == XQ_VARIANT_CROSS_LAYER;
+    ggml_tensor * rows = cross_layer ? res->t_layer_inp[il] : xq_x;
+    GGML_ASSERT(rows != nullptr && rows->nb[0] == sizeof(float));
+    ggml_tensor * base = cross_layer && (uint32_t) il >= cparams.xq_base_layers_resolved ? xq_acc : nullptr;
+
+    // v_idxs rides along so that the input is allocated
     ggml_tensor * storage = mctx_cur->get_k(ctx0, il);
-    GGML_ASSERT(xq_x->nb[0] == sizeof(float));
-    ggml_tensor * store_args[] = { xq_x, inp->get_k_idxs(), inp->get_v_idxs() };
-    ggml_tensor * stored = ggml_custom_inplace(ctx0, storage, store_args, 3, xq_store_rows, GGML_N_TASKS_MAX, (void *) (intptr_t) bits);
+    ggml_tensor * store_args[] = { rows, inp->get_k_idxs(), inp->get_v_idxs(), base };
+    ggml_tensor * stored = ggml_custom_inplace(ctx0, storage, store_args, base ? 4 : 3, xq_store_rows, GGML_N_TASKS_MAX, (void *) (intptr_t) bits);
     cb(stored, "xq_stored", il);
 
-    ggml_tensor * load_args[] = { stored };
-    ggml_tensor * x_hat = ggml_custom_4d(ctx0, GGML_TYPE_F32, n_embd, n_kv, 1, 1, load_args, 1, xq_load_rows, GGML_N_TASKS_MAX, (void *) (intptr_t) bits);
+    ggml_tensor * load_args[] = { stored, base };
+    ggml_tensor * x_hat = ggml_custom_4d(ctx0, GGML_TYPE_F32, n_embd, n_kv, 1, 1, load_args, base ? 2 : 1, xq_load_rows, GGML_N_TASKS_MAX, (void *) (intptr_t) bits);
+    if (cross_layer) {
+        xq_acc = x_hat;
+        x_hat = build_norm(xq_acc, layer.attn_norm, NULL, LLM_NORM_RMS, il);
+    }
     cb(x_hat, "xq_x_hat", il);
 
     // K: the model's own post-projection transform (bias, k-norm), then RoPE at each cell's current position

@@ -1,0 +1,35 @@
+#pragma once
+
+// Cache modes by the names the app and `npm run eval` use:
+//   kv-f16 | kv-q8_0 | kv-q4_0           llama.cpp's own KV cache
+//   xq-f16 | xq-8 | xq-4 | xq-3 | xq-2   X-cache (xq-f16 stores X unquantized)
+//   xqcl-f16 | xqcl-4 | xqcl-3 | xqcl-2  XQuant-CL (cross-layer deltas)
+
+#include "llama.h"
+
+#include <cstdlib>
+#include <string>
+
+// Sets the cache fields of params for a mode; false for an unknown name.
+inline bool xq_apply_mode(const std::string & name, int base_layers, llama_context_params & params) {
+    if (name == "kv-f16") {
+        params.type_k = params.type_v = GGML_TYPE_F16;
+        return true;
+    }
+    if (name == "kv-q8_0" || name == "kv-q4_0") {
+        // llama.cpp needs flash attention for a quantized V cache
+        params.type_k = params.type_v = name == "kv-q8_0" ? GGML_TYPE_Q8_0 : GGML_TYPE_Q4_0;
+        params.flash_attn_type = LLAMA_FLASH_ATTN_TYPE_ENABLED;
+        return true;
+    }
+    for (const auto & [prefix, variant] : { std::pair<std::string, int>{ "xqcl-", 1 }, { "xq-", 0 } }) {
+        if (name.rfind(prefix, 0) == 0) {
+            const std::string bits = name.substr(prefix.size());
+            params.xquant_bits = bits == "f16" ? 16 : std::atoi(bits.c_str());
+            params.xquant_variant = variant;
+            params.xquant_base_layers = base_layers;
+            return params.xquant_bits > 0;
+        }
+    }
+    return false;
+}
