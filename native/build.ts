@@ -235,7 +235,7 @@ function main(): void {
         return;
     }
     if (force || !fs.existsSync(path.join(cachedBuild, "llama-addon.node"))) {
-        log(`building inputs ${hash}; a cold build takes about 8 minutes on 2 cores, seconds with a warm ccache`);
+        log(`building inputs ${hash}; a cold build takes about 5 minutes on 2 cores, seconds with a warm ccache`);
         prepareSources();
         compile(options);
         collectOutputs(cachedBuild, options);
