@@ -3,16 +3,12 @@ import fs from "node:fs";
 import path from "node:path";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { repoRoot } from "../native/paths.ts";
+import { chromiumArgs, chromiumPath } from "../src-main/cli/render-png.ts";
 
 export const screenshotsDir = path.join(repoRoot, "test-results", "screenshots");
 
 export function launchChromium(): Promise<Browser> {
-    return chromium.launch({
-        executablePath: process.env.CHROMIUM_PATH ?? "/usr/bin/chromium",
-        headless: true,
-        args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--no-first-run", "--disable-quic"],
-    });
+    return chromium.launch({ executablePath: chromiumPath, headless: true, args: chromiumArgs });
 }
 
 export async function saveScreenshot(page: Page, name: string): Promise<string> {

@@ -314,16 +314,6 @@ void hadamard(float * x, int64_t count, int n) {
     }
 }
 
-double relative_error(const std::vector<float> & x, const std::vector<float> & y) {
-    double err = 0.0;
-    double ref = 0.0;
-    for (size_t i = 0; i < x.size(); ++i) {
-        err += (x[i] - y[i]) * (double) (x[i] - y[i]);
-        ref += x[i] * (double) x[i];
-    }
-    return err / ref;
-}
-
 int quantizers(llama_model * model, const char * text_path) {
     activations collected = run_and_collect(model, text_path);
     std::vector<float> x;
@@ -336,7 +326,7 @@ int quantizers(llama_model * model, const char * text_path) {
     std::printf("[");
     bool first = true;
     auto report = [&](const std::string & name, double bits, const std::vector<float> & y) {
-        std::printf("%s{\"format\":\"%s\",\"bitsPerElement\":%.4f,\"nmse\":%.6e}", first ? "" : ",", name.c_str(), bits, relative_error(x, y));
+        std::printf("%s{\"format\":\"%s\",\"bitsPerElement\":%.4f,\"nmse\":%.6e}", first ? "" : ",", name.c_str(), bits, nmse(y, x));
         first = false;
     };
     std::vector<float> y(x.size());

@@ -76,3 +76,39 @@ describe.each(models)("X-cache on %s", (name) => {
         expect(native<{ otherLoaded: boolean }>("state", model, "xq-4", "kv-f16").otherLoaded).toBe(false);
     });
 });
+
+// GQA latent modes cache X's coordinates in the row spaces of Wk and Wv; with
+// unquantized storage they rebuild K and V exactly (up to float rounding).
+describe.each(["gqa-trained", "gqa-random-f32"] as FixtureName[])("GQA latent cache on %s", (name) => {
+    const model = fixturePath(name);
+
+    it.each(["xql-f16", "xqlcl-f16"])("%s gives the same greedy tokens and logits as kv-f16 over 256 steps", (mode) => {
+        const result = native<Comparison>("compare", model, mode, "0", "1");
+        expectSameGreedyTokens(name, result);
+        expect(result.nmseMax).toBeLessThan(1e-5);
+    });
+
+    it("xql-f16 matches kv-f16 with two sequences and flash attention", () => {
+        const result = native<Comparison>("compare", model, "xql-f16", "1", "2");
+        expectSameGreedyTokens(name, result);
+        expect(result.nmseMax).toBeLessThan(1e-5);
+    });
+
+    it.each(["xql-4", "xqlcl-2"])("%s: context shift, seq_rm and state round trip behave as with a KV cache", (mode) => {
+        const shifted = native<{ nmse: number; sameToken: boolean }>("shift", model, mode);
+        expect(shifted.nmse).toBeLessThan(1e-5);
+        expect(native<{ nmse: number }>("seqrm", model, mode).nmse).toBeLessThan(1e-10);
+        const state = native<{ loaded: boolean; nmse: number; otherLoaded: boolean }>("state", model, mode, "xq-4");
+        expect(state.loaded).toBe(true);
+        expect(state.nmse).toBe(0);
+        expect(state.otherLoaded).toBe(false);
+    });
+});
+
+describe("GQA latent modes on an MHA model", () => {
+    it("are refused when the context is created", () => {
+        const result = spawnSync(toolPath("xquant-native-tests"), ["compare", fixturePath("mha-random-f32"), "xql-4", "0", "1"], { encoding: "utf8" });
+        expect(result.status).toBe(2);
+        expect(result.stderr).toMatch(/for GQA models/);
+    });
+});

@@ -4,6 +4,8 @@
 //   kv-f16 | kv-q8_0 | kv-q4_0           llama.cpp's own KV cache
 //   xq-f16 | xq-8 | xq-4 | xq-3 | xq-2   X-cache (xq-f16 stores X unquantized)
 //   xqcl-f16 | xqcl-4 | xqcl-3 | xqcl-2  XQuant-CL (cross-layer deltas)
+//   xql-f16 | xql-8 | xql-4 | xql-3 | xql-2   GQA latent
+//   xqlcl-f16 | xqlcl-4 | xqlcl-3 | xqlcl-2   GQA latent, cross-layer
 
 #include "llama.h"
 
@@ -22,7 +24,7 @@ inline bool xq_apply_mode(const std::string & name, int base_layers, llama_conte
         params.flash_attn_type = LLAMA_FLASH_ATTN_TYPE_ENABLED;
         return true;
     }
-    for (const auto & [prefix, variant] : { std::pair<std::string, int>{ "xqcl-", 1 }, { "xq-", 0 } }) {
+    for (const auto & [prefix, variant] : { std::pair<std::string, int>{ "xqlcl-", 3 }, { "xql-", 2 }, { "xqcl-", 1 }, { "xq-", 0 } }) {
         if (name.rfind(prefix, 0) == 0) {
             const std::string bits = name.substr(prefix.size());
             params.xquant_bits = bits == "f16" ? 16 : std::atoi(bits.c_str());

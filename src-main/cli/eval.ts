@@ -1,4 +1,4 @@
-// npm run eval -- --model M --text T --modes kv-f16,kv-q8_0,xq-4 --ctx 512 [--chunks K] [--base-layers N] [--json out.json]
+// npm run eval -- --model M --text T --modes kv-f16,kv-q8_0,xq-4 --ctx 512 [--chunks K] [--base-layers N] [--json out.json] [--plot out.png]
 //
 // For each cache mode: perplexity on T, mean KLD against kv-f16, measured cache
 // bytes per token, saving against kv-f16 and bits per element. The numbers come
@@ -6,9 +6,12 @@
 import { spawn } from "node:child_process";
 import fs from "node:fs";
 import { parseArgs } from "node:util";
+import path from "node:path";
 import { toolPath } from "../../native/paths.ts";
 import { defaultThreads } from "../engine/engine.ts";
 import { cacheModes, isCacheMode, type CacheMode } from "../engine/cache-modes.ts";
+import { paretoSvg } from "./pareto.ts";
+import { svgToPng } from "./render-png.ts";
 
 export interface EvalRow {
     mode: CacheMode;
@@ -43,7 +46,7 @@ export interface EvalOptions {
     threads: number;
 }
 
-function parseOptions(argv: string[]): EvalOptions & { json?: string } {
+function parseOptions(argv: string[]): EvalOptions & { json?: string; plot?: string } {
     const { values } = parseArgs({
         args: argv,
         options: {
@@ -55,6 +58,7 @@ function parseOptions(argv: string[]): EvalOptions & { json?: string } {
             "base-layers": { type: "string", default: "-1" },
             threads: { type: "string", default: String(defaultThreads()) },
             json: { type: "string" },
+            plot: { type: "string" },
         },
     });
     if (!values.model || !fs.existsSync(values.model)) throw new UsageError(`--model must name a GGUF file (got ${values.model ?? "nothing"})`);
@@ -65,7 +69,7 @@ function parseOptions(argv: string[]): EvalOptions & { json?: string } {
     // kv-f16 is the reference for KLD and savings, so it always runs first
     const ordered = ["kv-f16", ...modes.filter((mode) => mode !== "kv-f16")] as CacheMode[];
     return {
-        model: values.model, text: values.text, modes: ordered, json: values.json,
+        model: values.model, text: values.text, modes: ordered, json: values.json, plot: values.plot,
         contextSize: Number(values.ctx), chunks: Number(values.chunks), baseLayers: Number(values["base-layers"]), threads: Number(values.threads),
     };
 }
@@ -125,6 +129,10 @@ async function main(): Promise<void> {
     if (options.json) {
         fs.writeFileSync(options.json, JSON.stringify(rows.map(({ sameTopToken: _, ...row }) => row), null, 2) + "\n");
         console.log(`wrote ${options.json}`);
+    }
+    if (options.plot) {
+        await svgToPng(paretoSvg(rows, `Cache modes on ${path.basename(options.model)}, n_ctx ${options.contextSize}`), options.plot);
+        console.log(`wrote ${options.plot}`);
     }
 }
 

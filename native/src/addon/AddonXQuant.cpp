@@ -4,6 +4,8 @@
 #include "xquant.h"
 
 #include <mutex>
+#include <set>
+#include <string>
 
 namespace {
 
@@ -12,16 +14,19 @@ struct PendingXQuantOptions {
     int32_t base_layers = -1;
     int32_t base_bits = 4;
     int32_t variant = 0;
+    std::string factors_path;
 };
 
 std::mutex pendingMutex;
 PendingXQuantOptions pending;
+// llama_context_params holds a char pointer that must outlive the context
+std::set<std::string> factorPaths;
 
 int32_t optionalInt(const Napi::Object & options, const char * name, int32_t fallback) {
     return options.Has(name) && options.Get(name).IsNumber() ? options.Get(name).As<Napi::Number>().Int32Value() : fallback;
 }
 
-// setXQuantNextContext({bits, baseLayers, baseBits, variant}) or setXQuantNextContext(null) to clear
+// setXQuantNextContext({bits, baseLayers, baseBits, variant, factorsPath}) or setXQuantNextContext(null) to clear
 Napi::Value setXQuantNextContext(const Napi::CallbackInfo & info) {
     std::lock_guard<std::mutex> lock(pendingMutex);
     pending = PendingXQuantOptions();
@@ -31,6 +36,9 @@ Napi::Value setXQuantNextContext(const Napi::CallbackInfo & info) {
         pending.base_layers = optionalInt(options, "baseLayers", -1);
         pending.base_bits = optionalInt(options, "baseBits", 4);
         pending.variant = optionalInt(options, "variant", 0);
+        if (options.Has("factorsPath") && options.Get("factorsPath").IsString()) {
+            pending.factors_path = options.Get("factorsPath").As<Napi::String>().Utf8Value();
+        }
     }
     return info.Env().Undefined();
 }
@@ -55,18 +63,24 @@ Napi::Value getXQuantCacheInfo(const Napi::CallbackInfo & info) {
     result.Set("bitsPerElement", cache.bits_per_element);
     result.Set("cells", cache.n_cells);
     result.Set("cellsUsed", cache.n_cells_used);
+    result.Set("factorBytes", (double) cache.factor_bytes);
+    result.Set("factorSeconds", cache.factor_seconds);
+    result.Set("factorsFromDisk", cache.factors_from_disk);
     return result;
 }
 
 } // namespace
 
-void addonXQuantApplyPendingContextOptions(llama_context_params & params) {
+void addonXQuantApplyPendingContextOptions(llama_context_params & params, bool simulator_model) {
+    if (simulator_model) {
+        return;
+    }
     std::lock_guard<std::mutex> lock(pendingMutex);
     params.xquant_bits = pending.bits;
     params.xquant_base_layers = pending.base_layers;
     params.xquant_base_bits = pending.base_bits;
     params.xquant_variant = pending.variant;
-    pending = PendingXQuantOptions();
+    params.xquant_factors_path = pending.factors_path.empty() ? nullptr : factorPaths.insert(pending.factors_path).first->c_str();
 }
 
 void addonXQuantRegister(Napi::Env env, Napi::Object exports) {

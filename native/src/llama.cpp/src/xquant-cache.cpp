@@ -1,4 +1,5 @@
 #include "xquant-cache.h"
+#include "xquant-latent.h"
 #include "xquant-quant.h"
 #include "xquant.h"
 
@@ -19,7 +20,16 @@ static constexpr uint32_t XQ_STATE_MAGIC = 0x31435158;
 uint32_t xq_base_layers(const llama_cparams & cparams, uint32_t n_layer) {
     const int32_t requested = cparams.xq_base_layers;
     const uint32_t layers = requested >= 0 ? std::min<uint32_t>(requested, n_layer) : (3 * n_layer) / 32;
-    return cparams.xq_variant == XQ_VARIANT_CROSS_LAYER ? std::max<uint32_t>(layers, 1) : layers;
+    const bool cross_layer = cparams.xq_variant == XQ_VARIANT_CROSS_LAYER || cparams.xq_variant == XQ_VARIANT_LATENT_CL;
+    return cross_layer ? std::max<uint32_t>(layers, 1) : layers;
+}
+
+static bool is_latent(int32_t variant) {
+    return variant == XQ_VARIANT_LATENT || variant == XQ_VARIANT_LATENT_CL;
+}
+
+int64_t xq_row_width(const llama_hparams & hparams, int32_t variant, uint32_t il) {
+    return is_latent(variant) ? 2 * (int64_t) hparams.n_embd_k_gqa(il) : (int64_t) hparams.n_embd;
 }
 
 void xq_init_cparams(llama_cparams & cparams, const llama_context_params & params, const llama_model & model) {
@@ -30,6 +40,10 @@ void xq_init_cparams(llama_cparams & cparams, const llama_context_params & param
     if (cparams.xq_bits != 0) {
         cparams.kv_unified = true;
         cparams.xq_base_layers_resolved = xq_base_layers(cparams, model.hparams.n_layer());
+        if (is_latent(cparams.xq_variant)) {
+            cparams.xq_factors = xq_latent_factors_load(model, cparams.xq_variant == XQ_VARIANT_LATENT_CL,
+                    params.xquant_factors_path ? params.xquant_factors_path : "");
+        }
     }
 }
 
@@ -54,10 +68,10 @@ static void check_supported(const llama_model & model, const llama_cparams & cpa
             throw std::runtime_error("XQuant cache modes need separate wk/wv tensors; this '" + arch + "' model has a fused QKV projection");
         }
     }
-    if (xq_group_size(hparams.n_embd) == 0) {
-        throw std::runtime_error("XQuant cache modes need n_embd divisible by 32; this model has " + std::to_string(hparams.n_embd));
+    if (xq_group_size(xq_row_width(hparams, cparams.xq_variant, 0)) == 0) {
+        throw std::runtime_error("XQuant cache modes need rows of a multiple of 32 values; this model's are " + std::to_string(xq_row_width(hparams, cparams.xq_variant, 0)));
     }
-    if (cparams.xq_variant != XQ_VARIANT_X && cparams.xq_variant != XQ_VARIANT_CROSS_LAYER) {
+    if (cparams.xq_variant < XQ_VARIANT_X || cparams.xq_variant > XQ_VARIANT_LATENT_CL) {
         throw std::runtime_error("unknown XQuant variant " + std::to_string(cparams.xq_variant));
     }
     if (!xq_bits_supported(cparams.xq_bits) || !xq_bits_supported(cparams.xq_base_bits)) {
@@ -83,7 +97,7 @@ llama_xq_cache::llama_xq_cache(const llama_model & model, const llama_cparams & 
     for (uint32_t il = 0; il < n_layer; ++il) {
         const int bits = xq_layer_bits(cparams, il);
         layer_bits.push_back(bits);
-        xhparams.n_head_kv_arr[il] = (uint32_t) (xq_row_bytes(model.hparams.n_embd, bits) / 4);
+        xhparams.n_head_kv_arr[il] = (uint32_t) (xq_row_bytes(xq_row_width(model.hparams, variant, il), bits) / 4);
     }
 
     LLAMA_LOG_INFO("%s: X-cache (variant %d), %u cells, %d bits (%u base layers at %d bits)\n", __func__,
@@ -200,7 +214,15 @@ llama_xquant_cache_info llama_xquant_get_cache_info(const llama_context * ctx) {
         info.variant = xq->get_variant();
         info.base_bits = xq->get_layer_bits().front();
         info.base_layers = xq->get_base_layers();
-        elements_per_cell = (uint64_t) hparams.n_embd * hparams.n_layer();
+        for (uint32_t il = 0; il < hparams.n_layer(); ++il) {
+            elements_per_cell += xq_row_width(hparams, info.variant, il);
+        }
+        const auto & factors = ctx->get_cparams().xq_factors;
+        if (factors) {
+            info.factor_bytes = factors->bytes;
+            info.factor_seconds = factors->seconds;
+            info.factors_from_disk = factors->from_disk;
+        }
     } else if (auto * kv = dynamic_cast<const llama_kv_cache *>(memory)) {
         cache = kv;
         for (uint32_t il = 0; il < hparams.n_layer(); ++il) {

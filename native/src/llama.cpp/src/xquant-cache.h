@@ -19,7 +19,12 @@ void xq_init_cparams(llama_cparams & cparams, const llama_context_params & param
 enum xq_variant : int32_t {
     XQ_VARIANT_X           = 0, // the attention input X
     XQ_VARIANT_CROSS_LAYER = 1, // XQuant-CL: the residual stream, as deltas against the previous layer's reconstruction
+    XQ_VARIANT_LATENT      = 2, // GQA: X in the row spaces of Wk and Wv (2·d_kv wide)
+    XQ_VARIANT_LATENT_CL   = 3, // GQA-CL: cross-layer deltas of X in the joint [Wk; Wv] row space
 };
+
+// The width of one stored row for a layer: n_embd, or 2·d_kv for the latent variants.
+int64_t xq_row_width(const llama_hparams & hparams, int32_t variant, uint32_t il);
 
 // Bits of X stored for model layer il: the first base layers keep base_bits.
 int xq_layer_bits(const llama_cparams & cparams, uint32_t il);

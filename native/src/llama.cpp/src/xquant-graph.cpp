@@ -1,6 +1,7 @@
 // XQuant attention: store this ubatch's X in the X-cache, rebuild K and V of
 // every cell in view from the stored X, then run the usual attention.
 #include "xquant-cache.h"
+#include "xquant-latent.h"
 #include "xquant-quant.h"
 
 #include "llama-graph.h"
@@ -94,10 +95,12 @@ ggml_tensor * llm_graph_context::build_attn_xq(
     const llama_layer & layer = *xq_layer;
     const auto * mctx_cur = inp->mctx;
     const int bits = xq_layer_bits(cparams, il);
-    const int64_t n_embd = xq_x->ne[0];
     const int64_t n_embd_head = hparams.n_embd_head_k(il);
     const int64_t n_head_kv = hparams.n_head_kv(il);
+    const int64_t n_embd_kv = n_embd_head * n_head_kv;
     const int64_t n_kv = mctx_cur->get_n_kv();
+    const int32_t variant = cparams.xq_variant;
+    const bool delta = (uint32_t) il >= cparams.xq_base_layers_resolved;
 
     if (xq_pos == nullptr) {
         auto pos = std::make_unique<llm_graph_input_xq_pos>(mctx_cur);
@@ -107,13 +110,36 @@ ggml_tensor * llm_graph_context::build_attn_xq(
         res->add_input(std::move(pos));
     }
 
-    // XQuant stores X; XQuant-CL stores the residual stream entering the layer: the
-    // base layers as is, every later layer as a delta against the previous layer's
-    // reconstruction (error feedback), which is then re-normalised into X̂
-    const bool cross_layer = cparams.xq_variant == XQ_VARIANT_CROSS_LAYER;
-    ggml_tensor * rows = cross_layer ? res->t_layer_inp[il] : xq_x;
+    // What a cell stores, and what it is a delta against (stored = rows - base):
+    //  X:          X
+    //  CL:         the residual stream entering the layer; after the base layers,
+    //              a delta against the previous layer's reconstruction (error feedback)
+    //  LATENT:     [Q_kᵀ X; Q_vᵀ X], the coordinates of X in Wk's and Wv's row spaces
+    //  LATENT_CL:  Qᵀ X in the joint [Wk; Wv] row space; after the base layers, a
+    //              delta against the previous layer's reconstruction in that space
+    const xq_latent_factors::layer * factors = cparams.xq_factors ? &cparams.xq_factors->layers[il] : nullptr;
+    ggml_tensor * rows = nullptr;
+    ggml_tensor * base = nullptr;
+    switch (variant) {
+        case XQ_VARIANT_X:
+            rows = xq_x;
+            break;
+        case XQ_VARIANT_CROSS_LAYER:
+            rows = res->t_layer_inp[il];
+            base = delta ? xq_acc : nullptr;
+            break;
+        case XQ_VARIANT_LATENT:
+            rows = ggml_mul_mat(ctx0, factors->project, xq_x);
+            break;
+        case XQ_VARIANT_LATENT_CL:
+            rows = ggml_mul_mat(ctx0, factors->project, xq_x);
+            base = delta ? ggml_mul_mat(ctx0, factors->project, xq_acc) : nullptr;
+            break;
+        default:
+            GGML_ABORT("unknown XQuant variant");
+    }
     GGML_ASSERT(rows != nullptr && rows->nb[0] == sizeof(float));
-    ggml_tensor * base = cross_layer && (uint32_t) il >= cparams.xq_base_layers_resolved ? xq_acc : nullptr;
+    const int64_t width = rows->ne[0];
 
     // v_idxs rides along so that the input is allocated
     ggml_tensor * storage = mctx_cur->get_k(ctx0, il);
@@ -121,16 +147,36 @@ ggml_tensor * llm_graph_context::build_attn_xq(
     ggml_tensor * stored = ggml_custom_inplace(ctx0, storage, store_args, base ? 4 : 3, xq_store_rows, GGML_N_TASKS_MAX, (void *) (intptr_t) bits);
     cb(stored, "xq_stored", il);
 
-    ggml_tensor * load_args[] = { stored, base };
-    ggml_tensor * x_hat = ggml_custom_4d(ctx0, GGML_TYPE_F32, n_embd, n_kv, 1, 1, load_args, base ? 2 : 1, xq_load_rows, GGML_N_TASKS_MAX, (void *) (intptr_t) bits);
-    if (cross_layer) {
-        xq_acc = x_hat;
-        x_hat = build_norm(xq_acc, layer.attn_norm, NULL, LLM_NORM_RMS, il);
+    // CL adds the base back while dequantizing; LATENT_CL lifts the latent delta into X's space first
+    ggml_tensor * load_base = variant == XQ_VARIANT_CROSS_LAYER ? base : nullptr;
+    ggml_tensor * load_args[] = { stored, load_base };
+    ggml_tensor * loaded = ggml_custom_4d(ctx0, GGML_TYPE_F32, width, n_kv, 1, 1, load_args, load_base ? 2 : 1, xq_load_rows, GGML_N_TASKS_MAX, (void *) (intptr_t) bits);
+    cb(loaded, "xq_loaded", il);
+
+    // K and V before bias: from X̂ through the model's own wk/wv, or from the latents through the rebuild factors
+    ggml_tensor * k;
+    ggml_tensor * v;
+    if (variant == XQ_VARIANT_LATENT) {
+        ggml_tensor * z_k = ggml_cont(ctx0, ggml_view_2d(ctx0, loaded, n_embd_kv, n_kv, loaded->nb[1], 0));
+        ggml_tensor * z_v = ggml_cont(ctx0, ggml_view_2d(ctx0, loaded, n_embd_kv, n_kv, loaded->nb[1], n_embd_kv * sizeof(float)));
+        k = ggml_mul_mat(ctx0, factors->rebuild_k, z_k);
+        v = ggml_mul_mat(ctx0, factors->rebuild_v, z_v);
+    } else {
+        ggml_tensor * x_hat = loaded;
+        if (variant == XQ_VARIANT_CROSS_LAYER) {
+            xq_acc = loaded;
+            x_hat = build_norm(xq_acc, layer.attn_norm, NULL, LLM_NORM_RMS, il);
+        } else if (variant == XQ_VARIANT_LATENT_CL) {
+            ggml_tensor * lifted = ggml_mul_mat(ctx0, factors->lift, loaded);
+            xq_acc = delta ? ggml_add(ctx0, xq_acc, lifted) : lifted;
+            x_hat = xq_acc;
+        }
+        cb(x_hat, "xq_x_hat", il);
+        k = build_lora_mm(layer.wk, x_hat, layer.wk_s);
+        v = build_lora_mm(layer.wv, x_hat, layer.wv_s);
     }
-    cb(x_hat, "xq_x_hat", il);
 
     // K: the model's own post-projection transform (bias, k-norm), then RoPE at each cell's current position
-    ggml_tensor * k = build_lora_mm(layer.wk, x_hat, layer.wk_s);
     if (layer.wk_b) {
         k = ggml_add(ctx0, k, layer.wk_b);
     }
@@ -148,7 +194,6 @@ ggml_tensor * llm_graph_context::build_attn_xq(
             ext_factor, attn_factor, beta_fast, beta_slow);
     cb(k, "xq_k", il);
 
-    ggml_tensor * v = build_lora_mm(layer.wv, x_hat, layer.wv_s);
     if (layer.wv_b) {
         v = ggml_add(ctx0, v, layer.wv_b);
     }

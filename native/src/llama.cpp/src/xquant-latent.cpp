@@ -1,0 +1,303 @@
+#include "xquant-latent.h"
+
+#include "llama-impl.h"
+#include "llama-model.h"
+
+#include "ggml-backend.h"
+#include "ggml-cpu.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <numeric>
+#include <stdexcept>
+#include <tuple>
+
+namespace {
+
+using matrix = std::vector<double>; // row-major
+
+constexpr uint32_t FACTORS_MAGIC = 0x464c5158; // "XQLF"
+constexpr uint32_t FACTORS_VERSION = 1;
+
+// The weights of a projection as rows (outputs) x cols (inputs), whatever their ggml type.
+matrix read_weights(const ggml_tensor * w) {
+    if (w->data == nullptr || w->buffer == nullptr) {
+        throw std::runtime_error(std::string("XQuant latent modes cannot read ") + w->name + ": its data is not loaded"
+                + (w->buffer ? std::string(" (buffer ") + ggml_backend_buffer_name(w->buffer) + ")" : std::string(" (no buffer)")));
+    }
+    std::vector<uint8_t> raw(ggml_nbytes(w));
+    ggml_backend_tensor_get(w, raw.data(), 0, raw.size());
+    const int64_t cols = w->ne[0];
+    const int64_t rows = w->ne[1];
+    std::vector<float> row(cols);
+    matrix result(rows * cols);
+    const auto * traits = ggml_get_type_traits(w->type);
+    for (int64_t r = 0; r < rows; ++r) {
+        const uint8_t * src = raw.data() + r * w->nb[1];
+        if (w->type == GGML_TYPE_F32) {
+            std::copy_n((const float *) src, cols, row.begin());
+        } else if (traits->to_float) {
+            traits->to_float(src, row.data(), cols);
+        } else {
+            throw std::runtime_error(std::string("XQuant latent modes cannot read weights of type ") + ggml_type_name(w->type));
+        }
+        std::copy(row.begin(), row.end(), result.begin() + r * cols);
+    }
+    return result;
+}
+
+// Eigen-decomposition of a symmetric n x n matrix by cyclic Jacobi rotations.
+// Returns eigenvalues (descending) and eigenvectors as the columns of vectors.
+void symmetric_eigen(matrix a, int n, std::vector<double> & values, matrix & vectors) {
+    matrix v(n * n, 0.0);
+    for (int i = 0; i < n; ++i) {
+        v[i * n + i] = 1.0;
+    }
+    double norm = 0.0;
+    for (double x : a) {
+        norm += x * x;
+    }
+    for (int sweep = 0; sweep < 100; ++sweep) {
+        double off = 0.0;
+        for (int p = 0; p < n; ++p) {
+            for (int q = p + 1; q < n; ++q) {
+                off += a[p * n + q] * a[p * n + q];
+            }
+        }
+        if (off <= 1e-24 * norm) {
+            break;
+        }
+        for (int p = 0; p < n; ++p) {
+            for (int q = p + 1; q < n; ++q) {
+                const double apq = a[p * n + q];
+                if (std::fabs(apq) < 1e-300) {
+                    continue;
+                }
+                const double theta = (a[q * n + q] - a[p * n + p]) / (2.0 * apq);
+                const double t = (theta >= 0 ? 1.0 : -1.0) / (std::fabs(theta) + std::sqrt(theta * theta + 1.0));
+                const double c = 1.0 / std::sqrt(t * t + 1.0);
+                const double s = t * c;
+                for (int k = 0; k < n; ++k) {
+                    const double akp = a[k * n + p];
+                    const double akq = a[k * n + q];
+                    a[k * n + p] = c * akp - s * akq;
+                    a[k * n + q] = s * akp + c * akq;
+                }
+                for (int k = 0; k < n; ++k) {
+                    const double apk = a[p * n + k];
+                    const double aqk = a[q * n + k];
+                    a[p * n + k] = c * apk - s * aqk;
+                    a[q * n + k] = s * apk + c * aqk;
+                }
+                for (int k = 0; k < n; ++k) {
+                    const double vkp = v[k * n + p];
+                    const double vkq = v[k * n + q];
+                    v[k * n + p] = c * vkp - s * vkq;
+                    v[k * n + q] = s * vkp + c * vkq;
+                }
+            }
+        }
+    }
+    std::vector<int> order(n);
+    std::iota(order.begin(), order.end(), 0);
+    std::sort(order.begin(), order.end(), [&](int i, int j) { return a[i * n + i] > a[j * n + j]; });
+    values.resize(n);
+    vectors.assign(n * n, 0.0);
+    for (int c = 0; c < n; ++c) {
+        values[c] = a[order[c] * n + order[c]];
+        for (int r = 0; r < n; ++r) {
+            vectors[r * n + c] = v[r * n + order[c]];
+        }
+    }
+}
+
+// Thin SVD of W (rows x cols, rows <= cols) through the eigen-decomposition of W Wᵀ:
+// projection = Σ⁻¹ Pᵀ W (rows x cols, orthonormal rows), rebuild = P Σ (rows x rows).
+void thin_svd(const matrix & w, int rows, int cols, matrix & projection, matrix & rebuild) {
+    matrix gram(rows * rows, 0.0);
+    for (int i = 0; i < rows; ++i) {
+        for (int j = i; j < rows; ++j) {
+            double sum = 0.0;
+            for (int k = 0; k < cols; ++k) {
+                sum += w[i * cols + k] * w[j * cols + k];
+            }
+            gram[i * rows + j] = gram[j * rows + i] = sum;
+        }
+    }
+    std::vector<double> values;
+    matrix p;
+    symmetric_eigen(gram, rows, values, p);
+    projection.assign(rows * cols, 0.0);
+    rebuild.assign(rows * rows, 0.0);
+    const double floor = 1e-12 * std::max(values[0], 1e-300);
+    for (int i = 0; i < rows; ++i) {
+        const double sigma = values[i] > floor ? std::sqrt(values[i]) : 0.0;
+        for (int r = 0; r < rows; ++r) {
+            rebuild[r * rows + i] = p[r * rows + i] * sigma;
+        }
+        if (sigma == 0.0) {
+            continue; // W has no component along this direction
+        }
+        for (int k = 0; k < cols; ++k) {
+            double sum = 0.0;
+            for (int r = 0; r < rows; ++r) {
+                sum += p[r * rows + i] * w[r * cols + k];
+            }
+            projection[i * cols + k] = sum / sigma;
+        }
+    }
+}
+
+matrix transpose(const matrix & m, int rows, int cols) {
+    matrix t(m.size());
+    for (int r = 0; r < rows; ++r) {
+        for (int c = 0; c < cols; ++c) {
+            t[c * rows + r] = m[r * cols + c];
+        }
+    }
+    return t;
+}
+
+matrix stack(const matrix & top, const matrix & bottom) {
+    matrix result(top);
+    result.insert(result.end(), bottom.begin(), bottom.end());
+    return result;
+}
+
+struct layer_matrices {
+    // each: {rows, cols, data}; in xq_latent_factors::layer order
+    std::vector<std::tuple<int, int, matrix>> parts;
+};
+
+layer_matrices compute_layer(const llama_layer & layer, bool joint, int d, int d_kv) {
+    const matrix wk = read_weights(layer.wk);
+    const matrix wv = read_weights(layer.wv);
+    layer_matrices result;
+    if (joint) {
+        matrix project, rebuild;
+        thin_svd(stack(wk, wv), 2 * d_kv, d, project, rebuild);
+        result.parts.emplace_back(2 * d_kv, d, project);
+        result.parts.emplace_back(d, 2 * d_kv, transpose(project, 2 * d_kv, d));
+    } else {
+        matrix project_k, rebuild_k, project_v, rebuild_v;
+        thin_svd(wk, d_kv, d, project_k, rebuild_k);
+        thin_svd(wv, d_kv, d, project_v, rebuild_v);
+        result.parts.emplace_back(2 * d_kv, d, stack(project_k, project_v));
+        result.parts.emplace_back(d_kv, d_kv, rebuild_k);
+        result.parts.emplace_back(d_kv, d_kv, rebuild_v);
+    }
+    return result;
+}
+
+struct file_header {
+    uint32_t magic, version, joint, n_layer, d, d_kv;
+};
+
+bool read_file(const std::string & path, const file_header & expected, std::vector<layer_matrices> & layers) {
+    std::ifstream in(path, std::ios::binary);
+    file_header header{};
+    if (!in.read((char *) &header, sizeof(header)) || std::memcmp(&header, &expected, sizeof(header)) != 0) {
+        return false;
+    }
+    for (auto & layer : layers) {
+        for (auto & [rows, cols, data] : layer.parts) {
+            std::vector<float> values((size_t) rows * cols);
+            if (!in.read((char *) values.data(), values.size() * sizeof(float))) {
+                return false;
+            }
+            data.assign(values.begin(), values.end());
+        }
+    }
+    return true;
+}
+
+void write_file(const std::string & path, const file_header & header, const std::vector<layer_matrices> & layers) {
+    const std::string partial = path + ".partial";
+    {
+        std::ofstream out(partial, std::ios::binary);
+        out.write((const char *) &header, sizeof(header));
+        for (const auto & layer : layers) {
+            for (const auto & [rows, cols, data] : layer.parts) {
+                std::vector<float> values(data.begin(), data.end());
+                out.write((const char *) values.data(), values.size() * sizeof(float));
+            }
+        }
+        if (!out) {
+            LLAMA_LOG_WARN("%s: could not write %s; the factors will be computed again next time\n", __func__, partial.c_str());
+            return;
+        }
+    }
+    std::rename(partial.c_str(), path.c_str());
+}
+
+} // namespace
+
+std::shared_ptr<xq_latent_factors> xq_latent_factors_load(const llama_model & model, bool joint, const std::string & path) {
+    const auto & hparams = model.hparams;
+    const int n_layer = (int) hparams.n_layer();
+    const int d = (int) hparams.n_embd;
+    const int d_kv = (int) hparams.n_embd_k_gqa(0);
+    for (int il = 0; il < n_layer; ++il) {
+        if ((int) hparams.n_embd_k_gqa(il) != d_kv || (int) hparams.n_embd_v_gqa(il) != d_kv) {
+            throw std::runtime_error("XQuant latent modes need the same K and V width in every layer");
+        }
+    }
+    if (2 * d_kv > d) {
+        throw std::runtime_error("XQuant latent modes are for GQA models (2·n_embd_k_gqa < n_embd); this model has " + std::to_string(d_kv) + " of " + std::to_string(d));
+    }
+
+    auto factors = std::make_shared<xq_latent_factors>();
+    factors->joint = joint;
+    const file_header header = { FACTORS_MAGIC, FACTORS_VERSION, joint ? 1u : 0u, (uint32_t) n_layer, (uint32_t) d, (uint32_t) d_kv };
+
+    // shapes first, so that a file can be read straight into them
+    std::vector<layer_matrices> layers(n_layer);
+    for (auto & layer : layers) {
+        if (joint) {
+            layer.parts = { { 2 * d_kv, d, {} }, { d, 2 * d_kv, {} } };
+        } else {
+            layer.parts = { { 2 * d_kv, d, {} }, { d_kv, d_kv, {} }, { d_kv, d_kv, {} } };
+        }
+    }
+    factors->from_disk = !path.empty() && read_file(path, header, layers);
+    if (!factors->from_disk) {
+        const auto started = std::chrono::steady_clock::now();
+        for (int il = 0; il < n_layer; ++il) {
+            layers[il] = compute_layer(model.layers[il], joint, d, d_kv);
+        }
+        factors->seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+        LLAMA_LOG_INFO("%s: computed the XQuant latent factors in %.3f s\n", __func__, factors->seconds);
+        if (!path.empty()) {
+            write_file(path, header, layers);
+        }
+    }
+
+    const size_t n_tensors = (size_t) n_layer * layers[0].parts.size();
+    ggml_init_params params = { n_tensors * ggml_tensor_overhead(), nullptr, /*no_alloc*/ true };
+    factors->ctx.reset(ggml_init(params));
+    for (int il = 0; il < n_layer; ++il) {
+        auto & out = factors->layers.emplace_back();
+        ggml_tensor ** slots[] = { &out.project, joint ? &out.lift : &out.rebuild_k, joint ? nullptr : &out.rebuild_v };
+        for (size_t p = 0; p < layers[il].parts.size(); ++p) {
+            const auto & [rows, cols, data] = layers[il].parts[p];
+            *slots[p] = ggml_new_tensor_2d(factors->ctx.get(), GGML_TYPE_F32, cols, rows);
+            ggml_format_name(*slots[p], "xq_latent_%d_%zu", il, p);
+        }
+    }
+    factors->buf.reset(ggml_backend_alloc_ctx_tensors_from_buft(factors->ctx.get(), ggml_backend_cpu_buffer_type()));
+    factors->bytes = ggml_backend_buffer_get_size(factors->buf.get());
+    for (int il = 0; il < n_layer; ++il) {
+        const auto & out = factors->layers[il];
+        ggml_tensor * tensors[] = { out.project, joint ? out.lift : out.rebuild_k, joint ? nullptr : out.rebuild_v };
+        for (size_t p = 0; p < layers[il].parts.size(); ++p) {
+            const matrix & data = std::get<2>(layers[il].parts[p]);
+            std::vector<float> values(data.begin(), data.end());
+            ggml_backend_tensor_set(tensors[p], values.data(), 0, values.size() * sizeof(float));
+        }
+    }
+    return factors;
+}

@@ -1,0 +1,73 @@
+// GQA latent modes and mode guidance, on the GQA and MHA fixtures.
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import type { LlamaModel } from "node-llama-cpp";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { fixturePath } from "../../fixtures/fixtures.ts";
+import { estimateCacheBytes } from "./cache-modes.ts";
+import { Engine, modelShape, recommendedModes } from "./engine.ts";
+
+describe("GQA latent modes", () => {
+    const factorsDir = fs.mkdtempSync(path.join(os.tmpdir(), "xq-factors-"));
+    let engine: Engine;
+    let gqa: LlamaModel;
+    let mha: LlamaModel;
+
+    beforeAll(async () => {
+        engine = await Engine.start({ maxThreads: 2, factorsDir });
+        gqa = await engine.loadModel(fixturePath("gqa-trained"));
+        mha = await engine.loadModel(fixturePath("mha-random-f16"));
+    });
+
+    afterAll(async () => {
+        await gqa.dispose();
+        await mha.dispose();
+        await engine.dispose();
+        fs.rmSync(factorsDir, { recursive: true, force: true });
+    });
+
+    it("computes the factors once, reports the time, and reuses them from disk on the next load", async () => {
+        const first = await engine.createContext(gqa, { cacheMode: "xql-4", contextSize: 512 });
+        const firstStats = first.cacheStats();
+        await first.dispose();
+        expect(firstStats.factorsFromDisk).toBe(false);
+        expect(firstStats.factorSeconds).toBeGreaterThan(0);
+        expect(firstStats.factorBytes).toBeGreaterThan(0);
+        expect(fs.readdirSync(factorsDir)).toHaveLength(1);
+
+        const second = await engine.createContext(gqa, { cacheMode: "xql-2", contextSize: 512 });
+        const secondStats = second.cacheStats();
+        await second.dispose();
+        expect(secondStats.factorsFromDisk).toBe(true);
+        expect(secondStats.factorSeconds).toBe(0);
+    });
+
+    it.each(["xql-8", "xql-4", "xql-2", "xqlcl-3"] as const)("%s: measured bytes equal estimateCacheBytes", async (mode) => {
+        const context = await engine.createContext(gqa, { cacheMode: mode, contextSize: 512 });
+        try {
+            expect(context.cacheStats().bytes).toBe(estimateCacheBytes(modelShape(gqa), mode, 512));
+        } finally {
+            await context.dispose();
+        }
+    });
+
+    it("xql-4 uses no more bytes than kv-q4_0 on the GQA fixture", () => {
+        const shape = modelShape(gqa);
+        expect(estimateCacheBytes(shape, "xql-4", 512)).toBeLessThanOrEqual(estimateCacheBytes(shape, "kv-q4_0", 512) * 1.05);
+    });
+
+    it("refuses latent modes on an MHA model with a typed error", async () => {
+        await expect(engine.createContext(mha, { cacheMode: "xql-4", contextSize: 512 })).rejects.toMatchObject({ code: "unsupported-architecture" });
+    });
+
+    it("recommends cross-layer X modes on MHA and latent modes on GQA, with reasons", () => {
+        const mhaAdvice = Object.fromEntries(recommendedModes(mha).map((advice) => [advice.mode, advice]));
+        expect(mhaAdvice["xqcl-2"]).toMatchObject({ available: true, recommended: true });
+        expect(mhaAdvice["xql-4"]).toMatchObject({ available: false, reason: expect.stringContaining("GQA") });
+        const gqaAdvice = Object.fromEntries(recommendedModes(gqa).map((advice) => [advice.mode, advice]));
+        expect(gqaAdvice["xql-4"]).toMatchObject({ available: true, recommended: true });
+        expect(gqaAdvice["xq-8"]).toMatchObject({ recommended: false, reason: expect.stringContaining("use the latent modes") });
+        for (const advice of recommendedModes(gqa)) expect(advice.reason.length).toBeGreaterThan(10);
+    });
+});
