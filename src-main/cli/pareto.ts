@@ -54,13 +54,13 @@ export function paretoSvg(rows: EvalRow[], title: string): string {
         parts.push(`<line x1="${px(x)}" x2="${px(x)}" y1="${margin.top}" y2="${height - margin.bottom}" stroke="#ddd"/>`,
             `<text x="${px(x)}" y="${height - margin.bottom + 18}" text-anchor="middle">${bytes}</text>`);
     }
+    parts.push(`<clipPath id="plot"><rect x="${margin.left}" y="${margin.top}" width="${width - margin.left - margin.right}" height="${height - margin.top - margin.bottom}"/></clipPath>`);
     const line = kvLine(rows);
     if (line) {
         const y = (x: number) => line.slope * x + line.intercept;
-        parts.push(`<line x1="${px(xMin)}" y1="${py(y(xMin))}" x2="${px(xMax)}" y2="${py(y(xMax))}" stroke="#c62828" stroke-dasharray="6 4"/>`,
+        parts.push(`<line x1="${px(xMin)}" y1="${py(y(xMin))}" x2="${px(xMax)}" y2="${py(y(xMax))}" stroke="#c62828" stroke-dasharray="6 4" clip-path="url(#plot)"/>`,
             `<text x="${width - margin.right - 4}" y="${margin.top + 16}" text-anchor="end" fill="#c62828">line through kv-q8_0 and kv-q4_0</text>`);
     }
-    parts.push(`<clipPath id="plot"><rect x="${margin.left}" y="${margin.top}" width="${width - margin.left - margin.right}" height="${height - margin.top - margin.bottom}"/></clipPath>`);
     points.forEach((row, i) => {
         const color = row.mode.startsWith("kv-") ? "#c62828" : "#1565c0";
         parts.push(`<circle cx="${px(xs[i]!)}" cy="${py(ys[i]!)}" r="5" fill="${color}"/>`,
