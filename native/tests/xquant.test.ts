@@ -1,8 +1,11 @@
 // Exactness of the X-cache against llama.cpp's f16 KV cache, on the random
 // fixture models, through native/tests/test-xquant.cpp (the C API, no JS in between).
 import { spawnSync } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { fixturePath, type FixtureName } from "../../fixtures/fixtures.ts";
+import { fixturePath, renamedArchitectureModel, type FixtureName } from "../../fixtures/fixtures.ts";
 import { toolPath } from "../paths.ts";
 
 function native<T>(...args: string[]): T {
@@ -110,5 +113,20 @@ describe("GQA latent modes on an MHA model", () => {
         const result = spawnSync(toolPath("xquant-native-tests"), ["compare", fixturePath("mha-random-f32"), "xql-4", "0", "1"], { encoding: "utf8" });
         expect(result.status).toBe(2);
         expect(result.stderr).toMatch(/for GQA models/);
+    });
+});
+
+describe("an architecture XQuant does not support", () => {
+    it("runs with a KV cache and refuses X modes with an error that names it", () => {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "xq-arch-"));
+        try {
+            const model = renamedArchitectureModel("mha-random-f16", "mistral3", dir);
+            expect(native<Comparison>("compare", model, "kv-f16", "0", "1").steps).toBe(256);
+            const result = spawnSync(toolPath("xquant-native-tests"), ["compare", model, "xq-4", "0", "1"], { encoding: "utf8" });
+            expect(result.status).toBe(2);
+            expect(result.stderr).toContain("XQuant cache modes do not support the 'mistral3' architecture");
+        } finally {
+            fs.rmSync(dir, { recursive: true, force: true });
+        }
     });
 });

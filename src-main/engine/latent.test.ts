@@ -4,7 +4,7 @@ import os from "node:os";
 import path from "node:path";
 import type { LlamaModel } from "node-llama-cpp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { fixturePath } from "../../fixtures/fixtures.ts";
+import { fixturePath, renamedArchitectureModel } from "../../fixtures/fixtures.ts";
 import { estimateCacheBytes } from "./cache-modes.ts";
 import { Engine, modelShape, recommendedModes } from "./engine.ts";
 
@@ -69,5 +69,19 @@ describe("GQA latent modes", () => {
         expect(gqaAdvice["xql-4"]).toMatchObject({ available: true, recommended: true });
         expect(gqaAdvice["xq-8"]).toMatchObject({ recommended: false, reason: expect.stringContaining("use the latent modes") });
         for (const advice of recommendedModes(gqa)) expect(advice.reason.length).toBeGreaterThan(10);
+    });
+
+    it("refuses every XQuant mode on an unsupported architecture with a typed error naming it, and keeps KV modes", async () => {
+        const other = await engine.loadModel(renamedArchitectureModel("mha-random-f16", "mistral3", factorsDir));
+        try {
+            await expect(engine.createContext(other, { cacheMode: "xqcl-2", contextSize: 512 }))
+                .rejects.toMatchObject({ code: "unsupported-architecture", message: expect.stringContaining('"mistral3" architecture') });
+            const kv = await engine.createContext(other, { cacheMode: "kv-q8_0", contextSize: 512 });
+            expect(kv.cacheStats().mode).toBe("kv-q8_0");
+            await kv.dispose();
+            expect(recommendedModes(other).filter((advice) => advice.mode.startsWith("xq")).every((advice) => !advice.available)).toBe(true);
+        } finally {
+            await other.dispose();
+        }
     });
 });
