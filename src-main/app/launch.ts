@@ -23,7 +23,7 @@ function launch(): number {
     const binary = electronBinary();
     if (binary === null) {
         console.error("Electron's binary could not be downloaded, so the desktop window cannot open here.\n"
-            + "Run `npm run serve` to use the same app in a browser at http://127.0.0.1:5170/.");
+            + "Run `npm run serve` and open the address it prints to use the same app in a browser.");
         return 1;
     }
     return spawnSync(binary, [repoRoot], { stdio: "inherit" }).status ?? 1;

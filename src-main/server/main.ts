@@ -8,7 +8,7 @@ const portArgument = process.argv.indexOf("--port");
 const port = portArgument >= 0 ? Number(process.argv[portArgument + 1]) : Number(process.env.XQ_PORT ?? 5170);
 const services = new Services();
 const server = await startServer({ services, staticDir: path.join(repoRoot, "dist-renderer"), port });
-console.log(`XQuant Desktop is serving on ${server.url}`);
+console.log(`XQuant Desktop is serving on ${server.url}\n(open this exact address: the token after # lets the page use the engine)`);
 
 const shutdown = async () => {
     await server.close();

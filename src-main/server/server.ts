@@ -1,5 +1,6 @@
 // The local server front door: the same renderer in a browser, talking to the
 // same services over HTTP. Binds 127.0.0.1 only.
+import crypto from "node:crypto";
 import fs from "node:fs";
 import http from "node:http";
 import path from "node:path";
@@ -18,9 +19,14 @@ const contentTypes: Record<string, string> = {
 };
 
 export interface RunningServer {
+    // the address to open, with the per-run token the API requires
     url: string;
+    origin: string;
+    token: string;
     close(): Promise<void>;
 }
+
+export const tokenHeader = "x-xquant-token";
 
 function sendJson(response: http.ServerResponse, status: number, body: unknown): void {
     response.writeHead(status, { "content-type": "application/json", "cache-control": "no-store" });
@@ -72,12 +78,31 @@ function serveStatic(staticDir: string, urlPath: string, response: http.ServerRe
     fs.createReadStream(file).pipe(response);
 }
 
+// Only this machine's own pages may talk to the API: the Host header must name
+// the server (no DNS rebinding), a browser Origin must be the server's own, and
+// every API request carries the random per-run token.
+function checkRequest(request: http.IncomingMessage, port: number, token: string): { status: number; message: string } | null {
+    const allowedHosts = [`127.0.0.1:${port}`, `localhost:${port}`];
+    if (!allowedHosts.includes(request.headers.host ?? "")) return { status: 403, message: "Unknown Host header" };
+    const origin = request.headers.origin;
+    if (origin !== undefined && !allowedHosts.some((host) => origin === `http://${host}`)) return { status: 403, message: "Foreign Origin" };
+    const presented = request.headers[tokenHeader];
+    if (typeof presented !== "string" || presented.length !== token.length || !crypto.timingSafeEqual(Buffer.from(presented), Buffer.from(token))) {
+        return { status: 401, message: "Missing or wrong token" };
+    }
+    return null;
+}
+
 export function startServer(options: { services: Services; staticDir: string; port?: number }): Promise<RunningServer> {
     const staticDir = path.resolve(options.staticDir);
+    const token = crypto.randomBytes(24).toString("base64url");
+    let port = 0;
     const server = http.createServer((request, response) => {
         const url = new URL(request.url ?? "/", "http://127.0.0.1");
         const api = /^\/api\/([A-Za-z]+)$/.exec(url.pathname);
         if (api) {
+            const refused = checkRequest(request, port, token);
+            if (refused) return sendJson(response, refused.status, { ok: false, error: { code: "bad-request", message: refused.message } });
             handleApi(options.services, api[1]!, request, response).catch((error: Error) =>
                 sendJson(response, 500, { ok: false, error: { code: "internal", message: error.message } }));
         } else serveStatic(staticDir, url.pathname, response);
@@ -85,9 +110,12 @@ export function startServer(options: { services: Services; staticDir: string; po
     return new Promise((resolve, reject) => {
         server.once("error", reject);
         server.listen(options.port ?? 0, "127.0.0.1", () => {
-            const { port } = server.address() as AddressInfo;
+            port = (server.address() as AddressInfo).port;
+            const origin = `http://127.0.0.1:${port}`;
             resolve({
-                url: `http://127.0.0.1:${port}/`,
+                url: `${origin}/#token=${token}`,
+                origin,
+                token,
                 close: () => new Promise((done) => {
                     server.closeAllConnections();
                     server.close(() => done());

@@ -9,12 +9,15 @@ declare global {
     }
 }
 
+// The local server puts its per-run token in the URL fragment, which never
+// leaves the browser; it goes back in a header with every API call.
 function httpClient(): XQuantApi {
+    const token = new URLSearchParams(window.location.hash.slice(1)).get("token") ?? "";
     const call = async <M extends ApiMethod>(method: M, request: ApiRequest<M>): Promise<ApiResult<ApiResponse<M>>> => {
         try {
             const response = await fetch(`./api/${method}`, {
                 method: "POST",
-                headers: { "content-type": "application/json" },
+                headers: { "content-type": "application/json", "x-xquant-token": token },
                 body: JSON.stringify(request),
             });
             return (await response.json()) as ApiResult<ApiResponse<M>>;
