@@ -18,7 +18,8 @@ export function electronBinary(): string | null {
 function launch(): number {
     if (electronBinary() === null) {
         console.log("Fetching Electron's binary (first run only)…");
-        spawnSync(process.execPath, [path.join(electronPackage, "install.js")], { stdio: "inherit" });
+        const install = spawnSync(process.execPath, [path.join(electronPackage, "install.js")], { encoding: "utf8" });
+        if (install.status !== 0) console.error(`The download failed: ${install.stderr.split("\n").find((line) => line.trim()) ?? "unknown error"}`);
     }
     const binary = electronBinary();
     if (binary === null) {
