@@ -3,7 +3,7 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import type { LlamaModel } from "node-llama-cpp";
+import { LlamaCompletion, type LlamaModel } from "node-llama-cpp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { fixturePath } from "../../fixtures/fixtures.ts";
 import { cacheModes, cachedElementsPerCell, estimateCacheBytes } from "./cache-modes.ts";
@@ -89,6 +89,18 @@ describe("cache modes on the MHA fixture", () => {
         } finally {
             await Promise.all([source.dispose(), restored.dispose(), other.dispose()]);
             fs.rmSync(dir, { recursive: true, force: true });
+        }
+    });
+
+    it.each(["xq-4", "xqcl-2"] as const)("%s: generation goes on past a full context through node-llama-cpp's context shift", async (mode) => {
+        const context = await engine.createContext(model, { cacheMode: mode, contextSize: 256 });
+        try {
+            const completion = new LlamaCompletion({ contextSequence: context.sequence() });
+            const text = await completion.generateCompletion("In the beginning", { maxTokens: 400, temperature: 0.8, seed: 1 });
+            expect(model.tokenize(text).length).toBeGreaterThan(350);
+            expect(context.cacheStats().cellsUsed).toBeLessThanOrEqual(256);
+        } finally {
+            await context.dispose();
         }
     });
 });
