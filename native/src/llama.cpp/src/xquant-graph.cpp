@@ -1,5 +1,6 @@
-// XQuant attention: store this ubatch's X in the X-cache, rebuild K and V of
-// every cell in view from the stored X, then run the usual attention.
+// XQuant attention: store this ubatch's rows in the X-cache (X, cross-layer
+// residual deltas, or GQA latents, by variant), rebuild K and V of every cell
+// in view from the stored rows, then run llama.cpp's own attention.
 #include "xquant-cache.h"
 #include "xquant-latent.h"
 #include "xquant-quant.h"
