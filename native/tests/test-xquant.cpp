@@ -78,14 +78,15 @@ std::vector<llama_token> tokens(const llama_model * model, int n, unsigned seed)
 }
 
 // Decodes tokens of one sequence at consecutive positions from pos0; returns the last token's logits.
-std::vector<float> decode(llama_context * ctx, const std::vector<llama_token> & toks, llama_pos pos0, llama_seq_id seq = 0) {
+// all_outputs keeps every token's row through the last layer (for the activation studies).
+std::vector<float> decode(llama_context * ctx, const std::vector<llama_token> & toks, llama_pos pos0, llama_seq_id seq = 0, bool all_outputs = false) {
     llama_batch batch = llama_batch_init((int32_t) toks.size(), 0, 1);
     for (size_t i = 0; i < toks.size(); ++i) {
         batch.token[i] = toks[i];
         batch.pos[i] = pos0 + (llama_pos) i;
         batch.n_seq_id[i] = 1;
         batch.seq_id[i][0] = seq;
-        batch.logits[i] = i + 1 == toks.size();
+        batch.logits[i] = all_outputs || i + 1 == toks.size();
     }
     batch.n_tokens = (int32_t) toks.size();
     if (llama_decode(ctx, batch) != 0) {
@@ -279,39 +280,27 @@ activations run_and_collect(llama_model * model, const char * text_path) {
     params.cb_eval = collect_activations;
     params.cb_eval_user_data = &result;
     llama_context * ctx = llama_init_from_model(model, params);
-    llama_batch batch = llama_batch_init((int32_t) toks.size(), 0, 1);
-    for (size_t i = 0; i < toks.size(); ++i) {
-        batch.token[i] = toks[i];
-        batch.pos[i] = (llama_pos) i;
-        batch.n_seq_id[i] = 1;
-        batch.seq_id[i][0] = 0;
-        batch.logits[i] = true; // keep every row of the last layer too
-    }
-    batch.n_tokens = (int32_t) toks.size();
-    llama_decode(ctx, batch);
-    llama_batch_free(batch);
+    decode(ctx, toks, 0, 0, /*all_outputs*/ true);
     llama_free(ctx);
     return result;
 }
 
-// In-place normalised fast Walsh-Hadamard transform over blocks of n (a power of two); its own inverse.
-void hadamard(float * x, int64_t count, int n) {
-    const float scale = 1.0f / std::sqrt((float) n);
-    for (int64_t b = 0; b < count; b += n) {
-        for (int h = 1; h < n; h *= 2) {
-            for (int i = 0; i < n; i += 2 * h) {
-                for (int j = i; j < i + h; ++j) {
-                    const float u = x[b + j];
-                    const float v = x[b + j + h];
-                    x[b + j] = u + v;
-                    x[b + j + h] = u - v;
-                }
-            }
-        }
-        for (int i = 0; i < n; ++i) {
-            x[b + i] *= scale;
-        }
+// Rotates every block of n values with the row format's Hadamard transform (its own inverse).
+void hadamard_blocks(std::vector<float> & x, int n) {
+    for (size_t b = 0; b < x.size(); b += n) {
+        xq_hadamard(x.data() + b, n);
     }
+}
+
+// Quantizes and dequantizes rows of width n with our X-cache row format.
+std::vector<float> round_trip(const std::vector<float> & m, int64_t n, int bits) {
+    std::vector<float> out(m.size());
+    std::vector<uint8_t> packed(xq_row_bytes(n, 16));
+    for (size_t r = 0; r < m.size(); r += n) {
+        xq_quantize_row(m.data() + r, packed.data(), n, bits);
+        xq_dequantize_row(packed.data(), out.data() + r, n, bits);
+    }
+    return out;
 }
 
 int quantizers(llama_model * model, const char * text_path) {
@@ -329,15 +318,10 @@ int quantizers(llama_model * model, const char * text_path) {
         std::printf("%s{\"format\":\"%s\",\"bitsPerElement\":%.4f,\"nmse\":%.6e}", first ? "" : ",", name.c_str(), bits, nmse(y, x));
         first = false;
     };
-    std::vector<float> y(x.size());
-    std::vector<uint8_t> packed(xq_row_bytes(n_embd, 16));
     for (int bits : { 8, 4, 3, 2 }) {
-        for (size_t r = 0; r < x.size(); r += n_embd) {
-            xq_quantize_row(x.data() + r, packed.data(), n_embd, bits);
-            xq_dequantize_row(packed.data(), y.data() + r, n_embd, bits);
-        }
-        report("xq-" + std::to_string(bits), 8.0 * xq_row_bytes(n_embd, bits) / n_embd, y);
+        report("xq-" + std::to_string(bits), 8.0 * xq_row_bytes(n_embd, bits) / n_embd, round_trip(x, n_embd, bits));
     }
+    std::vector<float> y(x.size());
     for (ggml_type type : { GGML_TYPE_Q8_0, GGML_TYPE_Q4_0, GGML_TYPE_Q4_1, GGML_TYPE_Q4_K, GGML_TYPE_Q3_K, GGML_TYPE_Q2_K }) {
         const auto * traits = ggml_get_type_traits(type);
         if (n_embd % traits->blck_size != 0) {
@@ -348,31 +332,20 @@ int quantizers(llama_model * model, const char * text_path) {
         for (bool rotate : { false, true }) {
             std::vector<float> src = x;
             if (rotate) {
-                hadamard(src.data(), (int64_t) src.size(), 64);
+                hadamard_blocks(src, 64);
             }
             for (size_t r = 0; r < x.size(); r += n_embd) {
                 traits->from_float_ref(src.data() + r, block.data(), n_embd);
                 traits->to_float(block.data(), y.data() + r, n_embd);
             }
             if (rotate) {
-                hadamard(y.data(), (int64_t) y.size(), 64);
+                hadamard_blocks(y, 64);
             }
             report(std::string(traits->type_name) + (rotate ? " + hadamard64" : ""), bits, y);
         }
     }
     std::printf("]\n");
     return 0;
-}
-
-// Quantizes and dequantizes rows of width n with our X-cache row format.
-std::vector<float> round_trip(const std::vector<float> & m, int64_t n, int bits) {
-    std::vector<float> out(m.size());
-    std::vector<uint8_t> packed(xq_row_bytes(n, 16));
-    for (size_t r = 0; r < m.size(); r += n) {
-        xq_quantize_row(m.data() + r, packed.data(), n, bits);
-        xq_dequantize_row(packed.data(), out.data() + r, n, bits);
-    }
-    return out;
 }
 
 // The same, along tokens: each channel quantized in groups of consecutive tokens.

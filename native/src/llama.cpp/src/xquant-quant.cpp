@@ -31,10 +31,9 @@ size_t xq_row_bytes(int64_t n_embd, int bits) {
     return (size_t) (n_embd / group) * group_bytes(group, bits);
 }
 
-// In-place normalised Walsh-Hadamard transform of n values (n a power of two).
-// It is its own inverse. Rotating each group before quantizing spreads the
-// outlier channels of X over the group, which shrinks its min-max range.
-static void hadamard(float * x, int n) {
+// Rotating each group before quantizing spreads the outlier channels of X over
+// the group, which shrinks its min-max range.
+void xq_hadamard(float * x, int n) {
     for (int h = 1; h < n; h *= 2) {
         for (int i = 0; i < n; i += 2 * h) {
             for (int j = i; j < i + h; ++j) {
@@ -85,7 +84,7 @@ void xq_quantize_row(const float * src, uint8_t * dst, int64_t n_embd, int bits)
     float x[XQ_GROUP_MAX];
     for (int64_t g0 = 0; g0 < n_embd; g0 += group) {
         std::memcpy(x, src + g0, group * sizeof(float));
-        hadamard(x, group);
+        xq_hadamard(x, group);
         float lo = x[0];
         float hi = x[0];
         for (int i = 1; i < group; ++i) {
@@ -126,7 +125,7 @@ void xq_dequantize_row(const uint8_t * src, float * dst, int64_t n_embd, int bit
         for (int i = 0; i < group; ++i) {
             dst[g0 + i] = min + scale * unpack_code(codes, i, bits);
         }
-        hadamard(dst + g0, group);
+        xq_hadamard(dst + g0, group);
         src += group_bytes(group, bits);
     }
 }

@@ -24,6 +24,10 @@ size_t xq_row_bytes(int64_t n_embd, int bits);
 
 bool xq_bits_supported(int bits);
 
+// In-place normalised Walsh-Hadamard transform of n values (n a power of two);
+// its own inverse. The row format rotates each group with it.
+void xq_hadamard(float * x, int n);
+
 // Quantize one row of n_embd floats into dst (xq_row_bytes bytes).
 void xq_quantize_row(const float * src, uint8_t * dst, int64_t n_embd, int bits);
 
