@@ -86,11 +86,11 @@ export async function openSession(chatId: string): Promise<void> {
     if (session) useSession.setState({ session });
 }
 
-// A new run override for the chat; when its session is open, the backend
-// reloads it in the new mode and re-evaluates the history.
-export async function setChatRun(chatId: string, runOverride: RunSettings | null): Promise<void> {
-    await updateChat({ chatId, runOverride });
-    if (useSession.getState().session?.chatId === chatId) await openSession(chatId);
+// A new model or run override for the chat; when its session is open, the
+// backend reloads it that way and re-evaluates the history (no message is lost).
+export async function changeChatRun(request: { chatId: string; modelId?: string; runOverride?: RunSettings | null }): Promise<void> {
+    await updateChat(request);
+    if (useSession.getState().session?.chatId === request.chatId) await openSession(request.chatId);
 }
 
 export async function updateSettings(patch: SettingsPatch): Promise<void> {

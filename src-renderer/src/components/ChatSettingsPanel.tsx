@@ -1,6 +1,6 @@
 import { useId, useState } from "react";
 import type { Chat } from "../../../src-main/api/contract.ts";
-import { setChatRun, updateChat } from "../actions.ts";
+import { changeChatRun, updateChat } from "../actions.ts";
 import { useModels } from "../store/models.ts";
 import { modelRun, useSettings } from "../store/settings.ts";
 import { SamplingFields, TextField } from "./Fields.tsx";
@@ -23,7 +23,7 @@ export function ChatSettingsPanel({ chat }: { chat: Chat }) {
             <div className="field">
                 <label htmlFor={modelSelect}>Model</label>
                 <select id={modelSelect} data-testid="chat-model-select" value={chat.modelId ?? ""}
-                    onChange={(event) => void updateChat({ chatId: chat.id, modelId: event.target.value })}>
+                    onChange={(event) => void changeChatRun({ chatId: chat.id, modelId: event.target.value })}>
                     <option value="" disabled>{models.length ? "Pick a model" : "No models installed"}</option>
                     {models.map((entry) => <option key={entry.id} value={entry.id}>{entry.metadata.name || entry.fileName}</option>)}
                 </select>
@@ -32,7 +32,7 @@ export function ChatSettingsPanel({ chat }: { chat: Chat }) {
                 <ModeSelect label="Cache mode for this chat" value={chat.runOverride?.cacheMode ?? null}
                     defaultLabel={`Model default (${modelDefault.cacheMode})`}
                     options={model.modes.map((advice) => ({ ...advice, note: advice.reason }))}
-                    onChange={(mode) => void setChatRun(chat.id, mode === null ? null : { ...(chat.runOverride ?? modelDefault), cacheMode: mode })} />
+                    onChange={(mode) => void changeChatRun({ chatId: chat.id, runOverride: mode === null ? null : { ...(chat.runOverride ?? modelDefault), cacheMode: mode } })} />
             )}
             <form onSubmit={(event) => { event.preventDefault(); void updateChat({ chatId: chat.id, systemPrompt, sampling }); }}>
                 <TextField label="System prompt" multiline value={systemPrompt} onChange={setSystemPrompt} testId="system-prompt" />
