@@ -12,7 +12,7 @@ export function Composer({ chatId, busy, canRegenerate }: { chatId: string; busy
         <form className="composer" onSubmit={(event) => { event.preventDefault(); send(); }}>
             <textarea aria-label="Message" data-testid="chat-input" placeholder="Type a message. Enter sends, Shift+Enter adds a line." rows={3} value={text}
                 onChange={(event) => setText(event.target.value)}
-                onKeyDown={(event) => { if (event.key === "Enter" && !event.shiftKey) { event.preventDefault(); send(); } }} />
+                onKeyDown={(event) => { if (event.key === "Enter" && !event.shiftKey && !event.nativeEvent.isComposing) { event.preventDefault(); send(); } }} />
             <div className="composer-actions">
                 {busy
                     ? <button type="button" data-testid="stop" onClick={() => void stopGeneration(chatId)}>Stop</button>
