@@ -15,7 +15,8 @@ interface UiState {
 export const useUi = create<UiState>()((set) => ({
     view: "chat",
     error: null,
-    setView: (view) => set({ view }),
+    // a new view is a new task: the last one's error no longer applies
+    setView: (view) => set({ view, error: null }),
     showError: (error) => set({ error }),
     dismissError: () => set({ error: null }),
 }));
