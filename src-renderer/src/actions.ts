@@ -39,17 +39,18 @@ export async function startApp(): Promise<() => void> {
     return unsubscribe;
 }
 
+// The view switches first, so that a failure's banner stays up.
 export async function openChat(chatId: string): Promise<void> {
+    useUi.getState().setView("chat");
     const chat = await call("getChat", { chatId });
     if (chat) setCurrentChat(chat);
-    useUi.getState().setView("chat");
 }
 
 export async function newChat(): Promise<void> {
     const modelId = useChats.getState().current?.modelId ?? useModels.getState().models[0]?.id;
+    useUi.getState().setView("chat");
     const chat = await call("createChat", modelId ? { modelId } : {});
     if (chat) setCurrentChat(chat);
-    useUi.getState().setView("chat");
 }
 
 export async function deleteChat(chatId: string): Promise<void> {
