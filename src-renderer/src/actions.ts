@@ -35,15 +35,19 @@ export async function startApp(): Promise<() => void> {
     useMetrics.setState({ samples: metrics ?? [] });
     useCompare.setState({ runs: (runs ?? []).slice().sort((a, b) => b.createdAt - a.createdAt) });
     const latest = chats?.[0];
-    if (latest) await openChat(latest.id);
+    if (latest) await loadChat(latest.id);
     return unsubscribe;
+}
+
+async function loadChat(chatId: string): Promise<void> {
+    const chat = await call("getChat", { chatId });
+    if (chat) setCurrentChat(chat);
 }
 
 // The view switches first, so that a failure's banner stays up.
 export async function openChat(chatId: string): Promise<void> {
     useUi.getState().setView("chat");
-    const chat = await call("getChat", { chatId });
-    if (chat) setCurrentChat(chat);
+    await loadChat(chatId);
 }
 
 export async function newChat(): Promise<void> {
