@@ -13,8 +13,9 @@ export function shapeOf(model: ModelEntry): ModelShape {
     return { architecture, nLayer, nEmbd, nHead, nHeadKv, headDimK: headDim, headDimV: headDim };
 }
 
+// Hues from orange round to magenta, leaving red to the measured line.
 export function modeColor(index: number, count: number): string {
-    return `hsl(${Math.round((360 * index) / Math.max(1, count))} 55% 50%)`;
+    return `hsl(${Math.round(35 + (290 * index) / Math.max(1, count))} 55% 48%)`;
 }
 
 type Row = Record<string, number | null>;
@@ -59,7 +60,7 @@ export const MemoryChart = memo(function MemoryChart() {
     const latest = samples.at(-1);
     const hasVram = samples.some((sample) => sample.vramUsedBytes !== null);
     const lines = [
-        { key: "measured", label: `measured (${run.mode})`, color: "#e4572e", width: 3 },
+        { key: "measured", label: `measured (${run.mode})`, color: "#d62728", width: 3 },
         ...otherModes.map((mode, index) => ({ key: mode, label: `${mode} (formula)`, color: modeColor(index, otherModes.length), width: 1 })),
     ];
     return (
