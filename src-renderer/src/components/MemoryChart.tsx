@@ -1,39 +1,11 @@
 import { memo, useMemo } from "react";
 import { CartesianGrid, Line, LineChart, ResponsiveContainer, Tooltip, XAxis, YAxis } from "recharts";
 import { useShallow } from "zustand/react/shallow";
-import type { CacheMode, MetricsSample, ModelEntry } from "../../../src-main/api/contract.ts";
-import { cacheBytesPerCell, type ModelShape } from "../../../src-main/engine/cache-modes.ts";
 import { useMetrics } from "../store/metrics.ts";
 import { useModels } from "../store/models.ts";
 import { useSession } from "../store/session.ts";
 import { mib } from "./format.ts";
-
-export function shapeOf(model: ModelEntry): ModelShape {
-    const { architecture, nLayer, nEmbd, nHead, nHeadKv, headDim } = model.metadata;
-    return { architecture, nLayer, nEmbd, nHead, nHeadKv, headDimK: headDim, headDimV: headDim };
-}
-
-// Hues from orange round to magenta, leaving red to the measured line.
-export function modeColor(index: number, count: number): string {
-    return `hsl(${Math.round(35 + (290 * index) / Math.max(1, count))} 55% 48%)`;
-}
-
-type Row = Record<string, number | null>;
-
-// One row per context length: the measured bytes where a sample exists, and
-// every other mode's bytes for the same cells (bytes per cell × cells in use,
-// the same quantity the engine measures).
-function chartRows(samples: MetricsSample[], shape: ModelShape, modes: CacheMode[], baseLayers: number, contextSize: number): Row[] {
-    const byTokens = new Map<number, MetricsSample>(samples.map((sample) => [sample.contextTokens, sample]));
-    const xs = [...new Set([0, ...byTokens.keys(), contextSize])].sort((a, b) => a - b);
-    const perCell = Object.fromEntries(modes.map((mode) => [mode, cacheBytesPerCell(shape, mode, baseLayers)]));
-    return xs.map((tokens) => {
-        const sample = byTokens.get(tokens);
-        const row: Row = { tokens, measured: sample ? mib(sample.cacheBytesUsed) : null, rss: sample ? mib(sample.rssBytes) : null, vram: sample?.vramUsedBytes != null ? mib(sample.vramUsedBytes) : null };
-        for (const mode of modes) row[mode] = mib(perCell[mode]! * tokens);
-        return row;
-    });
-}
+import { chartRows, modeColor, shapeOf } from "./memoryRows.ts";
 
 // Selects only what changes the picture: not contextTokens, not the streaming text.
 function useActiveRun() {

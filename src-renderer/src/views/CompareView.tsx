@@ -5,7 +5,7 @@ import { startCompare } from "../actions.ts";
 import { NumberField, TextField } from "../components/Fields.tsx";
 import { exportChartsPng } from "../components/exportPng.ts";
 import { downloadBlob, mib } from "../components/format.ts";
-import { modeColor } from "../components/MemoryChart.tsx";
+import { modeColor } from "../components/memoryRows.ts";
 import { useCompare } from "../store/compare.ts";
 import { useModels } from "../store/models.ts";
 
