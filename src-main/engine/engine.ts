@@ -47,6 +47,8 @@ export interface ContextOptions {
     flashAttention?: boolean;
     // XQuant: leading layers kept at 4 bits (default: 3 of every 32 layers; XQuant-CL at least 1)
     baseLayers?: number;
+    // at most the engine's thread count
+    threads?: number;
 }
 
 // Measured from the cache buffers as ggml allocated them.
@@ -227,10 +229,10 @@ export class Engine {
         }
     }
 
-    async loadModel(modelPath: string, options: { vocabOnly?: boolean } = {}): Promise<LlamaModel> {
+    async loadModel(modelPath: string, options: { vocabOnly?: boolean; gpuLayers?: number } = {}): Promise<LlamaModel> {
         if (!fs.existsSync(modelPath)) throw new EngineError("model-not-found", `Model file not found: ${modelPath}`);
         try {
-            const model = await this.llama.loadModel({ modelPath, vocabOnly: options.vocabOnly ?? false, gpuLayers: 0 });
+            const model = await this.llama.loadModel({ modelPath, vocabOnly: options.vocabOnly ?? false, gpuLayers: options.gpuLayers ?? 0 });
             this.modelFiles.set(model, modelPath);
             return model;
         } catch (error) {
@@ -261,7 +263,7 @@ export class Engine {
                 const context = await model.createContext({
                     contextSize: options.contextSize,
                     sequences: options.sequences ?? 1,
-                    threads: this.info.threads,
+                    threads: Math.min(options.threads ?? this.info.threads, this.info.threads),
                     flashAttention: spec.kind === "kv" && spec.type !== "F16" ? true : options.flashAttention ?? false,
                     experimentalKvCacheKeyType: spec.kind === "kv" ? spec.type : undefined,
                     experimentalKvCacheValueType: spec.kind === "kv" ? spec.type : undefined,
@@ -316,6 +318,13 @@ export class Engine {
         } finally {
             if (options.context === undefined) await context.dispose();
         }
+    }
+
+    // GPU memory, or null when the engine runs on the CPU only.
+    async vram(): Promise<{ totalBytes: number; usedBytes: number; freeBytes: number } | null> {
+        if (this.llama.gpu === false) return null;
+        const state = await this.llama.getVramState();
+        return { totalBytes: state.total, usedBytes: state.used, freeBytes: state.free };
     }
 
     async dispose(): Promise<void> {

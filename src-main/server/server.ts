@@ -6,6 +6,7 @@ import http from "node:http";
 import path from "node:path";
 import type { AddressInfo } from "node:net";
 import type { Services } from "../services/services.ts";
+import { handleOpenAi } from "./openai.ts";
 
 const maxBodyBytes = 1 << 20;
 
@@ -28,12 +29,12 @@ export interface RunningServer {
 
 export const tokenHeader = "x-xquant-token";
 
-function sendJson(response: http.ServerResponse, status: number, body: unknown): void {
+export function sendJson(response: http.ServerResponse, status: number, body: unknown): void {
     response.writeHead(status, { "content-type": "application/json", "cache-control": "no-store" });
     response.end(JSON.stringify(body));
 }
 
-function readBody(request: http.IncomingMessage): Promise<string> {
+export function readBody(request: http.IncomingMessage): Promise<string> {
     return new Promise((resolve, reject) => {
         let size = 0;
         const chunks: Buffer[] = [];
@@ -61,6 +62,18 @@ async function handleApi(services: Services, method: string, request: http.Incom
     sendJson(response, result.ok ? 200 : result.error.code === "internal" ? 500 : 400, result);
 }
 
+// Server-sent events: every ApiEvent as one `data:` line, with a comment every 15 s to keep proxies from timing out.
+async function streamEvents(services: Services, request: http.IncomingMessage, response: http.ServerResponse): Promise<void> {
+    response.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-store", connection: "keep-alive" });
+    response.write(": connected\n\n");
+    const unsubscribe = services.subscribe((event) => response.write(`data: ${JSON.stringify(event)}\n\n`));
+    const keepAlive = setInterval(() => response.write(": keep-alive\n\n"), 15_000);
+    request.on("close", () => {
+        clearInterval(keepAlive);
+        unsubscribe();
+    });
+}
+
 function serveStatic(staticDir: string, urlPath: string, response: http.ServerResponse): void {
     const relative = path.normalize(decodeURIComponent(urlPath)).replace(/^([/\\])+/, "");
     let file = path.join(staticDir, relative);
@@ -72,7 +85,7 @@ function serveStatic(staticDir: string, urlPath: string, response: http.ServerRe
     }
     response.writeHead(200, {
         "content-type": contentTypes[path.extname(file)] ?? "application/octet-stream",
-        "content-security-policy": "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'",
+        "content-security-policy": "default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'",
         "x-content-type-options": "nosniff",
     });
     fs.createReadStream(file).pipe(response);
@@ -80,13 +93,15 @@ function serveStatic(staticDir: string, urlPath: string, response: http.ServerRe
 
 // Only this machine's own pages may talk to the API: the Host header must name
 // the server (no DNS rebinding), a browser Origin must be the server's own, and
-// every API request carries the random per-run token.
+// every API request carries the random per-run token (in x-xquant-token, or as
+// an OpenAI-style bearer key).
 function checkRequest(request: http.IncomingMessage, port: number, token: string): { status: number; message: string } | null {
     const allowedHosts = [`127.0.0.1:${port}`, `localhost:${port}`];
     if (!allowedHosts.includes(request.headers.host ?? "")) return { status: 403, message: "Unknown Host header" };
     const origin = request.headers.origin;
     if (origin !== undefined && !allowedHosts.some((host) => origin === `http://${host}`)) return { status: 403, message: "Foreign Origin" };
-    const presented = request.headers[tokenHeader];
+    const bearer = /^Bearer (.+)$/.exec(request.headers.authorization ?? "")?.[1];
+    const presented = request.headers[tokenHeader] ?? bearer;
     if (typeof presented !== "string" || presented.length !== token.length || !crypto.timingSafeEqual(Buffer.from(presented), Buffer.from(token))) {
         return { status: 401, message: "Missing or wrong token" };
     }
@@ -100,12 +115,17 @@ export function startServer(options: { services: Services; staticDir: string; po
     const server = http.createServer((request, response) => {
         const url = new URL(request.url ?? "/", "http://127.0.0.1");
         const api = /^\/api\/([A-Za-z]+)$/.exec(url.pathname);
-        if (api) {
-            const refused = checkRequest(request, port, token);
-            if (refused) return sendJson(response, refused.status, { ok: false, error: { code: "bad-request", message: refused.message } });
-            handleApi(options.services, api[1]!, request, response).catch((error: Error) =>
-                sendJson(response, 500, { ok: false, error: { code: "internal", message: error.message } }));
-        } else serveStatic(staticDir, url.pathname, response);
+        const openAi = url.pathname.startsWith("/v1/");
+        if (!api && !openAi) return serveStatic(staticDir, url.pathname, response);
+        const refused = checkRequest(request, port, token);
+        if (refused) return sendJson(response, refused.status, { ok: false, error: { code: "bad-request", message: refused.message } });
+        const handled = openAi ? handleOpenAi(options.services, url.pathname, request, response)
+            : api![1] === "events" ? streamEvents(options.services, request, response)
+            : handleApi(options.services, api![1]!, request, response);
+        handled.catch((error: Error) => {
+            if (!response.headersSent) sendJson(response, 500, { ok: false, error: { code: "internal", message: error.message } });
+            else response.end();
+        });
     });
     return new Promise((resolve, reject) => {
         server.once("error", reject);

@@ -1,14 +1,48 @@
-import { afterAll, describe, expect, it } from "vitest";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { ApiEvent, ApiMethod, ApiRequest, ApiResponse, Chat, MetricsSample, SessionInfo } from "../api/contract.ts";
+import { fixturePath } from "../../fixtures/fixtures.ts";
+import { estimateCacheBytes } from "../engine/cache-modes.ts";
 import { Services } from "./services.ts";
 
+const appDir = fs.mkdtempSync(path.join(os.tmpdir(), "xq-services-"));
+
+async function call<M extends ApiMethod>(services: Services, method: M, request: ApiRequest<M>): Promise<ApiResponse<M>> {
+    const result = await services.handleRequest(method, request);
+    if (!result.ok) throw new Error(`${method}: ${result.error.code}: ${result.error.message}`);
+    return result.value as ApiResponse<M>;
+}
+
+// Resolves with the first event that matches.
+function nextEvent<T extends ApiEvent>(services: Services, match: (event: ApiEvent) => event is T, timeoutMs = 60_000): Promise<T> {
+    return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error("no matching event")), timeoutMs);
+        const unsubscribe = services.subscribe((event) => {
+            if (!match(event)) return;
+            clearTimeout(timer);
+            unsubscribe();
+            resolve(event);
+        });
+    });
+}
+
+const done = (chatId: string) => (event: ApiEvent): event is Extract<ApiEvent, { type: "generation-done" }> => event.type === "generation-done" && event.chatId === chatId;
+const ready = (event: ApiEvent): event is { type: "session"; session: SessionInfo } => event.type === "session" && (event.session?.state === "ready" || event.session?.state === "failed");
+
 describe("services", () => {
-    const services = new Services();
+    const services = new Services({ appDir, maxThreads: 2 });
+    let modelId = "";
     afterAll(() => services.dispose());
 
+    beforeAll(async () => {
+        await call(services, "updateSettings", { defaultSampling: { temperature: 0, topP: 1, topK: 1, maxTokens: 12, seed: 1 }, defaultRun: { cacheMode: "kv-f16", contextSize: 512, baseLayers: -1 } });
+        modelId = (await call(services, "importModel", { path: fixturePath("mha-trained") })).id;
+    });
+
     it("answers getEngineInfo from the real engine", async () => {
-        const result = await services.handleRequest("getEngineInfo", {});
-        expect(result.ok).toBe(true);
-        if (result.ok) expect(result.value).toMatchObject({ xquant: true, systemInfo: expect.stringContaining("XQUANT = 1") });
+        expect(await call(services, "getEngineInfo", {})).toMatchObject({ xquant: true, systemInfo: expect.stringContaining("XQUANT = 1") });
     });
 
     it("rejects an unknown method with a typed error", async () => {
@@ -16,7 +50,114 @@ describe("services", () => {
     });
 
     it.each([null, 42, "text", [1]])("rejects the malformed argument %j", async (argument) => {
-        const result = await services.handleRequest("getEngineInfo", argument);
-        expect(result).toMatchObject({ ok: false, error: { code: "bad-request" } });
+        expect(await services.handleRequest("getEngineInfo", argument)).toMatchObject({ ok: false, error: { code: "bad-request" } });
+    });
+
+    it.each([
+        ["sendMessage", { chatId: 5, text: "hi" }, /"chatId" must be a string/],
+        ["updateSettings", { theme: "neon" }, /"theme" must be one of/],
+        ["estimateModes", { modelId: "x", contextSize: -3 }, /"contextSize" must be an integer/],
+        ["startDownload", { url: "https://a/b.gguf", catalogId: "c" }, /either "catalogId" or "url"/],
+        ["startCompare", { modelId: "m", modes: ["kv-f17"], kind: "prompt", text: "a", maxTokens: 4, contextSize: 256 }, /list of cache modes/],
+    ] as const)("validates %s arguments", async (method, argument, message) => {
+        const result = await services.handleRequest(method, argument);
+        expect(result.ok).toBe(false);
+        if (!result.ok) expect(result.error).toMatchObject({ code: "bad-request", message: expect.stringMatching(message) });
+    });
+
+    it("imports a model with its metadata and the engine's mode advice", async () => {
+        const [model] = await call(services, "listModels", {});
+        expect(model).toMatchObject({ id: modelId, source: "import", metadata: { architecture: "llama", nLayer: 10, nEmbd: 256, nHead: 4, nHeadKv: 4, headDim: 64, contextLength: 512 } });
+        expect(model!.sha256).toMatch(/^[0-9a-f]{64}$/);
+        expect(model!.modes.find((mode) => mode.mode === "xq-4")).toMatchObject({ available: true, recommended: true });
+        expect(model!.modes.find((mode) => mode.mode === "xql-4")).toMatchObject({ available: false });
+    });
+
+    it("refuses a truncated GGUF with a clear error and leaves the library as it was", async () => {
+        const truncated = path.join(appDir, "truncated.gguf");
+        const bytes = fs.readFileSync(fixturePath("mha-random-f16"));
+        fs.writeFileSync(truncated, bytes.subarray(0, bytes.length - 4096));
+        const result = await services.handleRequest("importModel", { path: truncated });
+        expect(result).toMatchObject({ ok: false, error: { code: "model-invalid", message: expect.stringContaining("truncated") } });
+        expect((await call(services, "listModels", {})).map((model) => model.id)).toEqual([modelId]);
+    });
+
+    it("estimates every mode with the exact cache formula and a fit verdict", async () => {
+        const estimates = await call(services, "estimateModes", { modelId, contextSize: 512 });
+        const [model] = await call(services, "listModels", {});
+        const shape = { ...model!.metadata, headDimK: 64, headDimV: 64 };
+        const xq4 = estimates.find((estimate) => estimate.mode === "xq-4")!;
+        expect(xq4.cacheBytes).toBe(estimateCacheBytes(shape, "xq-4", 512));
+        expect(xq4.totalBytes).toBeGreaterThan(model!.metadata.sizeBytes + xq4.cacheBytes);
+        expect(xq4.fits).toBe(true);
+    });
+
+    it("chats with streaming, regenerates deterministically, edits and resends, and saves every turn", async () => {
+        let chat: Chat = await call(services, "createChat", { modelId });
+        const tokens: string[] = [];
+        const unsubscribe = services.subscribe((event) => {
+            if (event.type === "token" && event.chatId === chat.id) tokens.push(event.text);
+        });
+        let finished = nextEvent(services, done(chat.id));
+        await call(services, "sendMessage", { chatId: chat.id, text: "In the beginning" });
+        const first = (await finished).message;
+        unsubscribe();
+        expect(first.text.length).toBeGreaterThan(0);
+        expect(tokens.join("")).toBe(first.text);
+        expect(first.stats).toMatchObject({ tokens: 12, stopped: false });
+        expect(first.stats!.tokensPerSecond).toBeGreaterThan(0);
+
+        finished = nextEvent(services, done(chat.id));
+        await call(services, "regenerate", { chatId: chat.id });
+        expect((await finished).message.text).toBe(first.text);
+        chat = await call(services, "getChat", { chatId: chat.id });
+        expect(chat.messages.map((message) => message.role)).toEqual(["user", "assistant"]);
+        expect(chat.title).toBe("In the beginning");
+
+        finished = nextEvent(services, done(chat.id));
+        await call(services, "editMessage", { chatId: chat.id, messageId: chat.messages[0]!.id, text: "And God said" });
+        await finished;
+        chat = await call(services, "getChat", { chatId: chat.id });
+        expect(chat.messages.map((message) => message.text.slice(0, 12))).toEqual(["And God said", expect.any(String)]);
+
+        const restarted = new Services({ appDir, maxThreads: 2 });
+        expect((await restarted.handleRequest("getChat", { chatId: chat.id }))).toMatchObject({ ok: true, value: { messages: chat.messages } });
+    });
+
+    it("stops a generation on request and keeps what was generated", async () => {
+        const chat = await call(services, "updateChat", { chatId: (await call(services, "createChat", { modelId })).id, sampling: { temperature: 0, topP: 1, topK: 1, maxTokens: 400, seed: 1 } });
+        const finished = nextEvent(services, done(chat.id));
+        const firstToken = nextEvent(services, (event): event is ApiEvent => event.type === "token" && event.chatId === chat.id);
+        await call(services, "sendMessage", { chatId: chat.id, text: "And the LORD" });
+        await firstToken;
+        await call(services, "stopGeneration", { chatId: chat.id });
+        const message = (await finished).message;
+        expect(message.stats!.stopped).toBe(true);
+        expect(message.stats!.tokens).toBeLessThan(400);
+    });
+
+    it("switching the cache mode reloads the chat, keeps its messages, and the measured cache drops as estimated", async () => {
+        const chat = await call(services, "createChat", { modelId });
+        const finished = nextEvent(services, done(chat.id));
+        await call(services, "sendMessage", { chatId: chat.id, text: "In the beginning God created" });
+        await finished;
+        const [model] = await call(services, "listModels", {});
+        const shape = { ...model!.metadata, headDimK: 64, headDimV: 64 };
+        const measured: Record<string, MetricsSample> = {};
+        for (const cacheMode of ["kv-f16", "xq-4"] as const) {
+            await call(services, "updateChat", { chatId: chat.id, runOverride: { cacheMode, contextSize: 512, baseLayers: -1 } });
+            const loaded = nextEvent(services, ready);
+            await call(services, "openSession", { chatId: chat.id });
+            expect((await loaded).session.state).toBe("ready");
+            const sample = await nextEvent(services, (event): event is { type: "metrics"; sample: MetricsSample } => event.type === "metrics" && event.sample.mode === cacheMode);
+            measured[cacheMode] = sample.sample;
+            const perCell = estimateCacheBytes(shape, cacheMode, 512) / 512;
+            expect(sample.sample.cacheBytesUsed).toBeCloseTo(perCell * sample.sample.contextTokens, -2);
+        }
+        expect(measured["kv-f16"]!.contextTokens).toBe(measured["xq-4"]!.contextTokens);
+        const ratio = measured["kv-f16"]!.cacheBytesUsed / measured["xq-4"]!.cacheBytesUsed;
+        const expected = estimateCacheBytes(shape, "kv-f16", 512) / estimateCacheBytes(shape, "xq-4", 512);
+        expect(Math.abs(ratio / expected - 1)).toBeLessThan(0.05);
+        expect((await call(services, "getChat", { chatId: chat.id })).messages).toHaveLength(2);
     });
 });

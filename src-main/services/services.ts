@@ -1,56 +1,203 @@
 // The services behind the contract. They know neither the transport (IPC or
-// HTTP) nor the UI; both front doors call handleRequest.
-import type { ApiError, ApiMethod, ApiMethods, ApiResult, EngineInfo } from "../api/contract.ts";
+// HTTP) nor the UI; both front doors call handleRequest and subscribe to events.
+import os from "node:os";
+import path from "node:path";
+import type { ApiMethod, ApiMethods, ApiResult, Chat, ModeEstimate } from "../api/contract.ts";
 import { isApiMethod } from "../api/contract.ts";
-import { Engine, EngineError } from "../engine/engine.ts";
+import { estimateCacheBytes } from "../engine/cache-modes.ts";
+import { defaultThreads, Engine, EngineError } from "../engine/engine.ts";
+import { catalog } from "./catalog.ts";
+import { ChatStore, newId } from "./chats.ts";
+import { CompareService } from "./compare.ts";
+import { EventBus, type EventListener } from "./events.ts";
+import { ModelLibrary } from "./library.ts";
+import { SessionService } from "./session.ts";
+import { SettingsStore } from "./settings.ts";
+import { RequestError, validators } from "./validate.ts";
 
 type Handlers = { [M in ApiMethod]: (request: ApiMethods[M][0]) => Promise<ApiMethods[M][1]> };
 
-class RequestError extends Error {
-    readonly error: ApiError;
-    constructor(error: ApiError) {
-        super(error.message);
-        this.error = error;
-    }
+export interface ServicesOptions {
+    // settings, chats and compare runs live here; models under settings.dataDir
+    appDir?: string;
+    maxThreads?: number;
 }
 
+// Where the app keeps its data outside Electron (Electron passes its userData folder).
+export function defaultAppDir(): string {
+    return process.env.XQ_APP_DIR ?? path.join(process.env.XDG_DATA_HOME ?? path.join(os.homedir(), ".local", "share"), "xquant-desktop");
+}
+
+// Room for the runtime's own buffers beside weights and cache, in the fit estimate.
+const runtimeAllowanceBytes = 256 * 2 ** 20;
+
 export class Services {
+    readonly events = new EventBus();
+    readonly settings: SettingsStore;
+    readonly chats: ChatStore;
+    readonly library: ModelLibrary;
+    readonly session: SessionService;
+    readonly compare: CompareService;
     private enginePromise: Promise<Engine> | null = null;
-    private readonly handlers: Handlers = {
-        getEngineInfo: async () => this.engineInfo(),
-    };
+    private readonly maxThreads: number;
+
+    constructor(options: ServicesOptions = {}) {
+        const appDir = options.appDir ?? defaultAppDir();
+        this.maxThreads = options.maxThreads ?? defaultThreads();
+        this.settings = new SettingsStore(appDir, this.maxThreads);
+        this.chats = new ChatStore(appDir);
+        this.library = new ModelLibrary(() => path.join(this.settings.get().dataDir, "models"), this.events);
+        const engine = () => this.engine();
+        this.session = new SessionService(engine, this.chats, this.library, this.settings, this.events);
+        this.compare = new CompareService(appDir, engine, this.session, this.events);
+    }
 
     // Starts the engine once; a failed start is retried on the next request.
-    private engine(): Promise<Engine> {
-        this.enginePromise ??= Engine.start().catch((error: unknown) => {
+    engine(): Promise<Engine> {
+        this.enginePromise ??= Engine.start({ maxThreads: this.maxThreads }).catch((error: unknown) => {
             this.enginePromise = null;
             const message = error instanceof EngineError ? error.message : `The engine could not start: ${(error as Error).message}`;
-            throw new RequestError({ code: "engine-unavailable", message });
+            throw new RequestError("engine-unavailable", message);
         });
         return this.enginePromise;
     }
 
-    private async engineInfo(): Promise<EngineInfo> {
-        const engine = await this.engine();
-        return { xquant: true, ...engine.info };
+    private readonly handlers: Handlers = {
+        getEngineInfo: async () => ({ xquant: true, ...(await this.engine()).info }),
+        getSystemMemory: async () => {
+            const vram = await (await this.engine()).vram();
+            return { totalRamBytes: os.totalmem(), freeRamBytes: os.freemem(), totalVramBytes: vram?.totalBytes ?? null, freeVramBytes: vram?.freeBytes ?? null, cpuCores: os.availableParallelism() };
+        },
+
+        listModels: () => this.library.list(),
+        getCatalog: async () => catalog(),
+        listDownloads: async () => this.library.listDownloads(),
+        startDownload: (request) => this.library.startDownload(request),
+        pauseDownload: async ({ downloadId }) => this.library.pause(downloadId),
+        resumeDownload: async ({ downloadId }) => this.library.resume(downloadId),
+        cancelDownload: ({ downloadId }) => this.library.cancel(downloadId),
+        importModel: ({ path: filePath }) => this.library.importFile(filePath),
+        deleteModel: async ({ modelId }) => {
+            await this.session.forgetModel(modelId);
+            return this.library.delete(modelId);
+        },
+
+        getSettings: async () => this.settings.get(),
+        updateSettings: async (patch) => this.settings.update(patch),
+        estimateModes: async ({ modelId, contextSize, baseLayers }) => this.estimateModes(modelId, contextSize, baseLayers),
+
+        listChats: async () => this.chats.list(),
+        getChat: async ({ chatId }) => this.chats.get(chatId),
+        createChat: async ({ modelId }) => this.createChat(modelId),
+        deleteChat: async ({ chatId }) => {
+            this.session.stop(chatId);
+            if (this.session.info()?.chatId === chatId) await this.session.close();
+            this.chats.delete(chatId);
+            return this.chats.list();
+        },
+        updateChat: async ({ chatId, ...change }) => {
+            if (change.modelId !== undefined) await this.library.get(change.modelId);
+            return this.saveChat({ ...this.chats.get(chatId), ...change });
+        },
+        sendMessage: async ({ chatId, text }) => {
+            const chat = this.idleChat(chatId);
+            const title = chat.messages.length === 0 ? text.trim().split("\n")[0]!.slice(0, 60) : chat.title;
+            return this.reply({ ...chat, title, messages: [...chat.messages, { id: newId(), role: "user", text, createdAt: Date.now(), stats: null }] });
+        },
+        regenerate: async ({ chatId }) => {
+            const chat = this.idleChat(chatId);
+            const lastUser = chat.messages.findLastIndex((message) => message.role === "user");
+            if (lastUser < 0) throw new RequestError("bad-request", "There is no message to answer yet.");
+            return this.reply({ ...chat, messages: chat.messages.slice(0, lastUser + 1) });
+        },
+        editMessage: async ({ chatId, messageId, text }) => {
+            const chat = this.idleChat(chatId);
+            const index = chat.messages.findIndex((message) => message.id === messageId);
+            if (index < 0 || chat.messages[index]!.role !== "user") throw new RequestError("not-found", "Only your own messages can be edited, and this one is gone.");
+            return this.reply({ ...chat, messages: [...chat.messages.slice(0, index), { ...chat.messages[index]!, text, createdAt: Date.now() }] });
+        },
+        stopGeneration: async ({ chatId }) => {
+            this.session.stop(chatId);
+            return {};
+        },
+
+        openSession: async ({ chatId }) => this.session.open(chatId),
+        getSession: async () => this.session.info(),
+        closeSession: async () => {
+            await this.session.close();
+            return {};
+        },
+        getMetrics: async () => this.session.metrics(),
+
+        startCompare: async (request) => {
+            await this.library.get(request.modelId);
+            return this.compare.start(request);
+        },
+        listCompareRuns: async () => this.compare.list(),
+    };
+
+    private createChat(modelId: string | undefined): Chat {
+        const settings = this.settings.get();
+        const now = Date.now();
+        return this.saveChat({
+            id: newId(), title: "New chat", createdAt: now, updatedAt: now, modelId: modelId ?? null,
+            systemPrompt: settings.defaultSystemPrompt, sampling: settings.defaultSampling, runOverride: null, messages: [],
+        });
     }
 
-    // Validates the method and argument shape at the boundary; never throws.
+    private saveChat(chat: Chat): Chat {
+        const saved = this.chats.save(chat);
+        this.events.emit({ type: "chat", chat: { id: saved.id, title: saved.title, updatedAt: saved.updatedAt, modelId: saved.modelId } });
+        return saved;
+    }
+
+    private idleChat(chatId: string): Chat {
+        const chat = this.chats.get(chatId);
+        if (chat.modelId === null) throw new RequestError("bad-request", "Pick a model for this chat first (Models, then choose it in the chat).");
+        if (this.session.isGenerating(chatId)) throw new RequestError("busy", "A reply is being generated. Stop it first.");
+        return chat;
+    }
+
+    // Saves the chat, then answers its last (user) message with streamed tokens.
+    private reply(chat: Chat): Promise<Chat> {
+        return this.session.startReply(this.saveChat(chat));
+    }
+
+    private async estimateModes(modelId: string, contextSize: number, baseLayers: number | undefined): Promise<ModeEstimate[]> {
+        const model = await this.library.get(modelId);
+        const shape = { ...model.metadata, headDimK: model.metadata.headDim, headDimV: model.metadata.headDim };
+        const gpu = this.settings.get().gpuLayers > 0 ? await (await this.engine()).vram() : null;
+        const freeBytes = gpu?.freeBytes ?? os.freemem();
+        return model.modes.map((advice) => {
+            const cacheBytes = estimateCacheBytes(shape, advice.mode, contextSize, baseLayers);
+            const totalBytes = model.metadata.sizeBytes + cacheBytes + runtimeAllowanceBytes;
+            return { mode: advice.mode, available: advice.available, recommended: advice.recommended, explanation: advice.reason, cacheBytes, totalBytes, fits: totalBytes <= freeBytes };
+        });
+    }
+
+    subscribe(listener: EventListener): () => void {
+        return this.events.subscribe(listener);
+    }
+
+    // Validates the method and argument at the boundary; never throws.
     async handleRequest(method: string, request: unknown): Promise<ApiResult<unknown>> {
         if (!isApiMethod(method)) return { ok: false, error: { code: "unknown-method", message: `Unknown method: ${method}` } };
         if (typeof request !== "object" || request === null || Array.isArray(request)) {
             return { ok: false, error: { code: "bad-request", message: `${method} expects an object argument` } };
         }
         try {
+            const argument = (validators[method] as (fields: Record<string, unknown>) => unknown)(request as Record<string, unknown>);
             const handler = this.handlers[method] as (request: unknown) => Promise<unknown>;
-            return { ok: true, value: await handler(request) };
+            return { ok: true, value: await handler(argument) };
         } catch (error) {
             if (error instanceof RequestError) return { ok: false, error: error.error };
-            return { ok: false, error: { code: "internal", message: (error as Error).message } };
+            if (error instanceof EngineError) return { ok: false, error: { code: "engine-unavailable", message: error.message } };
+            return { ok: false, error: { code: "internal", message: `Something went wrong: ${(error as Error).message}` } };
         }
     }
 
     async dispose(): Promise<void> {
+        await this.session.dispose();
         const engine = await this.enginePromise?.catch(() => null);
         await engine?.dispose();
     }

@@ -1,0 +1,138 @@
+// Model files: read and validate a GGUF header, and download through
+// node-llama-cpp's downloader (ipull: ranged, resumable, retried).
+import fs from "node:fs";
+import path from "node:path";
+import { createModelDownloader, readGgufFileInfo, type ModelDownloader } from "node-llama-cpp";
+import { EngineError } from "./engine.ts";
+
+export interface GgufMetadata {
+    architecture: string;
+    name: string;
+    nLayer: number;
+    nEmbd: number;
+    nHead: number;
+    nHeadKv: number;
+    headDim: number;
+    contextLength: number;
+    sizeBytes: number;
+}
+
+const scalar = (value: unknown, fallback: number): number => Array.isArray(value) ? Number(value[0]) : value === undefined ? fallback : Number(value);
+
+// Bytes per element of the common ggml types, by type id (block bytes / block size).
+const ggmlTypeBytes: Record<number, number> = {
+    0: 4, 1: 2, 2: 18 / 32, 3: 20 / 32, 6: 22 / 32, 7: 24 / 32, 8: 34 / 32,
+    10: 84 / 256, 11: 110 / 256, 12: 144 / 256, 13: 176 / 256, 14: 210 / 256, 30: 2,
+};
+
+// Where the last tensor's data ends: the aligned start of the data section plus
+// the furthest tensor's offset and size (at least a byte for unknown types).
+function tensorDataEnd(info: Awaited<ReturnType<typeof readGgufFileInfo>>): number {
+    const alignment = Number((info.metadata.general as { alignment?: number }).alignment ?? 32);
+    const dataStart = Math.ceil((info.infoEndOffset ?? 0) / alignment) * alignment;
+    let end = dataStart;
+    for (const tensor of info.fullTensorInfo ?? []) {
+        const elements = tensor.dimensions.reduce<number>((product, dimension) => product * Number(dimension), 1);
+        const bytes = Math.max(1, Math.ceil(elements * (ggmlTypeBytes[tensor.ggmlType] ?? 0)));
+        end = Math.max(end, dataStart + Number(tensor.offset) + bytes);
+    }
+    return end;
+}
+
+// Reads the header; throws model-invalid for anything that is not a complete GGUF file.
+export async function readGgufMetadata(filePath: string): Promise<GgufMetadata> {
+    if (!fs.existsSync(filePath)) throw new EngineError("model-not-found", `Model file not found: ${filePath}`);
+    const fileName = path.basename(filePath);
+    const sizeBytes = fs.statSync(filePath).size;
+    let info: Awaited<ReturnType<typeof readGgufFileInfo>>;
+    try {
+        info = await readGgufFileInfo(filePath, { readTensorInfo: true });
+    } catch (error) {
+        throw new EngineError("model-invalid", `${fileName} is not a valid GGUF file: ${(error as Error).message}`);
+    }
+    // the header can be whole while the tensor data is cut short (an interrupted copy or download)
+    const dataEnd = tensorDataEnd(info);
+    if (sizeBytes < dataEnd) {
+        throw new EngineError("model-invalid", `${fileName} is truncated: it has ${sizeBytes} bytes, but its tensors need ${dataEnd}`);
+    }
+    const metadata = info.metadata as unknown as { general: { architecture: string; name?: string } } & Record<string, Record<string, unknown>>;
+    const architecture = metadata.general.architecture;
+    const arch = metadata[architecture] ?? {};
+    const attention = (arch.attention ?? {}) as Record<string, unknown>;
+    const nEmbd = scalar(arch.embedding_length, 0);
+    const nHead = scalar(attention.head_count, 1);
+    return {
+        architecture,
+        name: metadata.general.name ?? fileName.replace(/\.gguf$/i, ""),
+        nLayer: scalar(arch.block_count, 0),
+        nEmbd,
+        nHead,
+        nHeadKv: scalar(attention.head_count_kv, nHead),
+        headDim: scalar(attention.key_length, nEmbd / nHead),
+        contextLength: scalar(arch.context_length, 0),
+        sizeBytes,
+    };
+}
+
+export interface DownloadProgress {
+    downloadedBytes: number;
+    totalBytes: number;
+}
+
+// One model download. Pausing aborts the transfer and keeps the partial file;
+// resuming starts a new transfer that continues from it.
+export class ModelDownload {
+    private downloader: ModelDownloader | null = null;
+    private abort: AbortController | null = null;
+
+    constructor(readonly url: string, readonly dirPath: string, readonly fileName: string, private readonly onProgress: (progress: DownloadProgress) => void) {}
+
+    // Connects and learns the total size, without transferring the body.
+    async prepare(): Promise<number> {
+        try {
+            this.downloader = await createModelDownloader({
+                ...(this.url.startsWith("hf:") ? { modelUri: this.url } : { modelUrl: this.url }),
+                dirPath: this.dirPath,
+                fileName: this.fileName,
+                skipExisting: false,
+                deleteTempFileOnCancel: true,
+                parallelDownloads: 1,
+                onProgress: (status) => this.onProgress({ downloadedBytes: status.downloadedSize, totalBytes: status.totalSize }),
+            });
+        } catch (error) {
+            throw new EngineError("model-not-found", `Could not reach ${this.url}: ${(error as Error).message}`);
+        }
+        return this.downloader.totalSize;
+    }
+
+    get filePath(): string {
+        return path.join(this.dirPath, this.fileName);
+    }
+
+    // Transfers until done or paused; resolves true when the file is complete.
+    async run(): Promise<boolean> {
+        if (this.downloader === null) await this.prepare();
+        this.abort = new AbortController();
+        try {
+            await this.downloader!.download({ signal: this.abort.signal });
+            return true;
+        } catch (error) {
+            if (this.abort.signal.aborted) return false;
+            throw new EngineError("model-not-found", `The download of ${this.fileName} failed: ${(error as Error).message}`);
+        } finally {
+            this.abort = null;
+        }
+    }
+
+    pause(): void {
+        this.abort?.abort();
+        // the next run() makes a fresh downloader, which resumes from the partial file
+        this.downloader = null;
+    }
+
+    async cancel(): Promise<void> {
+        this.abort?.abort();
+        await this.downloader?.cancel({ deleteTempFile: true }).catch(() => undefined);
+        this.downloader = null;
+    }
+}

@@ -1,0 +1,81 @@
+// A small catalog of known GGUF models. Sizes are approximate (the server's
+// size is checked against free disk before a download starts); checksums are
+// listed only where we know them, and a download without one is still
+// validated as GGUF before it is listed.
+import type { CatalogEntry } from "../api/contract.ts";
+import { adviseModes, type ModelShape } from "../engine/cache-modes.ts";
+import { xquantArchitectures } from "../engine/engine.ts";
+
+interface KnownModel {
+    id: string;
+    name: string;
+    url: string;
+    sizeBytes: number;
+    sha256: string | null;
+    shape: ModelShape;
+    description: string;
+}
+
+const known: KnownModel[] = [
+    {
+        id: "llama-2-7b-chat-q4_k_m",
+        name: "Llama 2 7B Chat (Q4_K_M)",
+        url: "hf:TheBloke/Llama-2-7B-Chat-GGUF/llama-2-7b-chat.Q4_K_M.gguf",
+        sizeBytes: 4_080_000_000,
+        sha256: null,
+        shape: { architecture: "llama", nLayer: 32, nEmbd: 4096, nHead: 32, nHeadKv: 32, headDimK: 128, headDimV: 128 },
+        description: "Multi-head attention: the paper's own model family, where XQuant saves the most.",
+    },
+    {
+        id: "llama-3.2-1b-instruct-q4_k_m",
+        name: "Llama 3.2 1B Instruct (Q4_K_M)",
+        url: "hf:bartowski/Llama-3.2-1B-Instruct-GGUF/Llama-3.2-1B-Instruct-Q4_K_M.gguf",
+        sizeBytes: 808_000_000,
+        sha256: null,
+        shape: { architecture: "llama", nLayer: 16, nEmbd: 2048, nHead: 32, nHeadKv: 8, headDimK: 64, headDimV: 64 },
+        description: "Grouped-query attention: use the latent modes.",
+    },
+    {
+        id: "tinyllama-1.1b-chat-q4_k_m",
+        name: "TinyLlama 1.1B Chat v1.0 (Q4_K_M)",
+        url: "hf:TheBloke/TinyLlama-1.1B-Chat-v1.0-GGUF/tinyllama-1.1b-chat-v1.0.Q4_K_M.gguf",
+        sizeBytes: 669_000_000,
+        sha256: null,
+        shape: { architecture: "llama", nLayer: 22, nEmbd: 2048, nHead: 32, nHeadKv: 4, headDimK: 64, headDimV: 64 },
+        description: "Small and fast; grouped-query attention, so the latent modes fit it.",
+    },
+    {
+        id: "qwen2.5-0.5b-instruct-q4_k_m",
+        name: "Qwen2.5 0.5B Instruct (Q4_K_M)",
+        url: "hf:Qwen/Qwen2.5-0.5B-Instruct-GGUF/qwen2.5-0.5b-instruct-q4_k_m.gguf",
+        sizeBytes: 491_000_000,
+        sha256: null,
+        shape: { architecture: "qwen2", nLayer: 24, nEmbd: 896, nHead: 14, nHeadKv: 2, headDimK: 64, headDimV: 64 },
+        description: "The smallest supported chat model; grouped-query attention.",
+    },
+    {
+        id: "qwen3-0.6b-q8_0",
+        name: "Qwen3 0.6B (Q8_0)",
+        url: "hf:Qwen/Qwen3-0.6B-GGUF/Qwen3-0.6B-Q8_0.gguf",
+        sizeBytes: 639_000_000,
+        sha256: null,
+        shape: { architecture: "qwen3", nLayer: 28, nEmbd: 1024, nHead: 16, nHeadKv: 8, headDimK: 128, headDimV: 128 },
+        description: "Qwen3 with k-norm; X is as wide as K+V here, so XQuant pays off from 4 bits down.",
+    },
+];
+
+export function catalog(): CatalogEntry[] {
+    return known.map((model) => ({
+        id: model.id,
+        name: model.name,
+        url: model.url,
+        fileName: model.url.split("/").at(-1)!,
+        sizeBytes: model.sizeBytes,
+        sha256: model.sha256,
+        architecture: model.shape.architecture,
+        nLayer: model.shape.nLayer,
+        attention: model.shape.nHeadKv < model.shape.nHead ? "GQA" : "MHA",
+        recommendedModes: adviseModes(model.shape, xquantArchitectures).filter((advice) => advice.recommended).map((advice) => advice.mode),
+        description: model.description,
+    }));
+}

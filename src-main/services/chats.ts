@@ -1,0 +1,50 @@
+// Chats, one crash-safe JSON file each, restored after a restart.
+import crypto from "node:crypto";
+import fs from "node:fs";
+import path from "node:path";
+import type { Chat, ChatSummary } from "../api/contract.ts";
+import { readJson, writeJsonAtomic } from "./json-file.ts";
+import { RequestError } from "./validate.ts";
+
+export const newId = (): string => crypto.randomUUID();
+
+export class ChatStore {
+    private readonly dir: string;
+    private readonly chats = new Map<string, Chat>();
+
+    constructor(appDir: string) {
+        this.dir = path.join(appDir, "chats");
+        fs.mkdirSync(this.dir, { recursive: true });
+        for (const file of fs.readdirSync(this.dir)) {
+            if (!file.endsWith(".json")) continue;
+            const chat = readJson<Chat>(path.join(this.dir, file));
+            if (chat !== null && typeof chat.id === "string" && Array.isArray(chat.messages)) this.chats.set(chat.id, chat);
+        }
+    }
+
+    list(): ChatSummary[] {
+        return [...this.chats.values()]
+            .sort((a, b) => b.updatedAt - a.updatedAt)
+            .map(({ id, title, updatedAt, modelId }) => ({ id, title, updatedAt, modelId }));
+    }
+
+    get(chatId: string): Chat {
+        const chat = this.chats.get(chatId);
+        if (chat === undefined) throw new RequestError("not-found", `There is no chat ${chatId}; it may have been deleted.`);
+        return chat;
+    }
+
+    // Saves a changed chat; the file is replaced atomically.
+    save(chat: Chat): Chat {
+        const saved = { ...chat, updatedAt: Date.now() };
+        writeJsonAtomic(path.join(this.dir, `${chat.id}.json`), saved);
+        this.chats.set(chat.id, saved);
+        return saved;
+    }
+
+    delete(chatId: string): void {
+        this.get(chatId);
+        fs.rmSync(path.join(this.dir, `${chatId}.json`), { force: true });
+        this.chats.delete(chatId);
+    }
+}

@@ -1,0 +1,94 @@
+// The compare view's runs: the same text under several cache modes, one after
+// another, each against kv-f16 measured in the same run. Saved as JSON.
+import fs from "node:fs";
+import path from "node:path";
+import type { CompareModeResult, CompareRequest, CompareRun } from "../api/contract.ts";
+import type { CacheMode } from "../engine/cache-modes.ts";
+import type { Engine } from "../engine/engine.ts";
+import { meanKlDivergence, nextTokenDistributions, perplexity } from "../engine/score.ts";
+import { newId } from "./chats.ts";
+import type { EventBus } from "./events.ts";
+import { readJson, writeJsonAtomic } from "./json-file.ts";
+import type { SessionService } from "./session.ts";
+import { toRequestError } from "./session.ts";
+import { RequestError } from "./validate.ts";
+
+export class CompareService {
+    private readonly dir: string;
+    private running = false;
+
+    constructor(appDir: string, private readonly engine: () => Promise<Engine>, private readonly session: SessionService, private readonly events: EventBus) {
+        this.dir = path.join(appDir, "compare");
+        fs.mkdirSync(this.dir, { recursive: true });
+    }
+
+    list(): CompareRun[] {
+        return fs.readdirSync(this.dir)
+            .filter((file) => file.endsWith(".json"))
+            .map((file) => readJson<CompareRun>(path.join(this.dir, file)))
+            .filter((run): run is CompareRun => run !== null)
+            .sort((a, b) => b.createdAt - a.createdAt);
+    }
+
+    start(request: CompareRequest): CompareRun {
+        if (this.running) throw new RequestError("busy", "A comparison is already running; wait for it to finish.");
+        const run: CompareRun = { id: newId(), createdAt: Date.now(), request, state: "running", results: [] };
+        this.running = true;
+        void this.execute(run).finally(() => {
+            this.running = false;
+        });
+        return run;
+    }
+
+    private save(run: CompareRun): void {
+        writeJsonAtomic(path.join(this.dir, `${run.id}.json`), run);
+        this.events.emit({ type: "compare", run });
+    }
+
+    private async execute(run: CompareRun): Promise<void> {
+        const { request } = run;
+        try {
+            const engine = await this.engine();
+            const model = await this.session.model(request.modelId);
+            const prompt = model.tokenize(request.text, true).slice(0, Math.max(2, request.contextSize - request.maxTokens));
+            // kv-f16 goes first: its distributions are the reference, and for a prompt its greedy continuation is the scored text
+            const modes: CacheMode[] = ["kv-f16", ...request.modes.filter((mode) => mode !== "kv-f16")];
+            let reference: Map<number, number>[] = [];
+            let scored: number[] = prompt;
+            for (const mode of modes) {
+                const result: CompareModeResult = { mode, cacheBytes: 0, tokensPerSecond: 0, kldVsF16: 0, perplexity: null, output: null, error: null };
+                try {
+                    const context = await engine.createContext(model, { cacheMode: mode, contextSize: request.contextSize });
+                    try {
+                        const started = performance.now();
+                        if (request.kind === "prompt") {
+                            const output = await engine.completeGreedy(model, request.text, { maxTokens: request.maxTokens, context });
+                            result.output = output;
+                            result.tokensPerSecond = model.tokenize(output).length / ((performance.now() - started) / 1000);
+                            if (mode === "kv-f16") scored = [...prompt, ...model.tokenize(output)].slice(0, request.contextSize);
+                        }
+                        const firstScored = request.kind === "prompt" ? prompt.length : 1;
+                        const scoreStarted = performance.now();
+                        const distributions = await nextTokenDistributions(context, scored, firstScored);
+                        if (request.kind === "perplexity") result.tokensPerSecond = scored.length / ((performance.now() - scoreStarted) / 1000);
+                        if (mode === "kv-f16") reference = distributions;
+                        result.kldVsF16 = meanKlDivergence(reference, distributions);
+                        result.perplexity = perplexity(distributions, scored, firstScored);
+                        result.cacheBytes = context.cacheStats().bytes;
+                    } finally {
+                        await context.dispose();
+                    }
+                } catch (error) {
+                    result.error = toRequestError(error).error.message;
+                }
+                if (mode !== "kv-f16" || request.modes.includes("kv-f16")) run.results.push(result);
+                this.save(run);
+            }
+            run.state = "done";
+        } catch (error) {
+            run.state = "failed";
+            run.results.push({ mode: request.modes[0]!, cacheBytes: 0, tokensPerSecond: 0, kldVsF16: 0, perplexity: null, output: null, error: toRequestError(error).error.message });
+        }
+        this.save(run);
+    }
+}

@@ -1,0 +1,273 @@
+// The loaded session: one chat's model in one cache mode, its context, its
+// generation, and the memory sampler that feeds the live chart.
+import type { LlamaModel } from "node-llama-cpp";
+import type { Chat, ChatMessage, MetricsSample, RunSettings, SessionInfo } from "../api/contract.ts";
+import { EngineChat, type ChatTurn, type ReplyResult, type Sampling } from "../engine/chat.ts";
+import { Engine, EngineError, type EngineContext } from "../engine/engine.ts";
+import type { ChatStore } from "./chats.ts";
+import { newId } from "./chats.ts";
+import { throttle, type EventBus } from "./events.ts";
+import type { ModelLibrary } from "./library.ts";
+import type { SettingsStore } from "./settings.ts";
+import { RequestError } from "./validate.ts";
+
+interface Loaded {
+    info: SessionInfo;
+    context: EngineContext | null;
+    chat: EngineChat | null;
+}
+
+const metricsIntervalMs = 250;
+const metricsHistory = 2400;
+
+// EngineErrors become typed API errors with the engine's readable message.
+export function toRequestError(error: unknown): RequestError {
+    if (error instanceof RequestError) return error;
+    if (error instanceof EngineError) {
+        const code = error.code === "unsupported-architecture" ? "unsupported-architecture"
+            : error.code === "model-invalid" || error.code === "model-not-found" ? "model-invalid" : "engine-unavailable";
+        return new RequestError(code, error.message);
+    }
+    return new RequestError("internal", (error as Error).message);
+}
+
+export const turnsOf = (messages: readonly ChatMessage[]): ChatTurn[] => messages.map(({ role, text }) => ({ role, text }));
+
+export class SessionService {
+    private loaded: Loaded | null = null;
+    private readonly models = new Map<string, LlamaModel>();
+    private generation: { chatId: string; abort: AbortController } | null = null;
+    private lock: Promise<unknown> = Promise.resolve();
+    private readonly samples: MetricsSample[] = [];
+    private sampler: NodeJS.Timeout | null = null;
+
+    constructor(
+        private readonly engine: () => Promise<Engine>,
+        private readonly chats: ChatStore,
+        private readonly library: ModelLibrary,
+        private readonly settings: SettingsStore,
+        private readonly events: EventBus,
+    ) {}
+
+    // Runs one load or unload at a time.
+    private exclusive<T>(task: () => Promise<T>): Promise<T> {
+        const result = this.lock.then(task, task);
+        this.lock = result.catch(() => undefined);
+        return result;
+    }
+
+    info(): SessionInfo | null {
+        return this.loaded?.info ?? null;
+    }
+
+    private setInfo(change: Partial<SessionInfo>): void {
+        if (this.loaded === null) return;
+        this.loaded.info = { ...this.loaded.info, ...change };
+        this.events.emit({ type: "session", session: this.loaded.info });
+    }
+
+    runSettingsFor(chat: Chat): RunSettings {
+        const settings = this.settings.get();
+        return chat.runOverride ?? (chat.modelId === null ? undefined : settings.modelDefaults[chat.modelId]) ?? settings.defaultRun;
+    }
+
+    async model(modelId: string): Promise<LlamaModel> {
+        const cached = this.models.get(modelId);
+        if (cached !== undefined) return cached;
+        const entry = await this.library.get(modelId);
+        const model = await (await this.engine()).loadModel(entry.path, { gpuLayers: this.settings.get().gpuLayers });
+        this.models.set(modelId, model);
+        return model;
+    }
+
+    // Loads the chat's model in its run settings, then evaluates its history.
+    // Returns at once; progress arrives as session events.
+    open(chatId: string): SessionInfo {
+        if (this.generation !== null) throw new RequestError("busy", "A reply is being generated. Stop it before reloading.");
+        return this.startLoad(chatId);
+    }
+
+    private startLoad(chatId: string): SessionInfo {
+        const chat = this.chats.get(chatId);
+        if (chat.modelId === null) throw new RequestError("bad-request", "This chat has no model yet. Pick a model for it first.");
+        const run = this.runSettingsFor(chat);
+        const info: SessionInfo = { chatId, modelId: chat.modelId, run, state: "loading", progress: 0, contextTokens: 0, contextSize: run.contextSize, error: null };
+        void this.exclusive(() => this.load(info)).catch(() => undefined);
+        this.events.emit({ type: "session", session: info });
+        return info;
+    }
+
+    private async load(info: SessionInfo): Promise<void> {
+        await this.unload();
+        const chat = this.chats.get(info.chatId);
+        try {
+            this.loaded = { info, context: null, chat: null };
+            const model = await this.model(info.modelId);
+            const engine = await this.engine();
+            const context = await engine.createContext(model, {
+                cacheMode: info.run.cacheMode, contextSize: info.run.contextSize, baseLayers: info.run.baseLayers, threads: this.settings.get().threads,
+            });
+            this.loaded.context = context;
+            this.loaded.chat = new EngineChat(context);
+            this.setInfo({ state: "evaluating", progress: 0, contextSize: context.cacheStats().contextSize });
+            await this.loaded.chat.evaluate(chat.systemPrompt, turnsOf(chat.messages), (progress) => this.setInfo({ progress }));
+            this.setInfo({ state: "ready", progress: 1, contextTokens: this.loaded.chat.contextTokens() });
+            this.startSampler();
+        } catch (error) {
+            const message = toRequestError(error).error.message;
+            this.setInfo({ state: "failed", error: `${message} Try another cache mode or a smaller context in Settings.` });
+        }
+    }
+
+    private async unload(): Promise<void> {
+        this.stopSampler();
+        const loaded = this.loaded;
+        this.loaded = null;
+        loaded?.chat?.dispose();
+        await loaded?.context?.dispose();
+    }
+
+    close(): Promise<void> {
+        return this.exclusive(async () => {
+            await this.unload();
+            this.events.emit({ type: "session", session: null });
+        });
+    }
+
+    // The ready session of this chat, opening it first when another (or none) is loaded.
+    private async readySession(chatId: string): Promise<Loaded & { chat: EngineChat }> {
+        if (this.loaded?.info.chatId !== chatId || this.loaded.info.state === "failed") this.startLoad(chatId);
+        await this.lock;
+        const loaded = this.loaded;
+        if (loaded === null || loaded.chat === null || loaded.info.state !== "ready") {
+            throw new RequestError("engine-unavailable", loaded?.info.error ?? "The model could not be loaded.");
+        }
+        return loaded as Loaded & { chat: EngineChat };
+    }
+
+    // Answers the chat's last user message; `chat` ends with that message.
+    async startReply(chat: Chat): Promise<Chat> {
+        if (this.generation !== null) throw new RequestError("busy", "A reply is already being generated. Stop it or wait for it to finish.");
+        const abort = new AbortController();
+        this.generation = { chatId: chat.id, abort };
+        const messageId = newId();
+        const history = chat.messages.slice(0, -1);
+        const question = chat.messages.at(-1)!;
+        void (async () => {
+            try {
+                const loaded = await this.readySession(chat.id);
+                this.setInfo({ state: "generating" });
+                const result = await loaded.chat.reply(chat.systemPrompt, turnsOf(history), question.text, chat.sampling, (text) => {
+                    this.events.emit({ type: "token", chatId: chat.id, messageId, text });
+                }, abort.signal);
+                this.finishReply(chat.id, messageId, result);
+            } catch (error) {
+                this.events.emit({ type: "generation-error", chatId: chat.id, error: toRequestError(error).error });
+            } finally {
+                this.generation = null;
+                if (this.loaded?.chat) this.setInfo({ state: "ready", contextTokens: this.loaded.chat.contextTokens() });
+            }
+        })();
+        return chat;
+    }
+
+    private finishReply(chatId: string, messageId: string, result: ReplyResult): void {
+        const message: ChatMessage = {
+            id: messageId, role: "assistant", text: result.text, createdAt: Date.now(),
+            stats: { tokens: result.tokens, tokensPerSecond: result.tokensPerSecond, stopped: result.stopped, contextShifted: result.contextShifted },
+        };
+        const chat = this.chats.get(chatId);
+        const saved = this.chats.save({ ...chat, messages: [...chat.messages, message] });
+        if (result.contextShifted) this.events.emit({ type: "context-shift", chatId });
+        this.events.emit({ type: "generation-done", chatId, message });
+        this.events.emit({ type: "chat", chat: { id: saved.id, title: saved.title, updatedAt: saved.updatedAt, modelId: saved.modelId } });
+    }
+
+    stop(chatId: string): void {
+        if (this.generation?.chatId === chatId) this.generation.abort.abort();
+    }
+
+    isGenerating(chatId: string): boolean {
+        return this.generation?.chatId === chatId;
+    }
+
+    // A one-off reply in a context of its own (the OpenAI-compatible endpoint).
+    async completeOnce(modelId: string, run: RunSettings, systemPrompt: string, turns: ChatTurn[], sampling: Sampling, onText: (text: string) => void, signal: AbortSignal): Promise<ReplyResult> {
+        const model = await this.exclusive(() => this.model(modelId));
+        const engine = await this.engine();
+        const context = await engine.createContext(model, { cacheMode: run.cacheMode, contextSize: run.contextSize, baseLayers: run.baseLayers, threads: this.settings.get().threads });
+        const chat = new EngineChat(context);
+        try {
+            const question = turns.at(-1);
+            if (question?.role !== "user") throw new RequestError("bad-request", "The last message must come from the user.");
+            return await chat.reply(systemPrompt, turns.slice(0, -1), question.text, sampling, onText, signal);
+        } finally {
+            chat.dispose();
+            await context.dispose();
+        }
+    }
+
+    metrics(): MetricsSample[] {
+        return this.samples;
+    }
+
+    private startSampler(): void {
+        this.stopSampler();
+        const emit = throttle<MetricsSample>(metricsIntervalMs, (sample) => this.events.emit({ type: "metrics", sample }));
+        let last = "";
+        this.sampler = setInterval(() => {
+            void this.sample().then((sample) => {
+                if (sample === null) return;
+                // only changes are recorded, so the chart's history stays meaningful
+                const key = `${sample.mode} ${sample.contextTokens} ${Math.round(sample.rssBytes / 2 ** 20)}`;
+                if (key === last) return;
+                last = key;
+                this.samples.push(sample);
+                if (this.samples.length > metricsHistory) this.samples.splice(0, this.samples.length - metricsHistory);
+                emit(sample);
+            });
+        }, metricsIntervalMs);
+    }
+
+    private stopSampler(): void {
+        if (this.sampler !== null) clearInterval(this.sampler);
+        this.sampler = null;
+    }
+
+    // Measured now: the allocated cache's bytes per cell times the cells in use.
+    private async sample(): Promise<MetricsSample | null> {
+        const loaded = this.loaded;
+        if (loaded?.context == null || loaded.chat === null) return null;
+        const stats = loaded.context.cacheStats();
+        const vram = await (await this.engine()).vram();
+        return {
+            time: Date.now(),
+            chatId: loaded.info.chatId,
+            mode: stats.mode,
+            contextTokens: loaded.chat.contextTokens(),
+            contextSize: stats.contextSize,
+            cacheBytesUsed: Math.round((stats.bytes * stats.cellsUsed) / Math.max(1, stats.contextSize)),
+            cacheBytesAllocated: stats.bytes,
+            rssBytes: process.memoryUsage().rss,
+            vramUsedBytes: vram?.usedBytes ?? null,
+        };
+    }
+
+    async forgetModel(modelId: string): Promise<void> {
+        await this.exclusive(async () => {
+            if (this.loaded?.info.modelId === modelId) {
+                await this.unload();
+                this.events.emit({ type: "session", session: null });
+            }
+            await this.models.get(modelId)?.dispose();
+            this.models.delete(modelId);
+        });
+    }
+
+    async dispose(): Promise<void> {
+        this.generation?.abort.abort();
+        await this.exclusive(() => this.unload());
+        for (const model of this.models.values()) await model.dispose();
+        this.models.clear();
+    }
+}

@@ -1,0 +1,53 @@
+// App settings, persisted crash-safely in the app folder.
+import fs from "node:fs";
+import path from "node:path";
+import type { Settings, SettingsPatch } from "../api/contract.ts";
+import { writeJsonAtomic, readJson } from "./json-file.ts";
+import { RequestError } from "./validate.ts";
+
+export function defaultSettings(appDir: string, threads: number): Settings {
+    return {
+        theme: "system",
+        threads,
+        gpuLayers: 0,
+        dataDir: appDir,
+        defaultRun: { cacheMode: "kv-f16", contextSize: 2048, baseLayers: -1 },
+        modelDefaults: {},
+        defaultSystemPrompt: "You are a helpful assistant.",
+        defaultSampling: { temperature: 0.7, topP: 0.95, topK: 40, maxTokens: 512, seed: null },
+    };
+}
+
+export class SettingsStore {
+    private readonly file: string;
+    private settings: Settings;
+
+    constructor(appDir: string, threads: number) {
+        this.file = path.join(appDir, "settings.json");
+        const defaults = defaultSettings(appDir, threads);
+        this.settings = { ...defaults, ...readJson<Partial<Settings>>(this.file) };
+    }
+
+    get(): Settings {
+        return this.settings;
+    }
+
+    update(patch: SettingsPatch): Settings {
+        if (patch.dataDir !== undefined) {
+            try {
+                fs.mkdirSync(patch.dataDir, { recursive: true });
+                fs.accessSync(patch.dataDir, fs.constants.W_OK);
+            } catch (error) {
+                throw new RequestError("bad-request", `The folder ${patch.dataDir} cannot be used for models: ${(error as Error).message}. Choose a folder you can write to.`);
+            }
+        }
+        const modelDefaults = { ...this.settings.modelDefaults };
+        for (const [modelId, run] of Object.entries(patch.modelDefaults ?? {})) {
+            if (run === null) delete modelDefaults[modelId];
+            else modelDefaults[modelId] = run;
+        }
+        this.settings = { ...this.settings, ...patch, modelDefaults };
+        writeJsonAtomic(this.file, this.settings);
+        return this.settings;
+    }
+}
