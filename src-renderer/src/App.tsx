@@ -27,9 +27,10 @@ function EngineStatus() {
     }, []);
     if (!info) return <p className="muted small" role="status">Starting the engine…</p>;
     return (
-        <p className="muted small" data-testid="engine-info" title={info.systemInfo}>
-            Engine: <strong data-testid="engine-marker">{info.xquant ? "XQUANT = 1" : "stock llama.cpp"}</strong> (patch series {info.patchSeriesVersion}, {info.threads} threads)
-        </p>
+        <details className="muted small" data-testid="engine-info">
+            <summary>Engine: <strong data-testid="engine-marker">{info.xquant ? "XQUANT = 1" : "stock llama.cpp"}</strong> (patch series {info.patchSeriesVersion}, {info.threads} threads)</summary>
+            <pre className="system-info">{info.systemInfo}</pre>
+        </details>
     );
 }
 
