@@ -64,12 +64,19 @@ export async function deleteChat(chatId: string): Promise<void> {
 }
 
 // sendMessage, regenerate and editMessage all answer with the chat as it is when
-// generation starts; the reply then streams in as token events.
+// generation starts; the reply then streams in as token events. A Stop pressed
+// before the backend has started is sent once it has.
+let starting: { chatId: string; stop: boolean } | null = null;
+
 async function generate(chatId: string, start: () => Promise<Chat | undefined>): Promise<void> {
     useStreaming.setState({ reply: { chatId, messageId: null, text: "" } });
+    const pending = { chatId, stop: false };
+    starting = pending;
     const chat = await start();
-    if (chat) setCurrentChat(chat);
-    else useStreaming.setState({ reply: null });
+    if (starting === pending) starting = null;
+    if (!chat) return useStreaming.setState({ reply: null });
+    setCurrentChat(chat);
+    if (pending.stop) await stopGeneration(chatId);
 }
 
 export const sendMessage = (chatId: string, text: string) => generate(chatId, () => call("sendMessage", { chatId, text }));
@@ -77,7 +84,8 @@ export const regenerate = (chatId: string) => generate(chatId, () => call("regen
 export const editMessage = (chatId: string, messageId: string, text: string) => generate(chatId, () => call("editMessage", { chatId, messageId, text }));
 
 export async function stopGeneration(chatId: string): Promise<void> {
-    await call("stopGeneration", { chatId });
+    if (starting?.chatId === chatId) starting.stop = true;
+    else await call("stopGeneration", { chatId });
 }
 
 export async function updateChat(request: ApiRequest<"updateChat">): Promise<void> {
