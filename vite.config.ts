@@ -10,5 +10,7 @@ export default defineConfig({
     build: {
         outDir: path.resolve(import.meta.dirname, "dist-renderer"),
         emptyOutDir: true,
+        // one bundle read from disk or localhost, never over a network: size warnings do not apply
+        chunkSizeWarningLimit: 2000,
     },
 });

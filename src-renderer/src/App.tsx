@@ -1,28 +1,55 @@
 import { useEffect, useState } from "react";
-import type { ApiResult, EngineInfo } from "../../src-main/api/contract.ts";
-import { client } from "./client.ts";
+import type { EngineInfo } from "../../src-main/api/contract.ts";
+import { call, startApp } from "./actions.ts";
+import { ErrorBanner } from "./components/ErrorBanner.tsx";
+import { Sidebar } from "./components/Sidebar.tsx";
+import { useSettings } from "./store/settings.ts";
+import { useUi } from "./store/ui.ts";
+import { ChatView } from "./views/ChatView.tsx";
+import { CompareView } from "./views/CompareView.tsx";
+import { ModelsView } from "./views/ModelsView.tsx";
+import { SettingsView } from "./views/SettingsView.tsx";
+
+const views = { chat: ChatView, models: ModelsView, compare: CompareView, settings: SettingsView };
+
+// The CSS picks colors from data-theme; "system" follows prefers-color-scheme.
+function useTheme(): void {
+    const theme = useSettings((state) => state.settings?.theme ?? "system");
+    useEffect(() => {
+        document.documentElement.dataset.theme = theme;
+    }, [theme]);
+}
+
+function EngineStatus() {
+    const [info, setInfo] = useState<EngineInfo | null>(null);
+    useEffect(() => {
+        void call("getEngineInfo", {}).then((value) => setInfo(value ?? null));
+    }, []);
+    if (!info) return <p className="muted small" role="status">Starting the engine…</p>;
+    return (
+        <details className="muted small" data-testid="engine-info">
+            <summary>Engine: <strong data-testid="engine-marker">{info.xquant ? "XQUANT = 1" : "stock llama.cpp"}</strong> (patch series {info.patchSeriesVersion}, {info.threads} threads)</summary>
+            <pre className="system-info">{info.systemInfo}</pre>
+        </details>
+    );
+}
 
 export function App() {
-    const [info, setInfo] = useState<ApiResult<EngineInfo> | null>(null);
-
+    const view = useUi((state) => state.view);
+    useTheme();
     useEffect(() => {
-        void client.getEngineInfo({}).then(setInfo);
+        const started = startApp();
+        return () => void started.then((unsubscribe) => unsubscribe());
     }, []);
-
+    const View = views[view];
     return (
-        <main className="app">
-            <h1>XQuant Desktop</h1>
-            {info === null && <p role="status">Starting the engine…</p>}
-            {info?.ok === false && <p role="alert" className="error">{info.error.message}</p>}
-            {info?.ok === true && (
-                <section aria-label="Engine" data-testid="engine-info">
-                    <p>
-                        Engine: <strong data-testid="engine-marker">{info.value.xquant ? "XQUANT = 1" : "stock llama.cpp"}</strong>
-                        {" "}(patch series {info.value.patchSeriesVersion}, {info.value.threads} threads)
-                    </p>
-                    <pre className="system-info">{info.value.systemInfo}</pre>
-                </section>
-            )}
-        </main>
+        <div className="layout">
+            <Sidebar />
+            <main className="main" aria-label={view}>
+                <ErrorBanner />
+                <View />
+                <footer><EngineStatus /></footer>
+            </main>
+        </div>
     );
 }

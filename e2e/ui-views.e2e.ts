@@ -1,0 +1,101 @@
+// The UI's own views in Chromium against the real engine: first-run empty
+// states, import, the live memory chart, the will-it-fit table, themes, and a
+// comparison with its JSON and PNG exports.
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import type { Browser, Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { repoRoot } from "../native/paths.ts";
+import { fixturePath } from "../fixtures/fixtures.ts";
+import { startServer, type RunningServer } from "../src-main/server/server.ts";
+import { Services } from "../src-main/services/services.ts";
+import { launchChromium, saveScreenshot } from "./browser.ts";
+
+describe("the renderer's views", () => {
+    const appDir = fs.mkdtempSync(path.join(os.tmpdir(), "xq-ui-"));
+    const services = new Services({ appDir, maxThreads: 2 });
+    let server: RunningServer;
+    let browser: Browser;
+    let page: Page;
+
+    beforeAll(async () => {
+        server = await startServer({ services, staticDir: path.join(repoRoot, "dist-renderer") });
+        browser = await launchChromium();
+        page = await browser.newPage({ viewport: { width: 1400, height: 1000 }, acceptDownloads: true });
+        await page.goto(server.url);
+    });
+
+    afterAll(async () => {
+        await browser?.close();
+        await server?.close();
+        await services.dispose();
+        fs.rmSync(appDir, { recursive: true, force: true });
+    });
+
+    it("tells a first-time user to get a model, then imports one by path", async () => {
+        await page.getByTestId("empty-models").waitFor();
+        await page.getByTestId("nav-models").click();
+        await page.getByTestId("import-path").fill(path.join(appDir, "missing.gguf"));
+        await page.getByTestId("import-submit").click();
+        expect(await page.getByTestId("error-banner").textContent()).toContain("There is no file");
+        await page.getByTestId("import-path").fill(fixturePath("gqa-trained"));
+        await page.getByTestId("import-submit").click();
+        await page.getByTestId("model-entry").waitFor();
+        expect(await page.getByTestId("model-entry").textContent()).toContain("GQA");
+        await saveScreenshot(page, "ui-models");
+    });
+
+    it("streams a reply and charts the measured cache of the active mode", async () => {
+        await page.getByTestId("new-chat").click();
+        const modelId = (await services.handleRequest("listModels", {}) as { ok: true; value: { id: string }[] }).value[0]!.id;
+        await page.getByTestId("chat-model-select").selectOption(modelId);
+        await page.getByTestId("load-session").click();
+        await page.locator('[data-testid="session-state"][data-state="ready"]').waitFor({ timeout: 60_000 });
+        await page.getByTestId("chat-input").fill("And God said");
+        await page.getByTestId("send").click();
+        await page.getByTestId("message-assistant").waitFor({ timeout: 60_000 });
+        expect(await page.getByTestId("message-stats").textContent()).toMatch(/tokens\/s/);
+        expect(await page.getByTestId("active-mode").textContent()).toBe("kv-f16");
+        await page.waitForFunction(() => Number(document.querySelector('[data-testid="measured-cache-mib"]')?.textContent) > 0, undefined, { timeout: 10_000 });
+        await page.getByTestId("memory-chart").locator("svg.recharts-surface").waitFor();
+        expect(await page.getByTestId("memory-line-measured").count()).toBe(1);
+        expect(await page.getByTestId("memory-line-xql-4").count()).toBe(1);
+        expect(await page.getByTestId("memory-line-rss").count()).toBe(1);
+        await saveScreenshot(page, "ui-chat");
+    });
+
+    it("lists the model's modes with a will-it-fit table, and switches theme", async () => {
+        await page.getByTestId("nav-settings").click();
+        await page.getByTestId("fit-table").waitFor();
+        expect(await page.getByTestId("fit-xql-4").textContent()).toMatch(/✓|✗/);
+        const options = await page.getByTestId("cache-mode-select").locator("option").allTextContents();
+        expect(options.some((text) => text.includes("★ recommended"))).toBe(true);
+        await page.getByTestId("theme-select").selectOption("dark");
+        await page.waitForFunction(() => document.documentElement.dataset.theme === "dark");
+        const background = await page.evaluate(() => getComputedStyle(document.documentElement).backgroundColor);
+        expect(background).toBe("rgb(23, 24, 27)");
+        await saveScreenshot(page, "ui-settings-dark");
+        await page.getByTestId("theme-select").selectOption("system");
+    });
+
+    it("compares two modes and exports the run as JSON and PNG", async () => {
+        await page.getByTestId("nav-compare").click();
+        await page.getByTestId("compare-mode-xql-4").check();
+        await page.getByTestId("compare-text").fill("And God said");
+        await page.getByTestId("compare-run").click();
+        await page.locator('[data-testid="compare-state"]', { hasText: "done" }).waitFor({ timeout: 90_000 });
+        expect(await page.getByTestId("compare-chart").locator("svg.recharts-surface").count()).toBe(3);
+
+        const json = page.waitForEvent("download");
+        await page.getByTestId("export-json").click();
+        const run = JSON.parse(fs.readFileSync(await (await json).path(), "utf8")) as { results: { mode: string }[] };
+        expect(run.results.map((result) => result.mode).sort()).toEqual(["kv-f16", "xql-4"]);
+
+        const png = page.waitForEvent("download");
+        await page.getByTestId("export-png").click();
+        const bytes = fs.readFileSync(await (await png).path());
+        expect(bytes.subarray(1, 4).toString()).toBe("PNG");
+        await saveScreenshot(page, "ui-compare");
+    });
+});

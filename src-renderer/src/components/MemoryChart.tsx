@@ -1,0 +1,72 @@
+import { memo, useMemo } from "react";
+import { CartesianGrid, Line, LineChart, ResponsiveContainer, Tooltip, XAxis, YAxis } from "recharts";
+import { useShallow } from "zustand/react/shallow";
+import { useMetrics } from "../store/metrics.ts";
+import { useModels } from "../store/models.ts";
+import { useSession } from "../store/session.ts";
+import { mib } from "./format.ts";
+import { chartRows, modeColor, shapeOf } from "./memoryRows.ts";
+
+// Selects only what changes the picture: not contextTokens, not the streaming text.
+function useActiveRun() {
+    return useSession(useShallow((state) => ({
+        chatId: state.session?.chatId ?? null,
+        modelId: state.session?.modelId ?? null,
+        mode: state.session?.run.cacheMode ?? null,
+        baseLayers: state.session?.run.baseLayers ?? -1,
+        contextSize: state.session?.contextSize ?? 0,
+    })));
+}
+
+export const MemoryChart = memo(function MemoryChart() {
+    const run = useActiveRun();
+    const model = useModels((state) => state.models.find((entry) => entry.id === run.modelId));
+    const allSamples = useMetrics((state) => state.samples);
+    const samples = useMemo(() => allSamples.filter((sample) => sample.chatId === run.chatId && sample.mode === run.mode), [allSamples, run.chatId, run.mode]);
+    const otherModes = useMemo(() => (model?.modes ?? []).filter((advice) => advice.available && advice.mode !== run.mode).map((advice) => advice.mode), [model, run.mode]);
+    const rows = useMemo(() => (model ? chartRows(samples, shapeOf(model), otherModes, run.baseLayers, run.contextSize) : []), [model, samples, otherModes, run.baseLayers, run.contextSize]);
+
+    if (!run.chatId || !model || !run.mode) {
+        return <section className="panel" aria-label="Memory"><h2>Memory</h2><p className="muted" data-testid="memory-empty">Load a chat's model to see its cache memory live.</p></section>;
+    }
+    const latest = samples.at(-1);
+    const hasVram = samples.some((sample) => sample.vramUsedBytes !== null);
+    const lines = [
+        { key: "measured", label: `measured (${run.mode})`, color: "#d62728", width: 3 },
+        ...otherModes.map((mode, index) => ({ key: mode, label: `${mode} (formula)`, color: modeColor(index, otherModes.length), width: 1 })),
+    ];
+    return (
+        <section className="panel" aria-label="Memory">
+            <h2>Memory</h2>
+            <p>
+                Mode <strong data-testid="active-mode">{run.mode}</strong>: cache{" "}
+                <strong data-testid="measured-cache-mib">{latest ? mib(latest.cacheBytesUsed).toFixed(2) : "0.00"}</strong> MiB at{" "}
+                {latest?.contextTokens ?? 0} tokens
+            </p>
+            <div className="chart" data-testid="memory-chart">
+                <ResponsiveContainer width="100%" height={260}>
+                    <LineChart data={rows} margin={{ top: 8, right: 8, bottom: 16, left: 0 }}>
+                        <CartesianGrid strokeDasharray="3 3" />
+                        <XAxis dataKey="tokens" type="number" domain={[0, "dataMax"]} label={{ value: "context tokens", position: "insideBottom", offset: -8 }} />
+                        <YAxis yAxisId="cache" label={{ value: "cache MiB", angle: -90, position: "insideLeft" }} />
+                        <YAxis yAxisId="process" orientation="right" label={{ value: "process MiB", angle: 90, position: "insideRight" }} />
+                        <Tooltip formatter={(value) => (typeof value === "number" ? `${value.toFixed(2)} MiB` : value)} />
+                        {lines.map((line) => (
+                            <Line key={line.key} yAxisId="cache" dataKey={line.key} name={line.label} stroke={line.color} strokeWidth={line.width}
+                                dot={false} isAnimationActive={false} connectNulls className={`line-${line.key}`} />
+                        ))}
+                        <Line yAxisId="process" dataKey="rss" name="process RSS" stroke="#888" strokeDasharray="4 2" dot={false} isAnimationActive={false} connectNulls className="line-rss" />
+                        {hasVram && <Line yAxisId="process" dataKey="vram" name="VRAM used" stroke="#555" strokeDasharray="2 2" dot={false} isAnimationActive={false} connectNulls className="line-vram" />}
+                    </LineChart>
+                </ResponsiveContainer>
+            </div>
+            <ul className="legend" aria-label="Chart lines">
+                {lines.map((line) => (
+                    <li key={line.key} data-testid={`memory-line-${line.key}`}><span className="swatch" style={{ background: line.color }} />{line.label}</li>
+                ))}
+                <li data-testid="memory-line-rss"><span className="swatch" style={{ background: "#888" }} />process RSS (right axis)</li>
+                {hasVram && <li data-testid="memory-line-vram"><span className="swatch" style={{ background: "#555" }} />VRAM used (right axis)</li>}
+            </ul>
+        </section>
+    );
+});

@@ -1,0 +1,30 @@
+import { openSession } from "../actions.ts";
+import { useSession } from "../store/session.ts";
+
+const stateLabels = { loading: "Loading the model", evaluating: "Evaluating the chat history", ready: "Ready", generating: "Generating", failed: "Failed" };
+
+// Load the chat's model, watch loading progress and how full the context is.
+export function SessionBar({ chatId, hasModel }: { chatId: string; hasModel: boolean }) {
+    const session = useSession((state) => (state.session?.chatId === chatId ? state.session : null));
+    const busy = session?.state === "loading" || session?.state === "evaluating";
+    const fill = session && session.contextSize > 0 ? session.contextTokens / session.contextSize : 0;
+    return (
+        <div className="session-bar">
+            <button type="button" data-testid="load-session" disabled={!hasModel || busy} onClick={() => void openSession(chatId)}
+                title={hasModel ? undefined : "Pick a model in the chat settings first"}>
+                {session ? "Reload" : "Load"}
+            </button>
+            <span role="status" aria-live="polite" data-testid="session-state" data-state={session?.state ?? "none"}>
+                {session ? `${stateLabels[session.state]} · ${session.run.cacheMode}` : hasModel ? "Not loaded" : "No model picked"}
+                {session?.error ? `: ${session.error}` : ""}
+            </span>
+            {busy && <progress data-testid="session-progress" max={1} value={session.progress} aria-label="Loading progress" />}
+            {session && (
+                <span className="gauge" data-testid="context-gauge" title="Context fill">
+                    <meter min={0} max={1} value={fill} aria-label="Context fill" />
+                    {session.contextTokens} / {session.contextSize} tokens
+                </span>
+            )}
+        </div>
+    );
+}

@@ -1,0 +1,32 @@
+// The memory chart's data, apart from the chart so that it can be tested.
+import type { CacheMode, MetricsSample, ModelEntry } from "../../../src-main/api/contract.ts";
+import { cacheBytesPerCell, type ModelShape } from "../../../src-main/engine/cache-modes.ts";
+import { mib } from "./format.ts";
+
+export function shapeOf(model: ModelEntry): ModelShape {
+    const { architecture, nLayer, nEmbd, nHead, nHeadKv, headDim } = model.metadata;
+    return { architecture, nLayer, nEmbd, nHead, nHeadKv, headDimK: headDim, headDimV: headDim };
+}
+
+// Hues from orange round to magenta, leaving red to the measured line.
+export function modeColor(index: number, count: number): string {
+    return `hsl(${Math.round(35 + (290 * index) / Math.max(1, count))} 55% 48%)`;
+}
+
+export type Row = Record<string, number | null>;
+
+// One row per context length: the measured bytes where a sample exists, and
+// every other mode's bytes for the same cells (bytes per cell × cells in use,
+// the same quantity the engine measures).
+export function chartRows(samples: MetricsSample[], shape: ModelShape, modes: CacheMode[], baseLayers: number, contextSize: number): Row[] {
+    const byTokens = new Map<number, MetricsSample>(samples.map((sample) => [sample.contextTokens, sample]));
+    const xs = [...new Set([0, ...byTokens.keys(), contextSize])].sort((a, b) => a - b);
+    const perCell = Object.fromEntries(modes.map((mode) => [mode, cacheBytesPerCell(shape, mode, baseLayers)]));
+    return xs.map((tokens) => {
+        const sample = byTokens.get(tokens);
+        const row: Row = { tokens, measured: sample ? mib(sample.cacheBytesUsed) : null, rss: sample ? mib(sample.rssBytes) : null, vram: sample?.vramUsedBytes != null ? mib(sample.vramUsedBytes) : null };
+        for (const mode of modes) row[mode] = mib(perCell[mode]! * tokens);
+        return row;
+    });
+}
+

@@ -1,0 +1,27 @@
+import { create } from "zustand";
+import type { MetricsSample } from "../../../src-main/api/contract.ts";
+import { throttle } from "./throttle.ts";
+
+export const metricsIntervalMs = 250;
+export const metricsHistory = 2000;
+
+export const useMetrics = create<{ samples: MetricsSample[] }>()(() => ({ samples: [] }));
+
+export function appendSamples(history: readonly MetricsSample[], incoming: readonly MetricsSample[], cap = metricsHistory): MetricsSample[] {
+    const all = history.concat(incoming);
+    return all.length > cap ? all.slice(all.length - cap) : all;
+}
+
+// Samples arrive as fast as the engine emits them; the store (and the chart
+// that selects it) sees them in batches, at most 4 times a second.
+let pending: MetricsSample[] = [];
+const scheduleFlush = throttle(() => {
+    const batch = pending;
+    pending = [];
+    useMetrics.setState((state) => ({ samples: appendSamples(state.samples, batch) }));
+}, metricsIntervalMs);
+
+export function pushSample(sample: MetricsSample): void {
+    pending.push(sample);
+    scheduleFlush();
+}

@@ -1,0 +1,128 @@
+import { useState } from "react";
+import type { CatalogEntry, DownloadInfo, ModelEntry } from "../../../src-main/api/contract.ts";
+import { cancelDownload, deleteModel, importModel, pauseDownload, resumeDownload, startDownload } from "../actions.ts";
+import { TextField } from "../components/Fields.tsx";
+import { formatBytes } from "../components/format.ts";
+import { useModels } from "../store/models.ts";
+
+function ModesTable({ model }: { model: ModelEntry }) {
+    return (
+        <table className="modes-table">
+            <caption>Cache modes for this model</caption>
+            <thead><tr><th scope="col">Mode</th><th scope="col">Bytes/token</th><th scope="col">vs f16</th><th scope="col">Advice</th></tr></thead>
+            <tbody>
+                {model.modes.map((advice) => (
+                    <tr key={advice.mode} className={advice.available ? undefined : "unavailable"} data-recommended={advice.recommended}>
+                        <td>{advice.mode}{advice.recommended && <span className="badge" title="recommended"> ★ recommended</span>}</td>
+                        <td>{formatBytes(advice.bytesPerToken)}</td>
+                        <td>{advice.savingVsF16.toFixed(1)}×</td>
+                        <td>{advice.available ? advice.reason : `Unavailable: ${advice.reason}`}</td>
+                    </tr>
+                ))}
+            </tbody>
+        </table>
+    );
+}
+
+function InstalledModel({ model }: { model: ModelEntry }) {
+    const [confirming, setConfirming] = useState(false);
+    const meta = model.metadata;
+    return (
+        <li className="card" data-testid="model-entry">
+            <h3>{meta.name || model.fileName}</h3>
+            <p className="muted small">{model.path}</p>
+            <dl className="facts">
+                <dt>Architecture</dt><dd>{meta.architecture}</dd>
+                <dt>Layers</dt><dd>{meta.nLayer}</dd>
+                <dt>Heads</dt><dd>{meta.nHead}</dd>
+                <dt>KV heads</dt><dd>{meta.nHeadKv} ({meta.nHeadKv < meta.nHead ? "GQA" : "MHA"})</dd>
+                <dt>Context length</dt><dd>{meta.contextLength}</dd>
+                <dt>Size</dt><dd>{formatBytes(meta.sizeBytes)}</dd>
+            </dl>
+            <details>
+                <summary>Cache modes ({model.modes.filter((advice) => advice.recommended).map((advice) => advice.mode).join(", ") || "none"} recommended)</summary>
+                <ModesTable model={model} />
+            </details>
+            {confirming
+                ? <span><button type="button" className="danger" data-testid="delete-model-confirm" onClick={() => void deleteModel(model.id)}>Delete the file</button> <button type="button" onClick={() => setConfirming(false)}>Keep it</button></span>
+                : <button type="button" data-testid="delete-model" onClick={() => setConfirming(true)}>Delete</button>}
+        </li>
+    );
+}
+
+function CatalogItem({ entry, installed }: { entry: CatalogEntry; installed: boolean }) {
+    return (
+        <li className="card" data-testid="catalog-entry">
+            <h3>{entry.name}</h3>
+            <p>{entry.description}</p>
+            <p className="muted small">
+                {formatBytes(entry.sizeBytes)} · {entry.architecture} · {entry.nLayer} layers · {entry.attention} · recommended: {entry.recommendedModes.join(", ")}
+            </p>
+            <button type="button" data-testid="catalog-download" disabled={installed} onClick={() => void startDownload({ catalogId: entry.id })}>
+                {installed ? "Installed" : "Download"}
+            </button>
+        </li>
+    );
+}
+
+const activeStates = new Set<DownloadInfo["state"]>(["downloading", "paused", "verifying", "failed"]);
+
+function DownloadRow({ download }: { download: DownloadInfo }) {
+    const percent = download.totalBytes > 0 ? Math.round((100 * download.downloadedBytes) / download.totalBytes) : 0;
+    return (
+        <li className="card" data-testid="download-entry" data-state={download.state}>
+            <strong>{download.fileName}</strong> <span className="muted">{download.state}</span>
+            <progress data-testid="download-progress" max={download.totalBytes || 1} value={download.downloadedBytes} aria-label={`Download of ${download.fileName}`} />
+            <span className="small">{formatBytes(download.downloadedBytes)} of {download.totalBytes ? formatBytes(download.totalBytes) : "unknown"} ({percent}%)</span>
+            {download.error && <p role="alert" className="error">{download.error}. Resume to try again, or cancel.</p>}
+            <div className="row">
+                {download.state === "downloading" && <button type="button" data-testid="download-pause" onClick={() => void pauseDownload(download.id)}>Pause</button>}
+                {(download.state === "paused" || download.state === "failed") && <button type="button" data-testid="download-resume" onClick={() => void resumeDownload(download.id)}>Resume</button>}
+                {download.state !== "verifying" && <button type="button" data-testid="download-cancel" onClick={() => void cancelDownload(download.id)}>Cancel</button>}
+            </div>
+        </li>
+    );
+}
+
+// A form with one text field and a submit button that clears itself on success.
+function SingleFieldForm({ label, button, fieldTestId, buttonTestId, onSubmit }: { label: string; button: string; fieldTestId: string; buttonTestId: string; onSubmit(value: string): Promise<boolean> }) {
+    const [value, setValue] = useState("");
+    return (
+        <form className="row" onSubmit={(event) => { event.preventDefault(); void onSubmit(value.trim()).then((ok) => ok && setValue("")); }}>
+            <TextField label={label} value={value} onChange={setValue} testId={fieldTestId} />
+            <button type="submit" data-testid={buttonTestId} disabled={!value.trim()}>{button}</button>
+        </form>
+    );
+}
+
+export function ModelsView() {
+    const models = useModels((state) => state.models);
+    const catalog = useModels((state) => state.catalog);
+    const downloads = useModels((state) => state.downloads).filter((download) => activeStates.has(download.state));
+    const installedFiles = new Set(models.map((model) => model.fileName));
+    return (
+        <div className="page">
+            <h2>Models</h2>
+            <section aria-labelledby="installed-title">
+                <h3 id="installed-title">Installed</h3>
+                {models.length === 0 && <p className="empty" data-testid="empty-models">No models yet — download one from the catalog below or import a .gguf.</p>}
+                <ul className="cards">{models.map((model) => <InstalledModel key={model.id} model={model} />)}</ul>
+            </section>
+            <section aria-labelledby="downloads-title">
+                <h3 id="downloads-title">Downloads</h3>
+                <SingleFieldForm label="Download by URL (https:// or hf:owner/repo/file.gguf)" button="Download" fieldTestId="download-url" buttonTestId="download-start"
+                    onSubmit={(url) => startDownload({ url })} />
+                {downloads.length === 0 ? <p className="muted">No downloads in progress.</p> : <ul className="cards" aria-live="polite">{downloads.map((download) => <DownloadRow key={download.id} download={download} />)}</ul>}
+            </section>
+            <section aria-labelledby="import-title">
+                <h3 id="import-title">Import a local .gguf</h3>
+                <SingleFieldForm label="Path to a .gguf file" button="Import" fieldTestId="import-path" buttonTestId="import-submit" onSubmit={importModel} />
+            </section>
+            <section aria-labelledby="catalog-title">
+                <h3 id="catalog-title">Catalog</h3>
+                {catalog.length === 0 && <p className="muted">The catalog is empty.</p>}
+                <ul className="cards">{catalog.map((entry) => <CatalogItem key={entry.id} entry={entry} installed={installedFiles.has(entry.fileName)} />)}</ul>
+            </section>
+        </div>
+    );
+}
