@@ -287,7 +287,9 @@ export type ApiEvent =
     | { type: "download"; download: DownloadInfo }
     | { type: "models"; models: ModelEntry[] }
     | { type: "metrics"; sample: MetricsSample }
-    | { type: "compare"; run: CompareRun };
+    | { type: "compare"; run: CompareRun }
+    // from the Electron app menu
+    | { type: "command"; command: "new-chat" | "settings" | "focus-input" | "stop" };
 
 // The object the preload exposes as window.xq, and the HTTP client implements.
 export type XQuantApi = { [M in ApiMethod]: (request: ApiRequest<M>) => Promise<ApiResult<ApiResponse<M>>> } & {

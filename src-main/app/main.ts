@@ -1,16 +1,62 @@
 // The Electron shell: a secure window over the renderer, with every contract
 // method handled in main by the same services as the local server.
+import fs from "node:fs";
 import path from "node:path";
-import { app, BrowserWindow, ipcMain, shell } from "electron";
-import { apiMethods, ipcChannel } from "../api/contract.ts";
+import { app, BrowserWindow, ipcMain, Menu, session, shell, type MenuItemConstructorOptions } from "electron";
+import { apiMethods, ipcChannel, ipcEventChannel, type ApiEvent } from "../api/contract.ts";
 import { Services } from "../services/services.ts";
+import { readJson, writeJsonAtomic } from "../services/json-file.ts";
 
-const services = new Services();
+interface WindowBounds {
+    x?: number;
+    y?: number;
+    width: number;
+    height: number;
+    maximized: boolean;
+}
 
-function createWindow(): void {
+const boundsFile = () => path.join(app.getPath("userData"), "window.json");
+
+// The renderer's menu commands arrive as events, like everything else it hears from main.
+function sendCommand(window: BrowserWindow | null, command: Extract<ApiEvent, { type: "command" }>["command"]): void {
+    window?.webContents.send(ipcEventChannel, { type: "command", command } satisfies ApiEvent);
+}
+
+function buildMenu(): void {
+    const focused = () => BrowserWindow.getFocusedWindow();
+    const template: MenuItemConstructorOptions[] = [
+        ...(process.platform === "darwin" ? [{ role: "appMenu" as const }] : []),
+        {
+            label: "File",
+            submenu: [
+                { label: "New Chat", accelerator: "CmdOrCtrl+N", click: () => sendCommand(focused(), "new-chat") },
+                { label: "Settings…", accelerator: "CmdOrCtrl+,", click: () => sendCommand(focused(), "settings") },
+                { type: "separator" },
+                { role: "quit" },
+            ],
+        },
+        { role: "editMenu" },
+        {
+            label: "Chat",
+            submenu: [
+                { label: "Focus Input", accelerator: "CmdOrCtrl+L", click: () => sendCommand(focused(), "focus-input") },
+                { label: "Stop Generation", accelerator: "CmdOrCtrl+.", click: () => sendCommand(focused(), "stop") },
+            ],
+        },
+        { role: "viewMenu" },
+        { role: "windowMenu" },
+    ];
+    Menu.setApplicationMenu(Menu.buildFromTemplate(template));
+}
+
+function createWindow(services: Services): BrowserWindow {
+    const saved = readJson<WindowBounds>(boundsFile());
     const window = new BrowserWindow({
-        width: 1200,
-        height: 800,
+        width: saved?.width ?? 1200,
+        height: saved?.height ?? 800,
+        ...(saved?.x !== undefined && saved.y !== undefined ? { x: saved.x, y: saved.y } : {}),
+        minWidth: 720,
+        minHeight: 480,
         title: "XQuant Desktop",
         webPreferences: {
             preload: path.join(import.meta.dirname, "preload.cjs"),
@@ -20,26 +66,47 @@ function createWindow(): void {
             webSecurity: true,
         },
     });
+    if (saved?.maximized) window.maximize();
+    window.on("close", () => {
+        writeJsonAtomic(boundsFile(), { ...window.getNormalBounds(), maximized: window.isMaximized() } satisfies WindowBounds);
+    });
     // The renderer never navigates away or opens windows; https links go to the system browser.
     window.webContents.on("will-navigate", (event) => event.preventDefault());
     window.webContents.setWindowOpenHandler(({ url }) => {
         if (url.startsWith("https://")) void shell.openExternal(url);
         return { action: "deny" };
     });
+    const unsubscribe = services.subscribe((event) => {
+        if (!window.isDestroyed()) window.webContents.send(ipcEventChannel, event);
+    });
+    window.on("closed", unsubscribe);
     void window.loadFile(path.join(import.meta.dirname, "..", "dist-renderer", "index.html"));
+    return window;
 }
 
 if (!app.requestSingleInstanceLock()) {
     app.quit();
 } else {
+    const services = new Services({ appDir: app.getPath("userData") });
     for (const method of apiMethods) {
+        // services.handleRequest validates every argument; a renderer can send anything
         ipcMain.handle(ipcChannel(method), (_event, request: unknown) => services.handleRequest(method, request));
     }
+    app.on("second-instance", () => {
+        const [window] = BrowserWindow.getAllWindows();
+        if (window?.isMinimized()) window.restore();
+        window?.focus();
+    });
     app.whenReady().then(() => {
-        app.on("web-contents-created", (_event, contents) => {
-            contents.session.setPermissionRequestHandler((_contents, _permission, callback) => callback(false));
-        });
-        createWindow();
+        // the strict CSP itself is a meta tag in src-renderer/index.html: file:// pages carry no headers
+        session.defaultSession.setPermissionRequestHandler((_contents, _permission, callback) => callback(false));
+        session.defaultSession.setPermissionCheckHandler(() => false);
+        buildMenu();
+        fs.mkdirSync(app.getPath("userData"), { recursive: true });
+        createWindow(services);
+    });
+    app.on("web-contents-created", (_event, contents) => {
+        contents.on("will-attach-webview", (event) => event.preventDefault());
     });
     app.on("window-all-closed", () => app.quit());
     app.on("will-quit", () => void services.dispose());

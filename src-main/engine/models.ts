@@ -112,26 +112,27 @@ export class ModelDownload {
     // Transfers until done or paused; resolves true when the file is complete.
     async run(): Promise<boolean> {
         if (this.downloader === null) await this.prepare();
-        this.abort = new AbortController();
+        const abort = new AbortController();
+        this.abort = abort;
         try {
-            await this.downloader!.download({ signal: this.abort.signal });
-            return true;
+            await this.downloader!.download({ signal: abort.signal });
+            return !abort.signal.aborted;
         } catch (error) {
-            if (this.abort.signal.aborted) return false;
+            if (abort.signal.aborted) return false;
             throw new EngineError("model-not-found", `The download of ${this.fileName} failed: ${(error as Error).message}`);
-        } finally {
-            this.abort = null;
         }
     }
 
     pause(): void {
         this.abort?.abort();
+        this.abort = null;
         // the next run() makes a fresh downloader, which resumes from the partial file
         this.downloader = null;
     }
 
     async cancel(): Promise<void> {
         this.abort?.abort();
+        this.abort = null;
         await this.downloader?.cancel({ deleteTempFile: true }).catch(() => undefined);
         this.downloader = null;
     }

@@ -7,7 +7,7 @@ import { cacheModes, isCacheMode } from "../engine/cache-modes.ts";
 import type { ChatTurn } from "../engine/chat.ts";
 import type { Services } from "../services/services.ts";
 import { toRequestError } from "../services/session.ts";
-import { readBody, sendJson } from "./server.ts";
+import { readBody, sendJson } from "./http.ts";
 
 interface OpenAiMessage {
     role: "system" | "user" | "assistant";

@@ -2,17 +2,20 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { fixturePath } from "../../fixtures/fixtures.ts";
 import { Services } from "../services/services.ts";
 import { startServer, tokenHeader, type RunningServer } from "./server.ts";
 
 describe("local server", () => {
-    const services = new Services();
+    const services = new Services({ appDir: fs.mkdtempSync(path.join(os.tmpdir(), "xq-server-")), maxThreads: 2 });
     const staticDir = fs.mkdtempSync(path.join(os.tmpdir(), "xq-static-"));
     let server: RunningServer;
 
     beforeAll(async () => {
         fs.writeFileSync(path.join(staticDir, "index.html"), "<!doctype html><title>XQuant Desktop</title>");
         server = await startServer({ services, staticDir });
+        await services.handleRequest("importModel", { path: fixturePath("mha-trained") });
+        await services.handleRequest("updateSettings", { defaultSampling: { temperature: 0, topP: 1, topK: 1, maxTokens: 8, seed: 1 }, defaultRun: { cacheMode: "kv-f16", contextSize: 256, baseLayers: -1 } });
     });
 
     afterAll(async () => {
@@ -65,5 +68,54 @@ describe("local server", () => {
     it("does not serve files outside the renderer folder", async () => {
         const response = await fetch(`${server.origin}/..%2f..%2fetc%2fpasswd`);
         expect(await response.text()).not.toContain("root:");
+    });
+
+    it("streams service events as server-sent events", async () => {
+        const abort = new AbortController();
+        const response = await fetch(`${server.origin}/api/events`, { headers: { [tokenHeader]: server.token }, signal: abort.signal });
+        expect(response.headers.get("content-type")).toBe("text/event-stream");
+        const reader = response.body!.getReader();
+        await reader.read();
+        await api({ body: "{}" });
+        const created = await (await fetch(`${server.origin}/api/createChat`, { method: "POST", body: "{}", headers: { [tokenHeader]: server.token } })).json();
+        let text = "";
+        while (!text.includes("\n\n") || !text.includes(created.value.id)) text += new TextDecoder().decode((await reader.read()).value);
+        const event = JSON.parse(/data: (.*)\n\n/.exec(text)![1]!);
+        expect(event).toMatchObject({ type: "chat", chat: { id: created.value.id, title: "New chat" } });
+        abort.abort();
+        expect((await fetch(`${server.origin}/api/events`)).status).toBe(401);
+    });
+
+    const openAi = (route: string, body?: unknown, key = server.token) => fetch(`${server.origin}${route}`, {
+        method: body === undefined ? "GET" : "POST",
+        headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+        body: body === undefined ? undefined : JSON.stringify(body),
+    });
+
+    it("lists models OpenAI-style, with the modes each supports", async () => {
+        const body = await (await openAi("/v1/models")).json();
+        expect(body).toMatchObject({ object: "list", data: [{ id: "mha-trained", object: "model", xquant_modes: expect.arrayContaining(["kv-f16", "xq-4", "xqcl-2"]) }] });
+        expect((await openAi("/v1/models", undefined, "wrong".padEnd(server.token.length, "x"))).status).toBe(401);
+    });
+
+    it("answers chat completions in one piece and streamed, in the requested cache mode", async () => {
+        const request = { model: "mha-trained", messages: [{ role: "user", content: "In the beginning" }], temperature: 0, max_tokens: 8, xquant_cache_mode: "xq-4" };
+        const whole = await (await openAi("/v1/chat/completions", request)).json();
+        expect(whole).toMatchObject({ object: "chat.completion", xquant_cache_mode: "xq-4", choices: [{ message: { role: "assistant" }, finish_reason: "length" }] });
+        const content: string = whole.choices[0].message.content;
+        expect(content.length).toBeGreaterThan(0);
+        const streamed = await (await openAi("/v1/chat/completions", { ...request, stream: true })).text();
+        const chunks = streamed.split("\n\n").filter((line) => line.startsWith("data: {")).map((line) => JSON.parse(line.slice(6)));
+        expect(streamed.trim().endsWith("data: [DONE]")).toBe(true);
+        expect(chunks.map((chunk) => chunk.choices[0].delta.content ?? "").join("")).toBe(content);
+    });
+
+    it("answers malformed completions with OpenAI-style errors", async () => {
+        const noMessages = await openAi("/v1/chat/completions", { model: "mha-trained", messages: [] });
+        expect(noMessages.status).toBe(400);
+        expect(await noMessages.json()).toMatchObject({ error: { type: "invalid_request_error", message: expect.stringContaining("messages") } });
+        const badMode = await openAi("/v1/chat/completions", { model: "mha-trained", messages: [{ role: "user", content: "hi" }], xquant_cache_mode: "xq-9" });
+        expect(await badMode.json()).toMatchObject({ error: { message: expect.stringContaining("xquant_cache_mode") } });
+        expect((await openAi("/v1/chat/completions", { model: "nope", messages: [{ role: "user", content: "hi" }] })).status).toBe(404);
     });
 });

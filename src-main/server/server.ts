@@ -6,9 +6,8 @@ import http from "node:http";
 import path from "node:path";
 import type { AddressInfo } from "node:net";
 import type { Services } from "../services/services.ts";
+import { readBody, sendJson } from "./http.ts";
 import { handleOpenAi } from "./openai.ts";
-
-const maxBodyBytes = 1 << 20;
 
 const contentTypes: Record<string, string> = {
     ".html": "text/html; charset=utf-8",
@@ -28,27 +27,6 @@ export interface RunningServer {
 }
 
 export const tokenHeader = "x-xquant-token";
-
-export function sendJson(response: http.ServerResponse, status: number, body: unknown): void {
-    response.writeHead(status, { "content-type": "application/json", "cache-control": "no-store" });
-    response.end(JSON.stringify(body));
-}
-
-export function readBody(request: http.IncomingMessage): Promise<string> {
-    return new Promise((resolve, reject) => {
-        let size = 0;
-        const chunks: Buffer[] = [];
-        request.on("data", (chunk: Buffer) => {
-            size += chunk.length;
-            if (size > maxBodyBytes) {
-                reject(new Error("request body too large"));
-                request.destroy();
-            } else chunks.push(chunk);
-        });
-        request.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
-        request.on("error", reject);
-    });
-}
 
 async function handleApi(services: Services, method: string, request: http.IncomingMessage, response: http.ServerResponse): Promise<void> {
     if (request.method !== "POST") return sendJson(response, 405, { ok: false, error: { code: "bad-request", message: "Use POST" } });
@@ -85,7 +63,7 @@ function serveStatic(staticDir: string, urlPath: string, response: http.ServerRe
     }
     response.writeHead(200, {
         "content-type": contentTypes[path.extname(file)] ?? "application/octet-stream",
-        "content-security-policy": "default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'",
+        "content-security-policy": "default-src 'self'; script-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'",
         "x-content-type-options": "nosniff",
     });
     fs.createReadStream(file).pipe(response);

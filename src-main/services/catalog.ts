@@ -2,9 +2,11 @@
 // size is checked against free disk before a download starts); checksums are
 // listed only where we know them, and a download without one is still
 // validated as GGUF before it is listed.
+import path from "node:path";
 import type { CatalogEntry } from "../api/contract.ts";
 import { adviseModes, type ModelShape } from "../engine/cache-modes.ts";
 import { xquantArchitectures } from "../engine/engine.ts";
+import { readJson } from "./json-file.ts";
 
 interface KnownModel {
     id: string;
@@ -64,8 +66,19 @@ const known: KnownModel[] = [
     },
 ];
 
-export function catalog(): CatalogEntry[] {
-    return known.map((model) => ({
+function isKnownModel(value: unknown): value is KnownModel {
+    const model = value as KnownModel;
+    return typeof model?.id === "string" && typeof model.name === "string" && typeof model.url === "string" && typeof model.sizeBytes === "number"
+        && (model.sha256 === null || /^[0-9a-f]{64}$/.test(String(model.sha256))) && typeof model.shape?.architecture === "string"
+        && ["nLayer", "nEmbd", "nHead", "nHeadKv", "headDimK", "headDimV"].every((key) => typeof (model.shape as unknown as Record<string, unknown>)[key] === "number");
+}
+
+// The built-in entries, plus the user's own from catalog.json in the app folder
+// (a list in the same shape as `known`; malformed entries are skipped).
+export function catalog(appDir: string): CatalogEntry[] {
+    const userEntries = readJson<unknown[]>(path.join(appDir, "catalog.json"));
+    const models = [...known, ...(Array.isArray(userEntries) ? userEntries.filter(isKnownModel) : [])];
+    return models.map((model) => ({
         id: model.id,
         name: model.name,
         url: model.url,
@@ -76,6 +89,6 @@ export function catalog(): CatalogEntry[] {
         nLayer: model.shape.nLayer,
         attention: model.shape.nHeadKv < model.shape.nHead ? "GQA" : "MHA",
         recommendedModes: adviseModes(model.shape, xquantArchitectures).filter((advice) => advice.recommended).map((advice) => advice.mode),
-        description: model.description,
+        description: model.description ?? "",
     }));
 }

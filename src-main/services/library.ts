@@ -4,11 +4,10 @@
 import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
-import type { DownloadInfo, ModelEntry, ModelMetadata } from "../api/contract.ts";
+import type { CatalogEntry, DownloadInfo, ModelEntry, ModelMetadata } from "../api/contract.ts";
 import { adviseModes } from "../engine/cache-modes.ts";
 import { EngineError, xquantArchitectures } from "../engine/engine.ts";
 import { ModelDownload, readGgufMetadata } from "../engine/models.ts";
-import { catalog } from "./catalog.ts";
 import { newId } from "./chats.ts";
 import { throttle, type EventBus } from "./events.ts";
 import { readJson, writeJsonAtomic } from "./json-file.ts";
@@ -54,7 +53,7 @@ export class ModelLibrary {
     private readonly metadataCache = new Map<string, ModelMetadata>();
     private readonly downloads = new Map<string, ActiveDownload>();
 
-    constructor(private readonly modelsDir: () => string, private readonly events: EventBus) {}
+    constructor(private readonly modelsDir: () => string, private readonly events: EventBus, private readonly catalog: () => CatalogEntry[] = () => []) {}
 
     private get indexFile(): string {
         return path.join(this.modelsDir(), "index.json");
@@ -162,7 +161,7 @@ export class ModelLibrary {
     }
 
     async startDownload(request: { catalogId?: string; url?: string; sha256?: string }): Promise<DownloadInfo> {
-        const entry = request.catalogId === undefined ? undefined : catalog().find((model) => model.id === request.catalogId);
+        const entry = request.catalogId === undefined ? undefined : this.catalog().find((model) => model.id === request.catalogId);
         if (request.catalogId !== undefined && entry === undefined) throw new RequestError("not-found", `The catalog has no model ${request.catalogId}.`);
         const url = entry?.url ?? request.url!;
         if (!/^(https?:\/\/|hf:)/.test(url)) throw new RequestError("bad-request", "Give an https:// URL or an hf: URI (hf:owner/repo/file.gguf).");

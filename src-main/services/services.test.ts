@@ -3,7 +3,7 @@ import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ApiEvent, ApiMethod, ApiRequest, ApiResponse, Chat, MetricsSample, SessionInfo } from "../api/contract.ts";
-import { fixturePath } from "../../fixtures/fixtures.ts";
+import { fixturePath, heldOutTextPath } from "../../fixtures/fixtures.ts";
 import { estimateCacheBytes } from "../engine/cache-modes.ts";
 import { Services } from "./services.ts";
 
@@ -159,5 +159,36 @@ describe("services", () => {
         const expected = estimateCacheBytes(shape, "kv-f16", 512) / estimateCacheBytes(shape, "xq-4", 512);
         expect(Math.abs(ratio / expected - 1)).toBeLessThan(0.05);
         expect((await call(services, "getChat", { chatId: chat.id })).messages).toHaveLength(2);
+    });
+
+    it("keeps a chat going past a full context through context shift, and says so", async () => {
+        const chat = await call(services, "updateChat", {
+            chatId: (await call(services, "createChat", { modelId })).id,
+            runOverride: { cacheMode: "xq-4", contextSize: 256, baseLayers: -1 },
+            sampling: { temperature: 0, topP: 1, topK: 1, maxTokens: 400, seed: 1 },
+        });
+        const shifted = nextEvent(services, (event): event is ApiEvent => event.type === "context-shift" && event.chatId === chat.id, 120_000);
+        const finished = nextEvent(services, done(chat.id), 120_000);
+        await call(services, "sendMessage", { chatId: chat.id, text: "And the LORD spake unto Moses, saying," });
+        await shifted;
+        const message = (await finished).message;
+        expect(message.stats).toMatchObject({ tokens: 400, contextShifted: true, stopped: false });
+    });
+
+    it("compares modes on a probe text against kv-f16 and saves the run", async () => {
+        const probe = fs.readFileSync(heldOutTextPath, "utf8").slice(0, 1500);
+        const run = await call(services, "startCompare", { modelId, modes: ["kv-f16", "xq-4", "xq-2"], kind: "perplexity", text: probe, maxTokens: 16, contextSize: 256 });
+        const finishedRun = (await nextEvent(services, (event): event is Extract<ApiEvent, { type: "compare" }> => event.type === "compare" && event.run.id === run.id && event.run.state !== "running", 120_000)).run;
+        expect(finishedRun.state).toBe("done");
+        const [f16, xq4, xq2] = finishedRun.results;
+        expect(finishedRun.results.map((result) => [result.mode, result.error])).toEqual([["kv-f16", null], ["xq-4", null], ["xq-2", null]]);
+        expect(f16!.kldVsF16).toBe(0);
+        expect(xq4!.kldVsF16).toBeGreaterThan(0);
+        expect(xq2!.kldVsF16).toBeGreaterThan(xq4!.kldVsF16);
+        expect(f16!.perplexity).toBeGreaterThan(1);
+        const [model] = await call(services, "listModels", {});
+        const shape = { ...model!.metadata, headDimK: 64, headDimV: 64 };
+        expect(xq4!.cacheBytes).toBe(estimateCacheBytes(shape, "xq-4", 256));
+        expect((await call(services, "listCompareRuns", {}))[0]).toMatchObject({ id: run.id, state: "done" });
     });
 });

@@ -40,13 +40,15 @@ export class Services {
     readonly compare: CompareService;
     private enginePromise: Promise<Engine> | null = null;
     private readonly maxThreads: number;
+    private readonly appDir: string;
 
     constructor(options: ServicesOptions = {}) {
         const appDir = options.appDir ?? defaultAppDir();
+        this.appDir = appDir;
         this.maxThreads = options.maxThreads ?? defaultThreads();
         this.settings = new SettingsStore(appDir, this.maxThreads);
         this.chats = new ChatStore(appDir);
-        this.library = new ModelLibrary(() => path.join(this.settings.get().dataDir, "models"), this.events);
+        this.library = new ModelLibrary(() => path.join(this.settings.get().dataDir, "models"), this.events, () => catalog(appDir));
         const engine = () => this.engine();
         this.session = new SessionService(engine, this.chats, this.library, this.settings, this.events);
         this.compare = new CompareService(appDir, engine, this.session, this.events);
@@ -70,7 +72,7 @@ export class Services {
         },
 
         listModels: () => this.library.list(),
-        getCatalog: async () => catalog(),
+        getCatalog: async () => catalog(this.appDir),
         listDownloads: async () => this.library.listDownloads(),
         startDownload: (request) => this.library.startDownload(request),
         pauseDownload: async ({ downloadId }) => this.library.pause(downloadId),

@@ -1,0 +1,18 @@
+import fs from "node:fs"; import os from "node:os"; import path from "node:path";
+import { EventBus } from "./src-main/services/events.ts";
+import { ModelLibrary } from "./src-main/services/library.ts";
+import { startTestFileServer } from "./src-main/services/test-file-server.ts";
+import { fixturePath } from "./fixtures/fixtures.ts";
+const model = fs.readFileSync(fixturePath("mha-random-f16"));
+const server = await startTestFileServer({ "slow.gguf": model }, { bytesPerTick: 1_000_000 });
+const events = new EventBus(); const dir = fs.mkdtempSync(path.join(os.tmpdir(), "xq-l-"));
+const library = new ModelLibrary(() => dir, events);
+events.subscribe((e) => console.log(JSON.stringify(e).slice(0, 250)));
+const d = await library.startDownload({ url: server.url("slow.gguf") });
+await new Promise((r) => setTimeout(r, 600));
+console.log("pause", library.pause(d.id).state, server.ranges);
+await new Promise((r) => setTimeout(r, 300));
+console.log(fs.readdirSync(path.join(dir, ".downloads")).map(f => [f, fs.statSync(path.join(dir, ".downloads", f)).size]));
+library.resume(d.id);
+await new Promise((r) => setTimeout(r, 5000));
+console.log(server.ranges); await server.close();

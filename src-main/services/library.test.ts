@@ -1,0 +1,103 @@
+import crypto from "node:crypto";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import type { ApiEvent, DownloadInfo } from "../api/contract.ts";
+import { fixturePath } from "../../fixtures/fixtures.ts";
+import { EventBus } from "./events.ts";
+import { ModelLibrary } from "./library.ts";
+import { startTestFileServer, type TestFileServer } from "./test-file-server.ts";
+
+const model = fs.readFileSync(fixturePath("mha-random-f16"));
+const modelSha256 = crypto.createHash("sha256").update(model).digest("hex");
+
+function libraryIn(dir: string): { library: ModelLibrary; events: EventBus } {
+    const events = new EventBus();
+    return { library: new ModelLibrary(() => dir, events), events };
+}
+
+// Resolves when the download reaches one of the given states.
+function settled(events: EventBus, downloadId: string, states: DownloadInfo["state"][]): Promise<DownloadInfo> {
+    return new Promise((resolve) => {
+        const unsubscribe = events.subscribe((event: ApiEvent) => {
+            if (event.type === "download" && event.download.id === downloadId && states.includes(event.download.state)) {
+                unsubscribe();
+                resolve(event.download);
+            }
+        });
+    });
+}
+
+describe("model downloads from a local HTTP server", () => {
+    const servers: TestFileServer[] = [];
+    afterAll(async () => {
+        for (const server of servers) await server.close();
+    });
+    const serve = async (...args: Parameters<typeof startTestFileServer>) => {
+        const server = await startTestFileServer(...args);
+        servers.push(server);
+        return server;
+    };
+    const tempDir = () => fs.mkdtempSync(path.join(os.tmpdir(), "xq-library-"));
+
+    it("resumes after the connection is cut part-way, verifies sha256, and lists the model", async () => {
+        const server = await serve({ "model.gguf": model }, { cutAfterBytes: 3_000_000 });
+        const dir = tempDir();
+        const { library, events } = libraryIn(dir);
+        const started = await library.startDownload({ url: server.url("model.gguf"), sha256: modelSha256 });
+        expect(started).toMatchObject({ state: "downloading", totalBytes: model.length });
+        const finished = await settled(events, started.id, ["done", "failed"]);
+        expect(finished).toMatchObject({ state: "done", modelId: "model", error: null });
+        // the transfer after the cut asked only for what was missing
+        expect(server.ranges.filter((range) => range !== "").length).toBeGreaterThan(1);
+        const [entry] = await library.list();
+        expect(entry).toMatchObject({ id: "model", sha256: modelSha256, source: "download", metadata: { nLayer: 4 } });
+        expect(crypto.createHash("sha256").update(fs.readFileSync(entry!.path)).digest("hex")).toBe(modelSha256);
+    });
+
+    it("pauses and resumes a slow download, continuing from the partial file", async () => {
+        const server = await serve({ "slow.gguf": model }, { bytesPerTick: 1_000_000 });
+        const { library, events } = libraryIn(tempDir());
+        const started = await library.startDownload({ url: server.url("slow.gguf"), sha256: modelSha256 });
+        await new Promise((resolve) => setTimeout(resolve, 600));
+        expect(library.pause(started.id).state).toBe("paused");
+        const requestsBeforeResume = server.ranges.length;
+        library.resume(started.id);
+        const finished = await settled(events, started.id, ["done", "failed"]);
+        expect(finished.state).toBe("done");
+        const resumedRanges = server.ranges.slice(requestsBeforeResume).filter((range) => !/^bytes=0-/.test(range) && range !== "");
+        expect(resumedRanges.length).toBeGreaterThan(0);
+    });
+
+    it("deletes a download whose sha256 does not match, with a readable error", async () => {
+        const server = await serve({ "model.gguf": model });
+        const dir = tempDir();
+        const { library, events } = libraryIn(dir);
+        const started = await library.startDownload({ url: server.url("model.gguf"), sha256: "0".repeat(64) });
+        const failed = await settled(events, started.id, ["done", "failed"]);
+        expect(failed).toMatchObject({ state: "failed", error: expect.stringContaining("sha256") });
+        expect(await library.list()).toEqual([]);
+    });
+
+    it("refuses a download larger than the free disk before transferring anything", async () => {
+        const server = await serve({ "huge.gguf": model }, { claimedSize: 2 ** 40 });
+        const { library } = libraryIn(tempDir());
+        await expect(library.startDownload({ url: server.url("huge.gguf") })).rejects.toMatchObject({ error: { code: "disk-full", message: expect.stringContaining("free") } });
+    });
+
+    it("does not list a download that is not a GGUF file", async () => {
+        const server = await serve({ "fake.gguf": Buffer.from("this is an HTML error page, not a model".repeat(100)) });
+        const { library, events } = libraryIn(tempDir());
+        const started = await library.startDownload({ url: server.url("fake.gguf") });
+        const failed = await settled(events, started.id, ["done", "failed"]);
+        expect(failed).toMatchObject({ state: "failed", error: expect.stringContaining("not a valid GGUF") });
+        expect(await library.list()).toEqual([]);
+    });
+
+    it("refuses plain http to other hosts and unknown catalog ids", async () => {
+        const { library } = libraryIn(tempDir());
+        await expect(library.startDownload({ url: "http://example.com/model.gguf" })).rejects.toMatchObject({ error: { code: "bad-request" } });
+        await expect(library.startDownload({ catalogId: "no-such-model" })).rejects.toMatchObject({ error: { code: "not-found" } });
+    });
+});

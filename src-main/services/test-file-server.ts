@@ -1,0 +1,69 @@
+// A file server on 127.0.0.1 for download tests: honours Range requests, can
+// cut the first long transfer part-way (an interrupted connection), can hold
+// transfers back (to pause them), and records every request's Range header.
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+
+export interface TestFileServer {
+    url: (name: string) => string;
+    ranges: string[];
+    close(): Promise<void>;
+}
+
+export interface TestFileServerOptions {
+    // cut the first transfer longer than this many bytes after sending them
+    cutAfterBytes?: number;
+    // claim this size instead of the real one (for the free-disk check)
+    claimedSize?: number;
+    // send at most this many bytes per 100 ms
+    bytesPerTick?: number;
+}
+
+export async function startTestFileServer(files: Record<string, Buffer>, options: TestFileServerOptions = {}): Promise<TestFileServer> {
+    const ranges: string[] = [];
+    let cutPending = options.cutAfterBytes !== undefined;
+    const server = http.createServer((request, response) => {
+        const data = files[decodeURIComponent(new URL(request.url ?? "/", "http://x").pathname.slice(1))];
+        if (data === undefined) return response.writeHead(404).end();
+        const size = options.claimedSize ?? data.length;
+        const match = /bytes=(\d+)-(\d*)/.exec(request.headers.range ?? "");
+        ranges.push(request.headers.range ?? "");
+        const start = match ? Number(match[1]) : 0;
+        const end = match?.[2] ? Number(match[2]) : size - 1;
+        response.writeHead(match ? 206 : 200, {
+            "accept-ranges": "bytes",
+            "content-length": end - start + 1,
+            "content-type": "application/octet-stream",
+            ...(match ? { "content-range": `bytes ${start}-${end}/${size}` } : {}),
+        });
+        if (request.method === "HEAD") return response.end();
+        const body = data.subarray(start, end + 1);
+        if (cutPending && body.length > options.cutAfterBytes!) {
+            cutPending = false;
+            response.write(body.subarray(0, options.cutAfterBytes));
+            setTimeout(() => response.destroy(), 50);
+            return;
+        }
+        if (options.bytesPerTick === undefined) return response.end(body);
+        let offset = 0;
+        const timer = setInterval(() => {
+            if (response.destroyed) return clearInterval(timer);
+            response.write(body.subarray(offset, offset + options.bytesPerTick!));
+            offset += options.bytesPerTick!;
+            if (offset >= body.length) {
+                clearInterval(timer);
+                response.end();
+            }
+        }, 100);
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    return {
+        url: (name) => `${origin}/${name}`,
+        ranges,
+        close: () => new Promise((resolve) => {
+            server.closeAllConnections();
+            server.close(() => resolve());
+        }),
+    };
+}
