@@ -1,41 +1,25 @@
 // The chat view's controls in Chromium against the real engine: Stop (even
 // pressed at once), Regenerate, Edit & resend, and the context-shift notice.
-import fs from "node:fs";
-import os from "node:os";
-import path from "node:path";
-import type { Browser, Page } from "playwright-core";
+import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { repoRoot } from "../native/paths.ts";
 import { fixturePath } from "../fixtures/fixtures.ts";
-import { startServer, type RunningServer } from "../src-main/server/server.ts";
-import { Services } from "../src-main/services/services.ts";
-import { launchChromium, saveScreenshot } from "./browser.ts";
+import { saveScreenshot } from "./browser.ts";
+import { openUiApp, type UiApp } from "./ui-app.ts";
 
 describe("chat controls", () => {
-    const appDir = fs.mkdtempSync(path.join(os.tmpdir(), "xq-ui-chat-"));
-    const services = new Services({ appDir, maxThreads: 2 });
-    let server: RunningServer;
-    let browser: Browser;
+    let app: UiApp;
     let page: Page;
-    const pageErrors: string[] = [];
 
     beforeAll(async () => {
-        await services.handleRequest("importModel", { path: fixturePath("mha-trained") });
-        // a small context, so that a 512-token reply has to shift it
-        await services.handleRequest("updateSettings", { defaultRun: { cacheMode: "xq-4", contextSize: 256, baseLayers: -1 } });
-        server = await startServer({ services, staticDir: path.join(repoRoot, "dist-renderer") });
-        browser = await launchChromium();
-        page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
-        page.on("pageerror", (error) => pageErrors.push(String(error)));
-        await page.goto(server.url);
+        app = await openUiApp(async (services) => {
+            await services.handleRequest("importModel", { path: fixturePath("mha-trained") });
+            // a small context, so that a 512-token reply has to shift it
+            await services.handleRequest("updateSettings", { defaultRun: { cacheMode: "xq-4", contextSize: 256, baseLayers: -1 } });
+        });
+        page = app.page;
     });
 
-    afterAll(async () => {
-        await browser?.close();
-        await server?.close();
-        await services.dispose();
-        fs.rmSync(appDir, { recursive: true, force: true });
-    });
+    afterAll(() => app?.close());
 
     const idle = () => page.getByTestId("send").waitFor({ timeout: 90_000 });
 
@@ -67,7 +51,7 @@ describe("chat controls", () => {
         await idle();
         expect(await page.getByTestId("message-user").textContent()).toContain("In the beginning");
         expect(await page.getByTestId("message-assistant").count()).toBe(1);
-        expect(pageErrors).toEqual([]);
+        expect(app.pageErrors).toEqual([]);
         await saveScreenshot(page, "ui-chat-controls");
     });
 });

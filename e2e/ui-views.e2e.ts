@@ -2,41 +2,28 @@
 // states, import, the live memory chart, the will-it-fit table, themes, and a
 // comparison with its JSON and PNG exports.
 import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
-import type { Browser, Page } from "playwright-core";
+import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { repoRoot } from "../native/paths.ts";
 import { fixturePath } from "../fixtures/fixtures.ts";
-import { startServer, type RunningServer } from "../src-main/server/server.ts";
-import { Services } from "../src-main/services/services.ts";
-import { launchChromium, saveScreenshot } from "./browser.ts";
+import { saveScreenshot } from "./browser.ts";
+import { openUiApp, type UiApp } from "./ui-app.ts";
 
 describe("the renderer's views", () => {
-    const appDir = fs.mkdtempSync(path.join(os.tmpdir(), "xq-ui-"));
-    const services = new Services({ appDir, maxThreads: 2 });
-    let server: RunningServer;
-    let browser: Browser;
+    let app: UiApp;
     let page: Page;
 
     beforeAll(async () => {
-        server = await startServer({ services, staticDir: path.join(repoRoot, "dist-renderer") });
-        browser = await launchChromium();
-        page = await browser.newPage({ viewport: { width: 1400, height: 1000 }, acceptDownloads: true });
-        await page.goto(server.url);
+        app = await openUiApp();
+        page = app.page;
     });
 
-    afterAll(async () => {
-        await browser?.close();
-        await server?.close();
-        await services.dispose();
-        fs.rmSync(appDir, { recursive: true, force: true });
-    });
+    afterAll(() => app?.close());
 
     it("tells a first-time user to get a model, then imports one by path", async () => {
         await page.getByTestId("empty-models").waitFor();
         await page.getByTestId("nav-models").click();
-        await page.getByTestId("import-path").fill(path.join(appDir, "missing.gguf"));
+        await page.getByTestId("import-path").fill(path.join(app.appDir, "missing.gguf"));
         await page.getByTestId("import-submit").click();
         expect(await page.getByTestId("error-banner").textContent()).toContain("There is no file");
         await page.getByTestId("import-path").fill(fixturePath("gqa-trained"));
@@ -48,7 +35,7 @@ describe("the renderer's views", () => {
 
     it("streams a reply and charts the measured cache of the active mode", async () => {
         await page.getByTestId("new-chat").click();
-        const modelId = (await services.handleRequest("listModels", {}) as { ok: true; value: { id: string }[] }).value[0]!.id;
+        const modelId = (await app.services.handleRequest("listModels", {}) as { ok: true; value: { id: string }[] }).value[0]!.id;
         await page.getByTestId("chat-model-select").selectOption(modelId);
         await page.getByTestId("load-session").click();
         await page.locator('[data-testid="session-state"][data-state="ready"]').waitFor({ timeout: 60_000 });
@@ -97,5 +84,6 @@ describe("the renderer's views", () => {
         const bytes = fs.readFileSync(await (await png).path());
         expect(bytes.subarray(1, 4).toString()).toBe("PNG");
         await saveScreenshot(page, "ui-compare");
+        expect(app.pageErrors).toEqual([]);
     });
 });
