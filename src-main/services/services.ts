@@ -40,7 +40,7 @@ export class Services {
     readonly compare: CompareService;
     private enginePromise: Promise<Engine> | null = null;
     private readonly maxThreads: number;
-    private readonly appDir: string;
+    readonly appDir: string;
 
     constructor(options: ServicesOptions = {}) {
         const appDir = options.appDir ?? defaultAppDir();
