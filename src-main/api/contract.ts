@@ -1,7 +1,8 @@
 // The API contract: the single source of truth for what the UI may ask of the
 // main process, over Electron IPC or the local HTTP server. Types only, plus the
-// method list; nothing here imports node or electron.
+// method list; nothing here imports node or electron (engine types only, erased at build).
 import type { CacheMode, ModeAdvice } from "../engine/cache-modes.ts";
+import type { GgufMetadata } from "../engine/models.ts";
 
 export type { CacheMode, ModeAdvice };
 
@@ -25,17 +26,7 @@ export interface SystemMemory {
 // ---- models ----
 
 // Facts read from a GGUF header.
-export interface ModelMetadata {
-    architecture: string;
-    name: string;
-    nLayer: number;
-    nEmbd: number;
-    nHead: number;
-    nHeadKv: number;
-    headDim: number;
-    contextLength: number;
-    sizeBytes: number;
-}
+export type ModelMetadata = GgufMetadata;
 
 export interface ModelEntry {
     id: string;
