@@ -40,8 +40,8 @@ export const MemoryChart = memo(function MemoryChart({ chatId }: { chatId: strin
             <h2>Memory</h2>
             <p>
                 Mode <strong data-testid="active-mode">{run.mode}</strong>: cache{" "}
-                <strong data-testid="measured-cache-mib">{latest ? mib(latest.cacheBytesUsed).toFixed(2) : "0.00"}</strong> MiB at{" "}
-                {latest?.contextTokens ?? 0} tokens
+                <strong data-testid="measured-cache-mib" data-bytes={latest?.cacheBytesUsed ?? 0}>{latest ? mib(latest.cacheBytesUsed).toFixed(2) : "0.00"}</strong> MiB at{" "}
+                <span data-testid="measured-tokens">{latest?.contextTokens ?? 0}</span> tokens
             </p>
             <div className="chart" data-testid="memory-chart">
                 <ResponsiveContainer width="100%" height={260}>
