@@ -18,7 +18,7 @@ function useActiveRun() {
     })));
 }
 
-export const MemoryChart = memo(function MemoryChart() {
+export const MemoryChart = memo(function MemoryChart({ chatId }: { chatId: string }) {
     const run = useActiveRun();
     const model = useModels((state) => state.models.find((entry) => entry.id === run.modelId));
     const allSamples = useMetrics((state) => state.samples);
@@ -26,8 +26,8 @@ export const MemoryChart = memo(function MemoryChart() {
     const otherModes = useMemo(() => (model?.modes ?? []).filter((advice) => advice.available && advice.mode !== run.mode).map((advice) => advice.mode), [model, run.mode]);
     const rows = useMemo(() => (model ? chartRows(samples, shapeOf(model), otherModes, run.baseLayers, run.contextSize) : []), [model, samples, otherModes, run.baseLayers, run.contextSize]);
 
-    if (!run.chatId || !model || !run.mode) {
-        return <section className="panel" aria-label="Memory"><h2>Memory</h2><p className="muted" data-testid="memory-empty">Load a chat's model to see its cache memory live.</p></section>;
+    if (run.chatId !== chatId || !model || !run.mode) {
+        return <section className="panel" aria-label="Memory"><h2>Memory</h2><p className="muted" data-testid="memory-empty">Load this chat's model to see its cache memory live.</p></section>;
     }
     const latest = samples.at(-1);
     const hasVram = samples.some((sample) => sample.vramUsedBytes !== null);

@@ -1,4 +1,5 @@
 import { openSession } from "../actions.ts";
+import { useMetrics } from "../store/metrics.ts";
 import { useSession } from "../store/session.ts";
 
 const stateLabels = { loading: "Loading the model", evaluating: "Evaluating the chat history", ready: "Ready", generating: "Generating", failed: "Failed" };
@@ -7,7 +8,10 @@ const stateLabels = { loading: "Loading the model", evaluating: "Evaluating the 
 export function SessionBar({ chatId, hasModel }: { chatId: string; hasModel: boolean }) {
     const session = useSession((state) => (state.session?.chatId === chatId ? state.session : null));
     const busy = session?.state === "loading" || session?.state === "evaluating";
-    const fill = session && session.contextSize > 0 ? session.contextTokens / session.contextSize : 0;
+    // while generating, the sampler's latest count is fresher than the session's
+    const sampled = useMetrics((state) => state.samples.findLast((sample) => sample.chatId === chatId)?.contextTokens);
+    const contextTokens = session?.state === "generating" && sampled !== undefined ? sampled : session?.contextTokens ?? 0;
+    const fill = session && session.contextSize > 0 ? contextTokens / session.contextSize : 0;
     return (
         <div className="session-bar">
             <button type="button" data-testid="load-session" disabled={!hasModel || busy} onClick={() => void openSession(chatId)}
@@ -22,7 +26,7 @@ export function SessionBar({ chatId, hasModel }: { chatId: string; hasModel: boo
             {session && (
                 <span className="gauge" data-testid="context-gauge" title="Context fill">
                     <meter min={0} max={1} value={fill} aria-label="Context fill" />
-                    {session.contextTokens} / {session.contextSize} tokens
+                    {contextTokens} / {session.contextSize} tokens
                 </span>
             )}
         </div>

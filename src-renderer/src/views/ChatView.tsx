@@ -59,7 +59,7 @@ export function ChatView() {
                 <Composer chatId={chat.id} busy={busy} canRegenerate={lastAssistant} />
             </section>
             <aside className="chat-side">
-                <MemoryChart />
+                <MemoryChart chatId={chat.id} />
                 <ChatSettingsPanel key={chat.id} chat={chat} />
             </aside>
         </div>

@@ -74,7 +74,7 @@ function DownloadRow({ download }: { download: DownloadInfo }) {
             <strong>{download.fileName}</strong> <span className="muted">{download.state}</span>
             <progress data-testid="download-progress" max={download.totalBytes || 1} value={download.downloadedBytes} aria-label={`Download of ${download.fileName}`} />
             <span className="small">{formatBytes(download.downloadedBytes)} of {download.totalBytes ? formatBytes(download.totalBytes) : "unknown"} ({percent}%)</span>
-            {download.error && <p role="alert" className="error">{download.error}. Resume to try again, or cancel.</p>}
+            {download.error && <p role="alert" className="error">{download.error} Resume to try again, or cancel.</p>}
             <div className="row">
                 {download.state === "downloading" && <button type="button" data-testid="download-pause" onClick={() => void pauseDownload(download.id)}>Pause</button>}
                 {(download.state === "paused" || download.state === "failed") && <button type="button" data-testid="download-resume" onClick={() => void resumeDownload(download.id)}>Resume</button>}
@@ -84,13 +84,31 @@ function DownloadRow({ download }: { download: DownloadInfo }) {
     );
 }
 
-// A form with one text field and a submit button that clears itself on success.
-function SingleFieldForm({ label, button, fieldTestId, buttonTestId, onSubmit }: { label: string; button: string; fieldTestId: string; buttonTestId: string; onSubmit(value: string): Promise<boolean> }) {
-    const [value, setValue] = useState("");
+// A https URL or an hf: URI, with an optional sha256 that the file must match.
+function DownloadForm() {
+    const [url, setUrl] = useState("");
+    const [sha256, setSha256] = useState("");
+    const submit = async () => {
+        if (await startDownload(sha256.trim() ? { url: url.trim(), sha256: sha256.trim() } : { url: url.trim() })) {
+            setUrl("");
+            setSha256("");
+        }
+    };
     return (
-        <form className="row" onSubmit={(event) => { event.preventDefault(); void onSubmit(value.trim()).then((ok) => ok && setValue("")); }}>
-            <TextField label={label} value={value} onChange={setValue} testId={fieldTestId} />
-            <button type="submit" data-testid={buttonTestId} disabled={!value.trim()}>{button}</button>
+        <form className="row" onSubmit={(event) => { event.preventDefault(); void submit(); }}>
+            <TextField label="Download by URL (https:// or hf:owner/repo/file.gguf)" value={url} onChange={setUrl} testId="download-url" />
+            <TextField label="SHA-256 (optional)" value={sha256} onChange={setSha256} testId="download-sha256" />
+            <button type="submit" data-testid="download-start" disabled={!url.trim()}>Download</button>
+        </form>
+    );
+}
+
+function ImportForm() {
+    const [filePath, setFilePath] = useState("");
+    return (
+        <form className="row" onSubmit={(event) => { event.preventDefault(); void importModel(filePath.trim()).then((ok) => ok && setFilePath("")); }}>
+            <TextField label="Path to a .gguf file" value={filePath} onChange={setFilePath} testId="import-path" />
+            <button type="submit" data-testid="import-submit" disabled={!filePath.trim()}>Import</button>
         </form>
     );
 }
@@ -110,13 +128,12 @@ export function ModelsView() {
             </section>
             <section aria-labelledby="downloads-title">
                 <h3 id="downloads-title">Downloads</h3>
-                <SingleFieldForm label="Download by URL (https:// or hf:owner/repo/file.gguf)" button="Download" fieldTestId="download-url" buttonTestId="download-start"
-                    onSubmit={(url) => startDownload({ url })} />
+                <DownloadForm />
                 {downloads.length === 0 ? <p className="muted">No downloads in progress.</p> : <ul className="cards" aria-live="polite">{downloads.map((download) => <DownloadRow key={download.id} download={download} />)}</ul>}
             </section>
             <section aria-labelledby="import-title">
                 <h3 id="import-title">Import a local .gguf</h3>
-                <SingleFieldForm label="Path to a .gguf file" button="Import" fieldTestId="import-path" buttonTestId="import-submit" onSubmit={importModel} />
+                <ImportForm />
             </section>
             <section aria-labelledby="catalog-title">
                 <h3 id="catalog-title">Catalog</h3>
