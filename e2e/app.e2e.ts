@@ -133,6 +133,17 @@ describe("XQuant Desktop end to end", () => {
         await foreign.close();
     });
 
+    it("works from the keyboard: new chat with the input focused, settings, back to the input", async () => {
+        const chatsBefore = await page.getByTestId("chat-list").locator("li").count();
+        await page.keyboard.press("Control+Shift+O");
+        await page.waitForFunction((count) => document.querySelectorAll('[data-testid="chat-list"] li').length === count + 1, chatsBefore);
+        await page.waitForFunction(() => document.activeElement?.getAttribute("data-testid") === "chat-input");
+        await page.keyboard.press("Control+,");
+        await page.getByTestId("fit-table").waitFor();
+        await page.keyboard.press("Control+l");
+        await page.waitForFunction(() => document.activeElement?.getAttribute("data-testid") === "chat-input");
+    });
+
     it("still has the chats after the server restarts", async () => {
         const before = await app.services.handleRequest("listChats", {});
         const services = new Services({ appDir: app.appDir, maxThreads: 2 });

@@ -1,6 +1,8 @@
 import { useEffect, useState } from "react";
 import type { EngineInfo } from "../../src-main/api/contract.ts";
 import { call, startApp } from "./actions.ts";
+import { runCommand } from "./commands.ts";
+import { commandForKey } from "./keys.ts";
 import { ErrorBanner } from "./components/ErrorBanner.tsx";
 import { Sidebar } from "./components/Sidebar.tsx";
 import { useSettings } from "./store/settings.ts";
@@ -40,6 +42,16 @@ export function App() {
     useEffect(() => {
         const started = startApp();
         return () => void started.then((unsubscribe) => unsubscribe());
+    }, []);
+    useEffect(() => {
+        const onKeyDown = (event: KeyboardEvent) => {
+            const command = commandForKey(event);
+            if (command === null) return;
+            event.preventDefault();
+            runCommand(command);
+        };
+        window.addEventListener("keydown", onKeyDown);
+        return () => window.removeEventListener("keydown", onKeyDown);
     }, []);
     const View = views[view];
     return (

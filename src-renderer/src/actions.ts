@@ -2,6 +2,7 @@
 // in its slice. A failure shows its message in the error banner and returns undefined.
 import type { ApiMethod, ApiRequest, ApiResponse, ApiResult, Chat, DownloadInfo, RunSettings, SettingsPatch } from "../../src-main/api/contract.ts";
 import { client } from "./client.ts";
+import { runCommand } from "./commands.ts";
 import { setCurrentChat, useChats } from "./store/chats.ts";
 import { useCompare } from "./store/compare.ts";
 import { applyEvent } from "./store/events.ts";
@@ -23,7 +24,7 @@ export async function call<M extends ApiMethod>(method: M, request: ApiRequest<M
 
 // Subscribe to pushed events first so nothing between the loads and the stream is missed.
 export async function startApp(): Promise<() => void> {
-    const unsubscribe = client.onEvent(applyEvent);
+    const unsubscribe = client.onEvent((event) => event.type === "command" ? runCommand(event.command) : applyEvent(event));
     const [settings, memory, models, catalog, downloads, chats, session, metrics, runs] = await Promise.all([
         call("getSettings", {}), call("getSystemMemory", {}), call("listModels", {}), call("getCatalog", {}),
         call("listDownloads", {}), call("listChats", {}), call("getSession", {}), call("getMetrics", {}), call("listCompareRuns", {}),

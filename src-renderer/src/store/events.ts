@@ -44,5 +44,8 @@ export function applyEvent(event: ApiEvent): void {
         case "compare":
             useCompare.setState((state) => ({ runs: upsertById(state.runs, event.run).sort((a, b) => b.createdAt - a.createdAt) }));
             break;
+        case "command":
+            // menu commands act on the UI, not on a store (see startApp)
+            break;
     }
 }
