@@ -92,7 +92,9 @@ export interface RunSettings {
 
 export interface Settings {
     theme: Theme;
+    // 0: the engine's choice (all cores, never more)
     threads: number;
+    // -1: as many layers as fit in VRAM
     gpuLayers: number;
     dataDir: string;
     defaultRun: RunSettings;

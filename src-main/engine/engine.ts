@@ -47,7 +47,7 @@ export interface ContextOptions {
     flashAttention?: boolean;
     // XQuant: leading layers kept at 4 bits (default: 3 of every 32 layers; XQuant-CL at least 1)
     baseLayers?: number;
-    // at most the engine's thread count
+    // at most the engine's thread count; 0 or absent: the engine's count
     threads?: number;
 }
 
@@ -229,10 +229,11 @@ export class Engine {
         }
     }
 
+    // gpuLayers -1 lets node-llama-cpp offload as many layers as fit
     async loadModel(modelPath: string, options: { vocabOnly?: boolean; gpuLayers?: number } = {}): Promise<LlamaModel> {
         if (!fs.existsSync(modelPath)) throw new EngineError("model-not-found", `Model file not found: ${modelPath}`);
         try {
-            const model = await this.llama.loadModel({ modelPath, vocabOnly: options.vocabOnly ?? false, gpuLayers: options.gpuLayers ?? 0 });
+            const model = await this.llama.loadModel({ modelPath, vocabOnly: options.vocabOnly ?? false, gpuLayers: options.gpuLayers === -1 ? "auto" : options.gpuLayers ?? 0 });
             this.modelFiles.set(model, modelPath);
             return model;
         } catch (error) {
@@ -263,7 +264,7 @@ export class Engine {
                 const context = await model.createContext({
                     contextSize: options.contextSize,
                     sequences: options.sequences ?? 1,
-                    threads: Math.min(options.threads ?? this.info.threads, this.info.threads),
+                    threads: Math.min(options.threads || this.info.threads, this.info.threads),
                     flashAttention: spec.kind === "kv" && spec.type !== "F16" ? true : options.flashAttention ?? false,
                     experimentalKvCacheKeyType: spec.kind === "kv" ? spec.type : undefined,
                     experimentalKvCacheValueType: spec.kind === "kv" ? spec.type : undefined,

@@ -168,7 +168,7 @@ export class Services {
     private async estimateModes(modelId: string, contextSize: number, baseLayers: number | undefined): Promise<ModeEstimate[]> {
         const model = await this.library.get(modelId);
         const shape = { ...model.metadata, headDimK: model.metadata.headDim, headDimV: model.metadata.headDim };
-        const gpu = this.settings.get().gpuLayers > 0 ? await (await this.engine()).vram() : null;
+        const gpu = this.settings.get().gpuLayers !== 0 ? await (await this.engine()).vram() : null;
         const freeBytes = gpu?.freeBytes ?? os.freemem();
         return model.modes.map((advice) => {
             const cacheBytes = estimateCacheBytes(shape, advice.mode, contextSize, baseLayers);

@@ -71,8 +71,9 @@ function settingsPatch(fields: Fields): SettingsPatch {
         if (!themes.includes(fields.theme as Theme)) throw bad(`"theme" must be one of ${themes.join(", ")}`);
         patch.theme = fields.theme as Theme;
     }
-    patch.threads = optional(fields, "threads", (f, k) => number(f, k, 1, 1024));
-    patch.gpuLayers = optional(fields, "gpuLayers", (f, k) => number(f, k, 0, 1024));
+    // threads 0 = the engine's own choice; gpuLayers -1 = as many as fit
+    patch.threads = optional(fields, "threads", (f, k) => number(f, k, 0, 1024));
+    patch.gpuLayers = optional(fields, "gpuLayers", (f, k) => number(f, k, -1, 1024));
     patch.dataDir = optional(fields, "dataDir", (f, k) => string(f, k, { maxLength: 4096 }));
     patch.defaultRun = optional(fields, "defaultRun", runSettings);
     patch.defaultSystemPrompt = optional(fields, "defaultSystemPrompt", (f, k) => string(f, k, { allowEmpty: true }));

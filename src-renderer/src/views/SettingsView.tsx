@@ -37,7 +37,7 @@ function GeneralSettings({ settings }: { settings: Settings }) {
             </div>
             <NumberField label="Threads (0 = automatic)" value={draft.threads} min={0} onChange={set("threads")} testId="threads" />
             <NumberField label="GPU layers (-1 = all that fit)" value={draft.gpuLayers} min={-1} onChange={set("gpuLayers")} testId="gpu-layers" />
-            <TextField label="Data folder (models, chats)" value={draft.dataDir} onChange={set("dataDir")} testId="data-dir" />
+            <TextField label="Models folder (downloads and imports go to its models/ subfolder)" value={draft.dataDir} onChange={set("dataDir")} testId="data-dir" />
             <TextField label="Default system prompt for new chats" multiline value={draft.defaultSystemPrompt} onChange={set("defaultSystemPrompt")} />
             <SamplingFields value={draft.defaultSampling} onChange={set("defaultSampling")} />
             <button type="submit" className="primary" data-testid="save-settings">Save</button>
