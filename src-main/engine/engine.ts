@@ -47,6 +47,11 @@ export interface ContextOptions {
     flashAttention?: boolean;
     // XQuant: leading layers kept at 4 bits (default: 3 of every 32 layers; XQuant-CL at least 1)
     baseLayers?: number;
+    // XQuant: weight X̂ by attention and project through Wv once instead of rebuilding V (default on;
+    // exact up to float rounding; used while decoding without flash attention, see xquant-graph.cpp)
+    absorbV?: boolean;
+    // XQuant: each ubatch's own K/V come from its unquantized X; only older cells are rebuilt (default on)
+    exactUbatch?: boolean;
 }
 
 // Measured from the cache buffers as ggml allocated them.
@@ -60,14 +65,18 @@ export interface CacheStats {
     factorBytes: number;
     factorSeconds: number;
     factorsFromDisk: boolean;
+    // the context's compute buffers as reserved for its largest graph
+    computeBytes: number;
 }
 
 // The addon functions our patch series adds (native/src/addon/AddonXQuant.cpp).
 interface XQuantBindings {
-    setXQuantNextContext(options: { bits: number; baseLayers: number; baseBits: number; variant: number; factorsPath?: string } | null): void;
+    setXQuantNextContext(options: {
+        bits: number; baseLayers: number; baseBits: number; variant: number; factorsPath?: string; absorbV: boolean; exactUbatch: boolean;
+    } | null): void;
     getXQuantCacheInfo(addonContext: unknown): {
         bits: number; variant: number; bytes: number; bitsPerElement: number; cells: number; cellsUsed: number;
-        factorBytes: number; factorSeconds: number; factorsFromDisk: boolean;
+        factorBytes: number; factorSeconds: number; factorsFromDisk: boolean; computeBytes: number;
     } | null;
 }
 
@@ -87,7 +96,7 @@ export class EngineContext {
         const info = this.cacheInfo();
         return {
             mode: this.mode, bytes: info.bytes, bitsPerElement: info.bitsPerElement, cellsUsed: info.cellsUsed, contextSize: info.cells,
-            factorBytes: info.factorBytes, factorSeconds: info.factorSeconds, factorsFromDisk: info.factorsFromDisk,
+            factorBytes: info.factorBytes, factorSeconds: info.factorSeconds, factorsFromDisk: info.factorsFromDisk, computeBytes: info.computeBytes,
         };
     }
 
@@ -255,7 +264,10 @@ export class Engine {
         const factorsPath = isLatent(spec) && spec.kind === "xq" ? await this.factorsPath(model, spec.variant) : undefined;
         const create = async (): Promise<EngineContext> => {
             bindings.setXQuantNextContext(spec.kind === "xq"
-                ? { bits: spec.bits, baseLayers: options.baseLayers ?? -1, baseBits: xqBaseBits, variant: xquantVariantIds[spec.variant], factorsPath }
+                ? {
+                    bits: spec.bits, baseLayers: options.baseLayers ?? -1, baseBits: xqBaseBits, variant: xquantVariantIds[spec.variant], factorsPath,
+                    absorbV: options.absorbV ?? true, exactUbatch: options.exactUbatch ?? true,
+                }
                 : null);
             try {
                 const context = await model.createContext({
