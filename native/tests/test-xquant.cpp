@@ -2,7 +2,8 @@
 // the public C API. Each subcommand prints one JSON object; the thresholds live
 // in native/tests/xquant.test.ts.
 //
-//   xquant-native-tests compare MODEL MODE FA SEQUENCES  greedy tokens + logits NMSE vs kv-f16
+//   xquant-native-tests compare MODEL MODE FA SEQUENCES [REFERENCE]  greedy tokens + logits NMSE vs kv-f16 (or REFERENCE)
+//   xquant-native-tests ubatch  MODEL MODE               prefill and first decode: logits NMSE vs kv-f16, exact ubatch on and off
 //   xquant-native-tests shift   MODEL MODE               decode after seq_add vs a fresh run at the shifted positions
 //   xquant-native-tests seqrm   MODEL MODE               seq_rm + re-decode vs the original
 //   xquant-native-tests state   MODEL MODE OTHER_MODE    save/load round trip, and a cross-mode load
@@ -138,8 +139,8 @@ bool near_tie(const std::vector<float> & logits) {
 }
 
 // Prefill 32 tokens per sequence, then 256 greedy decode steps, teacher-forced by the reference.
-int compare(llama_model * model, const std::string & mode, bool flash_attn, int n_seq) {
-    llama_context * reference = make_context(model, { "kv-f16", flash_attn }, n_seq);
+int compare(llama_model * model, const std::string & mode, bool flash_attn, int n_seq, const std::string & reference_mode) {
+    llama_context * reference = make_context(model, { reference_mode, flash_attn }, n_seq);
     llama_context * test = make_context(model, { mode, flash_attn }, n_seq);
     const int steps = 256;
     double nmse_max = 0.0;
@@ -172,9 +173,9 @@ int compare(llama_model * model, const std::string & mode, bool flash_attn, int 
         }
     }
     const llama_xquant_cache_info info = llama_xquant_get_cache_info(test);
-    std::printf("{\"mode\":\"%s\",\"flashAttention\":%s,\"sequences\":%d,\"steps\":%d,\"sameTokens\":%d,\"nearTies\":%d,"
+    std::printf("{\"mode\":\"%s\",\"reference\":\"%s\",\"flashAttention\":%s,\"sequences\":%d,\"steps\":%d,\"sameTokens\":%d,\"nearTies\":%d,"
                 "\"divergedOutsideTies\":%d,\"firstDivergence\":%d,\"nmseMax\":%.6e,\"nmseMean\":%.6e,\"bytes\":%llu,\"bitsPerElement\":%.4f}\n",
-            mode.c_str(), flash_attn ? "true" : "false", n_seq, steps * n_seq, same_tokens, near_ties, diverged_outside_ties, first_divergence,
+            mode.c_str(), reference_mode.c_str(), flash_attn ? "true" : "false", n_seq, steps * n_seq, same_tokens, near_ties, diverged_outside_ties, first_divergence,
             nmse_max, nmse_sum / (steps * n_seq), (unsigned long long) info.bytes, info.bits_per_element);
     llama_free(test);
     llama_free(reference);
@@ -201,18 +202,41 @@ int shift(llama_model * model, const std::string & mode) {
     return 0;
 }
 
-// 48 tokens; remove the last 16 with seq_rm and decode them again.
+// 48 tokens as 32 + 16; remove the last 16 with seq_rm and decode them again.
 int seqrm(llama_model * model, const std::string & mode) {
     const auto toks = tokens(model, 48, 13);
+    const std::vector<llama_token> tail(toks.begin() + 32, toks.end());
     llama_context * ctx = make_context(model, { mode, false });
-    const auto original = decode(ctx, toks, 0);
+    decode(ctx, std::vector<llama_token>(toks.begin(), toks.begin() + 32), 0);
+    const auto original = decode(ctx, tail, 32);
     if (!llama_memory_seq_rm(llama_get_memory(ctx), 0, 32, -1)) {
         std::fprintf(stderr, "seq_rm failed\n");
         return 2;
     }
-    const auto redone = decode(ctx, std::vector<llama_token>(toks.begin() + 32, toks.end()), 32);
+    const auto redone = decode(ctx, tail, 32);
     std::printf("{\"mode\":\"%s\",\"nmse\":%.6e}\n", mode.c_str(), nmse(redone, original));
     llama_free(ctx);
+    return 0;
+}
+
+// 48 tokens in one ubatch, then one more token: the last logits of each against kv-f16,
+// with the ubatch's own cells unquantized (the default) and read from the cache (+quantized-ubatch).
+int ubatch(llama_model * model, const std::string & mode) {
+    const auto toks = tokens(model, 49, 19);
+    const std::vector<llama_token> prompt(toks.begin(), toks.end() - 1);
+    llama_context * reference = make_context(model, { "kv-f16", false });
+    const auto ref_prefill = decode(reference, prompt, 0);
+    const auto ref_next = decode(reference, { toks.back() }, 48);
+    std::printf("{\"mode\":\"%s\"", mode.c_str());
+    for (const std::string & variant : { mode, mode + "+quantized-ubatch" }) {
+        llama_context * ctx = make_context(model, { variant, false });
+        const double prefill_nmse = nmse(decode(ctx, prompt, 0), ref_prefill);
+        const double next_nmse = nmse(decode(ctx, { toks.back() }, 48), ref_next);
+        std::printf(",\"%s\":{\"prefillNmse\":%.6e,\"nextNmse\":%.6e}", variant == mode ? "exact" : "quantized", prefill_nmse, next_nmse);
+        llama_free(ctx);
+    }
+    std::printf("}\n");
+    llama_free(reference);
     return 0;
 }
 
@@ -460,7 +484,7 @@ int crosslayer(llama_model * model, const char * text_path) {
 
 int main(int argc, char ** argv) {
     if (argc < 4) {
-        std::fprintf(stderr, "usage: %s compare|shift|seqrm|state|quantizers|crosslayer MODEL MODE|TEXT [...]\n", argv[0]);
+        std::fprintf(stderr, "usage: %s compare|shift|seqrm|ubatch|state|quantizers|crosslayer MODEL MODE|TEXT [...]\n", argv[0]);
         return 2;
     }
     const std::string command = argv[1];
@@ -474,7 +498,9 @@ int main(int argc, char ** argv) {
     const std::string mode = argv[3];
     int status = 2;
     if (command == "compare" && argc >= 6) {
-        status = compare(model, mode, std::atoi(argv[4]) != 0, std::atoi(argv[5]));
+        status = compare(model, mode, std::atoi(argv[4]) != 0, std::atoi(argv[5]), argc >= 7 ? argv[6] : "kv-f16");
+    } else if (command == "ubatch") {
+        status = ubatch(model, mode);
     } else if (command == "shift") {
         status = shift(model, mode);
     } else if (command == "seqrm") {

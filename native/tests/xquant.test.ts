@@ -14,6 +14,11 @@ function native<T>(...args: string[]): T {
     return JSON.parse(result.stdout) as T;
 }
 
+interface Ubatch {
+    prefillNmse: number;
+    nextNmse: number;
+}
+
 interface Comparison {
     steps: number;
     sameTokens: number;
@@ -50,6 +55,21 @@ describe.each(models)("X-cache on %s", (name) => {
             expectSameGreedyTokens(name, result);
             expect(result.nmseMax).toBeLessThan(1e-5);
         });
+    });
+
+    // V absorption (the default while decoding) against rebuilding V: the same algebra in another order
+    it.each(["xq-4", "xqcl-2"])("%s: V absorption gives the plain rebuild's logits within NMSE 1e-5", (mode) => {
+        const result = native<Comparison>("compare", model, mode, "0", "1", `${mode}+plain`);
+        expect(result.nmseMax).toBeLessThan(1e-5);
+    });
+
+    // The prefill's own K/V come from unquantized X: its logits are kv-f16's, while the
+    // next token reads the stored cells (quantized) like any decode step.
+    it.each(["xq-2", "xqcl-2"])("%s: a prefill attends to its own unquantized rows; the next token reads the cache", (mode) => {
+        const result = native<{ exact: Ubatch; quantized: Ubatch }>("ubatch", model, mode);
+        expect(result.exact.prefillNmse).toBeLessThan(1e-5);
+        expect(result.quantized.prefillNmse).toBeGreaterThan(100 * result.exact.prefillNmse);
+        expect(result.exact.nextNmse).toBeGreaterThan(100 * result.exact.prefillNmse);
     });
 
     it("xq-8 stays within logits NMSE 1e-3 of kv-f16", () => {
@@ -89,6 +109,17 @@ describe.each(["gqa-trained", "gqa-random-f32"] as FixtureName[])("GQA latent ca
         const result = native<Comparison>("compare", model, mode, "0", "1");
         expectSameGreedyTokens(name, result);
         expect(result.nmseMax).toBeLessThan(1e-5);
+    });
+
+    it.each(["xql-4", "xqlcl-2"])("%s: V absorption through the rebuild factors gives the plain rebuild's logits within NMSE 1e-5", (mode) => {
+        const result = native<Comparison>("compare", model, mode, "0", "1", `${mode}+plain`);
+        expect(result.nmseMax).toBeLessThan(1e-5);
+    });
+
+    it("xql-2: a prefill attends to its own unquantized latents", () => {
+        const result = native<{ exact: Ubatch; quantized: Ubatch }>("ubatch", model, "xql-2");
+        expect(result.exact.prefillNmse).toBeLessThan(1e-5);
+        expect(result.quantized.prefillNmse).toBeGreaterThan(100 * result.exact.prefillNmse);
     });
 
     it("xql-f16 matches kv-f16 with two sequences and flash attention", () => {

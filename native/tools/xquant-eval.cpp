@@ -2,8 +2,12 @@
 // n_ctx tokens, each starting with BOS, scoring the second half of each chunk.
 // Every mode sees the same chunks; the first mode is the reference for KLD.
 //
-//   xquant-eval MODEL TEXT_FILE N_CTX MAX_CHUNKS BASE_LAYERS THREADS MODE...
+//   xquant-eval MODEL TEXT_FILE N_CTX MAX_CHUNKS BASE_LAYERS THREADS N_UBATCH EXACT_UBATCH MODE...
 //   MODE: see xquant-modes.h
+//
+// Each chunk is decoded in ubatches of N_UBATCH tokens. EXACT_UBATCH 0 (the paper's
+// protocol) reads every K/V from the cache; 1 lets each ubatch see its own tokens
+// unquantized, as the app does (N_UBATCH 1 then scores exactly as decoding does).
 //
 // Prints progress to stderr and one JSON array to stdout.
 #include "llama.h"
@@ -29,16 +33,19 @@ struct ModeResult {
     long scored = 0;
 };
 
-llama_context_params mode_params(const std::string & name, int n_ctx, int base_layers, int threads) {
+llama_context_params mode_params(const std::string & name, int n_ctx, int base_layers, int threads, int n_ubatch, bool exact_ubatch) {
     llama_context_params params = llama_context_default_params();
     params.n_ctx = n_ctx;
     params.n_batch = n_ctx;
-    params.n_ubatch = n_ctx;
+    params.n_ubatch = n_ubatch;
     params.n_threads = params.n_threads_batch = threads;
     params.flash_attn_type = LLAMA_FLASH_ATTN_TYPE_DISABLED;
     if (!xq_apply_mode(name, base_layers, params)) {
         std::fprintf(stderr, "unknown mode %s\n", name.c_str());
         std::exit(2);
+    }
+    if (!exact_ubatch) {
+        params.xquant_variant |= LLAMA_XQUANT_QUANTIZED_UBATCH;
     }
     return params;
 }
@@ -63,14 +70,16 @@ void log_softmax(const float * logits, int n, std::vector<double> & out) {
 } // namespace
 
 int main(int argc, char ** argv) {
-    if (argc < 8) {
-        std::fprintf(stderr, "usage: %s MODEL TEXT_FILE N_CTX MAX_CHUNKS BASE_LAYERS THREADS MODE...\n", argv[0]);
+    if (argc < 10) {
+        std::fprintf(stderr, "usage: %s MODEL TEXT_FILE N_CTX MAX_CHUNKS BASE_LAYERS THREADS N_UBATCH EXACT_UBATCH MODE...\n", argv[0]);
         return 2;
     }
     const int n_ctx = std::atoi(argv[3]);
     const int max_chunks = std::atoi(argv[4]);
     const int base_layers = std::atoi(argv[5]);
     const int threads = std::atoi(argv[6]);
+    const int n_ubatch = std::atoi(argv[7]);
+    const bool exact_ubatch = std::atoi(argv[8]) != 0;
 
     llama_log_set([](ggml_log_level level, const char * text, void *) {
         if (level >= GGML_LOG_LEVEL_ERROR) {
@@ -106,10 +115,10 @@ int main(int argc, char ** argv) {
     }
 
     std::vector<ModeResult> modes;
-    for (int i = 7; i < argc; ++i) {
+    for (int i = 9; i < argc; ++i) {
         ModeResult mode;
         mode.name = argv[i];
-        mode.ctx = llama_init_from_model(model, mode_params(mode.name, n_ctx, base_layers, threads));
+        mode.ctx = llama_init_from_model(model, mode_params(mode.name, n_ctx, base_layers, threads, n_ubatch, exact_ubatch));
         if (mode.ctx == nullptr) {
             std::fprintf(stderr, "could not create a %s context\n", mode.name.c_str());
             return 2;

@@ -6,14 +6,27 @@
 //   xqcl-f16 | xqcl-4 | xqcl-3 | xqcl-2  XQuant-CL (cross-layer deltas)
 //   xql-f16 | xql-8 | xql-4 | xql-3 | xql-2   GQA latent
 //   xqlcl-f16 | xqlcl-4 | xqlcl-3 | xqlcl-2   GQA latent, cross-layer
+// An X mode may carry modifiers (any order):
+//   +plain             rebuild V instead of absorbing it (LLAMA_XQUANT_PLAIN_V)
+//   +quantized-ubatch  the ubatch's own cells come from the cache too (LLAMA_XQUANT_QUANTIZED_UBATCH)
 
 #include "llama.h"
+#include "xquant.h"
 
 #include <cstdlib>
 #include <string>
 
 // Sets the cache fields of params for a mode; false for an unknown name.
-inline bool xq_apply_mode(const std::string & name, int base_layers, llama_context_params & params) {
+inline bool xq_apply_mode(const std::string & full_name, int base_layers, llama_context_params & params) {
+    std::string name = full_name;
+    int32_t options = 0;
+    for (const auto & [modifier, bit] : { std::pair<std::string, int32_t>{ "+plain", LLAMA_XQUANT_PLAIN_V }, { "+quantized-ubatch", LLAMA_XQUANT_QUANTIZED_UBATCH } }) {
+        const size_t at = name.find(modifier);
+        if (at != std::string::npos) {
+            options |= bit;
+            name.erase(at, modifier.size());
+        }
+    }
     if (name == "kv-f16") {
         params.type_k = params.type_v = GGML_TYPE_F16;
         return true;
@@ -28,7 +41,7 @@ inline bool xq_apply_mode(const std::string & name, int base_layers, llama_conte
         if (name.rfind(prefix, 0) == 0) {
             const std::string bits = name.substr(prefix.size());
             params.xquant_bits = bits == "f16" ? 16 : std::atoi(bits.c_str());
-            params.xquant_variant = variant;
+            params.xquant_variant = variant | options;
             params.xquant_base_layers = base_layers;
             return params.xquant_bits > 0;
         }

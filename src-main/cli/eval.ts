@@ -1,4 +1,5 @@
 // npm run eval -- --model M --text T --modes kv-f16,kv-q8_0,xq-4 --ctx 512 [--chunks K] [--base-layers N] [--json out.json] [--plot out.png]
+//                 [--ubatch U] [--exact-ubatch]
 //
 // For each cache mode: perplexity on T, mean KLD against kv-f16, measured cache
 // bytes per token, saving against kv-f16 and bits per element. The numbers come
@@ -44,6 +45,11 @@ export interface EvalOptions {
     chunks: number;
     baseLayers: number;
     threads: number;
+    // Chunks are decoded in ubatches of this many tokens (default: the whole chunk at once).
+    ubatch?: number;
+    // Each ubatch sees its own tokens unquantized, as the app does. Off by default: the
+    // paper's protocol reads every K/V from the cache, as decoding one token at a time does.
+    exactUbatch?: boolean;
 }
 
 function parseOptions(argv: string[]): EvalOptions & { json?: string; plot?: string } {
@@ -59,6 +65,8 @@ function parseOptions(argv: string[]): EvalOptions & { json?: string; plot?: str
             threads: { type: "string", default: String(defaultThreads()) },
             json: { type: "string" },
             plot: { type: "string" },
+            ubatch: { type: "string" },
+            "exact-ubatch": { type: "boolean", default: false },
         },
     });
     if (!values.model || !fs.existsSync(values.model)) throw new UsageError(`--model must name a GGUF file (got ${values.model ?? "nothing"})`);
@@ -71,11 +79,13 @@ function parseOptions(argv: string[]): EvalOptions & { json?: string; plot?: str
     return {
         model: values.model, text: values.text, modes: ordered, json: values.json, plot: values.plot,
         contextSize: Number(values.ctx), chunks: Number(values.chunks), baseLayers: Number(values["base-layers"]), threads: Number(values.threads),
+        ubatch: values.ubatch === undefined ? undefined : Number(values.ubatch), exactUbatch: values["exact-ubatch"],
     };
 }
 
 export function evaluateModes(options: EvalOptions, onProgress: (line: string) => void = () => {}): Promise<EvalRow[]> {
-    const args = [options.model, options.text, String(options.contextSize), String(options.chunks), String(options.baseLayers), String(options.threads), ...options.modes];
+    const args = [options.model, options.text, String(options.contextSize), String(options.chunks), String(options.baseLayers), String(options.threads),
+        String(options.ubatch ?? options.contextSize), options.exactUbatch ? "1" : "0", ...options.modes];
     return new Promise((resolve, reject) => {
         const child = spawn(toolPath("xquant-eval"), args, { stdio: ["ignore", "pipe", "pipe"] });
         let stdout = "";

@@ -32,6 +32,7 @@ describe("cache modes on the MHA fixture", () => {
             expect(stats.contextSize).toBe(512);
             expect(stats.bytes).toBe(estimateCacheBytes(shape, mode, 512));
             expect(stats.bitsPerElement).toBeCloseTo((stats.bytes * 8) / (512 * cachedElementsPerCell(shape, mode)), 6);
+            expect(stats.computeBytes).toBeGreaterThan(0);
             await context.context.getSequence().evaluateWithoutGeneratingNewTokens(model.tokenize("In the beginning God created"));
             expect(context.cacheStats().cellsUsed).toBeGreaterThan(0);
         } finally {

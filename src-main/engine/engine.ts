@@ -49,6 +49,11 @@ export interface ContextOptions {
     baseLayers?: number;
     // at most the engine's thread count; 0 or absent: the engine's count
     threads?: number;
+    // XQuant: weight X̂ by attention and project through Wv once instead of rebuilding V (default on;
+    // exact up to float rounding; used while decoding without flash attention, see xquant-graph.cpp)
+    absorbV?: boolean;
+    // XQuant: each ubatch's own K/V come from its unquantized X; only older cells are rebuilt (default on)
+    exactUbatch?: boolean;
 }
 
 // Measured from the cache buffers as ggml allocated them.
@@ -62,14 +67,18 @@ export interface CacheStats {
     factorBytes: number;
     factorSeconds: number;
     factorsFromDisk: boolean;
+    // the context's compute buffers as reserved for its largest graph
+    computeBytes: number;
 }
 
 // The addon functions our patch series adds (native/src/addon/AddonXQuant.cpp).
 interface XQuantBindings {
-    setXQuantNextContext(options: { bits: number; baseLayers: number; baseBits: number; variant: number; factorsPath?: string } | null): void;
+    setXQuantNextContext(options: {
+        bits: number; baseLayers: number; baseBits: number; variant: number; factorsPath?: string; absorbV: boolean; exactUbatch: boolean;
+    } | null): void;
     getXQuantCacheInfo(addonContext: unknown): {
         bits: number; variant: number; bytes: number; bitsPerElement: number; cells: number; cellsUsed: number;
-        factorBytes: number; factorSeconds: number; factorsFromDisk: boolean;
+        factorBytes: number; factorSeconds: number; factorsFromDisk: boolean; computeBytes: number;
     } | null;
 }
 
@@ -89,7 +98,7 @@ export class EngineContext {
         const info = this.cacheInfo();
         return {
             mode: this.mode, bytes: info.bytes, bitsPerElement: info.bitsPerElement, cellsUsed: info.cellsUsed, contextSize: info.cells,
-            factorBytes: info.factorBytes, factorSeconds: info.factorSeconds, factorsFromDisk: info.factorsFromDisk,
+            factorBytes: info.factorBytes, factorSeconds: info.factorSeconds, factorsFromDisk: info.factorsFromDisk, computeBytes: info.computeBytes,
         };
     }
 
@@ -258,7 +267,10 @@ export class Engine {
         const factorsPath = isLatent(spec) && spec.kind === "xq" ? await this.factorsPath(model, spec.variant) : undefined;
         const create = async (): Promise<EngineContext> => {
             bindings.setXQuantNextContext(spec.kind === "xq"
-                ? { bits: spec.bits, baseLayers: options.baseLayers ?? -1, baseBits: xqBaseBits, variant: xquantVariantIds[spec.variant], factorsPath }
+                ? {
+                    bits: spec.bits, baseLayers: options.baseLayers ?? -1, baseBits: xqBaseBits, variant: xquantVariantIds[spec.variant], factorsPath,
+                    absorbV: options.absorbV ?? true, exactUbatch: options.exactUbatch ?? true,
+                }
                 : null);
             try {
                 const context = await model.createContext({

@@ -14,6 +14,8 @@ struct PendingXQuantOptions {
     int32_t base_layers = -1;
     int32_t base_bits = 4;
     int32_t variant = 0;
+    bool absorb_v = true;
+    bool exact_ubatch = true;
     std::string factors_path;
 };
 
@@ -26,7 +28,11 @@ int32_t optionalInt(const Napi::Object & options, const char * name, int32_t fal
     return options.Has(name) && options.Get(name).IsNumber() ? options.Get(name).As<Napi::Number>().Int32Value() : fallback;
 }
 
-// setXQuantNextContext({bits, baseLayers, baseBits, variant, factorsPath}) or setXQuantNextContext(null) to clear
+bool optionalBool(const Napi::Object & options, const char * name, bool fallback) {
+    return options.Has(name) && options.Get(name).IsBoolean() ? options.Get(name).As<Napi::Boolean>().Value() : fallback;
+}
+
+// setXQuantNextContext({bits, baseLayers, baseBits, variant, factorsPath, absorbV, exactUbatch}) or setXQuantNextContext(null) to clear
 Napi::Value setXQuantNextContext(const Napi::CallbackInfo & info) {
     std::lock_guard<std::mutex> lock(pendingMutex);
     pending = PendingXQuantOptions();
@@ -36,6 +42,8 @@ Napi::Value setXQuantNextContext(const Napi::CallbackInfo & info) {
         pending.base_layers = optionalInt(options, "baseLayers", -1);
         pending.base_bits = optionalInt(options, "baseBits", 4);
         pending.variant = optionalInt(options, "variant", 0);
+        pending.absorb_v = optionalBool(options, "absorbV", true);
+        pending.exact_ubatch = optionalBool(options, "exactUbatch", true);
         if (options.Has("factorsPath") && options.Get("factorsPath").IsString()) {
             pending.factors_path = options.Get("factorsPath").As<Napi::String>().Utf8Value();
         }
@@ -43,7 +51,7 @@ Napi::Value setXQuantNextContext(const Napi::CallbackInfo & info) {
     return info.Env().Undefined();
 }
 
-// getXQuantCacheInfo(addonContext) -> {bits, baseBits, baseLayers, bytes, bitsPerElement, cells, cellsUsed} or null
+// getXQuantCacheInfo(addonContext) -> {bits, baseBits, baseLayers, bytes, bitsPerElement, cells, cellsUsed, ..., computeBytes} or null
 Napi::Value getXQuantCacheInfo(const Napi::CallbackInfo & info) {
     if (info.Length() < 1 || !info[0].IsObject()) {
         Napi::TypeError::New(info.Env(), "expected an AddonContext").ThrowAsJavaScriptException();
@@ -66,6 +74,7 @@ Napi::Value getXQuantCacheInfo(const Napi::CallbackInfo & info) {
     result.Set("factorBytes", (double) cache.factor_bytes);
     result.Set("factorSeconds", cache.factor_seconds);
     result.Set("factorsFromDisk", cache.factors_from_disk);
+    result.Set("computeBytes", (double) cache.compute_bytes);
     return result;
 }
 
@@ -79,7 +88,7 @@ void addonXQuantApplyPendingContextOptions(llama_context_params & params, bool s
     params.xquant_bits = pending.bits;
     params.xquant_base_layers = pending.base_layers;
     params.xquant_base_bits = pending.base_bits;
-    params.xquant_variant = pending.variant;
+    params.xquant_variant = pending.variant | (pending.absorb_v ? 0 : LLAMA_XQUANT_PLAIN_V) | (pending.exact_ubatch ? 0 : LLAMA_XQUANT_QUANTIZED_UBATCH);
     params.xquant_factors_path = pending.factors_path.empty() ? nullptr : factorPaths.insert(pending.factors_path).first->c_str();
 }
 

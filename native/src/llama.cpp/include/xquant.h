@@ -9,6 +9,12 @@
 extern "C" {
 #endif
 
+// Options in the bits of llama_context_params.xquant_variant above the variant (bits 0-7).
+// Both default off, so a plain variant number keeps the fast, exact-ubatch defaults.
+#define LLAMA_XQUANT_VARIANT_MASK     0xff
+#define LLAMA_XQUANT_PLAIN_V          0x100 // rebuild V for every cell instead of absorbing it into the attention output
+#define LLAMA_XQUANT_QUANTIZED_UBATCH 0x200 // the ubatch's own K/V come from the cache too, not from its unquantized X
+
 struct llama_xquant_cache_info {
     int32_t  bits;             // X bits of the non-base layers; 0 for a KV cache
     int32_t  base_bits;        // X bits of the base (leading) layers
@@ -21,6 +27,7 @@ struct llama_xquant_cache_info {
     uint64_t factor_bytes;     // GQA latent factors (per model, not per token)
     double   factor_seconds;   // time spent computing them (0 when read from their file)
     bool     factors_from_disk;
+    uint64_t compute_bytes;    // the context's compute buffers as reserved (worst-case graph)
 };
 
 LLAMA_API struct llama_xquant_cache_info llama_xquant_get_cache_info(const struct llama_context * ctx);

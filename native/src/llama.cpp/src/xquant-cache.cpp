@@ -1,5 +1,6 @@
 #include "xquant-cache.h"
 #include "xquant-latent.h"
+#include "xquant-options.h"
 #include "xquant-quant.h"
 #include "xquant.h"
 
@@ -20,7 +21,7 @@ static constexpr uint32_t XQ_STATE_MAGIC = 0x31435158;
 uint32_t xq_base_layers(const llama_cparams & cparams, uint32_t n_layer) {
     const int32_t requested = cparams.xq_base_layers;
     const uint32_t layers = requested >= 0 ? std::min<uint32_t>(requested, n_layer) : (3 * n_layer) / 32;
-    const bool cross_layer = cparams.xq_variant == XQ_VARIANT_CROSS_LAYER || cparams.xq_variant == XQ_VARIANT_LATENT_CL;
+    const bool cross_layer = xq_variant_of(cparams) == XQ_VARIANT_CROSS_LAYER || xq_variant_of(cparams) == XQ_VARIANT_LATENT_CL;
     return cross_layer ? std::max<uint32_t>(layers, 1) : layers;
 }
 
@@ -40,8 +41,8 @@ void xq_init_cparams(llama_cparams & cparams, const llama_context_params & param
     if (cparams.xq_bits != 0) {
         cparams.kv_unified = true;
         cparams.xq_base_layers_resolved = xq_base_layers(cparams, model.hparams.n_layer());
-        if (is_latent(cparams.xq_variant)) {
-            cparams.xq_factors = xq_latent_factors_load(model, cparams.xq_variant == XQ_VARIANT_LATENT_CL,
+        if (is_latent(xq_variant_of(cparams))) {
+            cparams.xq_factors = xq_latent_factors_load(model, xq_variant_of(cparams) == XQ_VARIANT_LATENT_CL,
                     params.xquant_factors_path ? params.xquant_factors_path : "");
         }
     }
@@ -68,11 +69,11 @@ static void check_supported(const llama_model & model, const llama_cparams & cpa
             throw std::runtime_error("XQuant cache modes need separate wk/wv tensors; this '" + arch + "' model has a fused QKV projection");
         }
     }
-    if (xq_group_size(xq_row_width(hparams, cparams.xq_variant, 0)) == 0) {
-        throw std::runtime_error("XQuant cache modes need rows of a multiple of 32 values; this model's are " + std::to_string(xq_row_width(hparams, cparams.xq_variant, 0)));
+    if (xq_group_size(xq_row_width(hparams, xq_variant_of(cparams), 0)) == 0) {
+        throw std::runtime_error("XQuant cache modes need rows of a multiple of 32 values; this model's are " + std::to_string(xq_row_width(hparams, xq_variant_of(cparams), 0)));
     }
-    if (cparams.xq_variant < XQ_VARIANT_X || cparams.xq_variant > XQ_VARIANT_LATENT_CL) {
-        throw std::runtime_error("unknown XQuant variant " + std::to_string(cparams.xq_variant));
+    if (xq_variant_of(cparams) < XQ_VARIANT_X || xq_variant_of(cparams) > XQ_VARIANT_LATENT_CL) {
+        throw std::runtime_error("unknown XQuant variant " + std::to_string(xq_variant_of(cparams)));
     }
     if (!xq_bits_supported(cparams.xq_bits) || !xq_bits_supported(cparams.xq_base_bits)) {
         throw std::runtime_error("XQuant supports 2, 3, 4, 8 or 16 bits, not " + std::to_string(cparams.xq_bits) + "/" + std::to_string(cparams.xq_base_bits));
@@ -85,7 +86,7 @@ llama_memory_i * llama_xq_cache_create(const llama_model & model, const llama_cp
 }
 
 llama_xq_cache::llama_xq_cache(const llama_model & model, const llama_cparams & cparams, bool offload) :
-    xhparams(model.hparams), variant(cparams.xq_variant), base_layers(cparams.xq_base_layers_resolved) {
+    xhparams(model.hparams), variant(xq_variant_of(cparams)), base_layers(cparams.xq_base_layers_resolved) {
     const uint32_t n_layer = model.hparams.n_layer();
     // each stored row is xq_row_bytes bytes, laid out as row_bytes/4 "heads" of 4 I8 elements;
     // with the MLA flag set the inner cache allocates no V, and with no RoPE it never re-rotates on a shift
@@ -203,6 +204,9 @@ llama_xquant_cache_info llama_xquant_get_cache_info(const llama_context * ctx) {
     }
     for (const auto & [buft, bytes] : memory->memory_breakdown()) {
         info.bytes += bytes;
+    }
+    for (const auto & [buft, data] : ctx->memory_breakdown()) {
+        info.compute_bytes += data.compute;
     }
     const llama_model & model = *llama_get_model(ctx);
     const auto & hparams = model.hparams;

@@ -1,8 +1,10 @@
 // XQuant attention: store this ubatch's rows in the X-cache (X, cross-layer
-// residual deltas, or GQA latents, by variant), rebuild K and V of every cell
-// in view from the stored rows, then run llama.cpp's own attention.
+// residual deltas, or GQA latents, by variant), rebuild K of every cell in view
+// from the stored rows (the ubatch's own cells from its unquantized rows), and
+// run llama.cpp's own attention, either on a rebuilt V or with V absorbed.
 #include "xquant-cache.h"
 #include "xquant-latent.h"
+#include "xquant-options.h"
 #include "xquant-quant.h"
 
 #include "llama-graph.h"
@@ -100,7 +102,7 @@ ggml_tensor * llm_graph_context::build_attn_xq(
     const int64_t n_head_kv = hparams.n_head_kv(il);
     const int64_t n_embd_kv = n_embd_head * n_head_kv;
     const int64_t n_kv = mctx_cur->get_n_kv();
-    const int32_t variant = cparams.xq_variant;
+    const int32_t variant = xq_variant_of(cparams);
     const bool delta = (uint32_t) il >= cparams.xq_base_layers_resolved;
 
     if (xq_pos == nullptr) {
@@ -154,28 +156,44 @@ ggml_tensor * llm_graph_context::build_attn_xq(
     ggml_tensor * loaded = ggml_custom_4d(ctx0, GGML_TYPE_F32, width, n_kv, 1, 1, load_args, load_base ? 2 : 1, xq_load_rows, GGML_N_TASKS_MAX, (void *) (intptr_t) bits);
     cb(loaded, "xq_loaded", il);
 
-    // K and V before bias: from X̂ through the model's own wk/wv, or from the latents through the rebuild factors
-    ggml_tensor * k;
-    ggml_tensor * v;
+    // The ubatch's own cells take their unquantized rows (xquant_exact_ubatch): only older
+    // cells are read back from the cache. ggml_set_rows writes in place, so a tensor that is
+    // also the cross-layer chain (the base of the next layer's delta) is copied first.
+    auto exact_ubatch = [&](ggml_tensor * loaded_rows, ggml_tensor * exact_rows) {
+        return xq_exact_ubatch(cparams) ? ggml_set_rows(ctx0, loaded_rows, exact_rows, inp->get_k_idxs()) : loaded_rows;
+    };
+
+    // K comes from k_src through k_w; V from v_src through v_w: X̂ through the model's own
+    // wk/wv, or the latents through the rebuild factors
+    ggml_tensor * k_src;
+    ggml_tensor * v_src;
+    ggml_tensor * k_w;
+    ggml_tensor * v_w;
     if (variant == XQ_VARIANT_LATENT) {
-        ggml_tensor * z_k = ggml_cont(ctx0, ggml_view_2d(ctx0, loaded, n_embd_kv, n_kv, loaded->nb[1], 0));
-        ggml_tensor * z_v = ggml_cont(ctx0, ggml_view_2d(ctx0, loaded, n_embd_kv, n_kv, loaded->nb[1], n_embd_kv * sizeof(float)));
-        k = ggml_mul_mat(ctx0, factors->rebuild_k, z_k);
-        v = ggml_mul_mat(ctx0, factors->rebuild_v, z_v);
+        loaded = exact_ubatch(loaded, rows);
+        k_src = ggml_cont(ctx0, ggml_view_2d(ctx0, loaded, n_embd_kv, n_kv, loaded->nb[1], 0));
+        v_src = ggml_cont(ctx0, ggml_view_2d(ctx0, loaded, n_embd_kv, n_kv, loaded->nb[1], n_embd_kv * sizeof(float)));
+        k_w = factors->rebuild_k;
+        v_w = factors->rebuild_v;
     } else {
-        ggml_tensor * x_hat = loaded;
+        ggml_tensor * x_hat;
         if (variant == XQ_VARIANT_CROSS_LAYER) {
             xq_acc = loaded;
-            x_hat = build_norm(xq_acc, layer.attn_norm, NULL, LLM_NORM_RMS, il);
+            x_hat = exact_ubatch(build_norm(xq_acc, layer.attn_norm, NULL, LLM_NORM_RMS, il), xq_x);
         } else if (variant == XQ_VARIANT_LATENT_CL) {
             ggml_tensor * lifted = ggml_mul_mat(ctx0, factors->lift, loaded);
             xq_acc = delta ? ggml_add(ctx0, xq_acc, lifted) : lifted;
-            x_hat = xq_acc;
+            x_hat = xq_exact_ubatch(cparams) ? exact_ubatch(ggml_dup(ctx0, xq_acc), xq_x) : xq_acc;
+        } else {
+            x_hat = exact_ubatch(loaded, xq_x);
         }
         cb(x_hat, "xq_x_hat", il);
-        k = build_lora_mm(layer.wk, x_hat, layer.wk_s);
-        v = build_lora_mm(layer.wv, x_hat, layer.wv_s);
+        k_src = v_src = x_hat;
+        k_w = layer.wk;
+        v_w = layer.wv;
     }
+    ggml_tensor * k = variant == XQ_VARIANT_LATENT ? ggml_mul_mat(ctx0, k_w, k_src) : build_lora_mm(k_w, k_src, layer.wk_s);
+    cb(k, "xq_k_rebuild", il);
 
     // K: the model's own post-projection transform (bias, k-norm), then RoPE at each cell's current position
     if (layer.wk_b) {
@@ -195,16 +213,40 @@ ggml_tensor * llm_graph_context::build_attn_xq(
             ext_factor, attn_factor, beta_fast, beta_slow);
     cb(k, "xq_k", il);
 
-    if (layer.wv_b) {
-        v = ggml_add(ctx0, v, layer.wv_b);
+    // V absorption: head h's output is Σ_j a_hj·(Wv,h·v_src_j + bv,h) = Wv,h·(Σ_j a_hj·v_src_j) + bv,h,
+    // since the weights sum to 1. Attention weights v_src itself as one shared head (MLA-style),
+    // then each head's result goes through its kv head's slice of Wv (mul_mat broadcasts a kv head
+    // over its group of query heads, as GQA pairs them). It costs n_head·n_tokens·n_kv·width instead
+    // of n_kv·width·d_kv, so it pays while n_tokens·n_head < d_kv: decode and small batches.
+    // Not absorbed: flash attention (its fused kernels want V heads shaped like K's), sinks (the
+    // weights no longer sum to 1), a V clamp (not linear), LoRA and per-tensor scales on wv.
+    const int64_t n_head_q = hparams.n_head(il);
+    const bool absorb = xq_absorb_v(cparams) && !cparams.flash_attn && n_tokens * n_head_q < n_embd_kv
+        && sinks == nullptr && hparams.f_clamp_kqv <= 0.0f && layer.wv_s == nullptr && loras->empty();
+    ggml_tensor * cur;
+    if (absorb) {
+        ggml_tensor * v_shared = ggml_reshape_3d(ctx0, v_src, v_src->ne[0], 1, n_kv);
+        ggml_tensor * v_heads = ggml_reshape_3d(ctx0, v_w, v_w->ne[0], n_embd_head, n_head_kv);
+        cur = build_attn_mha(q_cur, k, v_shared, kq_b, inp->get_kq_mask(), sinks, v_heads, 0, kq_scale, il);
+        if (layer.wv_b) {
+            // output heads are [group][kv head]; the bias is per kv head
+            cur = ggml_reshape_4d(ctx0, cur, n_embd_head, n_head_q / n_head_kv, n_head_kv, n_tokens);
+            cur = ggml_add(ctx0, cur, ggml_reshape_4d(ctx0, layer.wv_b, n_embd_head, 1, n_head_kv, 1));
+            cur = ggml_reshape_2d(ctx0, cur, n_embd_head * n_head_q, n_tokens);
+        }
+    } else {
+        ggml_tensor * v = variant == XQ_VARIANT_LATENT ? ggml_mul_mat(ctx0, v_w, v_src) : build_lora_mm(v_w, v_src, layer.wv_s);
+        cb(v, "xq_v_rebuild", il);
+        if (layer.wv_b) {
+            v = ggml_add(ctx0, v, layer.wv_b);
+        }
+        if (hparams.f_clamp_kqv > 0.0f) {
+            v = ggml_clamp(ctx0, v, -hparams.f_clamp_kqv, hparams.f_clamp_kqv);
+        }
+        v = ggml_reshape_3d(ctx0, v, n_embd_head, n_head_kv, n_kv);
+        cb(v, "xq_v", il);
+        cur = build_attn_mha(q_cur, k, v, kq_b, inp->get_kq_mask(), sinks, nullptr, 0, kq_scale, il);
     }
-    if (hparams.f_clamp_kqv > 0.0f) {
-        v = ggml_clamp(ctx0, v, -hparams.f_clamp_kqv, hparams.f_clamp_kqv);
-    }
-    v = ggml_reshape_3d(ctx0, v, n_embd_head, n_head_kv, n_kv);
-    cb(v, "xq_v", il);
-
-    ggml_tensor * cur = build_attn_mha(q_cur, k, v, kq_b, inp->get_kq_mask(), sinks, nullptr, 0, kq_scale, il);
     cb(cur, "kqv_out", il);
 
     if (wo) {

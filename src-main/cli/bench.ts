@@ -1,0 +1,278 @@
+// npm run bench [-- --quick] [--reps R] [--threads N] [--decode-tokens N] [--out DIR]
+//
+// Speed and memory of cache modes against kv-f16 at context depths 512, 2k and 8k.
+// Each measurement runs in its own process (so that peak RSS is its own): fill a
+// context of `depth` cells, timing the prefill, then decode a few tokens. The runs
+// are interleaved (every mode at a depth, then the next depth, then the next
+// repetition), and each figure is the median over repetitions of its ratio to the
+// kv-f16 run of the same repetition and depth. Then xquant-bench (native/tools)
+// times the rebuild's GEMMs inside a decode step against a plain ggml GEMM of the
+// same shape. Writes a table to stdout, and bench.json plus two PNG charts to --out.
+import { spawn, spawnSync } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
+import { parseArgs } from "node:util";
+import { fixturePath, heldOutTextPath, type FixtureName } from "../../fixtures/fixtures.ts";
+import { toolPath } from "../../native/paths.ts";
+import type { CacheMode } from "../engine/cache-modes.ts";
+import { Engine } from "../engine/engine.ts";
+import { lineChartSvg, type ChartSeries } from "./line-chart.ts";
+import { svgToPng } from "./render-png.ts";
+
+// A mode as benchmarked: "+plain" rebuilds V instead of absorbing it.
+interface Variant {
+    label: string;
+    mode: CacheMode;
+    absorbV: boolean;
+    color: string;
+}
+
+const variants: Variant[] = [
+    { label: "kv-f16", mode: "kv-f16", absorbV: true, color: "#000000" },
+    { label: "kv-q4_0", mode: "kv-q4_0", absorbV: true, color: "#c62828" },
+    { label: "xq-4+plain", mode: "xq-4", absorbV: false, color: "#90caf9" },
+    { label: "xq-4", mode: "xq-4", absorbV: true, color: "#1565c0" },
+    { label: "xq-2", mode: "xq-2", absorbV: true, color: "#2e7d32" },
+    { label: "xqcl-3", mode: "xqcl-3", absorbV: true, color: "#6a1b9a" },
+];
+
+// The trained fixture's context is 512; longer depths use the random MHA fixture of the same width.
+const depths: { depth: number; model: FixtureName }[] = [
+    { depth: 512, model: "mha-trained" },
+    { depth: 2048, model: "mha-random-f32" },
+    { depth: 8192, model: "mha-random-f32" },
+];
+
+interface WorkerJob {
+    model: string;
+    variant: Variant;
+    depth: number;
+    decodeTokens: number;
+    threads: number;
+}
+
+interface WorkerResult {
+    prefillTokensPerSecond: number;
+    decodeTokensPerSecond: number;
+    peakRssBytes: number;
+    cacheBytes: number;
+    computeBytes: number;
+}
+
+interface GemmResult {
+    mode: string;
+    depth: number;
+    rebuildGemmGflops: number;
+    plainGemmGflops: number;
+    shareOfPlain: number;
+    rebuildGemmMsPerStep: number;
+    dequantMsPerStep: number;
+    otherMsPerStep: number;
+}
+
+export interface BenchRow {
+    depth: number;
+    model: string;
+    label: string;
+    // medians of the ratio to kv-f16 in the same repetition
+    prefillVsF16: number;
+    decodeVsF16: number;
+    peakRssVsF16: number;
+    cacheBytesVsF16: number;
+    // medians of the absolute figures
+    prefillTokensPerSecond: number;
+    decodeTokensPerSecond: number;
+    peakRssBytes: number;
+    cacheBytes: number;
+    computeBytes: number;
+}
+
+// One measurement, in this process: prefill depth - decodeTokens tokens, then decode decodeTokens.
+async function runWorker(job: WorkerJob): Promise<WorkerResult> {
+    const engine = await Engine.start({ maxThreads: job.threads });
+    const model = await engine.loadModel(job.model);
+    const context = await engine.createContext(model, { cacheMode: job.variant.mode, contextSize: job.depth, absorbV: job.variant.absorbV });
+    const sequence = context.sequence();
+    // held-out text, repeated as needed (speed does not depend on the text)
+    const text = model.tokenize(fs.readFileSync(heldOutTextPath, "utf8"));
+    const prompt = Array.from({ length: job.depth - job.decodeTokens }, (_, i) => text[i % text.length]!);
+    let started = performance.now();
+    await sequence.evaluateWithoutGeneratingNewTokens(prompt.slice(0, -1));
+    const prefillSeconds = (performance.now() - started) / 1000;
+    // each step of the generator decodes one token; the clock starts after the first,
+    // which also builds and allocates the one-token graph
+    let decoded = 0;
+    for await (const _ of sequence.evaluate(prompt.slice(-1), { temperature: 0 })) {
+        if (decoded === 0) started = performance.now();
+        if (++decoded === job.decodeTokens) break;
+    }
+    const decodeSeconds = (performance.now() - started) / 1000;
+    const stats = context.cacheStats();
+    await context.dispose();
+    await model.dispose();
+    await engine.dispose();
+    return {
+        prefillTokensPerSecond: (prompt.length - 1) / prefillSeconds,
+        decodeTokensPerSecond: (decoded - 1) / decodeSeconds,
+        peakRssBytes: process.resourceUsage().maxRSS * 1024,
+        cacheBytes: stats.bytes,
+        computeBytes: stats.computeBytes,
+    };
+}
+
+function spawnWorker(job: WorkerJob): Promise<WorkerResult> {
+    return new Promise((resolve, reject) => {
+        const child = spawn(process.execPath, [...process.execArgv, import.meta.filename, "--worker", JSON.stringify(job)], { stdio: ["ignore", "pipe", "pipe"] });
+        let stdout = "";
+        let stderr = "";
+        child.stdout.on("data", (chunk: Buffer) => { stdout += chunk.toString(); });
+        child.stderr.on("data", (chunk: Buffer) => { stderr += chunk.toString(); });
+        child.on("error", reject);
+        child.on("close", (code) => {
+            if (code !== 0) return reject(new Error(`bench worker ${job.variant.label} at ${job.depth} failed (${code}): ${stderr.trim()}`));
+            resolve(JSON.parse(stdout.trim().split("\n").pop()!) as WorkerResult);
+        });
+    });
+}
+
+function runGemmProfile(model: string, mode: string, depth: number, threads: number): GemmResult {
+    const result = spawnSync(toolPath("xquant-bench"), [model, mode, String(depth), String(threads), "4"], { encoding: "utf8" });
+    if (result.status !== 0) throw new Error(`xquant-bench ${mode} ${depth} failed (${result.status}): ${result.stderr}`);
+    return JSON.parse(result.stdout) as GemmResult;
+}
+
+function median(values: number[]): number {
+    const sorted = [...values].sort((a, b) => a - b);
+    const middle = Math.floor(sorted.length / 2);
+    return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+}
+
+function summarise(depth: number, model: string, label: string, runs: WorkerResult[], references: WorkerResult[]): BenchRow {
+    const ratio = (pick: (run: WorkerResult) => number) => median(runs.map((run, i) => pick(run) / pick(references[i]!)));
+    const mid = (pick: (run: WorkerResult) => number) => median(runs.map(pick));
+    return {
+        depth, model, label,
+        prefillVsF16: ratio((run) => run.prefillTokensPerSecond),
+        decodeVsF16: ratio((run) => run.decodeTokensPerSecond),
+        peakRssVsF16: ratio((run) => run.peakRssBytes),
+        cacheBytesVsF16: ratio((run) => run.cacheBytes),
+        prefillTokensPerSecond: mid((run) => run.prefillTokensPerSecond),
+        decodeTokensPerSecond: mid((run) => run.decodeTokensPerSecond),
+        peakRssBytes: mid((run) => run.peakRssBytes),
+        cacheBytes: mid((run) => run.cacheBytes),
+        computeBytes: mid((run) => run.computeBytes),
+    };
+}
+
+function markdownTable(header: string[], lines: string[][]): string {
+    const widths = header.map((title, i) => Math.max(title.length, ...lines.map((line) => line[i]!.length)));
+    const format = (cells: string[]) => `| ${cells.map((cell, i) => cell.padEnd(widths[i]!)).join(" | ")} |`;
+    return [format(header), `|${widths.map((width) => "-".repeat(width + 2)).join("|")}|`, ...lines.map(format)].join("\n");
+}
+
+const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(1);
+
+export function formatBenchTable(rows: BenchRow[]): string {
+    return markdownTable(
+        ["depth", "mode", "prefill ×f16", "decode ×f16", "peak RSS ×f16", "cache ×f16", "prefill tok/s", "decode tok/s", "cache MiB", "compute buf MiB"],
+        rows.map((row) => [
+            String(row.depth), row.label, row.prefillVsF16.toFixed(2), row.decodeVsF16.toFixed(2), row.peakRssVsF16.toFixed(3), row.cacheBytesVsF16.toFixed(3),
+            row.prefillTokensPerSecond.toFixed(0), row.decodeTokensPerSecond.toFixed(1), mib(row.cacheBytes), mib(row.computeBytes),
+        ]));
+}
+
+export function formatGemmTable(results: GemmResult[]): string {
+    return markdownTable(
+        ["depth", "mode", "rebuild GEMM GFLOP/s", "plain GEMM GFLOP/s", "share", "GEMM ms/step", "dequant ms/step", "rest ms/step"],
+        results.map((result) => [
+            String(result.depth), result.mode, result.rebuildGemmGflops.toFixed(1), result.plainGemmGflops.toFixed(1), `${(result.shareOfPlain * 100).toFixed(0)}%`,
+            result.rebuildGemmMsPerStep.toFixed(2), result.dequantMsPerStep.toFixed(2), result.otherMsPerStep.toFixed(2),
+        ]));
+}
+
+function chartSeries(rows: BenchRow[], pick: (row: BenchRow) => number, dashed = false, suffix = ""): ChartSeries[] {
+    return variants.map((variant) => ({
+        name: `${variant.label}${suffix}`, color: variant.color, dashed,
+        points: rows.filter((row) => row.label === variant.label).map((row) => ({ x: row.depth, y: pick(row) })),
+    }));
+}
+
+async function main(): Promise<void> {
+    const { values } = parseArgs({
+        args: process.argv.slice(2),
+        options: {
+            worker: { type: "string" },
+            quick: { type: "boolean", default: false },
+            reps: { type: "string" },
+            threads: { type: "string", default: "1" },
+            "decode-tokens": { type: "string" },
+            out: { type: "string", default: "bench-results" },
+        },
+    });
+    if (values.worker !== undefined) {
+        console.log(JSON.stringify(await runWorker(JSON.parse(values.worker) as WorkerJob)));
+        return;
+    }
+    const quick = values.quick;
+    const reps = Number(values.reps ?? (quick ? 1 : 3));
+    const threads = Number(values.threads);
+    const decodeTokens = Number(values["decode-tokens"] ?? (quick ? 8 : 16));
+    const plan = quick ? depths.slice(0, 2) : depths;
+
+    const runs = new Map<string, WorkerResult[]>();
+    const started = Date.now();
+    for (let rep = 0; rep < reps; rep++) {
+        for (const { depth, model } of plan) {
+            for (const variant of variants) {
+                process.stderr.write(`[bench] rep ${rep + 1}/${reps} depth ${depth} ${variant.label} (${((Date.now() - started) / 1000).toFixed(0)} s)\n`);
+                const result = await spawnWorker({ model: fixturePath(model), variant, depth, decodeTokens, threads });
+                const key = `${depth} ${variant.label}`;
+                runs.set(key, [...(runs.get(key) ?? []), result]);
+            }
+        }
+    }
+    const rows = plan.flatMap(({ depth, model }) => variants.map((variant) =>
+        summarise(depth, model, variant.label, runs.get(`${depth} ${variant.label}`)!, runs.get(`${depth} kv-f16`)!)));
+
+    const gemm: GemmResult[] = [];
+    for (const { depth, model } of plan) {
+        for (const mode of ["xq-4+plain", "xq-4"]) {
+            process.stderr.write(`[bench] rebuild GEMMs depth ${depth} ${mode}\n`);
+            gemm.push(runGemmProfile(fixturePath(model), mode, depth, threads));
+        }
+    }
+    const absorbedSpeedup = plan.map(({ depth }) => {
+        const plain = runs.get(`${depth} xq-4+plain`)!;
+        return { depth, decodeSpeedup: median(runs.get(`${depth} xq-4`)!.map((run, i) => run.decodeTokensPerSecond / plain[i]!.decodeTokensPerSecond)) };
+    });
+
+    const models = plan.map(({ depth, model }) => `${depth}: ${model}`).join(", ");
+    console.log(`\nCache modes against kv-f16 (${reps} interleaved repetitions, medians; ${threads} thread(s); ${decodeTokens} decode tokens; models ${models})\n`);
+    console.log(formatBenchTable(rows));
+    console.log("\nV absorption: xq-4 decode speed over xq-4+plain");
+    console.log(markdownTable(["depth", "speedup"], absorbedSpeedup.map((entry) => [String(entry.depth), `${entry.decodeSpeedup.toFixed(2)}x`])));
+    console.log("\nRebuild GEMMs inside a decode step against a plain ggml GEMM of the same shape (xquant-bench)\n");
+    console.log(formatGemmTable(gemm));
+
+    fs.mkdirSync(values.out, { recursive: true });
+    const json = path.join(values.out, "bench.json");
+    fs.writeFileSync(json, JSON.stringify({ reps, threads, decodeTokens, seconds: (Date.now() - started) / 1000, rows, absorbedSpeedup, gemm }, null, 2) + "\n");
+    const speedPng = path.join(values.out, "bench-speed.png");
+    await svgToPng(lineChartSvg({
+        title: "Speed against kv-f16 (solid: decode, dashed: prefill)", xLabel: "context depth (cells)", yLabel: "tokens/s ÷ kv-f16",
+        series: [...chartSeries(rows, (row) => row.decodeVsF16), ...chartSeries(rows, (row) => row.prefillVsF16, true, " prefill")],
+    }), speedPng);
+    const memoryPng = path.join(values.out, "bench-memory.png");
+    await svgToPng(lineChartSvg({
+        title: "Memory (solid: cache, dashed: compute buffers)", xLabel: "context depth (cells)", yLabel: "MiB",
+        series: [...chartSeries(rows, (row) => row.cacheBytes / 2 ** 20), ...chartSeries(rows, (row) => row.computeBytes / 2 ** 20, true, " compute")],
+    }), memoryPng);
+    console.log(`\nwrote ${json}, ${speedPng}, ${memoryPng} in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+}
+
+if (process.argv[1] === import.meta.filename) {
+    main().catch((error: Error) => {
+        console.error(`bench failed: ${error.message}`);
+        process.exit(1);
+    });
+}
