@@ -58,7 +58,9 @@ export class CompareService {
             for (const mode of modes) {
                 const result: CompareModeResult = { mode, cacheBytes: 0, tokensPerSecond: 0, kldVsF16: 0, perplexity: null, output: null, error: null };
                 try {
-                    const context = await engine.createContext(model, { cacheMode: mode, contextSize: request.contextSize });
+                    // every K/V is read back from the cache, as in the paper's protocol: with exact ubatches a
+                    // text scored in one ubatch would never touch the quantized cells
+                    const context = await engine.createContext(model, { cacheMode: mode, contextSize: request.contextSize, exactUbatch: false });
                     try {
                         const started = performance.now();
                         if (request.kind === "prompt") {
