@@ -1,0 +1,93 @@
+// Compile-only checks of our GPU kernels, so that a syntax error cannot land on a
+// machine without a GPU (native/README.md, "GPU kernels"):
+// - every .cu file of ours under native/src is compiled (nvcc -c, sm_90) against the
+//   patched tree in native/build/source, with a cuBLAS declaration stub
+//   (native/tests/cuda-stub) where cuBLAS is not installed; skipped only without nvcc;
+// - our Metal kernels are parsed by the host C++ compiler through a small MSL shim
+//   (native/tests/metal-shim), and the patched Metal host sources that are plain
+//   C++ are syntax-checked. Neither replaces a real Metal compile on a Mac.
+import { spawnSync } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { beforeAll, describe, expect, it } from "vitest";
+import { nativeDir, repoRoot } from "../paths.ts";
+
+const sourceRoot = path.join(nativeDir, "build", "source", "llama.cpp");
+const ourRoot = path.join(nativeDir, "src", "llama.cpp");
+const ggml = (root: string, ...parts: string[]) => path.join(root, "ggml", ...parts);
+
+function hasCommand(command: string): boolean {
+    return spawnSync(command, ["--version"], { stdio: "ignore" }).status === 0;
+}
+
+function listFiles(dir: string, suffix: string): string[] {
+    if (!fs.existsSync(dir)) return [];
+    return fs.readdirSync(dir).filter((name) => name.endsWith(suffix)).map((name) => path.join(dir, name)).sort();
+}
+
+function compile(command: string, args: string[]): { status: number | null; output: string } {
+    const result = spawnSync(command, args, { encoding: "utf8", cwd: repoRoot });
+    return { status: result.status, output: `${result.stdout ?? ""}${result.stderr ?? ""}${result.error ? String(result.error) : ""}` };
+}
+
+// The patched tree must carry our ggml ops; refresh it when it predates them.
+beforeAll(() => {
+    const header = ggml(sourceRoot, "include", "ggml.h");
+    if (fs.existsSync(header) && fs.readFileSync(header, "utf8").includes("GGML_OP_XQ_REBUILD")) return;
+    const result = spawnSync(process.execPath, ["--import", "tsx", path.join(nativeDir, "build.ts"), "--sources-only"], { encoding: "utf8", cwd: repoRoot });
+    if (result.status !== 0) throw new Error(`preparing native/build/source failed:\n${result.stdout}${result.stderr}`);
+}, 300_000);
+
+// our headers first, so that the files under test are the ones in native/src
+function includes(...dirs: string[]): string[] {
+    return dirs.flatMap((dir) => ["-I", dir]);
+}
+
+const cudaFiles = listFiles(ggml(ourRoot, "src", "ggml-cuda"), ".cu");
+const hasNvcc = hasCommand("nvcc");
+if (!hasNvcc) console.warn("[gpu-compile] nvcc not found: skipping the CUDA compile check of native/src/llama.cpp/ggml/src/ggml-cuda/*.cu");
+
+describe.skipIf(!hasNvcc)("CUDA kernels compile (nvcc -c, sm_90)", () => {
+    it("has kernels to check", () => {
+        expect(cudaFiles.length).toBeGreaterThan(0);
+    });
+
+    it.each(cudaFiles.map((file) => path.basename(file)))("%s", (name) => {
+        const out = path.join(os.tmpdir(), `xq-gpu-compile-${process.pid}-${name}.o`);
+        // the stub goes last: a real cublas_v2.h on the include path wins
+        const result = compile("nvcc", ["-c", "-std=c++17", "-arch=sm_90", "-O1", "-Werror", "all-warnings",
+            ...includes(ggml(ourRoot, "include"), ggml(ourRoot, "src", "ggml-cuda"), ggml(sourceRoot, "include"), ggml(sourceRoot, "src"), ggml(sourceRoot, "src", "ggml-cuda")),
+            "-isystem", path.join(nativeDir, "tests", "cuda-stub"),
+            path.join(ggml(ourRoot, "src", "ggml-cuda"), name), "-o", out]);
+        fs.rmSync(out, { force: true });
+        expect(result.output).toBe("");
+        expect(result.status).toBe(0);
+    }, 300_000);
+});
+
+const cxx = process.env.CXX ?? "c++";
+
+describe("Metal sources parse as C++ (structural check, not a Metal compile)", () => {
+    it.each(listFiles(ggml(ourRoot, "src", "ggml-metal", "kernels"), ".metal").map((file) => path.basename(file)))("kernels/%s through the MSL shim", (name) => {
+        const source = fs.readFileSync(path.join(ggml(ourRoot, "src", "ggml-metal", "kernels"), name), "utf8")
+            .replace('#include "common.h"', '#include "metal-shim.h"')
+            // argument attributes ([[thread_index_in_simdgroup]], [[threadgroup(0)]]) mean nothing to C++
+            .replace(/\[\[[a-z_]+(\([0-9]+\))?\]\]/g, "");
+        const file = path.join(os.tmpdir(), `xq-metal-${process.pid}-${name}.cpp`);
+        fs.writeFileSync(file, source);
+        const result = compile(cxx, ["-std=c++17", "-fsyntax-only", "-Wall", "-Wno-attributes", "-Werror",
+            ...includes(path.join(nativeDir, "tests", "metal-shim"), ggml(sourceRoot, "src", "ggml-metal")), file]);
+        fs.rmSync(file, { force: true });
+        expect(result.output).toBe("");
+        expect(result.status).toBe(0);
+    });
+
+    it.each(["ggml-metal-ops.cpp", "ggml-metal-device.cpp"])("patched host source %s", (name) => {
+        const result = compile(cxx, ["-std=c++17", "-fsyntax-only",
+            ...includes(ggml(ourRoot, "include"), ggml(sourceRoot, "include"), ggml(sourceRoot, "src"), ggml(sourceRoot, "src", "ggml-metal")),
+            path.join(ggml(sourceRoot, "src", "ggml-metal"), name)]);
+        expect(result.output).toBe("");
+        expect(result.status).toBe(0);
+    });
+});
