@@ -27,7 +27,7 @@ const sourceDir = path.join(workDir, "source");
 const buildDir = path.join(workDir, gpu ? `out-${gpu}` : "out");
 const ccacheDir = path.join(cacheDir, "ccache");
 const nlcLlamaDir = path.join(nodeLlamaCppDir, "llama");
-const installedTools = ["llama-perplexity", "llama-finetune", "xquant-eval", "xquant-native-tests"];
+const installedTools = ["llama-perplexity", "llama-finetune", "xquant-eval", "xquant-native-tests", "xquant-ops-tests"];
 const buildTargets = ["llama-addon", ...installedTools];
 
 class BuildError extends Error {}
