@@ -78,15 +78,15 @@ static __device__ __forceinline__ void xq_dequantize_group(const uint8_t * row, 
     xq_hadamard_warp<G>(v, lane);
 }
 
-// grid (n / G, n_tokens), one warp per block
+// grid (n_tokens, n / G), one warp per block (tokens and cells on x: grid y is limited to 65535)
 template <int G>
 static __global__ void k_xq_set_rows(
         const char * rows, const int64_t nb_rows1, const char * idxs, const bool idx64,
         const char * base, const int64_t nb_base1, uint8_t * dst, const int bits, const int64_t row_bytes) {
     constexpr int VPL = G / XQ_WARP;
     const int lane = threadIdx.x;
-    const int g = blockIdx.x;
-    const int64_t t = blockIdx.y;
+    const int64_t t = blockIdx.x;
+    const int g = blockIdx.y;
     const int64_t cell = idx64 ? ((const int64_t *) idxs)[t] : ((const int32_t *) idxs)[t];
     const float * src = (const float *) (rows + t * nb_rows1) + (int64_t) g * G;
     const float * prev = base ? (const float *) (base + cell * nb_base1) + (int64_t) g * G : nullptr;
@@ -152,15 +152,15 @@ static __global__ void k_xq_set_rows(
     }
 }
 
-// dequantize only (no weight): grid (n / G, n_kv), one warp per block
+// dequantize only (no weight): grid (n_kv, n / G), one warp per block
 template <int G>
 static __global__ void k_xq_load(
         const uint8_t * stored, const int64_t row_bytes, const char * base, const int64_t nb_base1,
         char * dst, const int64_t nb1, const int bits) {
     constexpr int VPL = G / XQ_WARP;
     const int lane = threadIdx.x;
-    const int g = blockIdx.x;
-    const int64_t cell = blockIdx.y;
+    const int64_t cell = blockIdx.x;
+    const int g = blockIdx.y;
     float v[VPL];
     xq_dequantize_group<G>(stored + cell * row_bytes, g, bits, lane, v);
     float * out = (float *) (dst + cell * nb1) + (int64_t) g * G;
@@ -276,7 +276,7 @@ static void xq_set_rows_launch(const ggml_tensor * dst, int bits, cudaStream_t s
     if (rows->ne[1] == 0) {
         return;
     }
-    const dim3 grid(n / G, rows->ne[1]);
+    const dim3 grid(rows->ne[1], n / G);
     k_xq_set_rows<G><<<grid, XQ_WARP, 0, stream>>>(
         (const char *) rows->data, rows->nb[1], (const char *) idxs->data, idxs->type == GGML_TYPE_I64,
         base ? (const char *) base->data : nullptr, base ? base->nb[1] : 0,
@@ -295,7 +295,7 @@ static void xq_rebuild_launch(const ggml_tensor * dst, int bits, int64_t n, cuda
         return;
     }
     if (w == nullptr) {
-        const dim3 grid(n / G, n_kv);
+        const dim3 grid(n_kv, n / G);
         k_xq_load<G><<<grid, XQ_WARP, 0, stream>>>(
             (const uint8_t *) stored->data, row_bytes, base ? (const char *) base->data : nullptr, base ? base->nb[1] : 0,
             (char *) dst->data, dst->nb[1], bits);

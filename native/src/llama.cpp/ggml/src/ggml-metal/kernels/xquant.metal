@@ -68,7 +68,7 @@ static inline void xq_dequantize_group(device const uint8_t * row, int g, int bi
     xq_hadamard_simd<G>(v, lane);
 }
 
-// threadgroups (n / G, n_tokens), one simdgroup each
+// threadgroups (n_tokens, n / G), one simdgroup each
 template <int G>
 kernel void kernel_xq_set_rows(
         constant ggml_metal_kargs_xq_set_rows & args,
@@ -80,8 +80,8 @@ kernel void kernel_xq_set_rows(
         uint2  tgpig [[threadgroup_position_in_grid]],
         ushort lane  [[thread_index_in_simdgroup]]) {
     constexpr int VPL = G / XQ_WARP;
-    const int g = tgpig.x;
-    const int t = tgpig.y;
+    const int t = tgpig.x;
+    const int g = tgpig.y;
     const int64_t cell = args.idx64 ? ((device const int64_t *) idxs)[t] : (int64_t) ((device const int32_t *) idxs)[t];
     device const float * src  = (device const float *) (rows + t * args.nb_rows1) + g * G;
     device const float * prev = (device const float *) (base + cell * args.nb_base1) + g * G;
@@ -143,7 +143,7 @@ template [[host_name("kernel_xq_set_rows_g128")]] kernel kernel_xq_set_rows_t ke
 template [[host_name("kernel_xq_set_rows_g64")]]  kernel kernel_xq_set_rows_t kernel_xq_set_rows<64>;
 template [[host_name("kernel_xq_set_rows_g32")]]  kernel kernel_xq_set_rows_t kernel_xq_set_rows<32>;
 
-// load only: threadgroups (n / G, n_kv), one simdgroup each
+// load only: threadgroups (n_kv, n / G), one simdgroup each
 template <int G>
 kernel void kernel_xq_load(
         constant ggml_metal_kargs_xq_rebuild & args,
@@ -153,8 +153,8 @@ kernel void kernel_xq_load(
         uint2  tgpig [[threadgroup_position_in_grid]],
         ushort lane  [[thread_index_in_simdgroup]]) {
     constexpr int VPL = G / XQ_WARP;
-    const int g = tgpig.x;
-    const int64_t cell = tgpig.y;
+    const int64_t cell = tgpig.x;
+    const int g = tgpig.y;
     float v[VPL];
     xq_dequantize_group<G>((device const uint8_t *) stored + cell * args.row_bytes, g, args.bits, lane, v);
     device float * out = (device float *) (dst + cell * args.nb1) + g * G;
