@@ -134,6 +134,19 @@ void ggml_xq_dequantize_row(const uint8_t * src, float * dst, int64_t n, int bit
     }
 }
 
+// both ops carry op_params {bits, n} and up to four sources
+static struct ggml_tensor * xq_op(struct ggml_tensor * result, enum ggml_op op, int bits, int64_t n,
+        struct ggml_tensor * src0, struct ggml_tensor * src1, struct ggml_tensor * src2, struct ggml_tensor * src3) {
+    const int32_t params[] = { bits, (int32_t) n };
+    ggml_set_op_params(result, params, sizeof(params));
+    result->op     = op;
+    result->src[0] = src0;
+    result->src[1] = src1;
+    result->src[2] = src2;
+    result->src[3] = src3;
+    return result;
+}
+
 struct ggml_tensor * ggml_xq_set_rows(
         struct ggml_context * ctx,
         struct ggml_tensor  * storage,
@@ -147,15 +160,8 @@ struct ggml_tensor * ggml_xq_set_rows(
     GGML_ASSERT(ggml_is_contiguous(storage));
     GGML_ASSERT(base == nullptr || (base->type == GGML_TYPE_F32 && base->ne[0] == rows->ne[0] && base->nb[0] == sizeof(float)));
 
-    struct ggml_tensor * result = ggml_view_tensor(ctx, storage);
-    const int32_t params[] = { bits, (int32_t) rows->ne[0] };
-    ggml_set_op_params(result, params, sizeof(params));
-    result->op     = GGML_OP_XQ_SET_ROWS;
-    result->src[0] = rows;
-    result->src[1] = idxs;
-    result->src[2] = storage;
-    result->src[3] = base;
-    return result;
+    // sources in ggml_set_rows' order: rows, indices, destination
+    return xq_op(ggml_view_tensor(ctx, storage), GGML_OP_XQ_SET_ROWS, bits, rows->ne[0], rows, idxs, storage, base);
 }
 
 static struct ggml_tensor * xq_rebuild_impl(
@@ -173,15 +179,7 @@ static struct ggml_tensor * xq_rebuild_impl(
     GGML_ASSERT(bias == nullptr || (w != nullptr && bias->type == GGML_TYPE_F32 && ggml_nelements(bias) == w->ne[1] && ggml_is_contiguous(bias)));
     GGML_ASSERT(base == nullptr || (base->type == GGML_TYPE_F32 && base->ne[0] == n && base->ne[1] >= n_kv && base->nb[0] == sizeof(float)));
 
-    struct ggml_tensor * result = ggml_new_tensor_2d(ctx, GGML_TYPE_F32, w ? w->ne[1] : n, n_kv);
-    const int32_t params[] = { bits, (int32_t) n };
-    ggml_set_op_params(result, params, sizeof(params));
-    result->op     = GGML_OP_XQ_REBUILD;
-    result->src[0] = storage;
-    result->src[1] = w;
-    result->src[2] = bias;
-    result->src[3] = base;
-    return result;
+    return xq_op(ggml_new_tensor_2d(ctx, GGML_TYPE_F32, w ? w->ne[1] : n, n_kv), GGML_OP_XQ_REBUILD, bits, n, storage, w, bias, base);
 }
 
 struct ggml_tensor * ggml_xq_rebuild(

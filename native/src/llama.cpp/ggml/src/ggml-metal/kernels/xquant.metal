@@ -7,9 +7,11 @@
 #include "common.h"
 
 #define XQ_WARP   32
+// 32 outputs x 16 cells per threadgroup of 128 threads (CUDA: 32 x 32, 256 threads):
+// both tiles of a 128-wide group must fit Apple's 32 KB of threadgroup memory
 #define XQ_TILE_O 32
-#define XQ_TILE_J 32
-#define XQ_THREADS 256
+#define XQ_TILE_J 16
+#define XQ_THREADS 128
 
 static inline int xq_group_bytes(int G, int bits) {
     return 4 + G * bits / 8;
@@ -170,7 +172,7 @@ template [[host_name("kernel_xq_load_g128")]] kernel kernel_xq_load_t kernel_xq_
 template [[host_name("kernel_xq_load_g64")]]  kernel kernel_xq_load_t kernel_xq_load<64>;
 template [[host_name("kernel_xq_load_g32")]]  kernel kernel_xq_load_t kernel_xq_load<32>;
 
-// fused rebuild: threadgroups (ceil(n_out / 32), ceil(n_kv / 32)) of 256 threads
+// fused rebuild: threadgroups (ceil(n_out / 32), ceil(n_kv / 16)) of 128 threads
 template <int G, typename TW>
 kernel void kernel_xq_rebuild(
         constant ggml_metal_kargs_xq_rebuild & args,
@@ -188,6 +190,7 @@ kernel void kernel_xq_rebuild(
 
     const int64_t o0 = (int64_t) tgpig.x * XQ_TILE_O;
     const int64_t j0 = (int64_t) tgpig.y * XQ_TILE_J;
+    // each thread: outputs to + 16r (r < 2), cells tj + 8c (c < 2)
     const int to = tid % 16;
     const int tj = tid / 16;
     float acc[2][2] = { { 0.0f, 0.0f }, { 0.0f, 0.0f } };
@@ -218,7 +221,7 @@ kernel void kernel_xq_rebuild(
             const float w0 = ws[to][i];
             const float w1 = ws[to + 16][i];
             const float x0 = xs[tj][i];
-            const float x1 = xs[tj + 16][i];
+            const float x1 = xs[tj + 8][i];
             acc[0][0] += w0 * x0;
             acc[0][1] += w0 * x1;
             acc[1][0] += w1 * x0;
@@ -234,7 +237,7 @@ kernel void kernel_xq_rebuild(
         }
         const float b = args.has_bias ? ((device const float *) bias)[o] : 0.0f;
         for (int c = 0; c < 2; ++c) {
-            const int64_t j = j0 + tj + 16 * c;
+            const int64_t j = j0 + tj + 8 * c;
             if (j < args.n_kv) {
                 ((device float *) (dst + j * args.nb1))[o] = acc[r][c] + b;
             }
