@@ -3,15 +3,16 @@
 // - every .cu file of ours under native/src is compiled (nvcc -c, sm_90) against the
 //   patched tree in native/build/source, with a cuBLAS declaration stub
 //   (native/tests/cuda-stub) where cuBLAS is not installed; skipped only without nvcc;
-// - our Metal kernels are parsed by the host C++ compiler through a small MSL shim
-//   (native/tests/metal-shim), and the patched Metal host sources that are plain
-//   C++ are syntax-checked. Neither replaces a real Metal compile on a Mac.
+// - our Metal kernels are compiled by the host C++ compiler through a small MSL shim
+//   (native/tests/metal-shim) and run on the CPU, one host thread per GPU thread,
+//   against the row functions; the patched Metal host sources that are plain C++
+//   are syntax-checked. Neither replaces a real Metal compile and run on a Mac.
 import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { nativeDir, repoRoot } from "../paths.ts";
+import { installedBinDir, nativeDir, repoRoot } from "../paths.ts";
 
 const sourceRoot = path.join(nativeDir, "build", "source", "llama.cpp");
 const ourRoot = path.join(nativeDir, "src", "llama.cpp");
@@ -68,22 +69,37 @@ describe.skipIf(!hasNvcc)("CUDA kernels compile (nvcc -c, sm_90)", () => {
 
 const cxx = process.env.CXX ?? "c++";
 
-describe("Metal sources parse as C++ (structural check, not a Metal compile)", () => {
-    it.each(listFiles(ggml(ourRoot, "src", "ggml-metal", "kernels"), ".metal").map((file) => path.basename(file)))("kernels/%s through the MSL shim", (name) => {
-        const source = fs.readFileSync(path.join(ggml(ourRoot, "src", "ggml-metal", "kernels"), name), "utf8")
-            .replace('#include "common.h"', '#include "metal-shim.h"')
-            // argument attributes ([[thread_index_in_simdgroup]], [[threadgroup(0)]]) mean nothing to C++
-            .replace(/\[\[[a-z_]+(\([0-9]+\))?\]\]/g, "");
-        const file = path.join(os.tmpdir(), `xq-metal-${process.pid}-${name}.cpp`);
-        fs.writeFileSync(file, source);
-        const result = compile(cxx, ["-std=c++17", "-fsyntax-only", "-Wall", "-Wno-attributes", "-Werror",
-            ...includes(path.join(nativeDir, "tests", "metal-shim"), ggml(sourceRoot, "src", "ggml-metal")), file]);
-        fs.rmSync(file, { force: true });
-        expect(result.output).toBe("");
-        expect(result.status).toBe(0);
-    });
+describe("Metal kernels, on the CPU (structural check and emulation, not a Metal compile)", () => {
+    it("kernels/xquant.metal compiles as C++ through the MSL shim and, run with one host thread per GPU thread, matches the row functions", () => {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "xq-metal-"));
+        try {
+            const source = fs.readFileSync(path.join(ggml(ourRoot, "src", "ggml-metal", "kernels"), "xquant.metal"), "utf8")
+                .replace('#include "common.h"', '#include "metal-shim.h"')
+                // argument attributes ([[thread_index_in_simdgroup]], [[threadgroup(0)]]) mean nothing to C++
+                .replace(/\[\[[a-z_]+(\([0-9]+\))?\]\]/g, "")
+                // threadgroup arrays are shared by the threads of a threadgroup: static on the host
+                .replace(/^ {4}threadgroup float /gm, "    static float ");
+            fs.writeFileSync(path.join(dir, "xquant-metal.inc"), source);
+            const exe = path.join(dir, "metal-emulate");
+            const built = compile(cxx, ["-std=c++20", "-O1", "-pthread", "-Wall", "-Wno-attributes", "-Werror",
+                ...includes(dir, path.join(nativeDir, "tests", "metal-shim"), ggml(sourceRoot, "src", "ggml-metal"), ggml(ourRoot, "include"), ggml(sourceRoot, "include")),
+                path.join(nativeDir, "tests", "metal-shim", "metal-emulate.cpp"), "-o", exe,
+                "-L", installedBinDir, "-lggml-base", `-Wl,-rpath,${installedBinDir}`]);
+            expect(built.output).toBe("");
+            expect(built.status).toBe(0);
+            const ran = spawnSync(exe, [], { encoding: "utf8" });
+            expect(ran.status, ran.stderr).toBe(0);
+            const summary = JSON.parse(ran.stdout) as { cases: number; setRowsRowMismatches: number; loadMaxAbs: number; rebuildNmseMax: number };
+            expect(summary.cases).toBe(30);
+            expect(summary.setRowsRowMismatches).toBe(0);
+            expect(summary.loadMaxAbs).toBeLessThan(1e-6);
+            expect(summary.rebuildNmseMax).toBeLessThan(1e-10);
+        } finally {
+            fs.rmSync(dir, { recursive: true, force: true });
+        }
+    }, 300_000);
 
-    it.each(["ggml-metal-ops.cpp", "ggml-metal-device.cpp"])("patched host source %s", (name) => {
+    it.each(["ggml-metal-ops.cpp", "ggml-metal-device.cpp"])("patched host source %s is valid C++", (name) => {
         const result = compile(cxx, ["-std=c++17", "-fsyntax-only",
             ...includes(ggml(ourRoot, "include"), ggml(sourceRoot, "include"), ggml(sourceRoot, "src"), ggml(sourceRoot, "src", "ggml-metal")),
             path.join(ggml(sourceRoot, "src", "ggml-metal"), name)]);
