@@ -3,10 +3,11 @@
 // - every .cu file of ours under native/src is compiled (nvcc -c, sm_90) against the
 //   patched tree in native/build/source, with a cuBLAS declaration stub
 //   (native/tests/cuda-stub) where cuBLAS is not installed; skipped only without nvcc;
-// - our Metal kernels are compiled by the host C++ compiler through a small MSL shim
-//   (native/tests/metal-shim) and run on the CPU, one host thread per GPU thread,
-//   against the row functions; the patched Metal host sources that are plain C++
-//   are syntax-checked. Neither replaces a real Metal compile and run on a Mac.
+// - our CUDA and Metal kernels are compiled by the host C++ compiler through small
+//   shims (native/tests/gpu-emulate) and run on the CPU, one host thread per GPU
+//   thread, against the row functions; the patched Metal host sources that are
+//   plain C++ are syntax-checked. None of this replaces a GPU run, and nothing here
+//   compiles Metal.
 import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
@@ -69,36 +70,61 @@ describe.skipIf(!hasNvcc)("CUDA kernels compile (nvcc -c, sm_90)", () => {
 
 const cxx = process.env.CXX ?? "c++";
 
-describe("Metal kernels, on the CPU (structural check and emulation, not a Metal compile)", () => {
-    it("kernels/xquant.metal compiles as C++ through the MSL shim and, run with one host thread per GPU thread, matches the row functions", () => {
-        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "xq-metal-"));
-        try {
-            const source = fs.readFileSync(path.join(ggml(ourRoot, "src", "ggml-metal", "kernels"), "xquant.metal"), "utf8")
-                .replace('#include "common.h"', '#include "metal-shim.h"')
-                // argument attributes ([[thread_index_in_simdgroup]], [[threadgroup(0)]]) mean nothing to C++
-                .replace(/\[\[[a-z_]+(\([0-9]+\))?\]\]/g, "")
-                // threadgroup arrays are shared by the threads of a threadgroup: static on the host
-                .replace(/^ {4}threadgroup float /gm, "    static float ");
-            fs.writeFileSync(path.join(dir, "xquant-metal.inc"), source);
-            const exe = path.join(dir, "metal-emulate");
-            const built = compile(cxx, ["-std=c++20", "-O1", "-pthread", "-Wall", "-Wno-attributes", "-Werror",
-                ...includes(dir, path.join(nativeDir, "tests", "metal-shim"), ggml(sourceRoot, "src", "ggml-metal"), ggml(ourRoot, "include"), ggml(sourceRoot, "include")),
-                path.join(nativeDir, "tests", "metal-shim", "metal-emulate.cpp"), "-o", exe,
-                "-L", installedBinDir, "-lggml-base", `-Wl,-rpath,${installedBinDir}`]);
-            expect(built.output).toBe("");
-            expect(built.status).toBe(0);
-            const ran = spawnSync(exe, [], { encoding: "utf8" });
-            expect(ran.status, ran.stderr).toBe(0);
-            const summary = JSON.parse(ran.stdout) as { cases: number; setRowsRowMismatches: number; loadMaxAbs: number; rebuildNmseMax: number };
-            expect(summary.cases).toBe(30);
-            expect(summary.setRowsRowMismatches).toBe(0);
-            expect(summary.loadMaxAbs).toBeLessThan(1e-6);
-            expect(summary.rebuildNmseMax).toBeLessThan(1e-10);
-        } finally {
-            fs.rmSync(dir, { recursive: true, force: true });
-        }
-    }, 300_000);
+interface EmulationSummary {
+    cases: number;
+    setRowsRowMismatches: number;
+    loadMaxAbs: number;
+    rebuildNmseMax: number;
+}
 
+// Builds native/tests/gpu-emulate/emulate-xquant.cpp around one backend's kernels
+// (kernels.inc) and runs them on the CPU, one host thread per GPU thread.
+function emulate(backend: "cuda" | "metal", kernels: string): EmulationSummary {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), `xq-emulate-${backend}-`));
+    try {
+        fs.writeFileSync(path.join(dir, "kernels.inc"), kernels);
+        const exe = path.join(dir, "emulate-xquant");
+        const built = compile(cxx, ["-std=c++20", "-O1", "-pthread", "-Wall", "-Wno-attributes", "-Wno-unknown-pragmas", "-Werror",
+            ...(backend === "cuda" ? ["-DXQ_EMULATE_CUDA"] : []),
+            ...includes(dir, path.join(nativeDir, "tests", "gpu-emulate"), ggml(sourceRoot, "src", "ggml-metal"), ggml(ourRoot, "include"), ggml(sourceRoot, "include")),
+            path.join(nativeDir, "tests", "gpu-emulate", "emulate-xquant.cpp"), "-o", exe,
+            "-L", installedBinDir, "-lggml-base", `-Wl,-rpath,${installedBinDir}`]);
+        expect(built.output).toBe("");
+        expect(built.status).toBe(0);
+        const ran = spawnSync(exe, [], { encoding: "utf8" });
+        expect(ran.status, ran.stderr).toBe(0);
+        return JSON.parse(ran.stdout) as EmulationSummary;
+    } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+    }
+}
+
+// Same bytes as the row functions (the kernels' Hadamard stages run in the CPU's
+// order), loads equal to float rounding, and rebuilds equal to W·X̂ up to float sums.
+function expectMatchesRowFunctions(summary: EmulationSummary): void {
+    expect(summary.cases).toBe(30);
+    expect(summary.setRowsRowMismatches).toBe(0);
+    expect(summary.loadMaxAbs).toBeLessThan(1e-6);
+    expect(summary.rebuildNmseMax).toBeLessThan(1e-10);
+}
+
+describe("GPU kernels, emulated on the CPU (their code, not their compilers)", () => {
+    it("ggml-cuda/xquant-kernels.cuh matches the row functions", () => {
+        expectMatchesRowFunctions(emulate("cuda", fs.readFileSync(path.join(ggml(ourRoot, "src", "ggml-cuda"), "xquant-kernels.cuh"), "utf8")));
+    }, 600_000);
+
+    it("ggml-metal/kernels/xquant.metal matches the row functions", () => {
+        const source = fs.readFileSync(path.join(ggml(ourRoot, "src", "ggml-metal", "kernels"), "xquant.metal"), "utf8")
+            .replace('#include "common.h"', '#include "metal-shim.h"')
+            // argument attributes ([[thread_index_in_simdgroup]], [[threadgroup(0)]]) mean nothing to C++
+            .replace(/\[\[[a-z_]+(\([0-9]+\))?\]\]/g, "")
+            // threadgroup arrays are shared by the threads of a threadgroup: static on the host
+            .replace(/^ {4}threadgroup float /gm, "    static float ");
+        expectMatchesRowFunctions(emulate("metal", source));
+    }, 600_000);
+});
+
+describe("Metal host sources (syntax only; Metal itself compiles on a Mac)", () => {
     it.each(["ggml-metal-ops.cpp", "ggml-metal-device.cpp"])("patched host source %s is valid C++", (name) => {
         const result = compile(cxx, ["-std=c++17", "-fsyntax-only",
             ...includes(ggml(ourRoot, "include"), ggml(sourceRoot, "include"), ggml(sourceRoot, "src"), ggml(sourceRoot, "src", "ggml-metal")),
