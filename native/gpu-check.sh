@@ -67,6 +67,26 @@ step() {
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>&1 | sed 's/^/gpu: /' | tee -a "$summary"
 nvcc --version | tail -1 | sed 's/^/nvcc: /' | tee -a "$summary"
 
+# ggml-cuda links cuBLAS. Where the toolkit lacks it but Python's nvidia-cublas wheel
+# has it (PyTorch images), point the compiler, CMake and the loader there.
+cuda_include=$(dirname "$(command -v nvcc)")/../include
+if [[ ! -f "$cuda_include/cublas_v2.h" ]]; then
+    cublas=$(python3 -c 'import nvidia.cublas, os; print(os.path.dirname(nvidia.cublas.__file__))' 2>/dev/null || true)
+    if [[ -n "$cublas" && -f "$cublas/include/cublas_v2.h" ]]; then
+        links=$repo/native/build/cublas-lib
+        mkdir -p "$links"
+        for lib in "$cublas"/lib/libcublas*.so.*; do
+            ln -sf "$lib" "$links/$(basename "$lib" | sed 's/\.so\..*/.so/')"
+        done
+        export CPATH=$cublas/include${CPATH:+:$CPATH}
+        export CMAKE_INCLUDE_PATH=$cublas/include CMAKE_LIBRARY_PATH=$links
+        export LIBRARY_PATH=$links${LIBRARY_PATH:+:$LIBRARY_PATH} LD_LIBRARY_PATH=$cublas/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+        note "cuBLAS from $cublas"
+    else
+        note "cuBLAS not found (neither in the CUDA toolkit nor as Python's nvidia-cublas): the CUDA build will fail"
+    fi
+fi
+
 # 1. the patched tree: from build.ts where Node.js is here, else from the carried tarball
 if command -v node > /dev/null && [[ -d node_modules/node-llama-cpp ]]; then
     step "build (npm run build:native -- --cuda --install)" 330 "$OUT/build.log" \
