@@ -1,7 +1,8 @@
 // Builds the patched llama.cpp and the node-llama-cpp addon, and installs the
 // result where node-llama-cpp loads local builds.
 //
-//   npm run build:native [-- --cuda | --metal] [--force]
+//   npm run build:native [-- --cuda | --metal] [--force] [--install]
+//   tsx native/build.ts --sources-only   (only step 1-3: the patched tree in native/build/source)
 //
 // Steps: export llama.cpp from node-llama-cpp's bundle, apply node-llama-cpp's
 // patches and then ours (native/patches/*.patch, in order), copy our sources
@@ -19,13 +20,14 @@ type Gpu = false | "cuda" | "metal";
 const args = process.argv.slice(2);
 const gpu: Gpu = args.includes("--cuda") ? "cuda" : args.includes("--metal") ? "metal" : false;
 const force = args.includes("--force");
+const sourcesOnly = args.includes("--sources-only");
 
 const workDir = path.join(nativeDir, "build");
 const sourceDir = path.join(workDir, "source");
 const buildDir = path.join(workDir, gpu ? `out-${gpu}` : "out");
 const ccacheDir = path.join(cacheDir, "ccache");
 const nlcLlamaDir = path.join(nodeLlamaCppDir, "llama");
-const installedTools = ["llama-perplexity", "llama-finetune", "xquant-eval", "xquant-bench", "xquant-native-tests"];
+const installedTools = ["llama-perplexity", "llama-finetune", "xquant-eval", "xquant-bench", "xquant-native-tests", "xquant-ops-tests"];
 const buildTargets = ["llama-addon", ...installedTools];
 
 class BuildError extends Error {}
@@ -226,6 +228,11 @@ function main(): void {
     const started = Date.now();
     if (!fs.existsSync(nodeLlamaCppDir)) throw new BuildError("node_modules/node-llama-cpp is missing: run `npm ci` first");
     requireTools();
+    if (sourcesOnly) {
+        prepareSources();
+        log(`sources ready in ${path.relative(repoRoot, sourceDir)}`);
+        return;
+    }
     const options = cmakeOptions();
     const hash = inputsHash(options);
     const cachedBuild = path.join(cacheDir, "native-builds", `${localBuildName}-${gpu || "cpu"}-${hash}`);

@@ -1,131 +1,32 @@
 #include "xquant-quant.h"
 
-#include "ggml.h"
+// The row format itself lives in ggml (ggml/src/ggml-xquant.cpp) so that the
+// CPU, CUDA and Metal kernels of GGML_OP_XQ_SET_ROWS / GGML_OP_XQ_REBUILD and
+// this X-cache share one definition.
+#include "ggml-xquant.h"
 
-#include <algorithm>
-#include <cmath>
-#include <cstring>
+static_assert(XQ_GROUP_MAX == GGML_XQ_GROUP_MAX, "X-cache and ggml group widths differ");
 
 int xq_group_size(int64_t n_embd) {
-    for (int group = XQ_GROUP_MAX; group >= 32; group /= 2) {
-        if (n_embd % group == 0) {
-            return group;
-        }
-    }
-    return 0;
+    return ggml_xq_group_size(n_embd);
 }
 
 bool xq_bits_supported(int bits) {
-    return bits == 2 || bits == 3 || bits == 4 || bits == 8 || bits == 16;
-}
-
-static size_t group_bytes(int group, int bits) {
-    return 2 * sizeof(ggml_fp16_t) + (size_t) group * bits / 8;
+    return ggml_xq_bits_supported(bits);
 }
 
 size_t xq_row_bytes(int64_t n_embd, int bits) {
-    if (bits == 16) {
-        return (size_t) n_embd * sizeof(ggml_fp16_t);
-    }
-    const int group = xq_group_size(n_embd);
-    return (size_t) (n_embd / group) * group_bytes(group, bits);
+    return ggml_xq_row_bytes(n_embd, bits);
 }
 
-// Rotating each group before quantizing spreads the outlier channels of X over
-// the group, which shrinks its min-max range.
 void xq_hadamard(float * x, int n) {
-    for (int h = 1; h < n; h *= 2) {
-        for (int i = 0; i < n; i += 2 * h) {
-            for (int j = i; j < i + h; ++j) {
-                const float u = x[j];
-                const float v = x[j + h];
-                x[j] = u + v;
-                x[j + h] = u - v;
-            }
-        }
-    }
-    const float scale = 1.0f / std::sqrt((float) n);
-    for (int i = 0; i < n; ++i) {
-        x[i] *= scale;
-    }
-}
-
-// codes are packed little-endian into a bit stream; a group of 32 or more
-// codes at 3 bits ends on a byte boundary (32 * 3 = 96 bits)
-static void pack_codes(const uint8_t * codes, uint8_t * dst, int n, int bits) {
-    std::memset(dst, 0, (size_t) n * bits / 8);
-    for (int i = 0; i < n; ++i) {
-        const int bit = i * bits;
-        const uint32_t value = (uint32_t) codes[i] << (bit % 8);
-        dst[bit / 8] |= (uint8_t) value;
-        if ((bit % 8) + bits > 8) {
-            dst[bit / 8 + 1] |= (uint8_t) (value >> 8);
-        }
-    }
-}
-
-static uint8_t unpack_code(const uint8_t * src, int i, int bits) {
-    const int bit = i * bits;
-    uint32_t value = src[bit / 8];
-    if ((bit % 8) + bits > 8) {
-        value |= (uint32_t) src[bit / 8 + 1] << 8;
-    }
-    return (uint8_t) ((value >> (bit % 8)) & ((1u << bits) - 1));
+    ggml_xq_hadamard(x, n);
 }
 
 void xq_quantize_row(const float * src, uint8_t * dst, int64_t n_embd, int bits) {
-    if (bits == 16) {
-        ggml_fp32_to_fp16_row(src, (ggml_fp16_t *) dst, n_embd);
-        return;
-    }
-    const int group = xq_group_size(n_embd);
-    const int levels = (1 << bits) - 1;
-    uint8_t codes[XQ_GROUP_MAX];
-    float x[XQ_GROUP_MAX];
-    for (int64_t g0 = 0; g0 < n_embd; g0 += group) {
-        std::memcpy(x, src + g0, group * sizeof(float));
-        xq_hadamard(x, group);
-        float lo = x[0];
-        float hi = x[0];
-        for (int i = 1; i < group; ++i) {
-            lo = std::min(lo, x[i]);
-            hi = std::max(hi, x[i]);
-        }
-        // quantize against the fp16-rounded scale and min that dequantization will see
-        const ggml_fp16_t scale_h = ggml_fp32_to_fp16((hi - lo) / levels);
-        const ggml_fp16_t min_h   = ggml_fp32_to_fp16(lo);
-        const float scale = ggml_fp16_to_fp32(scale_h);
-        const float min   = ggml_fp16_to_fp32(min_h);
-        const float inv_scale = scale > 0.0f ? 1.0f / scale : 0.0f;
-        for (int i = 0; i < group; ++i) {
-            const float q = std::nearbyint((x[i] - min) * inv_scale);
-            codes[i] = (uint8_t) std::clamp(q, 0.0f, (float) levels);
-        }
-        std::memcpy(dst, &scale_h, sizeof(scale_h));
-        std::memcpy(dst + sizeof(scale_h), &min_h, sizeof(min_h));
-        pack_codes(codes, dst + 2 * sizeof(ggml_fp16_t), group, bits);
-        dst += group_bytes(group, bits);
-    }
+    ggml_xq_quantize_row(src, dst, n_embd, bits);
 }
 
 void xq_dequantize_row(const uint8_t * src, float * dst, int64_t n_embd, int bits) {
-    if (bits == 16) {
-        ggml_fp16_to_fp32_row((const ggml_fp16_t *) src, dst, n_embd);
-        return;
-    }
-    const int group = xq_group_size(n_embd);
-    for (int64_t g0 = 0; g0 < n_embd; g0 += group) {
-        ggml_fp16_t scale_h;
-        ggml_fp16_t min_h;
-        std::memcpy(&scale_h, src, sizeof(scale_h));
-        std::memcpy(&min_h, src + sizeof(scale_h), sizeof(min_h));
-        const float scale = ggml_fp16_to_fp32(scale_h);
-        const float min   = ggml_fp16_to_fp32(min_h);
-        const uint8_t * codes = src + 2 * sizeof(ggml_fp16_t);
-        for (int i = 0; i < group; ++i) {
-            dst[g0 + i] = min + scale * unpack_code(codes, i, bits);
-        }
-        xq_hadamard(dst + g0, group);
-        src += group_bytes(group, bits);
-    }
+    ggml_xq_dequantize_row(src, dst, n_embd, bits);
 }

@@ -1,0 +1,80 @@
+// CPU kernels of the XQuant ops: the reference that test-backend-ops compares
+// the GPU backends against. They call the row format's own functions
+// (ggml-xquant.cpp), so they store and load exactly the bytes and values of
+// the X-cache's custom ops, and the rebuild's dot products are the CPU
+// mul_mat's (the weight type's vec_dot against X̂ in its vec_dot_type).
+#include "xquant-ops.h"
+#include "ggml-cpu-impl.h"
+#include "ggml-cpu.h"
+#include "ggml-xquant.h"
+
+#include <vector>
+
+static int64_t xq_index(const ggml_tensor * idxs, int64_t i) {
+    return idxs->type == GGML_TYPE_I64 ? ((const int64_t *) idxs->data)[i] : ((const int32_t *) idxs->data)[i];
+}
+
+void ggml_compute_forward_xq_set_rows(const ggml_compute_params * params, ggml_tensor * dst) {
+    const ggml_tensor * rows = dst->src[0];
+    const ggml_tensor * idxs = dst->src[1];
+    const ggml_tensor * base = dst->src[3];
+    const int bits = ggml_get_op_params_i32(dst, 0);
+    const int64_t n = rows->ne[0];
+    const size_t row_bytes = ggml_xq_row_bytes(n, bits);
+    std::vector<float> delta(base ? n : 0);
+    for (int64_t t = params->ith; t < rows->ne[1]; t += params->nth) {
+        const int64_t cell = xq_index(idxs, t);
+        GGML_ASSERT(cell >= 0 && (size_t) (cell + 1) * row_bytes <= ggml_nbytes(dst));
+        const float * row = (const float *) ((const char *) rows->data + t * rows->nb[1]);
+        if (base) {
+            const float * prev = (const float *) ((const char *) base->data + cell * base->nb[1]);
+            for (int64_t i = 0; i < n; ++i) {
+                delta[i] = row[i] - prev[i];
+            }
+            row = delta.data();
+        }
+        ggml_xq_quantize_row(row, (uint8_t *) dst->data + cell * row_bytes, n, bits);
+    }
+}
+
+void ggml_compute_forward_xq_rebuild(const ggml_compute_params * params, ggml_tensor * dst) {
+    const ggml_tensor * stored = dst->src[0];
+    const ggml_tensor * w      = dst->src[1];
+    const ggml_tensor * bias   = dst->src[2];
+    const ggml_tensor * base   = dst->src[3];
+    const int bits = ggml_get_op_params_i32(dst, 0);
+    const int64_t n = ggml_get_op_params_i32(dst, 1);
+    const size_t row_bytes = ggml_xq_row_bytes(n, bits);
+
+    const ggml_type vec_dot_type = w ? ggml_get_type_traits_cpu(w->type)->vec_dot_type : GGML_TYPE_F32;
+    ggml_vec_dot_t const vec_dot = w ? ggml_get_type_traits_cpu(w->type)->vec_dot : nullptr;
+    ggml_from_float_t const from_float = ggml_get_type_traits_cpu(vec_dot_type)->from_float;
+
+    std::vector<float> x_hat(w ? n : 0);
+    std::vector<char> x_dot(w && vec_dot_type != GGML_TYPE_F32 ? ggml_row_size(vec_dot_type, n) : 0);
+    for (int64_t cell = params->ith; cell < dst->ne[1]; cell += params->nth) {
+        float * out = (float *) ((char *) dst->data + cell * dst->nb[1]);
+        float * x = w ? x_hat.data() : out;
+        ggml_xq_dequantize_row((const uint8_t *) stored->data + cell * row_bytes, x, n, bits);
+        if (base) {
+            const float * prev = (const float *) ((const char *) base->data + cell * base->nb[1]);
+            for (int64_t i = 0; i < n; ++i) {
+                x[i] += prev[i];
+            }
+        }
+        if (!w) {
+            continue;
+        }
+        const void * x_vec = x;
+        if (vec_dot_type != GGML_TYPE_F32) {
+            from_float(x, x_dot.data(), n);
+            x_vec = x_dot.data();
+        }
+        for (int64_t o = 0; o < w->ne[1]; ++o) {
+            vec_dot((int) n, out + o, 0, (const char *) w->data + o * w->nb[1], 0, x_vec, 0, 1);
+            if (bias) {
+                out[o] += ((const float *) bias->data)[o];
+            }
+        }
+    }
+}

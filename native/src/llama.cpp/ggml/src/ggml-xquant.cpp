@@ -1,0 +1,204 @@
+// XQuant X-cache row format and the graph constructors of its two ops
+// (GGML_OP_XQ_SET_ROWS, GGML_OP_XQ_REBUILD). The CPU kernels are in
+// ggml-cpu/xquant-ops.cpp, CUDA in ggml-cuda/xquant.cu, Metal in
+// ggml-metal/kernels/xquant.metal. llama's xquant-quant.cpp calls the row
+// functions below, so the X-cache and the ops store identical bytes.
+#include "ggml-xquant.h"
+#include "ggml-impl.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+int ggml_xq_group_size(int64_t n) {
+    for (int group = GGML_XQ_GROUP_MAX; group >= 32; group /= 2) {
+        if (n % group == 0) {
+            return group;
+        }
+    }
+    return 0;
+}
+
+bool ggml_xq_bits_supported(int bits) {
+    return bits == 2 || bits == 3 || bits == 4 || bits == 8 || bits == 16;
+}
+
+static size_t group_bytes(int group, int bits) {
+    return 2 * sizeof(ggml_fp16_t) + (size_t) group * bits / 8;
+}
+
+size_t ggml_xq_row_bytes(int64_t n, int bits) {
+    if (bits == 16) {
+        return (size_t) n * sizeof(ggml_fp16_t);
+    }
+    const int group = ggml_xq_group_size(n);
+    return (size_t) (n / group) * group_bytes(group, bits);
+}
+
+// Rotating each group before quantizing spreads the outlier channels of X over
+// the group, which shrinks its min-max range.
+void ggml_xq_hadamard(float * x, int n) {
+    for (int h = 1; h < n; h *= 2) {
+        for (int i = 0; i < n; i += 2 * h) {
+            for (int j = i; j < i + h; ++j) {
+                const float u = x[j];
+                const float v = x[j + h];
+                x[j] = u + v;
+                x[j + h] = u - v;
+            }
+        }
+    }
+    const float scale = 1.0f / std::sqrt((float) n);
+    for (int i = 0; i < n; ++i) {
+        x[i] *= scale;
+    }
+}
+
+// codes are packed little-endian into a bit stream; a group of 32 or more
+// codes at 3 bits ends on a byte boundary (32 * 3 = 96 bits)
+static void pack_codes(const uint8_t * codes, uint8_t * dst, int n, int bits) {
+    std::memset(dst, 0, (size_t) n * bits / 8);
+    for (int i = 0; i < n; ++i) {
+        const int bit = i * bits;
+        const uint32_t value = (uint32_t) codes[i] << (bit % 8);
+        dst[bit / 8] |= (uint8_t) value;
+        if ((bit % 8) + bits > 8) {
+            dst[bit / 8 + 1] |= (uint8_t) (value >> 8);
+        }
+    }
+}
+
+static uint8_t unpack_code(const uint8_t * src, int i, int bits) {
+    const int bit = i * bits;
+    uint32_t value = src[bit / 8];
+    if ((bit % 8) + bits > 8) {
+        value |= (uint32_t) src[bit / 8 + 1] << 8;
+    }
+    return (uint8_t) ((value >> (bit % 8)) & ((1u << bits) - 1));
+}
+
+void ggml_xq_quantize_row(const float * src, uint8_t * dst, int64_t n, int bits) {
+    if (bits == 16) {
+        ggml_fp32_to_fp16_row(src, (ggml_fp16_t *) dst, n);
+        return;
+    }
+    const int group = ggml_xq_group_size(n);
+    const int levels = (1 << bits) - 1;
+    uint8_t codes[GGML_XQ_GROUP_MAX];
+    float x[GGML_XQ_GROUP_MAX];
+    for (int64_t g0 = 0; g0 < n; g0 += group) {
+        std::memcpy(x, src + g0, group * sizeof(float));
+        ggml_xq_hadamard(x, group);
+        float lo = x[0];
+        float hi = x[0];
+        for (int i = 1; i < group; ++i) {
+            lo = std::min(lo, x[i]);
+            hi = std::max(hi, x[i]);
+        }
+        // quantize against the fp16-rounded scale and min that dequantization will see
+        const ggml_fp16_t scale_h = ggml_fp32_to_fp16((hi - lo) / levels);
+        const ggml_fp16_t min_h   = ggml_fp32_to_fp16(lo);
+        const float scale = ggml_fp16_to_fp32(scale_h);
+        const float min   = ggml_fp16_to_fp32(min_h);
+        const float inv_scale = scale > 0.0f ? 1.0f / scale : 0.0f;
+        for (int i = 0; i < group; ++i) {
+            const float q = std::nearbyint((x[i] - min) * inv_scale);
+            codes[i] = (uint8_t) std::clamp(q, 0.0f, (float) levels);
+        }
+        std::memcpy(dst, &scale_h, sizeof(scale_h));
+        std::memcpy(dst + sizeof(scale_h), &min_h, sizeof(min_h));
+        pack_codes(codes, dst + 2 * sizeof(ggml_fp16_t), group, bits);
+        dst += group_bytes(group, bits);
+    }
+}
+
+void ggml_xq_dequantize_row(const uint8_t * src, float * dst, int64_t n, int bits) {
+    if (bits == 16) {
+        ggml_fp16_to_fp32_row((const ggml_fp16_t *) src, dst, n);
+        return;
+    }
+    const int group = ggml_xq_group_size(n);
+    for (int64_t g0 = 0; g0 < n; g0 += group) {
+        ggml_fp16_t scale_h;
+        ggml_fp16_t min_h;
+        std::memcpy(&scale_h, src, sizeof(scale_h));
+        std::memcpy(&min_h, src + sizeof(scale_h), sizeof(min_h));
+        const float scale = ggml_fp16_to_fp32(scale_h);
+        const float min   = ggml_fp16_to_fp32(min_h);
+        const uint8_t * codes = src + 2 * sizeof(ggml_fp16_t);
+        for (int i = 0; i < group; ++i) {
+            dst[g0 + i] = min + scale * unpack_code(codes, i, bits);
+        }
+        ggml_xq_hadamard(dst + g0, group);
+        src += group_bytes(group, bits);
+    }
+}
+
+// both ops carry op_params {bits, n} and up to four sources
+static struct ggml_tensor * xq_op(struct ggml_tensor * result, enum ggml_op op, int bits, int64_t n,
+        struct ggml_tensor * src0, struct ggml_tensor * src1, struct ggml_tensor * src2, struct ggml_tensor * src3) {
+    const int32_t params[] = { bits, (int32_t) n };
+    ggml_set_op_params(result, params, sizeof(params));
+    result->op     = op;
+    result->src[0] = src0;
+    result->src[1] = src1;
+    result->src[2] = src2;
+    result->src[3] = src3;
+    return result;
+}
+
+struct ggml_tensor * ggml_xq_set_rows(
+        struct ggml_context * ctx,
+        struct ggml_tensor  * storage,
+        struct ggml_tensor  * rows,
+        struct ggml_tensor  * idxs,
+        struct ggml_tensor  * base,
+        int                   bits) {
+    GGML_ASSERT(ggml_xq_bits_supported(bits) && ggml_xq_group_size(rows->ne[0]) > 0);
+    GGML_ASSERT(rows->type == GGML_TYPE_F32 && ggml_is_contiguous_rows(rows) && ggml_nrows(rows) == rows->ne[1]);
+    GGML_ASSERT((idxs->type == GGML_TYPE_I64 || idxs->type == GGML_TYPE_I32) && ggml_nelements(idxs) == rows->ne[1] && ggml_is_contiguous(idxs));
+    GGML_ASSERT(ggml_is_contiguous(storage));
+    GGML_ASSERT(base == nullptr || (base->type == GGML_TYPE_F32 && base->ne[0] == rows->ne[0] && base->nb[0] == sizeof(float)));
+
+    // sources in ggml_set_rows' order: rows, indices, destination
+    return xq_op(ggml_view_tensor(ctx, storage), GGML_OP_XQ_SET_ROWS, bits, rows->ne[0], rows, idxs, storage, base);
+}
+
+static struct ggml_tensor * xq_rebuild_impl(
+        struct ggml_context * ctx,
+        struct ggml_tensor  * storage,
+        struct ggml_tensor  * w,
+        struct ggml_tensor  * bias,
+        struct ggml_tensor  * base,
+        int64_t               n,
+        int64_t               n_kv,
+        int                   bits) {
+    GGML_ASSERT(ggml_xq_bits_supported(bits) && ggml_xq_group_size(n) > 0);
+    GGML_ASSERT(ggml_is_contiguous(storage) && ggml_nbytes(storage) >= (size_t) n_kv * ggml_xq_row_bytes(n, bits));
+    GGML_ASSERT(w == nullptr || (w->ne[0] == n && ggml_is_contiguous(w) && ggml_nrows(w) == w->ne[1]));
+    GGML_ASSERT(bias == nullptr || (w != nullptr && bias->type == GGML_TYPE_F32 && ggml_nelements(bias) == w->ne[1] && ggml_is_contiguous(bias)));
+    GGML_ASSERT(base == nullptr || (base->type == GGML_TYPE_F32 && base->ne[0] == n && base->ne[1] >= n_kv && base->nb[0] == sizeof(float)));
+
+    return xq_op(ggml_new_tensor_2d(ctx, GGML_TYPE_F32, w ? w->ne[1] : n, n_kv), GGML_OP_XQ_REBUILD, bits, n, storage, w, bias, base);
+}
+
+struct ggml_tensor * ggml_xq_rebuild(
+        struct ggml_context * ctx,
+        struct ggml_tensor  * storage,
+        struct ggml_tensor  * w,
+        struct ggml_tensor  * bias,
+        int64_t               n_kv,
+        int                   bits) {
+    GGML_ASSERT(w != nullptr);
+    return xq_rebuild_impl(ctx, storage, w, bias, nullptr, w->ne[0], n_kv, bits);
+}
+
+struct ggml_tensor * ggml_xq_load(
+        struct ggml_context * ctx,
+        struct ggml_tensor  * storage,
+        struct ggml_tensor  * base,
+        int64_t               n,
+        int64_t               n_kv,
+        int                   bits) {
+    return xq_rebuild_impl(ctx, storage, nullptr, nullptr, base, n, n_kv, bits);
+}

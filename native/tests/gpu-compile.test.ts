@@ -1,0 +1,135 @@
+// Compile-only checks of our GPU kernels, so that a syntax error cannot land on a
+// machine without a GPU (native/README.md, "GPU kernels"):
+// - every .cu file of ours under native/src is compiled (nvcc -c, sm_90) against the
+//   patched tree in native/build/source, with a cuBLAS declaration stub
+//   (native/tests/cuda-stub) where cuBLAS is not installed; skipped only without nvcc;
+// - our CUDA and Metal kernels are compiled by the host C++ compiler through small
+//   shims (native/tests/gpu-emulate) and run on the CPU, one host thread per GPU
+//   thread, against the row functions; the patched Metal host sources that are
+//   plain C++ are syntax-checked. None of this replaces a GPU run, and nothing here
+//   compiles Metal.
+import { spawnSync } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { beforeAll, describe, expect, it } from "vitest";
+import { installedBinDir, nativeDir, repoRoot } from "../paths.ts";
+
+const sourceRoot = path.join(nativeDir, "build", "source", "llama.cpp");
+const ourRoot = path.join(nativeDir, "src", "llama.cpp");
+const ggml = (root: string, ...parts: string[]) => path.join(root, "ggml", ...parts);
+
+function hasCommand(command: string): boolean {
+    return spawnSync(command, ["--version"], { stdio: "ignore" }).status === 0;
+}
+
+function listFiles(dir: string, suffix: string): string[] {
+    if (!fs.existsSync(dir)) return [];
+    return fs.readdirSync(dir).filter((name) => name.endsWith(suffix)).map((name) => path.join(dir, name)).sort();
+}
+
+function compile(command: string, args: string[]): { status: number | null; output: string } {
+    const result = spawnSync(command, args, { encoding: "utf8", cwd: repoRoot });
+    return { status: result.status, output: `${result.stdout ?? ""}${result.stderr ?? ""}${result.error ? String(result.error) : ""}` };
+}
+
+// The patched tree must carry our ggml ops; refresh it when it predates them.
+beforeAll(() => {
+    const header = ggml(sourceRoot, "include", "ggml.h");
+    if (fs.existsSync(header) && fs.readFileSync(header, "utf8").includes("GGML_OP_XQ_REBUILD")) return;
+    const result = spawnSync(process.execPath, ["--import", "tsx", path.join(nativeDir, "build.ts"), "--sources-only"], { encoding: "utf8", cwd: repoRoot });
+    if (result.status !== 0) throw new Error(`preparing native/build/source failed:\n${result.stdout}${result.stderr}`);
+}, 300_000);
+
+// our headers first, so that the files under test are the ones in native/src
+function includes(...dirs: string[]): string[] {
+    return dirs.flatMap((dir) => ["-I", dir]);
+}
+
+const cudaFiles = listFiles(ggml(ourRoot, "src", "ggml-cuda"), ".cu");
+const hasNvcc = hasCommand("nvcc");
+if (!hasNvcc) console.warn("[gpu-compile] nvcc not found: skipping the CUDA compile check of native/src/llama.cpp/ggml/src/ggml-cuda/*.cu");
+
+describe.skipIf(!hasNvcc)("CUDA kernels compile (nvcc -c, sm_90)", () => {
+    it("has kernels to check", () => {
+        expect(cudaFiles.length).toBeGreaterThan(0);
+    });
+
+    it.each(cudaFiles.map((file) => path.basename(file)))("%s", (name) => {
+        const out = path.join(os.tmpdir(), `xq-gpu-compile-${process.pid}-${name}.o`);
+        // the stub goes last: a real cublas_v2.h on the include path wins
+        const result = compile("nvcc", ["-c", "-std=c++17", "-arch=sm_90", "-O1", "-Werror", "all-warnings",
+            ...includes(ggml(ourRoot, "include"), ggml(ourRoot, "src", "ggml-cuda"), ggml(sourceRoot, "include"), ggml(sourceRoot, "src"), ggml(sourceRoot, "src", "ggml-cuda")),
+            "-isystem", path.join(nativeDir, "tests", "cuda-stub"),
+            path.join(ggml(ourRoot, "src", "ggml-cuda"), name), "-o", out]);
+        fs.rmSync(out, { force: true });
+        expect(result.output).toBe("");
+        expect(result.status).toBe(0);
+    }, 300_000);
+});
+
+const cxx = process.env.CXX ?? "c++";
+
+interface EmulationSummary {
+    cases: number;
+    setRowsRowMismatches: number;
+    loadMaxAbs: number;
+    rebuildNmseMax: number;
+}
+
+// Builds native/tests/gpu-emulate/emulate-xquant.cpp around one backend's kernels
+// (kernels.inc) and runs them on the CPU, one host thread per GPU thread.
+function emulate(backend: "cuda" | "metal", kernels: string): EmulationSummary {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), `xq-emulate-${backend}-`));
+    try {
+        fs.writeFileSync(path.join(dir, "kernels.inc"), kernels);
+        const exe = path.join(dir, "emulate-xquant");
+        const built = compile(cxx, ["-std=c++20", "-O1", "-pthread", "-Wall", "-Wno-attributes", "-Wno-unknown-pragmas", "-Werror",
+            ...(backend === "cuda" ? ["-DXQ_EMULATE_CUDA"] : []),
+            ...includes(dir, path.join(nativeDir, "tests", "gpu-emulate"), ggml(sourceRoot, "src", "ggml-metal"), ggml(ourRoot, "include"), ggml(sourceRoot, "include")),
+            path.join(nativeDir, "tests", "gpu-emulate", "emulate-xquant.cpp"), "-o", exe,
+            "-L", installedBinDir, "-lggml-base", `-Wl,-rpath,${installedBinDir}`]);
+        expect(built.output).toBe("");
+        expect(built.status).toBe(0);
+        const ran = spawnSync(exe, [], { encoding: "utf8" });
+        expect(ran.status, ran.stderr).toBe(0);
+        return JSON.parse(ran.stdout) as EmulationSummary;
+    } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+    }
+}
+
+// Same bytes as the row functions (the kernels' Hadamard stages run in the CPU's
+// order), loads equal to float rounding, and rebuilds equal to W·X̂ up to float sums.
+function expectMatchesRowFunctions(summary: EmulationSummary): void {
+    expect(summary.cases).toBe(30);
+    expect(summary.setRowsRowMismatches).toBe(0);
+    expect(summary.loadMaxAbs).toBeLessThan(1e-6);
+    expect(summary.rebuildNmseMax).toBeLessThan(1e-10);
+}
+
+describe("GPU kernels, emulated on the CPU (their code, not their compilers)", () => {
+    it("ggml-cuda/xquant-kernels.cuh matches the row functions", () => {
+        expectMatchesRowFunctions(emulate("cuda", fs.readFileSync(path.join(ggml(ourRoot, "src", "ggml-cuda"), "xquant-kernels.cuh"), "utf8")));
+    }, 600_000);
+
+    it("ggml-metal/kernels/xquant.metal matches the row functions", () => {
+        const source = fs.readFileSync(path.join(ggml(ourRoot, "src", "ggml-metal", "kernels"), "xquant.metal"), "utf8")
+            .replace('#include "common.h"', '#include "metal-shim.h"')
+            // argument attributes ([[thread_index_in_simdgroup]], [[threadgroup(0)]]) mean nothing to C++
+            .replace(/\[\[[a-z_]+(\([0-9]+\))?\]\]/g, "")
+            // threadgroup arrays are shared by the threads of a threadgroup: static on the host
+            .replace(/^ {4}threadgroup float /gm, "    static float ");
+        expectMatchesRowFunctions(emulate("metal", source));
+    }, 600_000);
+});
+
+describe("Metal host sources (syntax only; Metal itself compiles on a Mac)", () => {
+    it.each(["ggml-metal-ops.cpp", "ggml-metal-device.cpp"])("patched host source %s is valid C++", (name) => {
+        const result = compile(cxx, ["-std=c++17", "-fsyntax-only",
+            ...includes(ggml(ourRoot, "include"), ggml(sourceRoot, "include"), ggml(sourceRoot, "src"), ggml(sourceRoot, "src", "ggml-metal")),
+            path.join(ggml(sourceRoot, "src", "ggml-metal"), name)]);
+        expect(result.output).toBe("");
+        expect(result.status).toBe(0);
+    });
+});
