@@ -11,8 +11,9 @@
 #include "llama-kv-cache.h"
 #include "llama-model.h"
 
+#include "ggml-xquant.h"
+
 #include <cstdint>
-#include <vector>
 
 // Positions of the cells in view, for RoPE on the rebuilt K.
 class llm_graph_input_xq_pos : public llm_graph_input_i {
@@ -36,51 +37,6 @@ void llama_kv_cache_context::set_input_cell_pos(ggml_tensor * dst) const {
     for (int64_t i = 0; i < dst->ne[0]; ++i) {
         // empty cells are masked out; any position will do
         data[i] = i < (int64_t) cells.size() && !cells.is_empty(i) ? cells.pos_get(i) : 0;
-    }
-}
-
-// dst is a view of the layer's row storage; src[1] = rows [n, n_tokens] (f32),
-// src[2] = destination cell of each token (I64), src[3] = v_idxs (unused), and
-// optionally src[4] = base rows [n, n_kv]: then row - base[cell] is stored
-// (XQuant-CL's delta against the reconstructed previous layer).
-static void xq_store_rows(ggml_tensor * dst, int ith, int nth, void * userdata) {
-    const int bits = (int) (intptr_t) userdata;
-    const ggml_tensor * rows = dst->src[1];
-    const ggml_tensor * idxs = dst->src[2];
-    const ggml_tensor * base = dst->src[4];
-    const int64_t n = rows->ne[0];
-    const size_t row_bytes = xq_row_bytes(n, bits);
-    std::vector<float> delta(base ? n : 0);
-    for (int64_t t = ith; t < rows->ne[1]; t += nth) {
-        const int64_t cell = ((const int64_t *) idxs->data)[t];
-        const float * row = (const float *) ((const char *) rows->data + t * rows->nb[1]);
-        if (base) {
-            const float * prev = (const float *) ((const char *) base->data + cell * base->nb[1]);
-            for (int64_t i = 0; i < n; ++i) {
-                delta[i] = row[i] - prev[i];
-            }
-            row = delta.data();
-        }
-        xq_quantize_row(row, (uint8_t *) dst->data + cell * row_bytes, n, bits);
-    }
-}
-
-// dst [n, n_kv] (f32) = the stored rows of src[0] dequantized, plus src[1]'s rows when given.
-static void xq_load_rows(ggml_tensor * dst, int ith, int nth, void * userdata) {
-    const int bits = (int) (intptr_t) userdata;
-    const ggml_tensor * stored = dst->src[0];
-    const ggml_tensor * base = dst->src[1];
-    const int64_t n = dst->ne[0];
-    const size_t row_bytes = xq_row_bytes(n, bits);
-    for (int64_t cell = ith; cell < dst->ne[1]; cell += nth) {
-        float * out = (float *) ((char *) dst->data + cell * dst->nb[1]);
-        xq_dequantize_row((const uint8_t *) stored->data + cell * row_bytes, out, n, bits);
-        if (base) {
-            const float * prev = (const float *) ((const char *) base->data + cell * base->nb[1]);
-            for (int64_t i = 0; i < n; ++i) {
-                out[i] += prev[i];
-            }
-        }
     }
 }
 
@@ -144,16 +100,16 @@ ggml_tensor * llm_graph_context::build_attn_xq(
     GGML_ASSERT(rows != nullptr && rows->nb[0] == sizeof(float));
     const int64_t width = rows->ne[0];
 
-    // v_idxs rides along so that the input is allocated
+    // The store and load are ggml ops (GGML_OP_XQ_SET_ROWS / GGML_OP_XQ_REBUILD), so GPU
+    // backends can run them. v_idxs is not an operand; as a graph leaf it is still allocated.
     ggml_tensor * storage = mctx_cur->get_k(ctx0, il);
-    ggml_tensor * store_args[] = { rows, inp->get_k_idxs(), inp->get_v_idxs(), base };
-    ggml_tensor * stored = ggml_custom_inplace(ctx0, storage, store_args, base ? 4 : 3, xq_store_rows, GGML_N_TASKS_MAX, (void *) (intptr_t) bits);
+    ggml_build_forward_expand(gf, inp->get_v_idxs());
+    ggml_tensor * stored = ggml_xq_set_rows(ctx0, storage, rows, inp->get_k_idxs(), base, bits);
     cb(stored, "xq_stored", il);
 
     // CL adds the base back while dequantizing; LATENT_CL lifts the latent delta into X's space first
     ggml_tensor * load_base = variant == XQ_VARIANT_CROSS_LAYER ? base : nullptr;
-    ggml_tensor * load_args[] = { stored, load_base };
-    ggml_tensor * loaded = ggml_custom_4d(ctx0, GGML_TYPE_F32, width, n_kv, 1, 1, load_args, load_base ? 2 : 1, xq_load_rows, GGML_N_TASKS_MAX, (void *) (intptr_t) bits);
+    ggml_tensor * loaded = ggml_xq_load(ctx0, stored, load_base, width, n_kv, bits);
     cb(loaded, "xq_loaded", il);
 
     // The ubatch's own cells take their unquantized rows (xquant_exact_ubatch): only older
