@@ -14,6 +14,7 @@
 #include "xquant.h"
 #include "xquant-quant.h"
 #include "xquant-modes.h"
+#include "xquant-tool.h"
 
 #include "ggml.h"
 #include "ggml-backend.h"
@@ -34,17 +35,6 @@ struct Mode {
     std::string name;
     bool flash_attn;
 };
-
-llama_model * load_model(const char * path) {
-    llama_model_params params = llama_model_default_params();
-    params.n_gpu_layers = 0;
-    llama_model * model = llama_model_load_from_file(path, params);
-    if (model == nullptr) {
-        std::fprintf(stderr, "could not load %s\n", path);
-        std::exit(2);
-    }
-    return model;
-}
 
 llama_context * make_context(llama_model * model, Mode mode, int n_seq = 1) {
     llama_context_params params = llama_context_default_params();
@@ -488,13 +478,7 @@ int main(int argc, char ** argv) {
         return 2;
     }
     const std::string command = argv[1];
-    llama_log_set([](ggml_log_level level, const char * text, void *) {
-        if (level >= GGML_LOG_LEVEL_ERROR) {
-            std::fputs(text, stderr);
-        }
-    }, nullptr);
-    llama_backend_init();
-    llama_model * model = load_model(argv[2]);
+    llama_model * model = xq_tool_load_model(argv[2]);
     const std::string mode = argv[3];
     int status = 2;
     if (command == "compare" && argc >= 6) {

@@ -10,6 +10,7 @@
 // is a warm-up. Prints one JSON object; MODE: see xquant-modes.h.
 #include "llama.h"
 #include "xquant-modes.h"
+#include "xquant-tool.h"
 
 #include "ggml.h"
 #include "ggml-alloc.h"
@@ -162,19 +163,7 @@ int main(int argc, char ** argv) {
         return 2;
     }
 
-    llama_log_set([](ggml_log_level level, const char * text, void *) {
-        if (level >= GGML_LOG_LEVEL_ERROR) {
-            std::fputs(text, stderr);
-        }
-    }, nullptr);
-    llama_backend_init();
-    llama_model_params model_params = llama_model_default_params();
-    model_params.n_gpu_layers = 0;
-    llama_model * model = llama_model_load_from_file(argv[1], model_params);
-    if (model == nullptr) {
-        std::fprintf(stderr, "could not load %s\n", argv[1]);
-        return 2;
-    }
+    llama_model * model = xq_tool_load_model(argv[1]);
 
     Profile profile;
     llama_context_params params = llama_context_default_params();

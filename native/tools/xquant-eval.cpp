@@ -13,6 +13,7 @@
 #include "llama.h"
 #include "xquant.h"
 #include "xquant-modes.h"
+#include "xquant-tool.h"
 
 #include <cmath>
 #include <cstdio>
@@ -81,20 +82,7 @@ int main(int argc, char ** argv) {
     const int n_ubatch = std::atoi(argv[7]);
     const bool exact_ubatch = std::atoi(argv[8]) != 0;
 
-    llama_log_set([](ggml_log_level level, const char * text, void *) {
-        if (level >= GGML_LOG_LEVEL_ERROR) {
-            std::fputs(text, stderr);
-        }
-    }, nullptr);
-    llama_backend_init();
-
-    llama_model_params model_params = llama_model_default_params();
-    model_params.n_gpu_layers = 0;
-    llama_model * model = llama_model_load_from_file(argv[1], model_params);
-    if (model == nullptr) {
-        std::fprintf(stderr, "could not load model %s\n", argv[1]);
-        return 2;
-    }
+    llama_model * model = xq_tool_load_model(argv[1]);
     const llama_vocab * vocab = llama_model_get_vocab(model);
     const int n_vocab = llama_vocab_n_tokens(vocab);
 

@@ -1,0 +1,26 @@
+#pragma once
+
+// What every XQuant command-line program does first: errors-only logging,
+// the backend, and the model on the CPU (exit 2 when it cannot be loaded).
+
+#include "llama.h"
+
+#include <cstdio>
+#include <cstdlib>
+
+inline llama_model * xq_tool_load_model(const char * path) {
+    llama_log_set([](ggml_log_level level, const char * text, void *) {
+        if (level >= GGML_LOG_LEVEL_ERROR) {
+            std::fputs(text, stderr);
+        }
+    }, nullptr);
+    llama_backend_init();
+    llama_model_params params = llama_model_default_params();
+    params.n_gpu_layers = 0;
+    llama_model * model = llama_model_load_from_file(path, params);
+    if (model == nullptr) {
+        std::fprintf(stderr, "could not load %s\n", path);
+        std::exit(2);
+    }
+    return model;
+}
