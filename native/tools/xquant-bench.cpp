@@ -51,6 +51,7 @@ struct Profile {
     double gemm_seconds = 0.0;
     double gemm_flops = 0.0;
     double other_seconds = 0.0;
+    std::map<std::string, double> other_by_op; // the rest, per ggml op, for the profile
     std::map<GemmShape, int> gemm_calls; // per shape, over the timed steps
 };
 
@@ -87,6 +88,7 @@ bool profile_node(ggml_tensor * t, bool ask, void * user_data) {
         }
     } else {
         p.other_seconds += dt;
+        p.other_by_op[ggml_op_desc(t)] += dt;
     }
     return true;
 }
@@ -216,14 +218,18 @@ int main(int argc, char ** argv) {
             + ",\"m\":" + std::to_string(shape.m) + ",\"n\":" + std::to_string(shape.n) + ",\"callsPerStep\":" + std::to_string(calls / timed)
             + ",\"plainGflops\":" + std::to_string(shape.flops() / seconds / 1e9) + "}";
     }
+    std::string other_ops;
+    for (const auto & [op, seconds] : profile.other_by_op) {
+        other_ops += std::string(other_ops.empty() ? "" : ",") + "\"" + op + "\":" + std::to_string(1e3 * seconds / timed);
+    }
     const double rebuild_gflops = profile.gemm_seconds > 0 ? profile.gemm_flops / profile.gemm_seconds / 1e9 : 0.0;
     const double plain_gflops = plain_seconds > 0 ? profile.gemm_flops / plain_seconds / 1e9 : 0.0;
     std::printf("{\"mode\":\"%s\",\"depth\":%d,\"threads\":%d,\"timedSteps\":%d,\"gemmFlopsPerStep\":%.6e,"
                 "\"rebuildGemmMsPerStep\":%.4f,\"dequantMsPerStep\":%.4f,\"otherMsPerStep\":%.4f,"
-                "\"rebuildGemmGflops\":%.4f,\"plainGemmGflops\":%.4f,\"shareOfPlain\":%.4f,\"shapes\":[%s]}\n",
+                "\"rebuildGemmGflops\":%.4f,\"plainGemmGflops\":%.4f,\"shareOfPlain\":%.4f,\"shapes\":[%s],\"otherMsPerStepByOp\":{%s}}\n",
             mode.c_str(), depth, threads, timed, profile.gemm_flops / timed,
             1e3 * profile.gemm_seconds / timed, 1e3 * profile.dequant_seconds / timed, 1e3 * profile.other_seconds / timed,
-            rebuild_gflops, plain_gflops, plain_gflops > 0 ? rebuild_gflops / plain_gflops : 0.0, shapes.c_str());
+            rebuild_gflops, plain_gflops, plain_gflops > 0 ? rebuild_gflops / plain_gflops : 0.0, shapes.c_str(), other_ops.c_str());
     llama_model_free(model);
     llama_backend_free();
     return 0;
