@@ -100,11 +100,13 @@ function emulate(backend: "cuda" | "metal", kernels: string): EmulationSummary {
 }
 
 // Same bytes as the row functions (the kernels' Hadamard stages run in the CPU's
-// order), loads equal to float rounding, and rebuilds equal to W·X̂ up to float sums.
+// order), loads equal to float rounding (the CPU folds the 1/sqrt(group) into the
+// scale and min, the kernels apply it after the rotation), and rebuilds equal to
+// W·X̂ up to float sums.
 function expectMatchesRowFunctions(summary: EmulationSummary): void {
     expect(summary.cases).toBe(30);
     expect(summary.setRowsRowMismatches).toBe(0);
-    expect(summary.loadMaxAbs).toBeLessThan(1e-6);
+    expect(summary.loadMaxAbs).toBeLessThan(1e-5);
     expect(summary.rebuildNmseMax).toBeLessThan(1e-10);
 }
 

@@ -43,6 +43,12 @@ const depths: { depth: number; model: FixtureName }[] = [
     { depth: 8192, model: "mha-random-f32" },
 ];
 
+// V absorption removes the V GEMM, so its gain grows with the model's width: at d = 256 the
+// per-cell work (dequantization, RoPE, attention) is a large share of a step; real models are
+// 4-16x wider. So absorption is also measured at 2k on a random MHA model with d = 1024.
+const wide = { depth: 2048, model: "mha-wide-random-f16" as FixtureName, labels: ["kv-f16", "xq-4+plain", "xq-4"] };
+const wideSuffix = " (d=1024)";
+
 interface WorkerJob {
     model: string;
     variant: Variant;
@@ -62,12 +68,15 @@ interface WorkerResult {
 interface GemmResult {
     mode: string;
     depth: number;
+    model: string;
     rebuildGemmGflops: number;
     plainGemmGflops: number;
     shareOfPlain: number;
     rebuildGemmMsPerStep: number;
     dequantMsPerStep: number;
     otherMsPerStep: number;
+    // the rest of a step, by ggml op (the profile behind the speedups)
+    otherMsPerStepByOp: Record<string, number>;
 }
 
 export interface BenchRow {
@@ -135,10 +144,10 @@ function spawnWorker(job: WorkerJob): Promise<WorkerResult> {
     });
 }
 
-function runGemmProfile(model: string, mode: string, depth: number, threads: number): GemmResult {
+function runGemmProfile(model: string, mode: string, depth: number, threads: number): Omit<GemmResult, "model"> {
     const result = spawnSync(toolPath("xquant-bench"), [model, mode, String(depth), String(threads), "4"], { encoding: "utf8" });
     if (result.status !== 0) throw new Error(`xquant-bench ${mode} ${depth} failed (${result.status}): ${result.stderr}`);
-    return JSON.parse(result.stdout) as GemmResult;
+    return JSON.parse(result.stdout) as Omit<GemmResult, "model">;
 }
 
 function median(values: number[]): number {
@@ -183,9 +192,9 @@ export function formatBenchTable(rows: BenchRow[]): string {
 
 export function formatGemmTable(results: GemmResult[]): string {
     return markdownTable(
-        ["depth", "mode", "rebuild GEMM GFLOP/s", "plain GEMM GFLOP/s", "share", "GEMM ms/step", "dequant ms/step", "rest ms/step"],
+        ["depth", "model", "mode", "rebuild GEMM GFLOP/s", "plain GEMM GFLOP/s", "share", "GEMM ms/step", "dequant ms/step", "rest ms/step"],
         results.map((result) => [
-            String(result.depth), result.mode, result.rebuildGemmGflops.toFixed(1), result.plainGemmGflops.toFixed(1), `${(result.shareOfPlain * 100).toFixed(0)}%`,
+            String(result.depth), result.model, result.mode, result.rebuildGemmGflops.toFixed(1), result.plainGemmGflops.toFixed(1), `${(result.shareOfPlain * 100).toFixed(0)}%`,
             result.rebuildGemmMsPerStep.toFixed(2), result.dequantMsPerStep.toFixed(2), result.otherMsPerStep.toFixed(2),
         ]));
 }
@@ -221,36 +230,43 @@ async function main(): Promise<void> {
 
     const runs = new Map<string, WorkerResult[]>();
     const started = Date.now();
+    const wideVariants = variants.filter((variant) => wide.labels.includes(variant.label));
+    const measure = async (depth: number, model: FixtureName, variant: Variant, key: string, rep: number) => {
+        process.stderr.write(`[bench] rep ${rep + 1}/${reps} depth ${depth} ${model} ${variant.label} (${((Date.now() - started) / 1000).toFixed(0)} s)\n`);
+        const result = await spawnWorker({ model: fixturePath(model), variant, depth, decodeTokens, threads });
+        runs.set(key, [...(runs.get(key) ?? []), result]);
+    };
     for (let rep = 0; rep < reps; rep++) {
         for (const { depth, model } of plan) {
-            for (const variant of variants) {
-                process.stderr.write(`[bench] rep ${rep + 1}/${reps} depth ${depth} ${variant.label} (${((Date.now() - started) / 1000).toFixed(0)} s)\n`);
-                const result = await spawnWorker({ model: fixturePath(model), variant, depth, decodeTokens, threads });
-                const key = `${depth} ${variant.label}`;
-                runs.set(key, [...(runs.get(key) ?? []), result]);
-            }
+            for (const variant of variants) await measure(depth, model, variant, `${depth} ${variant.label}`, rep);
         }
+        for (const variant of wideVariants) await measure(wide.depth, wide.model, variant, `${wide.depth} ${variant.label}${wideSuffix}`, rep);
     }
-    const rows = plan.flatMap(({ depth, model }) => variants.map((variant) =>
-        summarise(depth, model, variant.label, runs.get(`${depth} ${variant.label}`)!, runs.get(`${depth} kv-f16`)!)));
+    const rows = [
+        ...plan.flatMap(({ depth, model }) => variants.map((variant) =>
+            summarise(depth, model, variant.label, runs.get(`${depth} ${variant.label}`)!, runs.get(`${depth} kv-f16`)!))),
+        ...wideVariants.map((variant) => summarise(wide.depth, wide.model, `${variant.label}${wideSuffix}`,
+            runs.get(`${wide.depth} ${variant.label}${wideSuffix}`)!, runs.get(`${wide.depth} kv-f16${wideSuffix}`)!)),
+    ];
 
     const gemm: GemmResult[] = [];
-    for (const { depth, model } of plan) {
+    for (const { depth, model } of [...plan, wide]) {
         for (const mode of ["xq-4+plain", "xq-4"]) {
-            process.stderr.write(`[bench] rebuild GEMMs depth ${depth} ${mode}\n`);
-            gemm.push(runGemmProfile(fixturePath(model), mode, depth, threads));
+            process.stderr.write(`[bench] rebuild GEMMs depth ${depth} ${model} ${mode}\n`);
+            gemm.push({ ...runGemmProfile(fixturePath(model), mode, depth, threads), model });
         }
     }
-    const absorbedSpeedup = plan.map(({ depth }) => {
-        const plain = runs.get(`${depth} xq-4+plain`)!;
-        return { depth, decodeSpeedup: median(runs.get(`${depth} xq-4`)!.map((run, i) => run.decodeTokensPerSecond / plain[i]!.decodeTokensPerSecond)) };
-    });
+    const speedup = (depth: number, model: FixtureName, suffix: string) => {
+        const plain = runs.get(`${depth} xq-4+plain${suffix}`)!;
+        return { depth, model, decodeSpeedup: median(runs.get(`${depth} xq-4${suffix}`)!.map((run, i) => run.decodeTokensPerSecond / plain[i]!.decodeTokensPerSecond)) };
+    };
+    const absorbedSpeedup = [...plan.map(({ depth, model }) => speedup(depth, model, "")), speedup(wide.depth, wide.model, wideSuffix)];
 
     const models = plan.map(({ depth, model }) => `${depth}: ${model}`).join(", ");
     console.log(`\nCache modes against kv-f16 (${reps} interleaved repetitions, medians; ${threads} thread(s); ${decodeTokens} decode tokens; models ${models})\n`);
     console.log(formatBenchTable(rows));
     console.log("\nV absorption: xq-4 decode speed over xq-4+plain");
-    console.log(markdownTable(["depth", "speedup"], absorbedSpeedup.map((entry) => [String(entry.depth), `${entry.decodeSpeedup.toFixed(2)}x`])));
+    console.log(markdownTable(["depth", "model", "speedup"], absorbedSpeedup.map((entry) => [String(entry.depth), entry.model, `${entry.decodeSpeedup.toFixed(2)}x`])));
     console.log("\nRebuild GEMMs inside a decode step against a plain ggml GEMM of the same shape (xquant-bench)\n");
     console.log(formatGemmTable(gemm));
 

@@ -181,7 +181,17 @@ ggml_tensor * llm_graph_context::build_attn_xq(
         && sinks == nullptr && hparams.f_clamp_kqv <= 0.0f && layer.wv_s == nullptr && loras->empty();
     ggml_tensor * cur;
     if (absorb) {
-        ggml_tensor * v_shared = ggml_reshape_3d(ctx0, v_src, v_src->ne[0], 1, n_kv);
+        // Attention weights V over the cells, so it wants each channel's values over the cells
+        // contiguous (llama.cpp's transposed V layout). For X, the load writes X̂ that way
+        // (with the ubatch's exact rows); otherwise v_src is transposed by a copy.
+        ggml_tensor * v_shared;
+        if (variant == XQ_VARIANT_X) {
+            const bool exact = xq_exact_ubatch(cparams);
+            ggml_tensor * x_hat_t = ggml_xq_load_transposed(ctx0, stored, exact ? xq_x : nullptr, exact ? inp->get_k_idxs() : nullptr, width, n_kv, bits);
+            v_shared = ggml_view_3d(ctx0, x_hat_t, n_kv, 1, width, x_hat_t->nb[1] * width, x_hat_t->nb[1], 0);
+        } else {
+            v_shared = ggml_reshape_3d(ctx0, v_src, v_src->ne[0], 1, n_kv);
+        }
         ggml_tensor * v_heads = ggml_reshape_3d(ctx0, v_w, v_w->ne[0], n_embd_head, n_head_kv);
         cur = build_attn_mha(q_cur, k, v_shared, kq_b, inp->get_kq_mask(), sinks, v_heads, 0, kq_scale, il);
         if (layer.wv_b) {

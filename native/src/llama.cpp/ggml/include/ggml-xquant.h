@@ -59,6 +59,22 @@ GGML_API struct ggml_tensor * ggml_xq_load(
         int64_t               n_kv,
         int                   bits);
 
+// The load form of GGML_OP_XQ_REBUILD with the result transposed: f32 [n_kv, n],
+// each channel's values over the cells contiguous. It feeds V absorption, which
+// weights X̂ by attention over the cells. With exact_rows (f32 [n, n_tokens]) and
+// idxs, those cells take the exact rows instead. CPU only (op param 2 is set).
+GGML_API struct ggml_tensor * ggml_xq_load_transposed(
+        struct ggml_context * ctx,
+        struct ggml_tensor  * storage,
+        struct ggml_tensor  * exact_rows,
+        struct ggml_tensor  * idxs,
+        int64_t               n,
+        int64_t               n_kv,
+        int                   bits);
+
+// Whether an XQ_REBUILD writes its result transposed (ggml_xq_load_transposed).
+GGML_API bool ggml_xq_is_transposed(const struct ggml_tensor * op);
+
 #ifdef __cplusplus
 }
 #endif

@@ -194,7 +194,8 @@ void ggml_xq_dequantize_row(const uint8_t * src, float * dst, int64_t n, int bit
 // both ops carry op_params {bits, n} and up to four sources
 static struct ggml_tensor * xq_op(struct ggml_tensor * result, enum ggml_op op, int bits, int64_t n,
         struct ggml_tensor * src0, struct ggml_tensor * src1, struct ggml_tensor * src2, struct ggml_tensor * src3) {
-    const int32_t params[] = { bits, (int32_t) n };
+    // op param 2 (transposed output) is 0 unless ggml_xq_load_transposed sets it
+    const int32_t params[] = { bits, (int32_t) n, 0 };
     ggml_set_op_params(result, params, sizeof(params));
     result->op     = op;
     result->src[0] = src0;
@@ -258,4 +259,31 @@ struct ggml_tensor * ggml_xq_load(
         int64_t               n_kv,
         int                   bits) {
     return xq_rebuild_impl(ctx, storage, nullptr, nullptr, base, n, n_kv, bits);
+}
+
+struct ggml_tensor * ggml_xq_load_transposed(
+        struct ggml_context * ctx,
+        struct ggml_tensor  * storage,
+        struct ggml_tensor  * exact_rows,
+        struct ggml_tensor  * idxs,
+        int64_t               n,
+        int64_t               n_kv,
+        int                   bits) {
+    GGML_ASSERT((exact_rows == nullptr) == (idxs == nullptr));
+    GGML_ASSERT(exact_rows == nullptr || (exact_rows->type == GGML_TYPE_F32 && exact_rows->ne[0] == n && exact_rows->nb[0] == sizeof(float)
+        && (idxs->type == GGML_TYPE_I64 || idxs->type == GGML_TYPE_I32) && ggml_nelements(idxs) == exact_rows->ne[1] && ggml_is_contiguous(idxs)));
+    struct ggml_tensor * loaded = xq_rebuild_impl(ctx, storage, nullptr, nullptr, nullptr, n, n_kv, bits);
+    loaded->src[1] = exact_rows;
+    loaded->src[2] = idxs;
+    // same op and sources, the shape swapped: [n_kv, n]
+    loaded->ne[0] = n_kv;
+    loaded->ne[1] = n;
+    loaded->nb[1] = loaded->nb[0] * n_kv;
+    loaded->nb[2] = loaded->nb[3] = loaded->nb[1] * n;
+    ggml_set_op_params_i32(loaded, 2, 1);
+    return loaded;
+}
+
+bool ggml_xq_is_transposed(const struct ggml_tensor * op) {
+    return op->op == GGML_OP_XQ_REBUILD && ggml_get_op_params_i32(op, 2) != 0;
 }

@@ -8,6 +8,7 @@
 #include "ggml-cpu.h"
 #include "ggml-xquant.h"
 
+#include <algorithm>
 #include <vector>
 
 static int64_t xq_index(const ggml_tensor * idxs, int64_t i) {
@@ -37,7 +38,48 @@ void ggml_compute_forward_xq_set_rows(const ggml_compute_params * params, ggml_t
     }
 }
 
+// The transposed load: blocks of cells are dequantized into a small row-major
+// tile, then written channel by channel, so every write is a run of cells.
+// Cells given exact rows (src[1], at the cells src[2]) take those instead.
+static void xq_load_transposed(const ggml_compute_params * params, ggml_tensor * dst) {
+    constexpr int64_t block = 16;
+    const ggml_tensor * stored = dst->src[0];
+    const ggml_tensor * exact = dst->src[1];
+    const ggml_tensor * idxs = dst->src[2];
+    const int bits = ggml_get_op_params_i32(dst, 0);
+    const int64_t n = dst->ne[1];
+    const int64_t n_kv = dst->ne[0];
+    const size_t row_bytes = ggml_xq_row_bytes(n, bits);
+    std::vector<float> tile(block * n);
+    for (int64_t cell0 = params->ith * block; cell0 < n_kv; cell0 += params->nth * block) {
+        const int64_t cells = std::min(block, n_kv - cell0);
+        for (int64_t c = 0; c < cells; ++c) {
+            ggml_xq_dequantize_row((const uint8_t *) stored->data + (cell0 + c) * row_bytes, tile.data() + c * n, n, bits);
+        }
+        for (int64_t i = 0; i < n; ++i) {
+            float * out = (float *) ((char *) dst->data + i * dst->nb[1]) + cell0;
+            for (int64_t c = 0; c < cells; ++c) {
+                out[c] = tile[c * n + i];
+            }
+        }
+        for (int64_t t = 0; exact && t < exact->ne[1]; ++t) {
+            const int64_t cell = xq_index(idxs, t);
+            if (cell < cell0 || cell >= cell0 + cells) {
+                continue;
+            }
+            const float * row = (const float *) ((const char *) exact->data + t * exact->nb[1]);
+            for (int64_t i = 0; i < n; ++i) {
+                ((float *) ((char *) dst->data + i * dst->nb[1]))[cell] = row[i];
+            }
+        }
+    }
+}
+
 void ggml_compute_forward_xq_rebuild(const ggml_compute_params * params, ggml_tensor * dst) {
+    if (ggml_xq_is_transposed(dst)) {
+        xq_load_transposed(params, dst);
+        return;
+    }
     const ggml_tensor * stored = dst->src[0];
     const ggml_tensor * w      = dst->src[1];
     const ggml_tensor * bias   = dst->src[2];

@@ -8,7 +8,8 @@
 bool ggml_cuda_xq_supports_op(const ggml_tensor * op) {
     const int bits = ggml_get_op_params_i32(op, 0);
     const int64_t n = ggml_get_op_params_i32(op, 1);
-    if (!ggml_xq_bits_supported(bits) || ggml_xq_group_size(n) == 0) {
+    // the transposed load has no GPU kernel: it feeds V absorption on the CPU
+    if (!ggml_xq_bits_supported(bits) || ggml_xq_group_size(n) == 0 || ggml_xq_is_transposed(op)) {
         return false;
     }
     if (op->op == GGML_OP_XQ_SET_ROWS) {
