@@ -1,6 +1,9 @@
 // npm run bench [-- --quick] [--reps R] [--threads N] [--decode-tokens N] [--out DIR]
+//                [--model FILE --depths 1024,4096 --modes kv-f16,xq-4,xqcl-2 --gpu --json FILE]
 //
 // Speed and memory of cache modes against kv-f16 at context depths 512, 2k and 8k.
+// --model runs one model at the given depths and modes instead of the fixtures
+// (--gpu offloads every layer; the GEMM profile is CPU-only and is then skipped).
 // Each measurement runs in its own process (so that peak RSS is its own): fill a
 // context of `depth` cells, timing the prefill, then decode a few tokens. The runs
 // are interleaved (every mode at a depth, then the next depth, then the next
@@ -14,7 +17,7 @@ import path from "node:path";
 import { parseArgs } from "node:util";
 import { fixturePath, heldOutTextPath, type FixtureName } from "../../fixtures/fixtures.ts";
 import { toolPath } from "../../native/paths.ts";
-import type { CacheMode } from "../engine/cache-modes.ts";
+import { isCacheMode, type CacheMode } from "../engine/cache-modes.ts";
 import { Engine } from "../engine/engine.ts";
 import { lineChartSvg, type ChartSeries } from "./line-chart.ts";
 import { svgToPng } from "./render-png.ts";
@@ -27,7 +30,7 @@ interface Variant {
     color: string;
 }
 
-const variants: Variant[] = [
+const defaultVariants: Variant[] = [
     { label: "kv-f16", mode: "kv-f16", absorbV: true, color: "#000000" },
     { label: "kv-q4_0", mode: "kv-q4_0", absorbV: true, color: "#c62828" },
     { label: "xq-4+plain", mode: "xq-4", absorbV: false, color: "#90caf9" },
@@ -35,6 +38,17 @@ const variants: Variant[] = [
     { label: "xq-2", mode: "xq-2", absorbV: true, color: "#2e7d32" },
     { label: "xqcl-3", mode: "xqcl-3", absorbV: true, color: "#6a1b9a" },
 ];
+
+const extraColors = ["#ef6c00", "#00838f", "#ad1457", "#4e342e", "#558b2f"];
+
+// A mode by its bench label ("+plain" rebuilds V instead of absorbing it).
+function variantFor(label: string, index: number): Variant {
+    const known = defaultVariants.find((variant) => variant.label === label);
+    if (known) return known;
+    const mode = label.replace(/\+plain$/, "");
+    if (!isCacheMode(mode)) throw new Error(`unknown mode ${label}; use a cache mode, optionally with +plain`);
+    return { label, mode, absorbV: !label.endsWith("+plain"), color: extraColors[index % extraColors.length]! };
+}
 
 // The trained fixture's context is 512; longer depths use the random MHA fixture of the same width.
 const depths: { depth: number; model: FixtureName }[] = [
@@ -55,6 +69,7 @@ interface WorkerJob {
     depth: number;
     decodeTokens: number;
     threads: number;
+    gpu: boolean;
 }
 
 interface WorkerResult {
@@ -99,7 +114,7 @@ export interface BenchRow {
 // One measurement, in this process: prefill depth - decodeTokens tokens, then decode decodeTokens.
 async function runWorker(job: WorkerJob): Promise<WorkerResult> {
     const engine = await Engine.start({ maxThreads: job.threads });
-    const model = await engine.loadModel(job.model);
+    const model = await engine.loadModel(job.model, { gpuLayers: job.gpu ? -1 : 0 });
     const context = await engine.createContext(model, { cacheMode: job.variant.mode, contextSize: job.depth, absorbV: job.variant.absorbV });
     const sequence = context.sequence();
     // held-out text, repeated as needed (speed does not depend on the text)
@@ -199,7 +214,7 @@ export function formatGemmTable(results: GemmResult[]): string {
         ]));
 }
 
-function chartSeries(rows: BenchRow[], pick: (row: BenchRow) => number, dashed = false, suffix = ""): ChartSeries[] {
+function chartSeries(variants: Variant[], rows: BenchRow[], pick: (row: BenchRow) => number, dashed = false, suffix = ""): ChartSeries[] {
     return variants.map((variant) => ({
         name: `${variant.label}${suffix}`, color: variant.color, dashed,
         points: rows.filter((row) => row.label === variant.label).map((row) => ({ x: row.depth, y: pick(row) })),
@@ -216,6 +231,11 @@ async function main(): Promise<void> {
             threads: { type: "string", default: "1" },
             "decode-tokens": { type: "string" },
             out: { type: "string", default: "bench-results" },
+            json: { type: "string" },
+            model: { type: "string" },
+            depths: { type: "string" },
+            modes: { type: "string" },
+            gpu: { type: "boolean", default: false },
         },
     });
     if (values.worker !== undefined) {
@@ -226,14 +246,23 @@ async function main(): Promise<void> {
     const reps = Number(values.reps ?? (quick ? 1 : 3));
     const threads = Number(values.threads);
     const decodeTokens = Number(values["decode-tokens"] ?? (quick ? 8 : 16));
-    const plan = quick ? depths.slice(0, 2) : depths;
+    const gpu = values.gpu;
+    // a model of one's own: every depth on it, and no wide-model section
+    const ownModel = values.model === undefined ? null : path.resolve(values.model);
+    const chosenDepths = values.depths?.split(",").map(Number);
+    const plan: { depth: number; model: FixtureName | string }[] = ownModel !== null
+        ? (chosenDepths ?? depths.map((entry) => entry.depth)).map((depth) => ({ depth, model: ownModel }))
+        : quick ? depths.slice(0, 2) : depths;
+    const variants = values.modes === undefined ? defaultVariants : ["kv-f16", ...values.modes.split(",").filter((label) => label !== "kv-f16")].map(variantFor);
+    const modelPath = (model: string) => model === ownModel ? model : fixturePath(model as FixtureName);
+    const withWide = ownModel === null;
 
     const runs = new Map<string, WorkerResult[]>();
     const started = Date.now();
-    const wideVariants = variants.filter((variant) => wide.labels.includes(variant.label));
-    const measure = async (depth: number, model: FixtureName, variant: Variant, key: string, rep: number) => {
-        process.stderr.write(`[bench] rep ${rep + 1}/${reps} depth ${depth} ${model} ${variant.label} (${((Date.now() - started) / 1000).toFixed(0)} s)\n`);
-        const result = await spawnWorker({ model: fixturePath(model), variant, depth, decodeTokens, threads });
+    const wideVariants = withWide ? variants.filter((variant) => wide.labels.includes(variant.label)) : [];
+    const measure = async (depth: number, model: string, variant: Variant, key: string, rep: number) => {
+        process.stderr.write(`[bench] rep ${rep + 1}/${reps} depth ${depth} ${path.basename(model)} ${variant.label} (${((Date.now() - started) / 1000).toFixed(0)} s)\n`);
+        const result = await spawnWorker({ model: modelPath(model), variant, depth, decodeTokens, threads, gpu });
         runs.set(key, [...(runs.get(key) ?? []), result]);
     };
     for (let rep = 0; rep < reps; rep++) {
@@ -244,26 +273,30 @@ async function main(): Promise<void> {
     }
     const rows = [
         ...plan.flatMap(({ depth, model }) => variants.map((variant) =>
-            summarise(depth, model, variant.label, runs.get(`${depth} ${variant.label}`)!, runs.get(`${depth} kv-f16`)!))),
+            summarise(depth, path.basename(model), variant.label, runs.get(`${depth} ${variant.label}`)!, runs.get(`${depth} kv-f16`)!))),
         ...wideVariants.map((variant) => summarise(wide.depth, wide.model, `${variant.label}${wideSuffix}`,
             runs.get(`${wide.depth} ${variant.label}${wideSuffix}`)!, runs.get(`${wide.depth} kv-f16${wideSuffix}`)!)),
     ];
 
+    // the rebuild GEMMs of xq-4, absorbed and plain (CPU only)
     const gemm: GemmResult[] = [];
-    for (const { depth, model } of [...plan, wide]) {
+    const profiled = gpu || !variants.some((variant) => variant.label === "xq-4") ? [] : [...plan, ...(withWide ? [wide] : [])];
+    for (const { depth, model } of profiled) {
         for (const mode of ["xq-4+plain", "xq-4"]) {
-            process.stderr.write(`[bench] rebuild GEMMs depth ${depth} ${model} ${mode}\n`);
-            gemm.push({ ...runGemmProfile(fixturePath(model), mode, depth, threads), model });
+            process.stderr.write(`[bench] rebuild GEMMs depth ${depth} ${path.basename(model)} ${mode}\n`);
+            gemm.push({ ...runGemmProfile(modelPath(model), mode, depth, threads), model: path.basename(model) });
         }
     }
-    const speedup = (depth: number, model: FixtureName, suffix: string) => {
-        const plain = runs.get(`${depth} xq-4+plain${suffix}`)!;
-        return { depth, model, decodeSpeedup: median(runs.get(`${depth} xq-4${suffix}`)!.map((run, i) => run.decodeTokensPerSecond / plain[i]!.decodeTokensPerSecond)) };
+    const speedup = (depth: number, model: string, suffix: string) => {
+        const plain = runs.get(`${depth} xq-4+plain${suffix}`);
+        const absorbed = runs.get(`${depth} xq-4${suffix}`);
+        if (plain === undefined || absorbed === undefined) return [];
+        return [{ depth, model: path.basename(model), decodeSpeedup: median(absorbed.map((run, i) => run.decodeTokensPerSecond / plain[i]!.decodeTokensPerSecond)) }];
     };
-    const absorbedSpeedup = [...plan.map(({ depth, model }) => speedup(depth, model, "")), speedup(wide.depth, wide.model, wideSuffix)];
+    const absorbedSpeedup = [...plan.flatMap(({ depth, model }) => speedup(depth, model, "")), ...(withWide ? speedup(wide.depth, wide.model, wideSuffix) : [])];
 
-    const models = plan.map(({ depth, model }) => `${depth}: ${model}`).join(", ");
-    console.log(`\nCache modes against kv-f16 (${reps} interleaved repetitions, medians; ${threads} thread(s); ${decodeTokens} decode tokens; models ${models})\n`);
+    const models = plan.map(({ depth, model }) => `${depth}: ${path.basename(model)}`).join(", ");
+    console.log(`\nCache modes against kv-f16 (${reps} interleaved repetitions, medians; ${gpu ? "all layers on the GPU" : `${threads} thread(s)`}; ${decodeTokens} decode tokens; models ${models})\n`);
     console.log(formatBenchTable(rows));
     console.log("\nV absorption: xq-4 decode speed over xq-4+plain");
     console.log(markdownTable(["depth", "model", "speedup"], absorbedSpeedup.map((entry) => [String(entry.depth), entry.model, `${entry.decodeSpeedup.toFixed(2)}x`])));
@@ -271,17 +304,18 @@ async function main(): Promise<void> {
     console.log(formatGemmTable(gemm));
 
     fs.mkdirSync(values.out, { recursive: true });
-    const json = path.join(values.out, "bench.json");
-    fs.writeFileSync(json, JSON.stringify({ reps, threads, decodeTokens, seconds: (Date.now() - started) / 1000, rows, absorbedSpeedup, gemm }, null, 2) + "\n");
+    const json = values.json ?? path.join(values.out, "bench.json");
+    fs.mkdirSync(path.dirname(json), { recursive: true });
+    fs.writeFileSync(json, JSON.stringify({ reps, threads, gpu, decodeTokens, seconds: (Date.now() - started) / 1000, rows, absorbedSpeedup, gemm }, null, 2) + "\n");
     const speedPng = path.join(values.out, "bench-speed.png");
     await svgToPng(lineChartSvg({
         title: "Speed against kv-f16 (solid: decode, dashed: prefill)", xLabel: "context depth (cells)", yLabel: "tokens/s ÷ kv-f16",
-        series: [...chartSeries(rows, (row) => row.decodeVsF16), ...chartSeries(rows, (row) => row.prefillVsF16, true, " prefill")],
+        series: [...chartSeries(variants, rows, (row) => row.decodeVsF16), ...chartSeries(variants, rows, (row) => row.prefillVsF16, true, " prefill")],
     }), speedPng);
     const memoryPng = path.join(values.out, "bench-memory.png");
     await svgToPng(lineChartSvg({
         title: "Memory (solid: cache, dashed: compute buffers)", xLabel: "context depth (cells)", yLabel: "MiB",
-        series: [...chartSeries(rows, (row) => row.cacheBytes / 2 ** 20), ...chartSeries(rows, (row) => row.computeBytes / 2 ** 20, true, " compute")],
+        series: [...chartSeries(variants, rows, (row) => row.cacheBytes / 2 ** 20), ...chartSeries(variants, rows, (row) => row.computeBytes / 2 ** 20, true, " compute")],
     }), memoryPng);
     console.log(`\nwrote ${json}, ${speedPng}, ${memoryPng} in ${((Date.now() - started) / 1000).toFixed(0)} s`);
 }
