@@ -148,16 +148,21 @@ ggml_tensor * llm_graph_context::build_attn_xq(
         k_w = layer.wk;
         v_w = layer.wv;
     }
-    ggml_tensor * k = variant == XQ_VARIANT_LATENT ? ggml_mul_mat(ctx0, k_w, k_src) : build_lora_mm(k_w, k_src, layer.wk_s);
-    cb(k, "xq_k_rebuild", il);
+    // K or V through its projection, then the model's own bias and clamp
+    auto project = [&](ggml_tensor * w, ggml_tensor * src, ggml_tensor * scale, ggml_tensor * bias, const char * name) {
+        ggml_tensor * t = variant == XQ_VARIANT_LATENT ? ggml_mul_mat(ctx0, w, src) : build_lora_mm(w, src, scale);
+        cb(t, name, il);
+        if (bias) {
+            t = ggml_add(ctx0, t, bias);
+        }
+        if (hparams.f_clamp_kqv > 0.0f) {
+            t = ggml_clamp(ctx0, t, -hparams.f_clamp_kqv, hparams.f_clamp_kqv);
+        }
+        return t;
+    };
 
-    // K: the model's own post-projection transform (bias, k-norm), then RoPE at each cell's current position
-    if (layer.wk_b) {
-        k = ggml_add(ctx0, k, layer.wk_b);
-    }
-    if (hparams.f_clamp_kqv > 0.0f) {
-        k = ggml_clamp(ctx0, k, -hparams.f_clamp_kqv, hparams.f_clamp_kqv);
-    }
+    // K: projected, k-norm, then RoPE at each cell's current position
+    ggml_tensor * k = project(k_w, k_src, layer.wk_s, layer.wk_b, "xq_k_rebuild");
     k = ggml_reshape_3d(ctx0, k, n_embd_head, n_head_kv, n_kv);
     if (layer.attn_k_norm) {
         k = build_norm(k, layer.attn_k_norm, NULL, LLM_NORM_RMS, il);
@@ -201,14 +206,7 @@ ggml_tensor * llm_graph_context::build_attn_xq(
             cur = ggml_reshape_2d(ctx0, cur, n_embd_head * n_head_q, n_tokens);
         }
     } else {
-        ggml_tensor * v = variant == XQ_VARIANT_LATENT ? ggml_mul_mat(ctx0, v_w, v_src) : build_lora_mm(v_w, v_src, layer.wv_s);
-        cb(v, "xq_v_rebuild", il);
-        if (layer.wv_b) {
-            v = ggml_add(ctx0, v, layer.wv_b);
-        }
-        if (hparams.f_clamp_kqv > 0.0f) {
-            v = ggml_clamp(ctx0, v, -hparams.f_clamp_kqv, hparams.f_clamp_kqv);
-        }
+        ggml_tensor * v = project(v_w, v_src, layer.wv_s, layer.wv_b, "xq_v_rebuild");
         v = ggml_reshape_3d(ctx0, v, n_embd_head, n_head_kv, n_kv);
         cb(v, "xq_v", il);
         cur = build_attn_mha(q_cur, k, v, kq_b, inp->get_kq_mask(), sinks, nullptr, 0, kq_scale, il);
