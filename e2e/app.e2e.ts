@@ -154,6 +154,7 @@ describe("XQuant Desktop end to end", () => {
             await restarted.goto(server.url);
             await restarted.getByTestId("chat-list").getByText("In the beginning").waitFor({ timeout: 30_000 });
             await restarted.getByTestId("chat-list").getByText("In the beginning").click();
+            await restarted.getByTestId("message-assistant").nth(1).waitFor({ timeout: 30_000 });
             expect(await restarted.getByTestId("message-assistant").count()).toBe(2);
             expect(await services.handleRequest("listChats", {})).toEqual(before);
             await saveScreenshot(restarted, "restarted");
