@@ -57,7 +57,7 @@ describe("model downloads from a local HTTP server", () => {
     });
 
     it("pauses and resumes a slow download, continuing from the partial file", async () => {
-        const server = await serve({ "slow.gguf": model }, { bytesPerTick: 1_000_000 });
+        const server = await serve({ "slow.gguf": model }, { bytesPerTick: 500_000 });
         const { library, events } = libraryIn(tempDir());
         const started = await library.startDownload({ url: server.url("slow.gguf"), sha256: modelSha256 });
         await new Promise((resolve) => setTimeout(resolve, 600));
