@@ -10,6 +10,9 @@ import { adviseModes, cacheModeSpecs, isLatent, xqBaseBits, xquantVariantIds, ty
 
 export const XQUANT_MARKER = "XQUANT = 1";
 
+// A loaded model, as the layers above the engine hold it (they never import node-llama-cpp).
+export type EngineModel = LlamaModel;
+
 export type EngineErrorCode = "native-not-built" | "stock-binary" | "model-not-found" | "model-invalid"
     | "unsupported-architecture" | "context-failed" | "state-mode-mismatch";
 

@@ -65,9 +65,11 @@ export class CompareService {
                         const started = performance.now();
                         if (request.kind === "prompt") {
                             const output = await engine.completeGreedy(model, request.text, { maxTokens: request.maxTokens, context });
+                            const outputTokens = model.tokenize(output);
                             result.output = output;
-                            result.tokensPerSecond = model.tokenize(output).length / ((performance.now() - started) / 1000);
-                            if (mode === "kv-f16") scored = [...prompt, ...model.tokenize(output)].slice(0, request.contextSize);
+                            // the whole reply's rate, prompt evaluation included
+                            result.tokensPerSecond = outputTokens.length / ((performance.now() - started) / 1000);
+                            if (mode === "kv-f16") scored = [...prompt, ...outputTokens].slice(0, request.contextSize);
                         }
                         const firstScored = request.kind === "prompt" ? prompt.length : 1;
                         const scoreStarted = performance.now();

@@ -11,7 +11,7 @@ import { ChatStore, newId } from "./chats.ts";
 import { CompareService } from "./compare.ts";
 import { EventBus, type EventListener } from "./events.ts";
 import { ModelLibrary } from "./library.ts";
-import { SessionService } from "./session.ts";
+import { SessionService, toRequestError } from "./session.ts";
 import { SettingsStore } from "./settings.ts";
 import { RequestError, validators } from "./validate.ts";
 
@@ -192,9 +192,8 @@ export class Services {
             const handler = this.handlers[method] as (request: unknown) => Promise<unknown>;
             return { ok: true, value: await handler(argument) };
         } catch (error) {
-            if (error instanceof RequestError) return { ok: false, error: error.error };
-            if (error instanceof EngineError) return { ok: false, error: { code: "engine-unavailable", message: error.message } };
-            return { ok: false, error: { code: "internal", message: `Something went wrong: ${(error as Error).message}` } };
+            // engine errors keep their kind (invalid model, unsupported architecture, …)
+            return { ok: false, error: toRequestError(error).error };
         }
     }
 

@@ -1,9 +1,8 @@
 // The loaded session: one chat's model in one cache mode, its context, its
 // generation, and the memory sampler that feeds the live chart.
-import type { LlamaModel } from "node-llama-cpp";
 import type { Chat, ChatMessage, MetricsSample, RunSettings, SessionInfo } from "../api/contract.ts";
 import { EngineChat, type ChatTurn, type ReplyResult, type Sampling } from "../engine/chat.ts";
-import { Engine, EngineError, type EngineContext } from "../engine/engine.ts";
+import { Engine, EngineError, type EngineContext, type EngineModel } from "../engine/engine.ts";
 import type { ChatStore } from "./chats.ts";
 import { newId } from "./chats.ts";
 import { throttle, type EventBus } from "./events.ts";
@@ -28,14 +27,14 @@ export function toRequestError(error: unknown): RequestError {
             : error.code === "model-invalid" || error.code === "model-not-found" ? "model-invalid" : "engine-unavailable";
         return new RequestError(code, error.message);
     }
-    return new RequestError("internal", (error as Error).message);
+    return new RequestError("internal", `Something went wrong: ${(error as Error).message}`);
 }
 
 export const turnsOf = (messages: readonly ChatMessage[]): ChatTurn[] => messages.map(({ role, text }) => ({ role, text }));
 
 export class SessionService {
     private loaded: Loaded | null = null;
-    private readonly models = new Map<string, LlamaModel>();
+    private readonly models = new Map<string, EngineModel>();
     private generation: { chatId: string; abort: AbortController } | null = null;
     private lock: Promise<unknown> = Promise.resolve();
     private readonly samples: MetricsSample[] = [];
@@ -71,7 +70,7 @@ export class SessionService {
         return chat.runOverride ?? (chat.modelId === null ? undefined : settings.modelDefaults[chat.modelId]) ?? settings.defaultRun;
     }
 
-    async model(modelId: string): Promise<LlamaModel> {
+    async model(modelId: string): Promise<EngineModel> {
         const cached = this.models.get(modelId);
         if (cached !== undefined) return cached;
         const entry = await this.library.get(modelId);
