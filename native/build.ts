@@ -13,6 +13,7 @@ import crypto from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { builtCpuVariantTags } from "./cpu-variants.ts";
 import { cacheDir, installedBinDir, localBuildName, nativeDir, nodeLlamaCppDir, repoRoot } from "./paths.ts";
 
 type Gpu = false | "cuda" | "metal";
@@ -27,8 +28,11 @@ const sourceDir = path.join(workDir, "source");
 const buildDir = path.join(workDir, gpu ? `out-${gpu}` : "out");
 const ccacheDir = path.join(cacheDir, "ccache");
 const nlcLlamaDir = path.join(nodeLlamaCppDir, "llama");
-const installedTools = ["llama-perplexity", "llama-finetune", "xquant-eval", "xquant-bench", "xquant-native-tests", "xquant-ops-tests"];
-const buildTargets = ["llama-addon", ...installedTools];
+const installedTools = ["llama-perplexity", "llama-finetune", "llama-quantize", "xquant-eval", "xquant-bench", "xquant-native-tests", "xquant-ops-tests"];
+// On x86-64 the CPU backend is built once per variant (native/cpu-variants.ts) and the
+// best one the CPU really runs is loaded at run time, so one build runs on any x86-64 CPU.
+const cpuVariantTargets = process.arch === "x64" ? builtCpuVariantTags.map((tag) => `ggml-cpu-${tag}`) : ["ggml-cpu"];
+const buildTargets = ["llama-addon", ...installedTools, ...cpuVariantTargets];
 
 class BuildError extends Error {}
 
@@ -84,7 +88,10 @@ function cmakeOptions(): Record<string, string> {
         NLC_CURRENT_PLATFORM: platform,
         NLC_TARGET_PLATFORM: platform,
         GGML_BUILD_NUMBER: "1",
-        GGML_NATIVE: "ON",
+        // never tuned to the building CPU: a package built on AVX-512 must run on AVX2
+        GGML_NATIVE: "OFF",
+        GGML_BACKEND_DL: "ON",
+        GGML_CPU_ALL_VARIANTS: process.arch === "x64" ? "ON" : "OFF",
         GGML_CCACHE: "OFF",
         GGML_METAL: gpu === "metal" ? "ON" : "OFF",
         GGML_CUDA: gpu === "cuda" ? "ON" : "OFF",
@@ -98,6 +105,7 @@ function cmakeOptions(): Record<string, string> {
         LLAMA_OPENSSL: "OFF",
         LLAMA_BUILD_BORINGSSL: "OFF",
     };
+    if (process.arch === "x64") options.GGML_CPU_VARIANT_LIST = builtCpuVariantTags.join(";");
     if (gpu === "cuda" && process.env.CMAKE_CUDA_ARCHITECTURES) options.CMAKE_CUDA_ARCHITECTURES = process.env.CMAKE_CUDA_ARCHITECTURES;
     return options;
 }
@@ -112,6 +120,7 @@ function inputsHash(options: Record<string, string>): string {
     hash.update(run(process.env.CXX ?? "c++", ["--version"], { quiet: true }));
     const inputFiles = [
         ...listFiles(path.join(nativeDir, "patches")),
+        path.join(nativeDir, "cpu-variants.ts"),
         ...listFiles(path.join(nativeDir, "src")),
         ...listFiles(path.join(nativeDir, "tools")),
         ...listFiles(path.join(nativeDir, "tests")).filter((file) => !file.endsWith(".ts")),
@@ -181,6 +190,8 @@ function compile(options: Record<string, string>): void {
     run("cmake", ["-S", sourceDir, "-B", buildDir, "-G", "Ninja", ...launcher,
         ...Object.entries(options).map(([key, value]) => `-D${key}=${value}`)], { env, quiet: true });
     const jobs = String(process.env.XQ_BUILD_JOBS ?? os.availableParallelism());
+    // outputs of an earlier configuration (say, a CPU backend built before the variants) must not be collected
+    fs.rmSync(path.join(buildDir, "bin"), { recursive: true, force: true });
     if (hasCommand("ccache")) run("ccache", ["--zero-stats"], { env, quiet: true });
     log(`compiling ${buildTargets.join(", ")} with ${jobs} jobs`);
     run("cmake", ["--build", buildDir, "--parallel", jobs, "--target", ...buildTargets], { env });

@@ -5,7 +5,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { fixturePath, renamedArchitectureModel, type FixtureName } from "../../fixtures/fixtures.ts";
+import { fixturePath, quantizedFixtures, renamedArchitectureModel, type FixtureName } from "../../fixtures/fixtures.ts";
 import { toolPath } from "../paths.ts";
 
 function native<T>(...args: string[]): T {
@@ -136,6 +136,34 @@ describe.each(["gqa-trained", "gqa-random-f32"] as FixtureName[])("GQA latent ca
         expect(state.loaded).toBe(true);
         expect(state.nmse).toBe(0);
         expect(state.otherLoaded).toBe(false);
+    });
+});
+
+// Quantized weights (llama-quantize copies of the trained models). wk/wv multiply X in
+// blocks after X is itself quantized to ggml's vec_dot type (Q8_0 or Q8_K), so the two
+// caches differ by more than f16 rounding: kv-f16 quantizes X and rounds K to f16, an
+// unquantized X-cache rounds X to f16 and then quantizes it. A value that f16 rounding
+// moves across a Q8 code boundary changes by one code, 1/127 of its block's largest
+// value; about 2^-11·127 of the values do, so K's NMSE from this is near
+// 2^-11·127·(1/127)²·crest² ≈ 4e-6·crest² (crest = block max / RMS, 3-4 here),
+// and the logits see less of it. The bound is that arithmetic's noise, 1e-4.
+const quantizedNmseBound = 1e-4;
+
+describe.each(quantizedFixtures)("X-cache on quantized weights: %s", (name) => {
+    const model = fixturePath(name);
+    const isGqa = name.startsWith("gqa");
+    const unquantizedModes = isGqa ? ["xq-f16", "xqcl-f16", "xql-f16", "xqlcl-f16"] : ["xq-f16", "xqcl-f16"];
+
+    it.each(unquantizedModes)("%s follows kv-f16 over 256 steps within the weights' arithmetic noise", (mode) => {
+        const result = native<Comparison>("compare", model, mode, "0", "1");
+        expect(result.steps).toBe(256);
+        expect(result.nmseMax).toBeLessThan(quantizedNmseBound);
+    });
+
+    it.each(isGqa ? ["xq-4", "xqcl-2", "xql-4", "xqlcl-2"] : ["xq-4", "xqcl-2"])("%s: context shift and seq_rm behave as with a KV cache", (mode) => {
+        const shifted = native<{ nmse: number; sameToken: boolean }>("shift", model, mode);
+        expect(shifted.nmse).toBeLessThan(quantizedNmseBound);
+        expect(native<{ nmse: number }>("seqrm", model, mode).nmse).toBeLessThan(1e-10);
     });
 });
 

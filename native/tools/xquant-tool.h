@@ -1,8 +1,10 @@
 #pragma once
 
 // What every XQuant command-line program does first: errors-only logging,
-// the backend, and the model on the CPU (exit 2 when it cannot be loaded).
+// the backends (the best CPU variant this CPU runs, from the program's folder),
+// and the model on the CPU (exit 2 when it cannot be loaded).
 
+#include "ggml-backend.h"
 #include "llama.h"
 
 #include <cstdio>
@@ -14,6 +16,7 @@ inline llama_model * xq_tool_load_model(const char * path) {
             std::fputs(text, stderr);
         }
     }, nullptr);
+    ggml_backend_load_all();
     llama_backend_init();
     llama_model_params params = llama_model_default_params();
     params.n_gpu_layers = 0;
