@@ -139,15 +139,16 @@ describe.each(["gqa-trained", "gqa-random-f32"] as FixtureName[])("GQA latent ca
     });
 });
 
-// Quantized weights (llama-quantize copies of the trained models). wk/wv multiply X in
-// blocks after X is itself quantized to ggml's vec_dot type (Q8_0 or Q8_K), so the two
-// caches differ by more than f16 rounding: kv-f16 quantizes X and rounds K to f16, an
-// unquantized X-cache rounds X to f16 and then quantizes it. A value that f16 rounding
-// moves across a Q8 code boundary changes by one code, 1/127 of its block's largest
-// value; about 2^-11·127 of the values do, so K's NMSE from this is near
-// 2^-11·127·(1/127)²·crest² ≈ 4e-6·crest² (crest = block max / RMS, 3-4 here),
-// and the logits see less of it. The bound is that arithmetic's noise, 1e-4.
-const quantizedNmseBound = 1e-4;
+// Quantized weights (llama-quantize copies of the trained models). ggml multiplies a
+// quantized wk/wv by X only after rounding X to 8-bit blocks (vec_dot_type Q8_0 or Q8_K),
+// and the two caches feed that rounding slightly different X: kv-f16 rounds X to Q8 and
+// K to f16; an unquantized X-cache rounds X to f16 first, then to Q8. Where f16 rounding
+// moves a value across a Q8 code boundary, it moves by a whole code (1/127 of its block's
+// largest value), so the caches differ by the order of Q8's own rounding noise, NMSE
+// (1/127)²/12·crest² ≈ 8e-5 for a crest factor (block max / RMS) of 4, not by f16's
+// 1e-8. Measured: 7e-5 to 2.1e-4 at the worst of 256 steps (a context shift against a
+// fresh run: 3e-6 to 3e-5). The bound is 1e-3, with every greedy token the same.
+const quantizedNmseBound = 1e-3;
 
 describe.each(quantizedFixtures)("X-cache on quantized weights: %s", (name) => {
     const model = fixturePath(name);
@@ -157,12 +158,14 @@ describe.each(quantizedFixtures)("X-cache on quantized weights: %s", (name) => {
     it.each(unquantizedModes)("%s follows kv-f16 over 256 steps within the weights' arithmetic noise", (mode) => {
         const result = native<Comparison>("compare", model, mode, "0", "1");
         expect(result.steps).toBe(256);
+        expect(result.sameTokens).toBe(256);
         expect(result.nmseMax).toBeLessThan(quantizedNmseBound);
     });
 
     it.each(isGqa ? ["xq-4", "xqcl-2", "xql-4", "xqlcl-2"] : ["xq-4", "xqcl-2"])("%s: context shift and seq_rm behave as with a KV cache", (mode) => {
         const shifted = native<{ nmse: number; sameToken: boolean }>("shift", model, mode);
         expect(shifted.nmse).toBeLessThan(quantizedNmseBound);
+        expect(shifted.sameToken).toBe(true);
         expect(native<{ nmse: number }>("seqrm", model, mode).nmse).toBeLessThan(1e-10);
     });
 });
