@@ -309,6 +309,9 @@ type Signature<M extends ApiMethod> = NonNullable<ApiMethods[M]["signature"]>;
 export type ApiRequest<M extends ApiMethod> = Parameters<Signature<M>>[0];
 export type ApiResponse<M extends ApiMethod> = ReturnType<Signature<M>>;
 
+// What the Electron app menu and the keyboard shortcuts can ask of the UI.
+export type AppCommand = "new-chat" | "settings" | "focus-input" | "stop";
+
 // Pushed from main to every open window (IPC) or event stream (HTTP).
 export type ApiEvent =
     | { type: "token"; chatId: string; messageId: string; text: string }
@@ -322,7 +325,7 @@ export type ApiEvent =
     | { type: "metrics"; sample: MetricsSample }
     | { type: "compare"; run: CompareRun }
     // from the Electron app menu
-    | { type: "command"; command: "new-chat" | "settings" | "focus-input" | "stop" };
+    | { type: "command"; command: AppCommand };
 
 // The object the preload exposes as window.xq, and the HTTP client implements.
 export interface XQuantApi {

@@ -2,7 +2,6 @@
 // patched llama.cpp build (npm run build:native) and refuses any other binary.
 // The layers above hold its own handles (Engine, EngineModel, EngineContext,
 // EngineChat), never a node-llama-cpp object.
-import crypto from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -13,7 +12,7 @@ import type { EngineInfo } from "../api/contract.ts";
 import { EngineChat } from "./chat.ts";
 import { EngineError } from "./errors.ts";
 import { Lock } from "./lock.ts";
-import { ggufModelFacts } from "./models.ts";
+import { ggufModelFacts, sha256File } from "./models.ts";
 
 export const XQUANT_MARKER = "XQUANT = 1";
 
@@ -297,7 +296,7 @@ export class EngineModel {
 
     // The factors file of this model, keyed by a hash of the model file (hashed once).
     private async factorsPath(variant: string): Promise<string> {
-        this.fileHash ??= hashFile(this.filePath);
+        this.fileHash ??= sha256File(this.filePath);
         const hash = await this.fileHash;
         fs.mkdirSync(this.runtime.factorsDir, { recursive: true });
         return path.join(this.runtime.factorsDir, `${hash.slice(0, 32)}-${variant}.bin`);
@@ -306,12 +305,6 @@ export class EngineModel {
     async dispose(): Promise<void> {
         await this.model.dispose();
     }
-}
-
-async function hashFile(filePath: string): Promise<string> {
-    const digest = crypto.createHash("sha256");
-    for await (const chunk of fs.createReadStream(filePath)) digest.update(chunk as Buffer);
-    return digest.digest("hex");
 }
 
 export function hasXQuantMarker(systemInfo: string): boolean {

@@ -1,5 +1,6 @@
 // Model files: read and validate a GGUF header, and download through
 // node-llama-cpp's downloader (ipull: ranged, resumable, retried).
+import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { createModelDownloader, readGgufFileInfo, type GgufMetadata, type ModelDownloader } from "node-llama-cpp";
@@ -27,6 +28,12 @@ export function ggufModelFacts(gguf: GgufMetadata, fileName: string): Omit<Model
         headDimV: scalar(attention.value_length, nEmbd / nHead),
         contextLength: scalar(arch.context_length, 0),
     };
+}
+
+export async function sha256File(filePath: string): Promise<string> {
+    const digest = crypto.createHash("sha256");
+    for await (const chunk of fs.createReadStream(filePath)) digest.update(chunk as Buffer);
+    return digest.digest("hex");
 }
 
 // Bytes per element of the common ggml types, by type id (block bytes / block size).

@@ -8,7 +8,7 @@ import type { CatalogEntry, DownloadInfo, ModelEntry, ModelMetadata } from "../a
 import { throttle } from "../api/throttle.ts";
 import { recommendedModes } from "../engine/engine.ts";
 import { EngineError } from "../engine/errors.ts";
-import { ModelDownload, readGgufMetadata } from "../engine/models.ts";
+import { ModelDownload, readGgufMetadata, sha256File } from "../engine/models.ts";
 import { newId } from "./chats.ts";
 import { RequestError } from "./errors.ts";
 import type { EventBus } from "./events.ts";
@@ -25,12 +25,6 @@ interface ActiveDownload {
     info: DownloadInfo;
     download: ModelDownload;
     sha256: string | null;
-}
-
-export async function sha256File(filePath: string): Promise<string> {
-    const digest = crypto.createHash("sha256");
-    for await (const chunk of fs.createReadStream(filePath)) digest.update(chunk as Buffer);
-    return digest.digest("hex");
 }
 
 function freeDiskBytes(dir: string): number {

@@ -1,8 +1,7 @@
 // What the UI does: each action calls the API once or twice and puts the answer
 // in its slice. A failure shows its message in the error banner and returns undefined.
-import type { ApiMethod, ApiRequest, ApiResponse, DownloadInfo, RunSettings, SettingsPatch, StartedReply } from "../../src-main/api/contract.ts";
+import type { ApiMethod, ApiRequest, ApiResponse, AppCommand, DownloadInfo, RunSettings, SettingsPatch, StartedReply } from "../../src-main/api/contract.ts";
 import { client } from "./client.ts";
-import type { Command } from "./keys.ts";
 import { setCurrentChat, useChats } from "./store/chats.ts";
 import { useCompare } from "./store/compare.ts";
 import { applyEvent } from "./store/events.ts";
@@ -23,7 +22,7 @@ export async function call<M extends ApiMethod>(method: M, request: ApiRequest<M
 
 // Subscribe to pushed events first so nothing between the loads and the stream is missed.
 // Menu commands go to `onCommand`; every other event lands in the stores.
-export async function startApp(onCommand: (command: Command) => void): Promise<() => void> {
+export async function startApp(onCommand: (command: AppCommand) => void): Promise<() => void> {
     const unsubscribe = client.onEvent((event) => event.type === "command" ? onCommand(event.command) : applyEvent(event));
     const [settings, memory, models, catalog, downloads, chats, session, metrics, runs] = await Promise.all([
         call("getSettings", {}), call("getSystemMemory", {}), call("listModels", {}), call("getCatalog", {}),
