@@ -52,7 +52,7 @@ export class EngineChat {
     // Answers `userText` after `turns` (the history before it), streaming text chunks.
     async reply(systemPrompt: string, turns: readonly ChatTurn[], userText: string, sampling: SamplingSettings, onText: (text: string) => void, signal: AbortSignal): Promise<ReplyResult> {
         this.session.setChatHistory(toHistory(systemPrompt, turns));
-        const sequence = this.sequence;
+        const { sequence } = this;
         let tokens = 0;
         let firstTokenAt = 0;
         let lastTokenIndex = sequence.nextTokenIndex;
