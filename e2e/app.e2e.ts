@@ -9,10 +9,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ModelEntry } from "../src-main/api/contract.ts";
 import { fixturePath } from "../fixtures/fixtures.ts";
 import { repoRoot } from "../native/paths.ts";
-import { estimateCacheBytes } from "../src-main/engine/cache-modes.ts";
+import { estimateCacheBytes } from "../src-main/api/cache-modes.ts";
 import { startServer } from "../src-main/server/server.ts";
 import { Services } from "../src-main/services/services.ts";
-import { startTestFileServer, type TestFileServer } from "../src-main/services/test-file-server.ts";
+import { startTestFileServer, type TestFileServer } from "../test-support/file-server.ts";
 import { launchChromium, saveScreenshot } from "./browser.ts";
 import { openUiApp, type UiApp } from "./ui-app.ts";
 
@@ -23,7 +23,7 @@ const modelSha256 = crypto.createHash("sha256").update(modelBytes).digest("hex")
 async function listModels(services: Services): Promise<ModelEntry[]> {
     const result = await services.handleRequest("listModels", {});
     if (!result.ok) throw new Error(result.error.message);
-    return result.value as ModelEntry[];
+    return result.value;
 }
 
 // Measured cache bytes per context token, from the chart's latest sample in this mode.
@@ -86,7 +86,7 @@ describe("XQuant Desktop end to end", () => {
         await page.getByTestId("cache-mode-select").first().selectOption("xq-4");
         await page.locator('[data-testid="session-state"][data-state="ready"]').waitFor({ timeout: 60_000 });
         const xq4PerToken = await measuredBytesPerToken(page, "xq-4");
-        const shape = { ...model!.metadata, headDimK: 64, headDimV: 64 };
+        const shape = model!.metadata;
         const expected = estimateCacheBytes(shape, "kv-f16", 2048) / estimateCacheBytes(shape, "xq-4", 2048);
         expect(Math.abs(f16PerToken / xq4PerToken / expected - 1)).toBeLessThan(0.05);
         expect(await page.getByTestId("message-user").count()).toBe(1);

@@ -1,13 +1,12 @@
 // The API contract: the single source of truth for what the UI may ask of the
-// main process, over Electron IPC or the local HTTP server. Types only, plus the
-// method list; nothing here imports node or electron (engine types only, erased at build).
-import type { CacheMode, ModeAdvice } from "../engine/cache-modes.ts";
-import type { GgufMetadata } from "../engine/models.ts";
+// main process, over Electron IPC or the local HTTP server. Types, plus the
+// method table they are read from. The api layer imports nothing outside itself.
+import type { CacheMode, ModeAdvice, ModelShape } from "./cache-modes.ts";
 
-export type { CacheMode, ModeAdvice };
+export type { CacheMode, ModeAdvice, ModelShape };
 
 export interface EngineInfo {
-    // Whether the loaded llama.cpp binary carries the XQuant marker.
+    // Whether the loaded llama.cpp binary's system info carries the XQuant marker.
     xquant: boolean;
     patchSeriesVersion: string;
     systemInfo: string;
@@ -25,8 +24,13 @@ export interface SystemMemory {
 
 // ---- models ----
 
-// Facts read from a GGUF header.
-export type ModelMetadata = GgufMetadata;
+// Facts read from a GGUF header: the shape the cache formulas need, and more.
+export interface ModelMetadata extends ModelShape {
+    name: string;
+    // the context length the model was trained for
+    contextLength: number;
+    sizeBytes: number;
+}
 
 export interface ModelEntry {
     id: string;
@@ -126,6 +130,12 @@ export interface ChatMessageStats {
     contextShifted: boolean;
 }
 
+// One message of a conversation, as the engine evaluates it.
+export interface ChatTurn {
+    role: "user" | "assistant";
+    text: string;
+}
+
 export interface ChatMessage {
     id: string;
     role: "user" | "assistant";
@@ -148,6 +158,13 @@ export interface Chat {
 }
 
 export type ChatSummary = Pick<Chat, "id" | "title" | "updatedAt" | "modelId">;
+
+// A reply that has started: the chat as it is now, ending with the question,
+// and the id that the reply's token events and finished message will carry.
+export interface StartedReply {
+    chat: Chat;
+    replyId: string;
+}
 
 // ---- the loaded session and its memory ----
 
@@ -208,6 +225,19 @@ export interface CompareRun {
     results: CompareModeResult[];
 }
 
+// ---- one-off completions (the door of the OpenAI-compatible routes) ----
+
+// A conversation answered once, in a context of its own, in the model's run
+// settings with the cache mode (if given) changed; sampling fields left out take the settings' defaults.
+export interface CompletionRequest {
+    modelId: string;
+    systemPrompt: string;
+    // the last one is the user's
+    messages: ChatTurn[];
+    cacheMode?: CacheMode;
+    sampling?: Partial<SamplingSettings>;
+}
+
 // ---- the method table ----
 
 export type ApiErrorCode =
@@ -223,51 +253,64 @@ export type ApiResult<T> = { ok: true; value: T } | { ok: false; error: ApiError
 
 type Empty = Record<string, never>;
 
-// Every request the UI can make: method name -> [argument, response].
-export interface ApiMethods {
-    getEngineInfo: [Empty, EngineInfo];
-    getSystemMemory: [Empty, SystemMemory];
-
-    listModels: [Empty, ModelEntry[]];
-    getCatalog: [Empty, CatalogEntry[]];
-    listDownloads: [Empty, DownloadInfo[]];
-    // one of catalogId or url (https or hf:); sha256 optional for a url
-    startDownload: [{ catalogId?: string; url?: string; sha256?: string }, DownloadInfo];
-    pauseDownload: [{ downloadId: string }, DownloadInfo];
-    resumeDownload: [{ downloadId: string }, DownloadInfo];
-    cancelDownload: [{ downloadId: string }, DownloadInfo];
-    importModel: [{ path: string }, ModelEntry];
-    deleteModel: [{ modelId: string }, ModelEntry[]];
-
-    getSettings: [Empty, Settings];
-    updateSettings: [SettingsPatch, Settings];
-    estimateModes: [{ modelId: string; contextSize: number; baseLayers?: number }, ModeEstimate[]];
-
-    listChats: [Empty, ChatSummary[]];
-    getChat: [{ chatId: string }, Chat];
-    createChat: [{ modelId?: string }, Chat];
-    deleteChat: [{ chatId: string }, ChatSummary[]];
-    updateChat: [{ chatId: string; title?: string; modelId?: string; systemPrompt?: string; sampling?: SamplingSettings; runOverride?: RunSettings | null }, Chat];
-    // streams "token" events, then "generation-done"; resolves when generation starts
-    sendMessage: [{ chatId: string; text: string }, Chat];
-    regenerate: [{ chatId: string }, Chat];
-    // replaces a user message's text, drops what followed it, and answers again
-    editMessage: [{ chatId: string; messageId: string; text: string }, Chat];
-    stopGeneration: [{ chatId: string }, Empty];
-
-    // loads the chat's model in its run settings and evaluates its history
-    openSession: [{ chatId: string }, SessionInfo];
-    getSession: [Empty, SessionInfo | null];
-    closeSession: [Empty, Empty];
-    getMetrics: [Empty, MetricsSample[]];
-
-    startCompare: [CompareRequest, CompareRun];
-    listCompareRuns: [Empty, CompareRun[]];
+// A method's argument and response types, carried by the type alone (the value is empty).
+interface Method<Request, Response> {
+    readonly signature?: (request: Request) => Response;
 }
 
+const method = <Request, Response>(): Method<Request, Response> => ({});
+
+// Every request the UI can make: method name -> argument and response. The
+// method list and every handler, validator and transport are derived from it.
+export const apiMethodTable = {
+    getEngineInfo: method<Empty, EngineInfo>(),
+    getSystemMemory: method<Empty, SystemMemory>(),
+
+    listModels: method<Empty, ModelEntry[]>(),
+    getCatalog: method<Empty, CatalogEntry[]>(),
+    listDownloads: method<Empty, DownloadInfo[]>(),
+    // one of catalogId or url (https or hf:); sha256 optional for a url
+    startDownload: method<{ catalogId?: string; url?: string; sha256?: string }, DownloadInfo>(),
+    pauseDownload: method<{ downloadId: string }, DownloadInfo>(),
+    resumeDownload: method<{ downloadId: string }, DownloadInfo>(),
+    cancelDownload: method<{ downloadId: string }, DownloadInfo>(),
+    importModel: method<{ path: string }, ModelEntry>(),
+    deleteModel: method<{ modelId: string }, ModelEntry[]>(),
+
+    getSettings: method<Empty, Settings>(),
+    updateSettings: method<SettingsPatch, Settings>(),
+    estimateModes: method<{ modelId: string; contextSize: number; baseLayers?: number }, ModeEstimate[]>(),
+
+    listChats: method<Empty, ChatSummary[]>(),
+    getChat: method<{ chatId: string }, Chat>(),
+    createChat: method<{ modelId?: string }, Chat>(),
+    deleteChat: method<{ chatId: string }, ChatSummary[]>(),
+    updateChat: method<{ chatId: string; title?: string; modelId?: string; systemPrompt?: string; sampling?: SamplingSettings; runOverride?: RunSettings | null }, Chat>(),
+    // streams "token" events, then "generation-done"; resolves when generation starts
+    sendMessage: method<{ chatId: string; text: string }, StartedReply>(),
+    regenerate: method<{ chatId: string }, StartedReply>(),
+    // replaces a user message's text, drops what followed it, and answers again
+    editMessage: method<{ chatId: string; messageId: string; text: string }, StartedReply>(),
+    stopGeneration: method<{ chatId: string }, Empty>(),
+
+    // loads the chat's model in its run settings and evaluates its history
+    openSession: method<{ chatId: string }, SessionInfo>(),
+    getSession: method<Empty, SessionInfo | null>(),
+    closeSession: method<Empty, Empty>(),
+    getMetrics: method<Empty, MetricsSample[]>(),
+
+    startCompare: method<CompareRequest, CompareRun>(),
+    listCompareRuns: method<Empty, CompareRun[]>(),
+};
+
+export type ApiMethods = typeof apiMethodTable;
 export type ApiMethod = keyof ApiMethods;
-export type ApiRequest<M extends ApiMethod> = ApiMethods[M][0];
-export type ApiResponse<M extends ApiMethod> = ApiMethods[M][1];
+type Signature<M extends ApiMethod> = NonNullable<ApiMethods[M]["signature"]>;
+export type ApiRequest<M extends ApiMethod> = Parameters<Signature<M>>[0];
+export type ApiResponse<M extends ApiMethod> = ReturnType<Signature<M>>;
+
+// What the Electron app menu and the keyboard shortcuts can ask of the UI.
+export type AppCommand = "new-chat" | "settings" | "focus-input" | "stop";
 
 // Pushed from main to every open window (IPC) or event stream (HTTP).
 export type ApiEvent =
@@ -282,26 +325,20 @@ export type ApiEvent =
     | { type: "metrics"; sample: MetricsSample }
     | { type: "compare"; run: CompareRun }
     // from the Electron app menu
-    | { type: "command"; command: "new-chat" | "settings" | "focus-input" | "stop" };
+    | { type: "command"; command: AppCommand };
 
 // The object the preload exposes as window.xq, and the HTTP client implements.
-export type XQuantApi = { [M in ApiMethod]: (request: ApiRequest<M>) => Promise<ApiResult<ApiResponse<M>>> } & {
+export interface XQuantApi {
+    call<M extends ApiMethod>(method: M, request: ApiRequest<M>): Promise<ApiResult<ApiResponse<M>>>;
     // returns an unsubscribe function
     onEvent(listener: (event: ApiEvent) => void): () => void;
-};
+}
 
-export const apiMethods: readonly ApiMethod[] = [
-    "getEngineInfo", "getSystemMemory",
-    "listModels", "getCatalog", "listDownloads", "startDownload", "pauseDownload", "resumeDownload", "cancelDownload", "importModel", "deleteModel",
-    "getSettings", "updateSettings", "estimateModes",
-    "listChats", "getChat", "createChat", "deleteChat", "updateChat", "sendMessage", "regenerate", "editMessage", "stopGeneration",
-    "openSession", "getSession", "closeSession", "getMetrics",
-    "startCompare", "listCompareRuns",
-];
+export function isApiMethod(name: string): name is ApiMethod {
+    return Object.hasOwn(apiMethodTable, name);
+}
+
+export const apiMethods: readonly ApiMethod[] = Object.keys(apiMethodTable).filter(isApiMethod);
 
 export const ipcChannel = (method: ApiMethod): string => `xq:${method}`;
 export const ipcEventChannel = "xq:event";
-
-export function isApiMethod(name: string): name is ApiMethod {
-    return (apiMethods as readonly string[]).includes(name);
-}

@@ -3,7 +3,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { app, BrowserWindow, ipcMain, Menu, session, shell, type MenuItemConstructorOptions } from "electron";
-import { apiMethods, ipcChannel, ipcEventChannel, type ApiEvent } from "../api/contract.ts";
+import { apiMethods, ipcChannel, ipcEventChannel, type ApiEvent, type AppCommand } from "../api/contract.ts";
 import { Services } from "../services/services.ts";
 import { readJson, writeJsonAtomic } from "../services/json-file.ts";
 
@@ -17,32 +17,22 @@ interface WindowBounds {
 
 const boundsFile = () => path.join(app.getPath("userData"), "window.json");
 
-// The renderer's menu commands arrive as events, like everything else it hears from main.
-function sendCommand(window: BrowserWindow | null, command: Extract<ApiEvent, { type: "command" }>["command"]): void {
-    window?.webContents.send(ipcEventChannel, { type: "command", command } satisfies ApiEvent);
+// A menu item whose command reaches the focused window's renderer as an event,
+// like everything else it hears from main.
+function commandItem(label: string, accelerator: string, command: AppCommand): MenuItemConstructorOptions {
+    return {
+        label,
+        accelerator,
+        click: () => BrowserWindow.getFocusedWindow()?.webContents.send(ipcEventChannel, { type: "command", command } satisfies ApiEvent),
+    };
 }
 
 function buildMenu(): void {
-    const focused = () => BrowserWindow.getFocusedWindow();
     const template: MenuItemConstructorOptions[] = [
         ...(process.platform === "darwin" ? [{ role: "appMenu" as const }] : []),
-        {
-            label: "File",
-            submenu: [
-                { label: "New Chat", accelerator: "CmdOrCtrl+N", click: () => sendCommand(focused(), "new-chat") },
-                { label: "Settings…", accelerator: "CmdOrCtrl+,", click: () => sendCommand(focused(), "settings") },
-                { type: "separator" },
-                { role: "quit" },
-            ],
-        },
+        { label: "File", submenu: [commandItem("New Chat", "CmdOrCtrl+N", "new-chat"), commandItem("Settings…", "CmdOrCtrl+,", "settings"), { type: "separator" }, { role: "quit" }] },
         { role: "editMenu" },
-        {
-            label: "Chat",
-            submenu: [
-                { label: "Focus Input", accelerator: "CmdOrCtrl+L", click: () => sendCommand(focused(), "focus-input") },
-                { label: "Stop Generation", accelerator: "CmdOrCtrl+.", click: () => sendCommand(focused(), "stop") },
-            ],
-        },
+        { label: "Chat", submenu: [commandItem("Focus Input", "CmdOrCtrl+L", "focus-input"), commandItem("Stop Generation", "CmdOrCtrl+.", "stop")] },
         { role: "viewMenu" },
         { role: "windowMenu" },
     ];

@@ -1,18 +1,19 @@
-// The preload: exposes exactly the contract's methods as window.xq, each one
-// an IPC invoke, plus one event subscription. Bundled to CommonJS because
-// sandboxed preloads cannot import.
+// The preload: exposes the contract as window.xq, each call an IPC invoke of
+// one contract method's channel, plus one event subscription. Bundled to
+// CommonJS because sandboxed preloads cannot import.
 import { contextBridge, ipcRenderer, type IpcRendererEvent } from "electron";
-import { apiMethods, ipcChannel, ipcEventChannel, type ApiEvent, type XQuantApi } from "../api/contract.ts";
+import { ipcChannel, ipcEventChannel, isApiMethod, type ApiEvent, type XQuantApi } from "../api/contract.ts";
 
-const methods = Object.fromEntries(apiMethods.map((method) => [method, (request: unknown) => ipcRenderer.invoke(ipcChannel(method), request)]));
-
-const api = {
-    ...methods,
+const api: XQuantApi = {
+    // the page can pass anything: only the contract's channels are invoked
+    call: (method, request) => isApiMethod(method)
+        ? ipcRenderer.invoke(ipcChannel(method), request)
+        : Promise.resolve({ ok: false, error: { code: "unknown-method", message: `Unknown method: ${String(method)}` } }),
     onEvent(listener: (event: ApiEvent) => void): () => void {
         const forward = (_event: IpcRendererEvent, event: ApiEvent) => listener(event);
         ipcRenderer.on(ipcEventChannel, forward);
         return () => ipcRenderer.removeListener(ipcEventChannel, forward);
     },
-} as unknown as XQuantApi;
+};
 
 contextBridge.exposeInMainWorld("xq", api);

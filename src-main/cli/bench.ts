@@ -17,7 +17,7 @@ import path from "node:path";
 import { parseArgs } from "node:util";
 import { fixturePath, heldOutTextPath, type FixtureName } from "../../fixtures/fixtures.ts";
 import { toolPath } from "../../native/paths.ts";
-import { isCacheMode, type CacheMode } from "../engine/cache-modes.ts";
+import { isCacheMode, type CacheMode } from "../api/cache-modes.ts";
 import { Engine } from "../engine/engine.ts";
 import { lineChartSvg, type ChartSeries } from "./line-chart.ts";
 import { svgToPng } from "./render-png.ts";
@@ -115,18 +115,17 @@ export interface BenchRow {
 async function runWorker(job: WorkerJob): Promise<WorkerResult> {
     const engine = await Engine.start({ maxThreads: job.threads });
     const model = await engine.loadModel(job.model, { gpuLayers: job.gpu ? -1 : 0 });
-    const context = await engine.createContext(model, { cacheMode: job.variant.mode, contextSize: job.depth, absorbV: job.variant.absorbV });
-    const sequence = context.sequence();
+    const context = await model.createContext({ cacheMode: job.variant.mode, contextSize: job.depth, absorbV: job.variant.absorbV });
     // held-out text, repeated as needed (speed does not depend on the text)
     const text = model.tokenize(fs.readFileSync(heldOutTextPath, "utf8"));
     const prompt = Array.from({ length: job.depth - job.decodeTokens }, (_, i) => text[i % text.length]!);
     let started = performance.now();
-    await sequence.evaluateWithoutGeneratingNewTokens(prompt.slice(0, -1));
+    await context.prefill(prompt.slice(0, -1));
     const prefillSeconds = (performance.now() - started) / 1000;
     // each step of the generator decodes one token; the clock starts after the first,
     // which also builds and allocates the one-token graph
     let decoded = 0;
-    for await (const _ of sequence.evaluate(prompt.slice(-1), { temperature: 0 })) {
+    for await (const _ of context.decodeGreedy(prompt.slice(-1))) {
         if (decoded === 0) started = performance.now();
         if (++decoded === job.decodeTokens) break;
     }

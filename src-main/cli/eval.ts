@@ -10,7 +10,7 @@ import { parseArgs } from "node:util";
 import path from "node:path";
 import { toolPath } from "../../native/paths.ts";
 import { defaultThreads } from "../engine/engine.ts";
-import { cacheModes, isCacheMode, type CacheMode } from "../engine/cache-modes.ts";
+import { cacheModes, isCacheMode, type CacheMode } from "../api/cache-modes.ts";
 import { paretoSvg } from "./pareto.ts";
 import { svgToPng } from "./render-png.ts";
 

@@ -1,7 +1,13 @@
 // The Pareto chart of `npm run eval --plot`: KLD against kv-f16 versus cache
 // bytes per token, log-log, with the line through llama.cpp's kv-q8_0 and
 // kv-q4_0 points as the bar XQuant modes must sit on or below.
-import type { EvalRow } from "./eval.ts";
+
+// What the chart needs of an eval row (see EvalRow in eval.ts).
+export interface ParetoPoint {
+    mode: string;
+    kld: number;
+    bytesPerToken: number;
+}
 
 const klDivergenceFloor = 1e-9; // kv-f16 itself has KLD 0
 
@@ -10,7 +16,7 @@ export interface KvLine {
     intercept: number; // in log10 space: log10(kld) = slope * log10(bytes) + intercept
 }
 
-export function kvLine(rows: EvalRow[]): KvLine | null {
+export function kvLine(rows: ParetoPoint[]): KvLine | null {
     const q8 = rows.find((row) => row.mode === "kv-q8_0");
     const q4 = rows.find((row) => row.mode === "kv-q4_0");
     if (!q8 || !q4) return null;
@@ -22,11 +28,11 @@ export function kvLine(rows: EvalRow[]): KvLine | null {
     return { slope, intercept: y1 - slope * x1 };
 }
 
-export function isOnOrBelowLine(line: KvLine, row: EvalRow): boolean {
+export function isOnOrBelowLine(line: KvLine, row: ParetoPoint): boolean {
     return Math.log10(Math.max(row.kld, klDivergenceFloor)) <= line.slope * Math.log10(row.bytesPerToken) + line.intercept + 1e-9;
 }
 
-export function paretoSvg(rows: EvalRow[], title: string): string {
+export function paretoSvg(rows: ParetoPoint[], title: string): string {
     const width = 900;
     const height = 600;
     const margin = { left: 90, right: 30, top: 50, bottom: 70 };

@@ -3,15 +3,15 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { LlamaCompletion, type LlamaModel } from "node-llama-cpp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { fixturePath } from "../../fixtures/fixtures.ts";
-import { cacheModes, cachedElementsPerCell, estimateCacheBytes } from "./cache-modes.ts";
-import { Engine, EngineError, modelShape } from "./engine.ts";
+import { cacheModes, cachedElementsPerCell, estimateCacheBytes } from "../api/cache-modes.ts";
+import { Engine, type EngineModel } from "./engine.ts";
+import { EngineError } from "./errors.ts";
 
 describe("cache modes on the MHA fixture", () => {
     let engine: Engine;
-    let model: LlamaModel;
+    let model: EngineModel;
 
     beforeAll(async () => {
         engine = await Engine.start({ maxThreads: 2 });
@@ -24,16 +24,16 @@ describe("cache modes on the MHA fixture", () => {
     });
 
     it.each(cacheModes.filter((mode) => !mode.startsWith("xql")))("%s: reported bytes equal estimateCacheBytes, and bits per element are honest", async (mode) => {
-        const context = await engine.createContext(model, { cacheMode: mode, contextSize: 512 });
+        const context = await model.createContext({ cacheMode: mode, contextSize: 512 });
         try {
             const stats = context.cacheStats();
-            const shape = modelShape(model);
+            const shape = model.shape;
             expect(stats.mode).toBe(mode);
             expect(stats.contextSize).toBe(512);
             expect(stats.bytes).toBe(estimateCacheBytes(shape, mode, 512));
             expect(stats.bitsPerElement).toBeCloseTo((stats.bytes * 8) / (512 * cachedElementsPerCell(shape, mode)), 6);
             expect(stats.computeBytes).toBeGreaterThan(0);
-            await context.context.getSequence().evaluateWithoutGeneratingNewTokens(model.tokenize("In the beginning God created"));
+            await context.prefill(model.tokenize("In the beginning God created"));
             expect(context.cacheStats().cellsUsed).toBeGreaterThan(0);
         } finally {
             await context.dispose();
@@ -41,14 +41,14 @@ describe("cache modes on the MHA fixture", () => {
     });
 
     it("xq-4 stores 4.25 bits per X element and is 7.5x smaller than kv-f16 on an MHA model", async () => {
-        const shape = modelShape(model);
+        const shape = model.shape;
         expect(estimateCacheBytes(shape, "kv-f16", 512) / estimateCacheBytes(shape, "xq-4", 512)).toBeCloseTo(32 / 4.25, 6);
     });
 
     it("generates text in an XQuant mode", async () => {
-        const context = await engine.createContext(model, { cacheMode: "xq-4", contextSize: 512 });
+        const context = await model.createContext({ cacheMode: "xq-4", contextSize: 512 });
         try {
-            const text = await engine.completeGreedy(model, "In the beginning", { maxTokens: 8, context });
+            const text = await context.complete("In the beginning", { maxTokens: 8 });
             expect(model.tokenize(text).length).toBeGreaterThan(0);
         } finally {
             await context.dispose();
@@ -56,9 +56,9 @@ describe("cache modes on the MHA fixture", () => {
     });
 
     it("keeps the first N layers at 4 bits when asked, and reports the blended bits honestly", async () => {
-        const context = await engine.createContext(model, { cacheMode: "xq-2", contextSize: 512, baseLayers: 2 });
+        const context = await model.createContext({ cacheMode: "xq-2", contextSize: 512, baseLayers: 2 });
         try {
-            const shape = modelShape(model);
+            const shape = model.shape;
             const stats = context.cacheStats();
             expect(stats.bytes).toBe(estimateCacheBytes(shape, "xq-2", 512, 2));
             expect(stats.bitsPerElement).toBeCloseTo((2 * 4.25 + (shape.nLayer - 2) * 2.25) / shape.nLayer, 6);
@@ -71,16 +71,16 @@ describe("cache modes on the MHA fixture", () => {
         const dir = fs.mkdtempSync(path.join(os.tmpdir(), "xq-state-"));
         const file = path.join(dir, "state.bin");
         const prompt = "And God said, Let there be light";
-        const source = await engine.createContext(model, { cacheMode: "xq-4", contextSize: 512 });
-        const restored = await engine.createContext(model, { cacheMode: "xq-4", contextSize: 512 });
-        const other = await engine.createContext(model, { cacheMode: "xq-8", contextSize: 512 });
+        const source = await model.createContext({ cacheMode: "xq-4", contextSize: 512 });
+        const restored = await model.createContext({ cacheMode: "xq-4", contextSize: 512 });
+        const other = await model.createContext({ cacheMode: "xq-8", contextSize: 512 });
         try {
-            await source.sequence().evaluateWithoutGeneratingNewTokens(model.tokenize(prompt));
+            await source.prefill(model.tokenize(prompt));
             await source.saveState(file);
             await restored.loadState(file);
-            expect(restored.sequence().contextTokens).toEqual(source.sequence().contextTokens);
-            const continued = await engine.completeGreedy(model, prompt, { maxTokens: 8, context: source });
-            const afterLoad = await engine.completeGreedy(model, prompt, { maxTokens: 8, context: restored });
+            expect(restored.contextTokens()).toEqual(source.contextTokens());
+            const continued = await source.complete(prompt, { maxTokens: 8 });
+            const afterLoad = await restored.complete(prompt, { maxTokens: 8 });
             expect(afterLoad).toBe(continued);
 
             await expect(other.loadState(file)).rejects.toMatchObject({ code: "state-mode-mismatch", message: expect.stringContaining("saved in cache mode xq-4") });
@@ -94,10 +94,9 @@ describe("cache modes on the MHA fixture", () => {
     });
 
     it.each(["xq-4", "xqcl-2"] as const)("%s: generation goes on past a full context through node-llama-cpp's context shift", async (mode) => {
-        const context = await engine.createContext(model, { cacheMode: mode, contextSize: 256 });
+        const context = await model.createContext({ cacheMode: mode, contextSize: 256 });
         try {
-            const completion = new LlamaCompletion({ contextSequence: context.sequence() });
-            const text = await completion.generateCompletion("In the beginning", { maxTokens: 400, temperature: 0.8, seed: 1 });
+            const text = await context.complete("In the beginning", { maxTokens: 400, temperature: 0.8, seed: 1 });
             expect(model.tokenize(text).length).toBeGreaterThan(350);
             expect(context.cacheStats().cellsUsed).toBeLessThanOrEqual(256);
         } finally {

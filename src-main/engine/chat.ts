@@ -1,20 +1,8 @@
-// Chat turns on an EngineContext: evaluate a history, stream a reply, stop it,
-// and notice when node-llama-cpp's context shift drops old tokens to go on.
-import { LlamaChatSession, type ChatHistoryItem } from "node-llama-cpp";
-import type { EngineContext } from "./engine.ts";
-
-export interface ChatTurn {
-    role: "user" | "assistant";
-    text: string;
-}
-
-export interface Sampling {
-    temperature: number;
-    topP: number;
-    topK: number;
-    maxTokens: number;
-    seed: number | null;
-}
+// Chat turns on one context sequence: evaluate a history, stream a reply, stop
+// it, and notice when node-llama-cpp's context shift drops old tokens to go on.
+// Made by EngineContext.chat(); the sequence never leaves the engine.
+import { LlamaChatSession, type ChatHistoryItem, type LlamaContextSequence } from "node-llama-cpp";
+import type { ChatTurn, SamplingSettings } from "../api/contract.ts";
 
 export interface ReplyResult {
     text: string;
@@ -34,24 +22,24 @@ function toHistory(systemPrompt: string, turns: readonly ChatTurn[]): ChatHistor
 }
 
 export class EngineChat {
-    readonly context: EngineContext;
+    private readonly sequence: LlamaContextSequence;
     private readonly session: LlamaChatSession;
 
-    constructor(context: EngineContext) {
-        this.context = context;
-        this.session = new LlamaChatSession({ contextSequence: context.sequence(), autoDisposeSequence: false });
+    constructor(sequence: LlamaContextSequence) {
+        this.sequence = sequence;
+        this.session = new LlamaChatSession({ contextSequence: sequence, autoDisposeSequence: false });
     }
 
     // Tokens held in the context now.
     contextTokens(): number {
-        return this.context.sequence().contextTokens.length;
+        return this.sequence.contextTokens.length;
     }
 
     // Evaluates a whole history into the context, reporting 0..1 as it goes.
     async evaluate(systemPrompt: string, turns: readonly ChatTurn[], onProgress: (fraction: number) => void): Promise<void> {
         const history = toHistory(systemPrompt, turns);
         this.session.setChatHistory(history);
-        const expectedTokens = Math.max(1, this.context.context.model.tokenize(turns.map((turn) => turn.text).join("\n") + systemPrompt).length);
+        const expectedTokens = Math.max(1, this.sequence.model.tokenize(turns.map((turn) => turn.text).join("\n") + systemPrompt).length);
         const poll = setInterval(() => onProgress(Math.min(0.99, this.contextTokens() / expectedTokens)), 100);
         try {
             await this.session.preloadPrompt("");
@@ -62,9 +50,9 @@ export class EngineChat {
     }
 
     // Answers `userText` after `turns` (the history before it), streaming text chunks.
-    async reply(systemPrompt: string, turns: readonly ChatTurn[], userText: string, sampling: Sampling, onText: (text: string) => void, signal: AbortSignal): Promise<ReplyResult> {
+    async reply(systemPrompt: string, turns: readonly ChatTurn[], userText: string, sampling: SamplingSettings, onText: (text: string) => void, signal: AbortSignal): Promise<ReplyResult> {
         this.session.setChatHistory(toHistory(systemPrompt, turns));
-        const sequence = this.context.sequence();
+        const { sequence } = this;
         let tokens = 0;
         let firstTokenAt = 0;
         let lastTokenIndex = sequence.nextTokenIndex;

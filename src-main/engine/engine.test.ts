@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { fixturePath } from "../../fixtures/fixtures.ts";
-import { Engine, EngineError, XQUANT_MARKER, verifyXQuantBinary } from "./engine.ts";
+import { Engine, XQUANT_MARKER, verifyXQuantBinary } from "./engine.ts";
+import { EngineError } from "./errors.ts";
 
 describe("engine on our patched llama.cpp", () => {
     let engine: Engine;
@@ -15,15 +16,24 @@ describe("engine on our patched llama.cpp", () => {
 
     it("runs the binary that carries the XQuant marker and patch series version", () => {
         expect(engine.info.systemInfo).toContain(XQUANT_MARKER);
+        expect(engine.info.xquant).toBe(true);
         expect(engine.info.patchSeriesVersion).toMatch(/^\d+\.\d+\.\d+$/);
         expect(engine.info.threads).toBe(2);
     });
 
     it("loads a fixture model and generates text greedily, deterministically", async () => {
         const model = await engine.loadModel(fixturePath("mha-random-f16"));
+        const generate = async () => {
+            const context = await model.createContext({ cacheMode: "kv-f16", contextSize: 512 });
+            try {
+                return await context.complete("In the beginning", { maxTokens: 16 });
+            } finally {
+                await context.dispose();
+            }
+        };
         try {
-            const first = await engine.completeGreedy(model, "In the beginning", { maxTokens: 16 });
-            const second = await engine.completeGreedy(model, "In the beginning", { maxTokens: 16 });
+            const first = await generate();
+            const second = await generate();
             expect(model.tokenize(first).length).toBeGreaterThan(0);
             expect(second).toBe(first);
         } finally {

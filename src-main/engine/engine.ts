@@ -1,37 +1,27 @@
 // The engine: the only code that talks to node-llama-cpp. It runs on our own
 // patched llama.cpp build (npm run build:native) and refuses any other binary.
-import crypto from "node:crypto";
+// The layers above hold its own handles (Engine, EngineModel, EngineContext,
+// EngineChat), never a node-llama-cpp object.
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { getLlama, LlamaCompletion, LlamaLogLevel, type Llama, type LlamaContext, type LlamaContextSequence, type LlamaModel } from "node-llama-cpp";
+import { getLlama, LlamaCompletion, LlamaLogLevel, type Llama, type LlamaContext, type LlamaContextSequence, type LlamaModel, type Token } from "node-llama-cpp";
 import { cacheDir, installedBinDir } from "../../native/paths.ts";
-import { adviseModes, cacheModeSpecs, isLatent, xqBaseBits, xquantVariantIds, type CacheMode, type ModeAdvice, type ModelShape } from "./cache-modes.ts";
+import { adviseModes, cacheModeSpecs, isLatent, xqBaseBits, xquantVariantIds, type CacheMode, type ModeAdvice, type ModelShape } from "../api/cache-modes.ts";
+import type { EngineInfo } from "../api/contract.ts";
+import { EngineChat } from "./chat.ts";
+import { EngineError } from "./errors.ts";
+import { Lock } from "./lock.ts";
+import { ggufModelFacts, sha256File } from "./models.ts";
 
 export const XQUANT_MARKER = "XQUANT = 1";
-
-// A loaded model, as the layers above the engine hold it (they never import node-llama-cpp).
-export type EngineModel = LlamaModel;
-
-export type EngineErrorCode = "native-not-built" | "stock-binary" | "model-not-found" | "model-invalid"
-    | "unsupported-architecture" | "context-failed" | "state-mode-mismatch";
 
 // Architectures whose graphs the X-cache supports (see native/src/llama.cpp/src/xquant-cache.cpp).
 export const xquantArchitectures = ["llama", "qwen2", "qwen3"];
 
-export class EngineError extends Error {
-    readonly code: EngineErrorCode;
-    constructor(code: EngineErrorCode, message: string) {
-        super(message);
-        this.name = "EngineError";
-        this.code = code;
-    }
-}
-
-export interface EngineInfo {
-    systemInfo: string;
-    patchSeriesVersion: string;
-    threads: number;
+// Which cache modes make sense for a model of this shape on this engine, and why (see adviseModes).
+export function recommendedModes(shape: ModelShape): ModeAdvice[] {
+    return adviseModes(shape, xquantArchitectures);
 }
 
 export interface EngineOptions {
@@ -74,27 +64,66 @@ export interface CacheStats {
     computeBytes: number;
 }
 
-// The addon functions our patch series adds (native/src/addon/AddonXQuant.cpp).
-interface XQuantBindings {
-    setXQuantNextContext(options: {
-        bits: number; baseLayers: number; baseBits: number; variant: number; factorsPath?: string; absorbV: boolean; exactUbatch: boolean;
-    } | null): void;
-    getXQuantCacheInfo(addonContext: unknown): {
-        bits: number; variant: number; bytes: number; bitsPerElement: number; cells: number; cellsUsed: number;
-        factorBytes: number; factorSeconds: number; factorsFromDisk: boolean; computeBytes: number;
-    } | null;
+interface XQuantContextOptions {
+    bits: number; baseLayers: number; baseBits: number; variant: number; factorsPath?: string; absorbV: boolean; exactUbatch: boolean;
 }
 
+interface XQuantCacheInfo {
+    bits: number; variant: number; bytes: number; bitsPerElement: number; cells: number; cellsUsed: number;
+    factorBytes: number; factorSeconds: number; factorsFromDisk: boolean; computeBytes: number;
+}
+
+// The addon functions our patch series adds (native/src/addon/AddonXQuant.cpp).
+interface XQuantAddon {
+    // the XQuant options for the next context the addon creates (one-shot)
+    setNextContext(options: XQuantContextOptions | null): void;
+    // the cache of a context, or null once it is disposed
+    cacheInfo(context: LlamaContext): XQuantCacheInfo | null;
+}
+
+// The one place that reads node-llama-cpp's private fields. Pinned to
+// node-llama-cpp 3.21.1 (package.json): there Llama keeps the loaded addon in
+// `_bindings` and LlamaContext its native context in `_ctx`, and neither is
+// reachable through a public API. Our addon functions need both. Check these
+// names again on any upgrade; a missing one fails here, by name.
+function xquantAddon(llama: Llama): XQuantAddon {
+    const bindings = (llama as unknown as { _bindings?: Record<string, unknown> })._bindings;
+    if (typeof bindings?.setXQuantNextContext !== "function" || typeof bindings.getXQuantCacheInfo !== "function") {
+        throw new EngineError("stock-binary", "The loaded addon lacks the XQuant functions (or node-llama-cpp's Llama._bindings moved). Run `npm run build:native`.");
+    }
+    const setNext = bindings.setXQuantNextContext as (options: XQuantContextOptions | null) => void;
+    const info = bindings.getXQuantCacheInfo as (addonContext: unknown) => XQuantCacheInfo | null;
+    return {
+        setNextContext: (options) => setNext(options),
+        cacheInfo: (context) => info((context as unknown as { _ctx: unknown })._ctx),
+    };
+}
+
+// What the models of one engine share.
+interface EngineRuntime {
+    readonly addon: XQuantAddon;
+    readonly threads: number;
+    readonly factorsDir: string;
+    // Context creation is serialised: the XQuant options travel to the addon through a one-shot pending slot.
+    readonly contextCreation: Lock;
+}
+
+interface SavedStateRecord {
+    format: "xquant-desktop-state";
+    mode: CacheMode;
+}
+
+// A context in one cache mode, with its first sequence.
 export class EngineContext {
     readonly mode: CacheMode;
-    readonly context: LlamaContext;
-    private readonly bindings: XQuantBindings;
+    private readonly context: LlamaContext;
+    private readonly addon: XQuantAddon;
     private firstSequence: LlamaContextSequence | null = null;
 
-    constructor(mode: CacheMode, context: LlamaContext, bindings: XQuantBindings) {
+    constructor(mode: CacheMode, context: LlamaContext, addon: XQuantAddon) {
         this.mode = mode;
         this.context = context;
-        this.bindings = bindings;
+        this.addon = addon;
     }
 
     cacheStats(): CacheStats {
@@ -105,8 +134,8 @@ export class EngineContext {
         };
     }
 
-    private cacheInfo(): NonNullable<ReturnType<XQuantBindings["getXQuantCacheInfo"]>> {
-        const info = this.bindings.getXQuantCacheInfo((this.context as unknown as { _ctx: unknown })._ctx);
+    private cacheInfo(): XQuantCacheInfo {
+        const info = this.addon.cacheInfo(this.context);
         if (info === null) throw new EngineError("context-failed", "The context has been disposed");
         return info;
     }
@@ -121,7 +150,54 @@ export class EngineContext {
         }
     }
 
-    // Saves sequence 0 with a sidecar naming the cache mode, which loadState checks first.
+    // The context's first sequence, claimed once.
+    private sequence(): LlamaContextSequence {
+        this.firstSequence ??= this.context.getSequence();
+        return this.firstSequence;
+    }
+
+    // Chat turns on this context.
+    chat(): EngineChat {
+        return new EngineChat(this.sequence());
+    }
+
+    // The tokens held in the context now.
+    contextTokens(): number[] {
+        return this.sequence().contextTokens;
+    }
+
+    // Evaluates tokens into the context without generating.
+    async prefill(tokens: readonly number[]): Promise<void> {
+        await this.sequence().evaluateWithoutGeneratingNewTokens(tokens as Token[]);
+    }
+
+    // Evaluates tokens, then yields greedily decoded tokens, one per step, until the caller stops.
+    async *decodeGreedy(tokens: readonly number[]): AsyncGenerator<number> {
+        yield* this.sequence().evaluate(tokens as Token[], { temperature: 0 });
+    }
+
+    // Continues raw text (no chat template); greedy unless a temperature is given.
+    complete(prompt: string, options: { maxTokens: number; temperature?: number; seed?: number }): Promise<string> {
+        const completion = new LlamaCompletion({ contextSequence: this.sequence() });
+        return completion.generateCompletion(prompt, { maxTokens: options.maxTokens, temperature: options.temperature ?? 0, seed: options.seed });
+    }
+
+    // The full softmax (temperature 1, no truncation) after each token from
+    // `firstScored - 1` on, so that result[i] predicts tokens[firstScored + i].
+    async nextTokenDistributions(tokens: readonly number[], firstScored: number): Promise<Map<number, number>[]> {
+        const sequence = this.sequence();
+        await sequence.clearHistory();
+        const scoreFrom = Math.max(0, firstScored - 1);
+        const input = tokens.slice(0, -1).map((token, index) => index >= scoreFrom
+            ? [token as Token, { generateNext: { probabilities: true, options: { temperature: 1, topK: 0, topP: 1, minP: 0 } } }] as const
+            : token as Token);
+        const output = await sequence.controlledEvaluate(input as Parameters<typeof sequence.controlledEvaluate>[0]);
+        const distributions: Map<number, number>[] = [];
+        for (let index = scoreFrom; index < tokens.length - 1; index++) distributions.push(new Map(output[index]?.next.probabilities ?? []));
+        return distributions;
+    }
+
+    // Saves the sequence with a sidecar naming the cache mode, which loadState checks first.
     async saveState(filePath: string): Promise<void> {
         await this.sequence().saveStateToFile(filePath);
         const record: SavedStateRecord = { format: "xquant-desktop-state", mode: this.mode };
@@ -145,57 +221,100 @@ export class EngineContext {
         }
     }
 
-    // The context's first sequence, claimed once.
-    sequence(): LlamaContextSequence {
-        this.firstSequence ??= this.context.getSequence();
-        return this.firstSequence;
-    }
-
     async dispose(): Promise<void> {
         await this.context.dispose();
     }
 }
 
-interface SavedStateRecord {
-    format: "xquant-desktop-state";
-    mode: CacheMode;
+// A loaded model: its shape, its tokenizer, and contexts in any cache mode.
+export class EngineModel {
+    readonly filePath: string;
+    readonly shape: ModelShape;
+    private readonly model: LlamaModel;
+    private readonly runtime: EngineRuntime;
+    private fileHash: Promise<string> | null = null;
+
+    constructor(model: LlamaModel, filePath: string, runtime: EngineRuntime) {
+        this.model = model;
+        this.filePath = filePath;
+        this.runtime = runtime;
+        this.shape = ggufModelFacts(model.fileInfo.metadata, path.basename(filePath));
+    }
+
+    tokenize(text: string, specialTokens = false): number[] {
+        return this.model.tokenize(text, specialTokens);
+    }
+
+    // Creates a context in the given cache mode, one creation at a time across the engine.
+    async createContext(options: ContextOptions): Promise<EngineContext> {
+        const spec = cacheModeSpecs[options.cacheMode];
+        const shape = this.shape;
+        if (spec.kind === "xq" && !xquantArchitectures.includes(shape.architecture)) {
+            throw new EngineError("unsupported-architecture",
+                `The ${options.cacheMode} cache mode does not support the "${shape.architecture}" architecture (supported: ${xquantArchitectures.join(", ")})`);
+        }
+        if (isLatent(spec) && shape.nHeadKv * shape.headDimK * 2 > shape.nEmbd) {
+            throw new EngineError("unsupported-architecture",
+                `The ${options.cacheMode} cache mode is for GQA models; this model caches ${shape.nHeadKv} KV heads of ${shape.nHead}, so its latent would not be smaller than X`);
+        }
+        const { addon, threads } = this.runtime;
+        const factorsPath = isLatent(spec) && spec.kind === "xq" ? await this.factorsPath(spec.variant) : undefined;
+        return this.runtime.contextCreation.run(async () => {
+            addon.setNextContext(spec.kind === "xq"
+                ? {
+                    bits: spec.bits, baseLayers: options.baseLayers ?? -1, baseBits: xqBaseBits, variant: xquantVariantIds[spec.variant], factorsPath,
+                    absorbV: options.absorbV ?? true, exactUbatch: options.exactUbatch ?? true,
+                }
+                : null);
+            try {
+                const context = await this.model.createContext({
+                    contextSize: options.contextSize,
+                    sequences: options.sequences ?? 1,
+                    threads: Math.min(options.threads || threads, threads),
+                    flashAttention: spec.kind === "kv" && spec.type !== "F16" ? true : options.flashAttention ?? false,
+                    experimentalKvCacheKeyType: spec.kind === "kv" ? spec.type : undefined,
+                    experimentalKvCacheValueType: spec.kind === "kv" ? spec.type : undefined,
+                    ignoreMemorySafetyChecks: true,
+                    failedCreationRemedy: false,
+                });
+                const engineContext = new EngineContext(options.cacheMode, context, addon);
+                try {
+                    engineContext.verifyMode();
+                } catch (error) {
+                    await engineContext.dispose();
+                    throw error;
+                }
+                return engineContext;
+            } catch (error) {
+                if (error instanceof EngineError) throw error;
+                throw new EngineError("context-failed", `Could not create a ${options.cacheMode} context: ${(error as Error).message}`);
+            } finally {
+                addon.setNextContext(null);
+            }
+        });
+    }
+
+    // The factors file of this model, keyed by a hash of the model file (hashed once).
+    private async factorsPath(variant: string): Promise<string> {
+        this.fileHash ??= sha256File(this.filePath);
+        const hash = await this.fileHash;
+        fs.mkdirSync(this.runtime.factorsDir, { recursive: true });
+        return path.join(this.runtime.factorsDir, `${hash.slice(0, 32)}-${variant}.bin`);
+    }
+
+    async dispose(): Promise<void> {
+        await this.model.dispose();
+    }
 }
 
-export function modelShape(model: LlamaModel): ModelShape {
-    const metadata = model.fileInfo.metadata as unknown as Record<string, Record<string, unknown>> & { general: { architecture: string } };
-    const architecture = metadata.general.architecture;
-    const arch = metadata[architecture] ?? {};
-    const attention = (arch.attention ?? {}) as Record<string, unknown>;
-    const scalar = (value: unknown, fallback: number): number => Array.isArray(value) ? Number(value[0]) : value === undefined ? fallback : Number(value);
-    const nEmbd = scalar(arch.embedding_length, 0);
-    const nHead = scalar(attention.head_count, 1);
-    return {
-        architecture,
-        nLayer: scalar(arch.block_count, 0),
-        nEmbd,
-        nHead,
-        nHeadKv: scalar(attention.head_count_kv, nHead),
-        headDimK: scalar(attention.key_length, nEmbd / nHead),
-        headDimV: scalar(attention.value_length, nEmbd / nHead),
-    };
-}
-
-// Which cache modes make sense for this model, and why (see adviseModes).
-export function recommendedModes(model: LlamaModel): ModeAdvice[] {
-    return adviseModes(modelShape(model), xquantArchitectures);
-}
-
-export interface GenerateOptions {
-    maxTokens: number;
-    // an existing context to generate in; otherwise a kv-f16 context of contextSize is made for the call
-    context?: EngineContext;
-    contextSize?: number;
+export function hasXQuantMarker(systemInfo: string): boolean {
+    return systemInfo.includes(XQUANT_MARKER);
 }
 
 // Throws unless systemInfo comes from our patch series: a silent fallback to
-// node-llama-cpp's stock prebuilt binary must be impossible.
+// node-llama-cpp's stock prebuilt binary must be impossible. Returns the patch series version.
 export function verifyXQuantBinary(systemInfo: string): string {
-    if (!systemInfo.includes(XQUANT_MARKER)) {
+    if (!hasXQuantMarker(systemInfo)) {
         throw new EngineError("stock-binary",
             "The loaded llama.cpp binary is not the XQuant build (its system info lacks \"XQUANT = 1\"). Run `npm run build:native`.");
     }
@@ -209,15 +328,12 @@ export function defaultThreads(): number {
 export class Engine {
     readonly info: EngineInfo;
     private readonly llama: Llama;
-    private readonly factorsDir: string;
-    private readonly modelFiles = new WeakMap<LlamaModel, string>();
-    private readonly fileHashes = new Map<string, string>();
-    private contextCreation: Promise<unknown> = Promise.resolve();
+    private readonly runtime: EngineRuntime;
 
-    private constructor(llama: Llama, info: EngineInfo, factorsDir: string) {
+    private constructor(llama: Llama, info: EngineInfo, runtime: EngineRuntime) {
         this.llama = llama;
         this.info = info;
-        this.factorsDir = factorsDir;
+        this.runtime = runtime;
     }
 
     static async start(options: EngineOptions = {}): Promise<Engine> {
@@ -234,7 +350,9 @@ export class Engine {
         });
         try {
             const patchSeriesVersion = verifyXQuantBinary(llama.systemInfo);
-            return new Engine(llama, { systemInfo: llama.systemInfo, patchSeriesVersion, threads }, options.factorsDir ?? path.join(cacheDir, "factors"));
+            const info: EngineInfo = { xquant: hasXQuantMarker(llama.systemInfo), systemInfo: llama.systemInfo, patchSeriesVersion, threads };
+            const runtime: EngineRuntime = { addon: xquantAddon(llama), threads, factorsDir: options.factorsDir ?? path.join(cacheDir, "factors"), contextCreation: new Lock() };
+            return new Engine(llama, info, runtime);
         } catch (error) {
             await llama.dispose();
             throw error;
@@ -242,98 +360,15 @@ export class Engine {
     }
 
     // gpuLayers -1 lets node-llama-cpp offload as many layers as fit
-    async loadModel(modelPath: string, options: { vocabOnly?: boolean; gpuLayers?: number } = {}): Promise<LlamaModel> {
+    async loadModel(modelPath: string, options: { vocabOnly?: boolean; gpuLayers?: number } = {}): Promise<EngineModel> {
         if (!fs.existsSync(modelPath)) throw new EngineError("model-not-found", `Model file not found: ${modelPath}`);
+        let model: LlamaModel;
         try {
-            const model = await this.llama.loadModel({ modelPath, vocabOnly: options.vocabOnly ?? false, gpuLayers: options.gpuLayers === -1 ? "auto" : options.gpuLayers ?? 0 });
-            this.modelFiles.set(model, modelPath);
-            return model;
+            model = await this.llama.loadModel({ modelPath, vocabOnly: options.vocabOnly ?? false, gpuLayers: options.gpuLayers === -1 ? "auto" : options.gpuLayers ?? 0 });
         } catch (error) {
             throw new EngineError("model-invalid", `Could not load ${path.basename(modelPath)}: ${(error as Error).message}`);
         }
-    }
-
-    // Creates a context in the given cache mode. Creation is serialised: the
-    // XQuant options travel to the addon through a one-shot pending slot.
-    async createContext(model: LlamaModel, options: ContextOptions): Promise<EngineContext> {
-        const spec = cacheModeSpecs[options.cacheMode];
-        const shape = modelShape(model);
-        if (spec.kind === "xq" && !xquantArchitectures.includes(shape.architecture)) {
-            throw new EngineError("unsupported-architecture",
-                `The ${options.cacheMode} cache mode does not support the "${shape.architecture}" architecture (supported: ${xquantArchitectures.join(", ")})`);
-        }
-        if (isLatent(spec) && shape.nHeadKv * shape.headDimK * 2 > shape.nEmbd) {
-            throw new EngineError("unsupported-architecture",
-                `The ${options.cacheMode} cache mode is for GQA models; this model caches ${shape.nHeadKv} KV heads of ${shape.nHead}, so its latent would not be smaller than X`);
-        }
-        const bindings = this.xquantBindings();
-        const factorsPath = isLatent(spec) && spec.kind === "xq" ? await this.factorsPath(model, spec.variant) : undefined;
-        const create = async (): Promise<EngineContext> => {
-            bindings.setXQuantNextContext(spec.kind === "xq"
-                ? {
-                    bits: spec.bits, baseLayers: options.baseLayers ?? -1, baseBits: xqBaseBits, variant: xquantVariantIds[spec.variant], factorsPath,
-                    absorbV: options.absorbV ?? true, exactUbatch: options.exactUbatch ?? true,
-                }
-                : null);
-            try {
-                const context = await model.createContext({
-                    contextSize: options.contextSize,
-                    sequences: options.sequences ?? 1,
-                    threads: Math.min(options.threads || this.info.threads, this.info.threads),
-                    flashAttention: spec.kind === "kv" && spec.type !== "F16" ? true : options.flashAttention ?? false,
-                    experimentalKvCacheKeyType: spec.kind === "kv" ? spec.type : undefined,
-                    experimentalKvCacheValueType: spec.kind === "kv" ? spec.type : undefined,
-                    ignoreMemorySafetyChecks: true,
-                    failedCreationRemedy: false,
-                });
-                const engineContext = new EngineContext(options.cacheMode, context, bindings);
-                try {
-                    engineContext.verifyMode();
-                } catch (error) {
-                    await engineContext.dispose();
-                    throw error;
-                }
-                return engineContext;
-            } catch (error) {
-                if (error instanceof EngineError) throw error;
-                throw new EngineError("context-failed", `Could not create a ${options.cacheMode} context: ${(error as Error).message}`);
-            } finally {
-                bindings.setXQuantNextContext(null);
-            }
-        };
-        const result = this.contextCreation.then(create, create);
-        this.contextCreation = result.catch(() => undefined);
-        return result;
-    }
-
-    // The factors file of a model, keyed by a hash of the model file (hashed once per process).
-    private async factorsPath(model: LlamaModel, variant: string): Promise<string> {
-        const file = this.modelFiles.get(model);
-        if (file === undefined) throw new EngineError("model-invalid", "The model was not loaded by this engine");
-        let hash = this.fileHashes.get(file);
-        if (hash === undefined) {
-            const digest = crypto.createHash("sha256");
-            for await (const chunk of fs.createReadStream(file)) digest.update(chunk as Buffer);
-            hash = digest.digest("hex");
-            this.fileHashes.set(file, hash);
-        }
-        fs.mkdirSync(this.factorsDir, { recursive: true });
-        return path.join(this.factorsDir, `${hash.slice(0, 32)}-${variant}.bin`);
-    }
-
-    private xquantBindings(): XQuantBindings {
-        return (this.llama as unknown as { _bindings: XQuantBindings })._bindings;
-    }
-
-    // Greedy completion of raw text (no chat template).
-    async completeGreedy(model: LlamaModel, prompt: string, options: GenerateOptions): Promise<string> {
-        const context = options.context ?? await this.createContext(model, { cacheMode: "kv-f16", contextSize: options.contextSize ?? 512 });
-        try {
-            const completion = new LlamaCompletion({ contextSequence: context.sequence() });
-            return await completion.generateCompletion(prompt, { maxTokens: options.maxTokens, temperature: 0 });
-        } finally {
-            if (options.context === undefined) await context.dispose();
-        }
+        return new EngineModel(model, modelPath, this.runtime);
     }
 
     // GPU memory, or null when the engine runs on the CPU only.

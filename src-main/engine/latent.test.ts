@@ -2,17 +2,16 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import type { LlamaModel } from "node-llama-cpp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { fixturePath, renamedArchitectureModel } from "../../fixtures/fixtures.ts";
-import { estimateCacheBytes } from "./cache-modes.ts";
-import { Engine, modelShape, recommendedModes } from "./engine.ts";
+import { estimateCacheBytes } from "../api/cache-modes.ts";
+import { Engine, recommendedModes, type EngineModel } from "./engine.ts";
 
 describe("GQA latent modes", () => {
     const factorsDir = fs.mkdtempSync(path.join(os.tmpdir(), "xq-factors-"));
     let engine: Engine;
-    let gqa: LlamaModel;
-    let mha: LlamaModel;
+    let gqa: EngineModel;
+    let mha: EngineModel;
 
     beforeAll(async () => {
         engine = await Engine.start({ maxThreads: 2, factorsDir });
@@ -28,7 +27,7 @@ describe("GQA latent modes", () => {
     });
 
     it("computes the factors once, reports the time, and reuses them from disk on the next load", async () => {
-        const first = await engine.createContext(gqa, { cacheMode: "xql-4", contextSize: 512 });
+        const first = await gqa.createContext({ cacheMode: "xql-4", contextSize: 512 });
         const firstStats = first.cacheStats();
         await first.dispose();
         expect(firstStats.factorsFromDisk).toBe(false);
@@ -36,7 +35,7 @@ describe("GQA latent modes", () => {
         expect(firstStats.factorBytes).toBeGreaterThan(0);
         expect(fs.readdirSync(factorsDir)).toHaveLength(1);
 
-        const second = await engine.createContext(gqa, { cacheMode: "xql-2", contextSize: 512 });
+        const second = await gqa.createContext({ cacheMode: "xql-2", contextSize: 512 });
         const secondStats = second.cacheStats();
         await second.dispose();
         expect(secondStats.factorsFromDisk).toBe(true);
@@ -44,42 +43,42 @@ describe("GQA latent modes", () => {
     });
 
     it.each(["xql-8", "xql-4", "xql-2", "xqlcl-3"] as const)("%s: measured bytes equal estimateCacheBytes", async (mode) => {
-        const context = await engine.createContext(gqa, { cacheMode: mode, contextSize: 512 });
+        const context = await gqa.createContext({ cacheMode: mode, contextSize: 512 });
         try {
-            expect(context.cacheStats().bytes).toBe(estimateCacheBytes(modelShape(gqa), mode, 512));
+            expect(context.cacheStats().bytes).toBe(estimateCacheBytes(gqa.shape, mode, 512));
         } finally {
             await context.dispose();
         }
     });
 
     it("xql-4 uses no more bytes than kv-q4_0 on the GQA fixture", () => {
-        const shape = modelShape(gqa);
+        const shape = gqa.shape;
         expect(estimateCacheBytes(shape, "xql-4", 512)).toBeLessThanOrEqual(estimateCacheBytes(shape, "kv-q4_0", 512) * 1.05);
     });
 
     it("refuses latent modes on an MHA model with a typed error", async () => {
-        await expect(engine.createContext(mha, { cacheMode: "xql-4", contextSize: 512 })).rejects.toMatchObject({ code: "unsupported-architecture" });
+        await expect(mha.createContext({ cacheMode: "xql-4", contextSize: 512 })).rejects.toMatchObject({ code: "unsupported-architecture" });
     });
 
     it("recommends cross-layer X modes on MHA and latent modes on GQA, with reasons", () => {
-        const mhaAdvice = Object.fromEntries(recommendedModes(mha).map((advice) => [advice.mode, advice]));
+        const mhaAdvice = Object.fromEntries(recommendedModes(mha.shape).map((advice) => [advice.mode, advice]));
         expect(mhaAdvice["xqcl-2"]).toMatchObject({ available: true, recommended: true });
         expect(mhaAdvice["xql-4"]).toMatchObject({ available: false, reason: expect.stringContaining("GQA") });
-        const gqaAdvice = Object.fromEntries(recommendedModes(gqa).map((advice) => [advice.mode, advice]));
+        const gqaAdvice = Object.fromEntries(recommendedModes(gqa.shape).map((advice) => [advice.mode, advice]));
         expect(gqaAdvice["xql-4"]).toMatchObject({ available: true, recommended: true });
         expect(gqaAdvice["xq-8"]).toMatchObject({ recommended: false, reason: expect.stringContaining("use the latent modes") });
-        for (const advice of recommendedModes(gqa)) expect(advice.reason.length).toBeGreaterThan(10);
+        for (const advice of recommendedModes(gqa.shape)) expect(advice.reason.length).toBeGreaterThan(10);
     });
 
     it("refuses every XQuant mode on an unsupported architecture with a typed error naming it, and keeps KV modes", async () => {
         const other = await engine.loadModel(renamedArchitectureModel("mha-random-f16", "mistral3", factorsDir));
         try {
-            await expect(engine.createContext(other, { cacheMode: "xqcl-2", contextSize: 512 }))
+            await expect(other.createContext({ cacheMode: "xqcl-2", contextSize: 512 }))
                 .rejects.toMatchObject({ code: "unsupported-architecture", message: expect.stringContaining('"mistral3" architecture') });
-            const kv = await engine.createContext(other, { cacheMode: "kv-q8_0", contextSize: 512 });
+            const kv = await other.createContext({ cacheMode: "kv-q8_0", contextSize: 512 });
             expect(kv.cacheStats().mode).toBe("kv-q8_0");
             await kv.dispose();
-            expect(recommendedModes(other).filter((advice) => advice.mode.startsWith("xq")).every((advice) => !advice.available)).toBe(true);
+            expect(recommendedModes(other.shape).filter((advice) => advice.mode.startsWith("xq")).every((advice) => !advice.available)).toBe(true);
         } finally {
             await other.dispose();
         }

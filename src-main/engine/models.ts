@@ -1,23 +1,40 @@
 // Model files: read and validate a GGUF header, and download through
 // node-llama-cpp's downloader (ipull: ranged, resumable, retried).
+import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
-import { createModelDownloader, readGgufFileInfo, type ModelDownloader } from "node-llama-cpp";
-import { EngineError } from "./engine.ts";
-
-export interface GgufMetadata {
-    architecture: string;
-    name: string;
-    nLayer: number;
-    nEmbd: number;
-    nHead: number;
-    nHeadKv: number;
-    headDim: number;
-    contextLength: number;
-    sizeBytes: number;
-}
+import { createModelDownloader, readGgufFileInfo, type GgufMetadata, type ModelDownloader } from "node-llama-cpp";
+import type { ModelMetadata } from "../api/contract.ts";
+import { EngineError } from "./errors.ts";
 
 const scalar = (value: unknown, fallback: number): number => Array.isArray(value) ? Number(value[0]) : value === undefined ? fallback : Number(value);
+
+// The model's facts from a GGUF header's key-value tree (as node-llama-cpp parses it).
+export function ggufModelFacts(gguf: GgufMetadata, fileName: string): Omit<ModelMetadata, "sizeBytes"> {
+    const metadata = gguf as unknown as { general: { architecture: string; name?: string } } & Record<string, Record<string, unknown>>;
+    const architecture = metadata.general.architecture;
+    const arch = metadata[architecture] ?? {};
+    const attention = (arch.attention ?? {}) as Record<string, unknown>;
+    const nEmbd = scalar(arch.embedding_length, 0);
+    const nHead = scalar(attention.head_count, 1);
+    return {
+        architecture,
+        name: metadata.general.name ?? fileName.replace(/\.gguf$/i, ""),
+        nLayer: scalar(arch.block_count, 0),
+        nEmbd,
+        nHead,
+        nHeadKv: scalar(attention.head_count_kv, nHead),
+        headDimK: scalar(attention.key_length, nEmbd / nHead),
+        headDimV: scalar(attention.value_length, nEmbd / nHead),
+        contextLength: scalar(arch.context_length, 0),
+    };
+}
+
+export async function sha256File(filePath: string): Promise<string> {
+    const digest = crypto.createHash("sha256");
+    for await (const chunk of fs.createReadStream(filePath)) digest.update(chunk as Buffer);
+    return digest.digest("hex");
+}
 
 // Bytes per element of the common ggml types, by type id (block bytes / block size).
 const ggmlTypeBytes: Record<number, number> = {
@@ -40,7 +57,7 @@ function tensorDataEnd(info: Awaited<ReturnType<typeof readGgufFileInfo>>): numb
 }
 
 // Reads the header; throws model-invalid for anything that is not a complete GGUF file.
-export async function readGgufMetadata(filePath: string): Promise<GgufMetadata> {
+export async function readGgufMetadata(filePath: string): Promise<ModelMetadata> {
     if (!fs.existsSync(filePath)) throw new EngineError("model-not-found", `Model file not found: ${filePath}`);
     const fileName = path.basename(filePath);
     const sizeBytes = fs.statSync(filePath).size;
@@ -55,23 +72,7 @@ export async function readGgufMetadata(filePath: string): Promise<GgufMetadata> 
     if (sizeBytes < dataEnd) {
         throw new EngineError("model-invalid", `${fileName} is truncated: it has ${sizeBytes} bytes, but its tensors need ${dataEnd}`);
     }
-    const metadata = info.metadata as unknown as { general: { architecture: string; name?: string } } & Record<string, Record<string, unknown>>;
-    const architecture = metadata.general.architecture;
-    const arch = metadata[architecture] ?? {};
-    const attention = (arch.attention ?? {}) as Record<string, unknown>;
-    const nEmbd = scalar(arch.embedding_length, 0);
-    const nHead = scalar(attention.head_count, 1);
-    return {
-        architecture,
-        name: metadata.general.name ?? fileName.replace(/\.gguf$/i, ""),
-        nLayer: scalar(arch.block_count, 0),
-        nEmbd,
-        nHead,
-        nHeadKv: scalar(attention.head_count_kv, nHead),
-        headDim: scalar(attention.key_length, nEmbd / nHead),
-        contextLength: scalar(arch.context_length, 0),
-        sizeBytes,
-    };
+    return { ...ggufModelFacts(info.metadata, fileName), sizeBytes };
 }
 
 export interface DownloadProgress {

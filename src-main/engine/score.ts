@@ -1,22 +1,5 @@
-// Next-token distributions over a token sequence, for the compare view's KLD
-// against kv-f16 and perplexity.
-import type { Token } from "node-llama-cpp";
-import type { EngineContext } from "./engine.ts";
-
-// The full softmax (temperature 1, no truncation) after each token from
-// `firstScored - 1` on, so that result[i] predicts tokens[firstScored + i].
-export async function nextTokenDistributions(context: EngineContext, tokens: readonly number[], firstScored: number): Promise<Map<number, number>[]> {
-    const sequence = context.sequence();
-    await sequence.clearHistory();
-    const scoreFrom = Math.max(0, firstScored - 1);
-    const input = tokens.slice(0, -1).map((token, index) => index >= scoreFrom
-        ? [token as Token, { generateNext: { probabilities: true, options: { temperature: 1, topK: 0, topP: 1, minP: 0 } } }] as const
-        : token as Token);
-    const output = await sequence.controlledEvaluate(input as Parameters<typeof sequence.controlledEvaluate>[0]);
-    const distributions: Map<number, number>[] = [];
-    for (let index = scoreFrom; index < tokens.length - 1; index++) distributions.push(new Map(output[index]?.next.probabilities ?? []));
-    return distributions;
-}
+// Scores of next-token distributions (EngineContext.nextTokenDistributions), for
+// the compare view's KLD against kv-f16 and perplexity.
 
 const floor = 1e-10;
 

@@ -3,6 +3,7 @@ import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { fixturePath } from "../../fixtures/fixtures.ts";
+import type { ApiEvent, Chat } from "../api/contract.ts";
 import { Services } from "../services/services.ts";
 import { startServer, tokenHeader, type RunningServer } from "./server.ts";
 
@@ -77,7 +78,7 @@ describe("local server", () => {
         const reader = response.body!.getReader();
         await reader.read();
         await api({ body: "{}" });
-        const created = await (await fetch(`${server.origin}/api/createChat`, { method: "POST", body: "{}", headers: { [tokenHeader]: server.token } })).json();
+        const created = await (await fetch(`${server.origin}/api/createChat`, { method: "POST", body: "{}", headers: { [tokenHeader]: server.token } })).json() as { value: Chat };
         let text = "";
         while (!text.includes("\n\n") || !text.includes(created.value.id)) text += new TextDecoder().decode((await reader.read()).value);
         const event = JSON.parse(/data: (.*)\n\n/.exec(text)![1]!);
@@ -100,9 +101,9 @@ describe("local server", () => {
 
     it("answers chat completions in one piece and streamed, in the requested cache mode", async () => {
         const request = { model: "mha-trained", messages: [{ role: "user", content: "In the beginning" }], temperature: 0, max_tokens: 8, xquant_cache_mode: "xq-4" };
-        const whole = await (await openAi("/v1/chat/completions", request)).json();
+        const whole = await (await openAi("/v1/chat/completions", request)).json() as { choices: { message: { content: string } }[] };
         expect(whole).toMatchObject({ object: "chat.completion", xquant_cache_mode: "xq-4", choices: [{ message: { role: "assistant" }, finish_reason: "length" }] });
-        const content: string = whole.choices[0].message.content;
+        const content = whole.choices[0]!.message.content;
         expect(content.length).toBeGreaterThan(0);
         const streamed = await (await openAi("/v1/chat/completions", { ...request, stream: true })).text();
         const chunks = streamed.split("\n\n").filter((line) => line.startsWith("data: {")).map((line) => JSON.parse(line.slice(6)));
@@ -117,5 +118,33 @@ describe("local server", () => {
         const badMode = await openAi("/v1/chat/completions", { model: "mha-trained", messages: [{ role: "user", content: "hi" }], xquant_cache_mode: "xq-9" });
         expect(await badMode.json()).toMatchObject({ error: { message: expect.stringContaining("xquant_cache_mode") } });
         expect((await openAi("/v1/chat/completions", { model: "nope", messages: [{ role: "user", content: "hi" }] })).status).toBe(404);
+    });
+
+    it("validates completions like every request, and shares the one generation slot with chats", async () => {
+        const hot = await openAi("/v1/chat/completions", { model: "mha-trained", messages: [{ role: "user", content: "hi" }], temperature: 9 });
+        expect(hot.status).toBe(400);
+        expect(await hot.json()).toMatchObject({ error: { message: expect.stringContaining('"temperature" must be a number from 0 to 5') } });
+        const noTokens = await openAi("/v1/chat/completions", { model: "mha-trained", messages: [{ role: "user", content: "hi" }], max_tokens: 0 });
+        expect(await noTokens.json()).toMatchObject({ error: { message: expect.stringContaining('"max_tokens"') } });
+
+        const created = await services.handleRequest("createChat", { modelId: "mha-trained" });
+        if (!created.ok) throw new Error(created.error.message);
+        const chatId = created.value.id;
+        await services.handleRequest("updateChat", { chatId, sampling: { temperature: 0, topP: 1, topK: 1, maxTokens: 400, seed: 1 } });
+        const nextEvent = (type: ApiEvent["type"]) => new Promise<void>((resolve) => {
+            const unsubscribe = services.subscribe((event) => {
+                if (event.type !== type || !("chatId" in event) || event.chatId !== chatId) return;
+                unsubscribe();
+                resolve();
+            });
+        });
+        const firstToken = nextEvent("token");
+        const finished = nextEvent("generation-done");
+        await services.handleRequest("sendMessage", { chatId, text: "In the beginning" });
+        await firstToken;
+        const busy = await openAi("/v1/chat/completions", { model: "mha-trained", messages: [{ role: "user", content: "hi" }] });
+        expect(busy.status).toBe(429);
+        await services.handleRequest("stopGeneration", { chatId });
+        await finished;
     });
 });

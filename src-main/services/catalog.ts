@@ -4,8 +4,8 @@
 // validated as GGUF before it is listed.
 import path from "node:path";
 import type { CatalogEntry } from "../api/contract.ts";
-import { adviseModes, type ModelShape } from "../engine/cache-modes.ts";
-import { xquantArchitectures } from "../engine/engine.ts";
+import type { ModelShape } from "../api/cache-modes.ts";
+import { recommendedModes } from "../engine/engine.ts";
 import { readJson } from "./json-file.ts";
 
 interface KnownModel {
@@ -88,7 +88,7 @@ export function catalog(appDir: string): CatalogEntry[] {
         architecture: model.shape.architecture,
         nLayer: model.shape.nLayer,
         attention: model.shape.nHeadKv < model.shape.nHead ? "GQA" : "MHA",
-        recommendedModes: adviseModes(model.shape, xquantArchitectures).filter((advice) => advice.recommended).map((advice) => advice.mode),
+        recommendedModes: recommendedModes(model.shape).filter((advice) => advice.recommended).map((advice) => advice.mode),
         description: model.description ?? "",
     }));
 }

@@ -2,9 +2,10 @@
 import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
+import { chatSummary } from "../api/chat-summary.ts";
 import type { Chat, ChatSummary } from "../api/contract.ts";
+import { RequestError } from "./errors.ts";
 import { readJson, writeJsonAtomic } from "./json-file.ts";
-import { RequestError } from "./validate.ts";
 
 export const newId = (): string => crypto.randomUUID();
 
@@ -25,7 +26,7 @@ export class ChatStore {
     list(): ChatSummary[] {
         return [...this.chats.values()]
             .sort((a, b) => b.updatedAt - a.updatedAt)
-            .map(({ id, title, updatedAt, modelId }) => ({ id, title, updatedAt, modelId }));
+            .map(chatSummary);
     }
 
     get(chatId: string): Chat {

@@ -2,22 +2,20 @@
 // another, each against kv-f16 measured in the same run. Saved as JSON.
 import fs from "node:fs";
 import path from "node:path";
+import type { CacheMode } from "../api/cache-modes.ts";
 import type { CompareModeResult, CompareRequest, CompareRun } from "../api/contract.ts";
-import type { CacheMode } from "../engine/cache-modes.ts";
-import type { Engine } from "../engine/engine.ts";
-import { meanKlDivergence, nextTokenDistributions, perplexity } from "../engine/score.ts";
+import { meanKlDivergence, perplexity } from "../engine/score.ts";
 import { newId } from "./chats.ts";
+import { RequestError, toRequestError } from "./errors.ts";
 import type { EventBus } from "./events.ts";
 import { readJson, writeJsonAtomic } from "./json-file.ts";
 import type { SessionService } from "./session.ts";
-import { toRequestError } from "./session.ts";
-import { RequestError } from "./validate.ts";
 
 export class CompareService {
     private readonly dir: string;
     private running = false;
 
-    constructor(appDir: string, private readonly engine: () => Promise<Engine>, private readonly session: SessionService, private readonly events: EventBus) {
+    constructor(appDir: string, private readonly session: SessionService, private readonly events: EventBus) {
         this.dir = path.join(appDir, "compare");
         fs.mkdirSync(this.dir, { recursive: true });
     }
@@ -48,7 +46,6 @@ export class CompareService {
     private async execute(run: CompareRun): Promise<void> {
         const { request } = run;
         try {
-            const engine = await this.engine();
             const model = await this.session.model(request.modelId);
             const prompt = model.tokenize(request.text, true).slice(0, Math.max(2, request.contextSize - request.maxTokens));
             // kv-f16 goes first: its distributions are the reference, and for a prompt its greedy continuation is the scored text
@@ -60,11 +57,11 @@ export class CompareService {
                 try {
                     // every K/V is read back from the cache, as in the paper's protocol: with exact ubatches a
                     // text scored in one ubatch would never touch the quantized cells
-                    const context = await engine.createContext(model, { cacheMode: mode, contextSize: request.contextSize, exactUbatch: false });
+                    const context = await model.createContext({ cacheMode: mode, contextSize: request.contextSize, exactUbatch: false });
                     try {
                         const started = performance.now();
                         if (request.kind === "prompt") {
-                            const output = await engine.completeGreedy(model, request.text, { maxTokens: request.maxTokens, context });
+                            const output = await context.complete(request.text, { maxTokens: request.maxTokens });
                             const outputTokens = model.tokenize(output);
                             result.output = output;
                             // the whole reply's rate, prompt evaluation included
@@ -73,7 +70,7 @@ export class CompareService {
                         }
                         const firstScored = request.kind === "prompt" ? prompt.length : 1;
                         const scoreStarted = performance.now();
-                        const distributions = await nextTokenDistributions(context, scored, firstScored);
+                        const distributions = await context.nextTokenDistributions(scored, firstScored);
                         if (request.kind === "perplexity") result.tokensPerSecond = scored.length / ((performance.now() - scoreStarted) / 1000);
                         if (mode === "kv-f16") reference = distributions;
                         result.kldVsF16 = meanKlDivergence(reference, distributions);

@@ -15,25 +15,3 @@ export class EventBus {
         for (const listener of this.listeners) listener(event);
     }
 }
-
-// Calls `send` at most once per interval with the latest value; the last value always goes out.
-export function throttle<T>(intervalMs: number, send: (value: T) => void): (value: T) => void {
-    let last = 0;
-    let pending: { value: T } | null = null;
-    let timer: NodeJS.Timeout | null = null;
-    return (value: T) => {
-        const now = Date.now();
-        if (now - last >= intervalMs && timer === null) {
-            last = now;
-            send(value);
-            return;
-        }
-        pending = { value };
-        timer ??= setTimeout(() => {
-            timer = null;
-            last = Date.now();
-            if (pending !== null) send(pending.value);
-            pending = null;
-        }, intervalMs - (now - last));
-    };
-}

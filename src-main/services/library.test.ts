@@ -7,7 +7,7 @@ import type { ApiEvent, DownloadInfo } from "../api/contract.ts";
 import { fixturePath } from "../../fixtures/fixtures.ts";
 import { EventBus } from "./events.ts";
 import { ModelLibrary } from "./library.ts";
-import { startTestFileServer, type TestFileServer } from "./test-file-server.ts";
+import { startTestFileServer, type TestFileServer } from "../../test-support/file-server.ts";
 
 const model = fs.readFileSync(fixturePath("mha-random-f16"));
 const modelSha256 = crypto.createHash("sha256").update(model).digest("hex");

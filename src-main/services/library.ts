@@ -5,13 +5,14 @@ import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import type { CatalogEntry, DownloadInfo, ModelEntry, ModelMetadata } from "../api/contract.ts";
-import { adviseModes } from "../engine/cache-modes.ts";
-import { EngineError, xquantArchitectures } from "../engine/engine.ts";
-import { ModelDownload, readGgufMetadata } from "../engine/models.ts";
+import { throttle } from "../api/throttle.ts";
+import { recommendedModes } from "../engine/engine.ts";
+import { EngineError } from "../engine/errors.ts";
+import { ModelDownload, readGgufMetadata, sha256File } from "../engine/models.ts";
 import { newId } from "./chats.ts";
-import { throttle, type EventBus } from "./events.ts";
+import { RequestError } from "./errors.ts";
+import type { EventBus } from "./events.ts";
 import { readJson, writeJsonAtomic } from "./json-file.ts";
-import { RequestError } from "./validate.ts";
 
 interface IndexedModel {
     id: string;
@@ -24,12 +25,6 @@ interface ActiveDownload {
     info: DownloadInfo;
     download: ModelDownload;
     sha256: string | null;
-}
-
-export async function sha256File(filePath: string): Promise<string> {
-    const digest = crypto.createHash("sha256");
-    for await (const chunk of fs.createReadStream(filePath)) digest.update(chunk as Buffer);
-    return digest.digest("hex");
 }
 
 function freeDiskBytes(dir: string): number {
@@ -74,8 +69,7 @@ export class ModelLibrary {
                 if (metadata === undefined) continue;
                 this.metadataCache.set(filePath, metadata);
             }
-            const shape = { ...metadata, headDimK: metadata.headDim, headDimV: metadata.headDim };
-            entries.push({ id: model.id, fileName: model.fileName, path: filePath, metadata, modes: adviseModes(shape, xquantArchitectures), sha256: model.sha256, source: model.source });
+            entries.push({ id: model.id, fileName: model.fileName, path: filePath, metadata, modes: recommendedModes(metadata), sha256: model.sha256, source: model.source });
         }
         return entries;
     }

@@ -4,7 +4,7 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ApiEvent, ApiMethod, ApiRequest, ApiResponse, Chat, MetricsSample, SessionInfo } from "../api/contract.ts";
 import { fixturePath, heldOutTextPath } from "../../fixtures/fixtures.ts";
-import { estimateCacheBytes } from "../engine/cache-modes.ts";
+import { estimateCacheBytes } from "../api/cache-modes.ts";
 import { Services } from "./services.ts";
 
 const appDir = fs.mkdtempSync(path.join(os.tmpdir(), "xq-services-"));
@@ -12,7 +12,7 @@ const appDir = fs.mkdtempSync(path.join(os.tmpdir(), "xq-services-"));
 async function call<M extends ApiMethod>(services: Services, method: M, request: ApiRequest<M>): Promise<ApiResponse<M>> {
     const result = await services.handleRequest(method, request);
     if (!result.ok) throw new Error(`${method}: ${result.error.code}: ${result.error.message}`);
-    return result.value as ApiResponse<M>;
+    return result.value;
 }
 
 // Resolves with the first event that matches.
@@ -67,7 +67,7 @@ describe("services", () => {
 
     it("imports a model with its metadata and the engine's mode advice", async () => {
         const [model] = await call(services, "listModels", {});
-        expect(model).toMatchObject({ id: modelId, source: "import", metadata: { architecture: "llama", nLayer: 10, nEmbd: 256, nHead: 4, nHeadKv: 4, headDim: 64, contextLength: 512 } });
+        expect(model).toMatchObject({ id: modelId, source: "import", metadata: { architecture: "llama", nLayer: 10, nEmbd: 256, nHead: 4, nHeadKv: 4, headDimK: 64, headDimV: 64, contextLength: 512 } });
         expect(model!.sha256).toMatch(/^[0-9a-f]{64}$/);
         expect(model!.modes.find((mode) => mode.mode === "xq-4")).toMatchObject({ available: true, recommended: true });
         expect(model!.modes.find((mode) => mode.mode === "xql-4")).toMatchObject({ available: false });
@@ -85,7 +85,7 @@ describe("services", () => {
     it("estimates every mode with the exact cache formula and a fit verdict", async () => {
         const estimates = await call(services, "estimateModes", { modelId, contextSize: 512 });
         const [model] = await call(services, "listModels", {});
-        const shape = { ...model!.metadata, headDimK: 64, headDimV: 64 };
+        const shape = model!.metadata;
         const xq4 = estimates.find((estimate) => estimate.mode === "xq-4")!;
         expect(xq4.cacheBytes).toBe(estimateCacheBytes(shape, "xq-4", 512));
         expect(xq4.totalBytes).toBeGreaterThan(model!.metadata.sizeBytes + xq4.cacheBytes);
@@ -99,9 +99,11 @@ describe("services", () => {
             if (event.type === "token" && event.chatId === chat.id) tokens.push(event.text);
         });
         let finished = nextEvent(services, done(chat.id));
-        await call(services, "sendMessage", { chatId: chat.id, text: "In the beginning" });
+        const started = await call(services, "sendMessage", { chatId: chat.id, text: "In the beginning" });
+        expect(started.chat.messages.map((message) => message.text)).toEqual(["In the beginning"]);
         const first = (await finished).message;
         unsubscribe();
+        expect(first.id).toBe(started.replyId);
         expect(first.text.length).toBeGreaterThan(0);
         expect(tokens.join("")).toBe(first.text);
         expect(first.stats).toMatchObject({ tokens: 12, stopped: false });
@@ -142,7 +144,7 @@ describe("services", () => {
         await call(services, "sendMessage", { chatId: chat.id, text: "In the beginning God created" });
         await finished;
         const [model] = await call(services, "listModels", {});
-        const shape = { ...model!.metadata, headDimK: 64, headDimV: 64 };
+        const shape = model!.metadata;
         const measured: Record<string, MetricsSample> = {};
         for (const cacheMode of ["kv-f16", "xq-4"] as const) {
             await call(services, "updateChat", { chatId: chat.id, runOverride: { cacheMode, contextSize: 512, baseLayers: -1 } });
@@ -187,7 +189,7 @@ describe("services", () => {
         expect(xq2!.kldVsF16).toBeGreaterThan(xq4!.kldVsF16);
         expect(f16!.perplexity).toBeGreaterThan(1);
         const [model] = await call(services, "listModels", {});
-        const shape = { ...model!.metadata, headDimK: 64, headDimV: 64 };
+        const shape = model!.metadata;
         expect(xq4!.cacheBytes).toBe(estimateCacheBytes(shape, "xq-4", 256));
         expect((await call(services, "listCompareRuns", {}))[0]).toMatchObject({ id: run.id, state: "done" });
     });

@@ -1,21 +1,28 @@
 // The services behind the contract. They know neither the transport (IPC or
-// HTTP) nor the UI; both front doors call handleRequest and subscribe to events.
+// HTTP) nor the UI; every front door calls handleRequest (or, for one-off
+// completions, planCompletion and complete) and subscribes to events.
 import os from "node:os";
 import path from "node:path";
-import type { ApiMethod, ApiMethods, ApiResult, Chat, ModeEstimate } from "../api/contract.ts";
+import { estimateCacheBytes } from "../api/cache-modes.ts";
+import { chatSummary } from "../api/chat-summary.ts";
+import type { ApiMethod, ApiRequest, ApiResponse, ApiResult, Chat, ModeEstimate, StartedReply } from "../api/contract.ts";
 import { isApiMethod } from "../api/contract.ts";
-import { estimateCacheBytes } from "../engine/cache-modes.ts";
-import { defaultThreads, Engine, EngineError } from "../engine/engine.ts";
+import { resolveRunSettings } from "../api/run-settings.ts";
+import type { ReplyResult } from "../engine/chat.ts";
+import { defaultThreads, Engine } from "../engine/engine.ts";
+import { EngineError } from "../engine/errors.ts";
 import { catalog } from "./catalog.ts";
 import { ChatStore, newId } from "./chats.ts";
 import { CompareService } from "./compare.ts";
+import { RequestError, toRequestError } from "./errors.ts";
 import { EventBus, type EventListener } from "./events.ts";
 import { ModelLibrary } from "./library.ts";
-import { SessionService, toRequestError } from "./session.ts";
+import { SessionService, type CompletionPlan } from "./session.ts";
 import { SettingsStore } from "./settings.ts";
-import { RequestError, validators } from "./validate.ts";
+import { completionRequest, validators } from "./validate.ts";
 
-type Handlers = { [M in ApiMethod]: (request: ApiMethods[M][0]) => Promise<ApiMethods[M][1]> };
+type Handlers = { [M in ApiMethod]: (request: ApiRequest<M>) => Promise<ApiResponse<M>> };
+type Fields = Record<string, unknown>;
 
 export interface ServicesOptions {
     // settings, chats and compare runs live here; models under settings.dataDir
@@ -51,7 +58,7 @@ export class Services {
         this.library = new ModelLibrary(() => path.join(this.settings.get().dataDir, "models"), this.events, () => catalog(appDir));
         const engine = () => this.engine();
         this.session = new SessionService(engine, this.chats, this.library, this.settings, this.events);
-        this.compare = new CompareService(appDir, engine, this.session, this.events);
+        this.compare = new CompareService(appDir, this.session, this.events);
     }
 
     // Starts the engine once; a failed start is retried on the next request.
@@ -65,7 +72,7 @@ export class Services {
     }
 
     private readonly handlers: Handlers = {
-        getEngineInfo: async () => ({ xquant: true, ...(await this.engine()).info }),
+        getEngineInfo: async () => (await this.engine()).info,
         getSystemMemory: async () => {
             const vram = await (await this.engine()).vram();
             return { totalRamBytes: os.totalmem(), freeRamBytes: os.freemem(), totalVramBytes: vram?.totalBytes ?? null, freeVramBytes: vram?.freeBytes ?? null, cpuCores: os.availableParallelism() };
@@ -149,7 +156,7 @@ export class Services {
 
     private saveChat(chat: Chat): Chat {
         const saved = this.chats.save(chat);
-        this.events.emit({ type: "chat", chat: { id: saved.id, title: saved.title, updatedAt: saved.updatedAt, modelId: saved.modelId } });
+        this.events.emit({ type: "chat", chat: chatSummary(saved) });
         return saved;
     }
 
@@ -161,17 +168,16 @@ export class Services {
     }
 
     // Saves the chat, then answers its last (user) message with streamed tokens.
-    private reply(chat: Chat): Promise<Chat> {
+    private async reply(chat: Chat): Promise<StartedReply> {
         return this.session.startReply(this.saveChat(chat));
     }
 
     private async estimateModes(modelId: string, contextSize: number, baseLayers: number | undefined): Promise<ModeEstimate[]> {
         const model = await this.library.get(modelId);
-        const shape = { ...model.metadata, headDimK: model.metadata.headDim, headDimV: model.metadata.headDim };
         const gpu = this.settings.get().gpuLayers !== 0 ? await (await this.engine()).vram() : null;
         const freeBytes = gpu?.freeBytes ?? os.freemem();
         return model.modes.map((advice) => {
-            const cacheBytes = estimateCacheBytes(shape, advice.mode, contextSize, baseLayers);
+            const cacheBytes = estimateCacheBytes(model.metadata, advice.mode, contextSize, baseLayers);
             const totalBytes = model.metadata.sizeBytes + cacheBytes + runtimeAllowanceBytes;
             return { mode: advice.mode, available: advice.available, recommended: advice.recommended, explanation: advice.reason, cacheBytes, totalBytes, fits: totalBytes <= freeBytes };
         });
@@ -182,24 +188,50 @@ export class Services {
     }
 
     // Validates the method and argument at the boundary; never throws.
+    handleRequest<M extends ApiMethod>(method: M, request: unknown): Promise<ApiResult<ApiResponse<M>>>;
+    handleRequest(method: string, request: unknown): Promise<ApiResult<unknown>>;
     async handleRequest(method: string, request: unknown): Promise<ApiResult<unknown>> {
         if (!isApiMethod(method)) return { ok: false, error: { code: "unknown-method", message: `Unknown method: ${method}` } };
-        if (typeof request !== "object" || request === null || Array.isArray(request)) {
-            return { ok: false, error: { code: "bad-request", message: `${method} expects an object argument` } };
-        }
-        try {
-            const argument = (validators[method] as (fields: Record<string, unknown>) => unknown)(request as Record<string, unknown>);
+        return answer(method, request, async (fields) => {
+            const argument = (validators[method] as (fields: Fields) => unknown)(fields);
             const handler = this.handlers[method] as (request: unknown) => Promise<unknown>;
-            return { ok: true, value: await handler(argument) };
-        } catch (error) {
-            // engine errors keep their kind (invalid model, unsupported architecture, …)
-            return { ok: false, error: toRequestError(error).error };
-        }
+            return handler(argument);
+        });
+    }
+
+    // A one-off completion, validated like every request and resolved to the
+    // model's run settings (with the request's cache mode, if any) and the default sampling.
+    planCompletion(request: unknown): Promise<ApiResult<CompletionPlan>> {
+        return answer("completion", request, async (fields) => {
+            const settings = this.settings.get();
+            const { modelId, systemPrompt, messages, cacheMode, sampling } = completionRequest(fields, settings.defaultSampling);
+            await this.library.get(modelId);
+            const run = resolveRunSettings(settings, modelId);
+            return { modelId, systemPrompt, messages, sampling, run: { ...run, cacheMode: cacheMode ?? run.cacheMode } };
+        });
+    }
+
+    // Generates a planned completion, streaming its text; refused while another reply generates.
+    complete(plan: CompletionPlan, onText: (text: string) => void, signal: AbortSignal): Promise<ApiResult<ReplyResult>> {
+        return answer("completion", {}, () => this.session.complete(plan, onText, signal));
     }
 
     async dispose(): Promise<void> {
         await this.session.dispose();
         const engine = await this.enginePromise?.catch(() => null);
         await engine?.dispose();
+    }
+}
+
+// Runs one request on an object argument: its value, or the typed error it threw
+// (engine errors keep their kind: invalid model, unsupported architecture, …).
+async function answer<T>(name: string, request: unknown, run: (fields: Fields) => Promise<T>): Promise<ApiResult<T>> {
+    if (typeof request !== "object" || request === null || Array.isArray(request)) {
+        return { ok: false, error: { code: "bad-request", message: `${name} expects an object argument` } };
+    }
+    try {
+        return { ok: true, value: await run(request as Fields) };
+    } catch (error) {
+        return { ok: false, error: toRequestError(error).error };
     }
 }

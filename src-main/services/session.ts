@@ -1,14 +1,18 @@
 // The loaded session: one chat's model in one cache mode, its context, its
 // generation, and the memory sampler that feeds the live chart.
-import type { Chat, ChatMessage, MetricsSample, RunSettings, SessionInfo } from "../api/contract.ts";
-import { EngineChat, type ChatTurn, type ReplyResult, type Sampling } from "../engine/chat.ts";
-import { Engine, EngineError, type EngineContext, type EngineModel } from "../engine/engine.ts";
+import { chatSummary } from "../api/chat-summary.ts";
+import type { Chat, ChatMessage, ChatTurn, MetricsSample, RunSettings, SamplingSettings, SessionInfo, StartedReply } from "../api/contract.ts";
+import { resolveRunSettings } from "../api/run-settings.ts";
+import { throttle } from "../api/throttle.ts";
+import type { EngineChat, ReplyResult } from "../engine/chat.ts";
+import type { Engine, EngineContext, EngineModel } from "../engine/engine.ts";
+import { Lock } from "../engine/lock.ts";
 import type { ChatStore } from "./chats.ts";
 import { newId } from "./chats.ts";
-import { throttle, type EventBus } from "./events.ts";
+import { RequestError, toRequestError } from "./errors.ts";
+import type { EventBus } from "./events.ts";
 import type { ModelLibrary } from "./library.ts";
 import type { SettingsStore } from "./settings.ts";
-import { RequestError } from "./validate.ts";
 
 interface Loaded {
     info: SessionInfo;
@@ -16,27 +20,28 @@ interface Loaded {
     chat: EngineChat | null;
 }
 
+// A one-off completion, validated and resolved: what the model is asked, how it runs.
+export interface CompletionPlan {
+    modelId: string;
+    run: RunSettings;
+    sampling: SamplingSettings;
+    systemPrompt: string;
+    // the last one is the user's
+    messages: ChatTurn[];
+}
+
 const metricsIntervalMs = 250;
 const metricsHistory = 2400;
 
-// EngineErrors become typed API errors with the engine's readable message.
-export function toRequestError(error: unknown): RequestError {
-    if (error instanceof RequestError) return error;
-    if (error instanceof EngineError) {
-        const code = error.code === "unsupported-architecture" ? "unsupported-architecture"
-            : error.code === "model-invalid" || error.code === "model-not-found" ? "model-invalid" : "engine-unavailable";
-        return new RequestError(code, error.message);
-    }
-    return new RequestError("internal", `Something went wrong: ${(error as Error).message}`);
-}
-
-export const turnsOf = (messages: readonly ChatMessage[]): ChatTurn[] => messages.map(({ role, text }) => ({ role, text }));
+const turnsOf = (messages: readonly ChatMessage[]): ChatTurn[] => messages.map(({ role, text }) => ({ role, text }));
 
 export class SessionService {
     private loaded: Loaded | null = null;
     private readonly models = new Map<string, EngineModel>();
-    private generation: { chatId: string; abort: AbortController } | null = null;
-    private lock: Promise<unknown> = Promise.resolve();
+    // the one reply generating now: a chat's, or a one-off completion's (chatId null)
+    private generation: { chatId: string | null; abort: AbortController } | null = null;
+    // one model load, session load or unload at a time
+    private readonly loads = new Lock();
     private readonly samples: MetricsSample[] = [];
     private sampler: NodeJS.Timeout | null = null;
 
@@ -48,13 +53,6 @@ export class SessionService {
         private readonly events: EventBus,
     ) {}
 
-    // Runs one load or unload at a time.
-    private exclusive<T>(task: () => Promise<T>): Promise<T> {
-        const result = this.lock.then(task, task);
-        this.lock = result.catch(() => undefined);
-        return result;
-    }
-
     info(): SessionInfo | null {
         return this.loaded?.info ?? null;
     }
@@ -63,11 +61,6 @@ export class SessionService {
         if (this.loaded === null) return;
         this.loaded.info = { ...this.loaded.info, ...change };
         this.events.emit({ type: "session", session: this.loaded.info });
-    }
-
-    runSettingsFor(chat: Chat): RunSettings {
-        const settings = this.settings.get();
-        return chat.runOverride ?? (chat.modelId === null ? undefined : settings.modelDefaults[chat.modelId]) ?? settings.defaultRun;
     }
 
     async model(modelId: string): Promise<EngineModel> {
@@ -89,9 +82,9 @@ export class SessionService {
     private startLoad(chatId: string): SessionInfo {
         const chat = this.chats.get(chatId);
         if (chat.modelId === null) throw new RequestError("bad-request", "This chat has no model yet. Pick a model for it first.");
-        const run = this.runSettingsFor(chat);
+        const run = resolveRunSettings(this.settings.get(), chat.modelId, chat.runOverride);
         const info: SessionInfo = { chatId, modelId: chat.modelId, run, state: "loading", progress: 0, contextTokens: 0, contextSize: run.contextSize, error: null };
-        void this.exclusive(() => this.load(info)).catch(() => undefined);
+        void this.loads.run(() => this.load(info)).catch(() => undefined);
         this.events.emit({ type: "session", session: info });
         return info;
     }
@@ -102,12 +95,9 @@ export class SessionService {
         try {
             this.loaded = { info, context: null, chat: null };
             const model = await this.model(info.modelId);
-            const engine = await this.engine();
-            const context = await engine.createContext(model, {
-                cacheMode: info.run.cacheMode, contextSize: info.run.contextSize, baseLayers: info.run.baseLayers, threads: this.settings.get().threads,
-            });
+            const context = await this.createContext(model, info.run);
             this.loaded.context = context;
-            this.loaded.chat = new EngineChat(context);
+            this.loaded.chat = context.chat();
             this.setInfo({ state: "evaluating", progress: 0, contextSize: context.cacheStats().contextSize });
             await this.loaded.chat.evaluate(chat.systemPrompt, turnsOf(chat.messages), (progress) => this.setInfo({ progress }));
             this.setInfo({ state: "ready", progress: 1, contextTokens: this.loaded.chat.contextTokens() });
@@ -126,8 +116,12 @@ export class SessionService {
         await loaded?.context?.dispose();
     }
 
+    private createContext(model: EngineModel, run: RunSettings): Promise<EngineContext> {
+        return model.createContext({ cacheMode: run.cacheMode, contextSize: run.contextSize, baseLayers: run.baseLayers, threads: this.settings.get().threads });
+    }
+
     close(): Promise<void> {
-        return this.exclusive(async () => {
+        return this.loads.run(async () => {
             await this.unload();
             this.events.emit({ type: "session", session: null });
         });
@@ -136,7 +130,7 @@ export class SessionService {
     // The ready session of this chat, opening it first when another (or none) is loaded.
     private async readySession(chatId: string): Promise<Loaded & { chat: EngineChat }> {
         if (this.loaded?.info.chatId !== chatId || this.loaded.info.state === "failed") this.startLoad(chatId);
-        await this.lock;
+        await this.loads.settled();
         const loaded = this.loaded;
         if (loaded === null || loaded.chat === null || loaded.info.state !== "ready") {
             throw new RequestError("engine-unavailable", loaded?.info.error ?? "The model could not be loaded.");
@@ -144,11 +138,17 @@ export class SessionService {
         return loaded as Loaded & { chat: EngineChat };
     }
 
-    // Answers the chat's last user message; `chat` ends with that message.
-    async startReply(chat: Chat): Promise<Chat> {
+    // Takes the one generation slot, or refuses while another reply generates.
+    private claimGeneration(chatId: string | null): AbortController {
         if (this.generation !== null) throw new RequestError("busy", "A reply is already being generated. Stop it or wait for it to finish.");
         const abort = new AbortController();
-        this.generation = { chatId: chat.id, abort };
+        this.generation = { chatId, abort };
+        return abort;
+    }
+
+    // Answers the chat's last user message; `chat` ends with that message.
+    startReply(chat: Chat): StartedReply {
+        const abort = this.claimGeneration(chat.id);
         const messageId = newId();
         const history = chat.messages.slice(0, -1);
         const question = chat.messages.at(-1)!;
@@ -167,7 +167,7 @@ export class SessionService {
                 if (this.loaded?.chat) this.setInfo({ state: "ready", contextTokens: this.loaded.chat.contextTokens() });
             }
         })();
-        return chat;
+        return { chat, replyId: messageId };
     }
 
     private finishReply(chatId: string, messageId: string, result: ReplyResult): void {
@@ -179,7 +179,7 @@ export class SessionService {
         const saved = this.chats.save({ ...chat, messages: [...chat.messages, message] });
         if (result.contextShifted) this.events.emit({ type: "context-shift", chatId });
         this.events.emit({ type: "generation-done", chatId, message });
-        this.events.emit({ type: "chat", chat: { id: saved.id, title: saved.title, updatedAt: saved.updatedAt, modelId: saved.modelId } });
+        this.events.emit({ type: "chat", chat: chatSummary(saved) });
     }
 
     stop(chatId: string): void {
@@ -190,19 +190,22 @@ export class SessionService {
         return this.generation?.chatId === chatId;
     }
 
-    // A one-off reply in a context of its own (the OpenAI-compatible endpoint).
-    async completeOnce(modelId: string, run: RunSettings, systemPrompt: string, turns: ChatTurn[], sampling: Sampling, onText: (text: string) => void, signal: AbortSignal): Promise<ReplyResult> {
-        const model = await this.exclusive(() => this.model(modelId));
-        const engine = await this.engine();
-        const context = await engine.createContext(model, { cacheMode: run.cacheMode, contextSize: run.contextSize, baseLayers: run.baseLayers, threads: this.settings.get().threads });
-        const chat = new EngineChat(context);
+    // A one-off reply in a context of its own, holding the generation slot like a chat's reply.
+    async complete(plan: CompletionPlan, onText: (text: string) => void, signal: AbortSignal): Promise<ReplyResult> {
+        const abort = this.claimGeneration(null);
         try {
-            const question = turns.at(-1);
-            if (question?.role !== "user") throw new RequestError("bad-request", "The last message must come from the user.");
-            return await chat.reply(systemPrompt, turns.slice(0, -1), question.text, sampling, onText, signal);
+            const model = await this.loads.run(() => this.model(plan.modelId));
+            const context = await this.createContext(model, plan.run);
+            const chat = context.chat();
+            try {
+                const question = plan.messages.at(-1)!;
+                return await chat.reply(plan.systemPrompt, plan.messages.slice(0, -1), question.text, plan.sampling, onText, AbortSignal.any([signal, abort.signal]));
+            } finally {
+                chat.dispose();
+                await context.dispose();
+            }
         } finally {
-            chat.dispose();
-            await context.dispose();
+            this.generation = null;
         }
     }
 
@@ -253,7 +256,7 @@ export class SessionService {
     }
 
     async forgetModel(modelId: string): Promise<void> {
-        await this.exclusive(async () => {
+        await this.loads.run(async () => {
             if (this.loaded?.info.modelId === modelId) {
                 await this.unload();
                 this.events.emit({ type: "session", session: null });
@@ -265,7 +268,7 @@ export class SessionService {
 
     async dispose(): Promise<void> {
         this.generation?.abort.abort();
-        await this.exclusive(() => this.unload());
+        await this.loads.run(() => this.unload());
         for (const model of this.models.values()) await model.dispose();
         this.models.clear();
     }

@@ -2,8 +2,8 @@
 import fs from "node:fs";
 import path from "node:path";
 import type { Settings, SettingsPatch } from "../api/contract.ts";
-import { writeJsonAtomic, readJson } from "./json-file.ts";
-import { RequestError } from "./validate.ts";
+import { RequestError } from "./errors.ts";
+import { readJson, writeJsonAtomic } from "./json-file.ts";
 
 export function defaultSettings(appDir: string, threads: number): Settings {
     return {

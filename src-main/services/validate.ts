@@ -1,15 +1,8 @@
 // Validation of every request at the boundary: a typed error for bad input,
 // never a crash. One validator per contract method.
-import type { ApiError, ApiErrorCode, ApiMethod, ApiMethods, CompareRequest, RunSettings, SamplingSettings, SettingsPatch, Theme } from "../api/contract.ts";
-import { cacheModes, isCacheMode, type CacheMode } from "../engine/cache-modes.ts";
-
-export class RequestError extends Error {
-    readonly error: ApiError;
-    constructor(code: ApiErrorCode, message: string) {
-        super(message);
-        this.error = { code, message };
-    }
-}
+import { cacheModes, isCacheMode, type CacheMode } from "../api/cache-modes.ts";
+import type { ApiMethod, ApiRequest, ChatTurn, CompareRequest, CompletionRequest, RunSettings, SamplingSettings, SettingsPatch, Theme } from "../api/contract.ts";
+import { RequestError } from "./errors.ts";
 
 type Fields = Record<string, unknown>;
 
@@ -53,13 +46,39 @@ export function runSettings(fields: Fields, key: string): RunSettings {
 }
 
 function sampling(fields: Fields, key: string): SamplingSettings {
-    const value = object(fields, key);
+    return samplingSettings(object(fields, key));
+}
+
+function samplingSettings(value: Fields): SamplingSettings {
     return {
         temperature: number(value, "temperature", 0, 5, false),
         topP: number(value, "topP", 0, 1, false),
         topK: number(value, "topK", 0, 100_000),
         maxTokens: number(value, "maxTokens", 1, 1 << 20),
         seed: value.seed === null ? null : number(value, "seed", 0, 2 ** 31),
+    };
+}
+
+function turn(fields: Fields, key: string): ChatTurn {
+    const value = object(fields, key);
+    if (value.role !== "user" && value.role !== "assistant") throw bad(`each of "messages" needs the role "user" or "assistant"`);
+    return { role: value.role, text: string(value, "text", { allowEmpty: true }) };
+}
+
+// A one-off completion. Sampling fields left out take `defaultSampling`; the merged
+// settings then meet the same ranges as a chat's.
+export function completionRequest(fields: Fields, defaultSampling: SamplingSettings): CompletionRequest & { sampling: SamplingSettings } {
+    const messages = fields.messages;
+    if (!Array.isArray(messages) || messages.length === 0) throw bad(`"messages" must be a non-empty list`);
+    const turns = messages.map((message: unknown) => turn({ message }, "message"));
+    if (turns.at(-1)!.role !== "user") throw bad("The last message must come from the user.");
+    const overrides = fields.sampling === undefined ? {} : object(fields, "sampling");
+    return {
+        modelId: string(fields, "modelId", { maxLength: 200 }),
+        systemPrompt: string(fields, "systemPrompt", { allowEmpty: true }),
+        messages: turns,
+        ...(fields.cacheMode === undefined ? {} : { cacheMode: cacheMode(fields, "cacheMode") }),
+        sampling: samplingSettings({ ...defaultSampling, ...overrides }),
     };
 }
 
@@ -105,7 +124,7 @@ function compareRequest(fields: Fields): CompareRequest {
 const id = <K extends string>(key: K) => (fields: Fields) => ({ [key]: string(fields, key, { maxLength: 200 }) }) as Record<K, string>;
 const empty = () => ({});
 
-type Validators = { [M in ApiMethod]: (fields: Fields) => ApiMethods[M][0] };
+type Validators = { [M in ApiMethod]: (fields: Fields) => ApiRequest<M> };
 
 export const validators: Validators = {
     getEngineInfo: empty,

@@ -40,7 +40,7 @@ export function App() {
     const view = useUi((state) => state.view);
     useTheme();
     useEffect(() => {
-        const started = startApp();
+        const started = startApp(runCommand);
         return () => void started.then((unsubscribe) => unsubscribe());
     }, []);
     useEffect(() => {

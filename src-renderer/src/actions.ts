@@ -1,8 +1,7 @@
 // What the UI does: each action calls the API once or twice and puts the answer
 // in its slice. A failure shows its message in the error banner and returns undefined.
-import type { ApiMethod, ApiRequest, ApiResponse, ApiResult, Chat, DownloadInfo, RunSettings, SettingsPatch } from "../../src-main/api/contract.ts";
+import type { ApiMethod, ApiRequest, ApiResponse, AppCommand, DownloadInfo, RunSettings, SettingsPatch, StartedReply } from "../../src-main/api/contract.ts";
 import { client } from "./client.ts";
-import { runCommand } from "./commands.ts";
 import { setCurrentChat, useChats } from "./store/chats.ts";
 import { useCompare } from "./store/compare.ts";
 import { applyEvent } from "./store/events.ts";
@@ -15,16 +14,16 @@ import { useUi } from "./store/ui.ts";
 import { upsertById } from "./store/upsert.ts";
 
 export async function call<M extends ApiMethod>(method: M, request: ApiRequest<M>): Promise<ApiResponse<M> | undefined> {
-    const invoke = client[method] as (request: ApiRequest<M>) => Promise<ApiResult<ApiResponse<M>>>;
-    const result = await invoke(request);
+    const result = await client.call(method, request);
     if (result.ok) return result.value;
     useUi.getState().showError(result.error);
     return undefined;
 }
 
 // Subscribe to pushed events first so nothing between the loads and the stream is missed.
-export async function startApp(): Promise<() => void> {
-    const unsubscribe = client.onEvent((event) => event.type === "command" ? runCommand(event.command) : applyEvent(event));
+// Menu commands go to `onCommand`; every other event lands in the stores.
+export async function startApp(onCommand: (command: AppCommand) => void): Promise<() => void> {
+    const unsubscribe = client.onEvent((event) => event.type === "command" ? onCommand(event.command) : applyEvent(event));
     const [settings, memory, models, catalog, downloads, chats, session, metrics, runs] = await Promise.all([
         call("getSettings", {}), call("getSystemMemory", {}), call("listModels", {}), call("getCatalog", {}),
         call("listDownloads", {}), call("listChats", {}), call("getSession", {}), call("getMetrics", {}), call("listCompareRuns", {}),
@@ -65,18 +64,19 @@ export async function deleteChat(chatId: string): Promise<void> {
 }
 
 // sendMessage, regenerate and editMessage all answer with the chat as it is when
-// generation starts; the reply then streams in as token events. A Stop pressed
-// before the backend has started is sent once it has.
+// generation starts and the id of the reply, which then streams in as token
+// events. A Stop pressed before the backend has started is sent once it has.
 let starting: { chatId: string; stop: boolean } | null = null;
 
-async function generate(chatId: string, start: () => Promise<Chat | undefined>): Promise<void> {
+async function generate(chatId: string, start: () => Promise<StartedReply | undefined>): Promise<void> {
     useStreaming.setState({ reply: { chatId, messageId: null, text: "" } });
     const pending = { chatId, stop: false };
     starting = pending;
-    const chat = await start();
+    const started = await start();
     if (starting === pending) starting = null;
-    if (!chat) return useStreaming.setState({ reply: null });
-    setCurrentChat(chat);
+    if (!started) return useStreaming.setState({ reply: null });
+    setCurrentChat(started.chat);
+    useStreaming.setState((state) => ({ reply: state.reply === null ? null : { ...state.reply, messageId: started.replyId } }));
     if (pending.stop) await stopGeneration(chatId);
 }
 

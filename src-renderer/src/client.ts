@@ -1,7 +1,6 @@
 // One typed client, two transports: the Electron preload (window.xq) or HTTP
 // to the local server. Both implement XQuantApi from the contract.
-import type { ApiEvent, ApiMethod, ApiRequest, ApiResponse, ApiResult, XQuantApi } from "../../src-main/api/contract.ts";
-import { apiMethods } from "../../src-main/api/contract.ts";
+import type { ApiEvent, XQuantApi } from "../../src-main/api/contract.ts";
 import { backoffMs, parseSseFrames } from "./sse.ts";
 
 declare global {
@@ -66,20 +65,22 @@ function eventStream(token: string): (listener: Listener) => () => void {
 // leaves the browser; it goes back in a header with every API call.
 function httpClient(): XQuantApi {
     const token = new URLSearchParams(window.location.hash.slice(1)).get("token") ?? "";
-    const call = async <M extends ApiMethod>(method: M, request: ApiRequest<M>): Promise<ApiResult<ApiResponse<M>>> => {
-        try {
-            const response = await fetch(`./api/${method}`, {
-                method: "POST",
-                headers: { "content-type": "application/json", "x-xquant-token": token },
-                body: JSON.stringify(request),
-            });
-            return (await response.json()) as ApiResult<ApiResponse<M>>;
-        } catch (error) {
-            return { ok: false, error: { code: "engine-unavailable", message: `The server cannot be reached (${(error as Error).message}). Check that it is still running, then reload.` } };
-        }
+    return {
+        // the server validates every request and answers with the contract's ApiResult
+        async call(method, request) {
+            try {
+                const response = await fetch(`./api/${method}`, {
+                    method: "POST",
+                    headers: { "content-type": "application/json", "x-xquant-token": token },
+                    body: JSON.stringify(request),
+                });
+                return await response.json();
+            } catch (error) {
+                return { ok: false, error: { code: "engine-unavailable", message: `The server cannot be reached (${(error as Error).message}). Check that it is still running, then reload.` } };
+            }
+        },
+        onEvent: eventStream(token),
     };
-    const methods = Object.fromEntries(apiMethods.map((method) => [method, (request: never) => call(method, request)]));
-    return { ...methods, onEvent: eventStream(token) } as XQuantApi;
 }
 
 export const client: XQuantApi = window.xq ?? httpClient();

@@ -1,10 +1,10 @@
 // App commands: from the Electron menu (as "command" events) and from the
 // keyboard in either front door (keys.ts).
+import type { AppCommand } from "../../src-main/api/contract.ts";
 import { newChat, stopGeneration } from "./actions.ts";
 import { useChats } from "./store/chats.ts";
 import { useStreaming } from "./store/streaming.ts";
 import { useUi } from "./store/ui.ts";
-import type { Command } from "./keys.ts";
 
 function focusInput(): void {
     useUi.getState().setView("chat");
@@ -12,7 +12,7 @@ function focusInput(): void {
     requestAnimationFrame(() => document.querySelector<HTMLTextAreaElement>('[data-testid="chat-input"]')?.focus());
 }
 
-export function runCommand(command: Command): void {
+export function runCommand(command: AppCommand): void {
     switch (command) {
         case "new-chat":
             void newChat().then(focusInput);

@@ -1,8 +1,9 @@
 import { useId, useState } from "react";
 import type { Chat } from "../../../src-main/api/contract.ts";
+import { resolveRunSettings } from "../../../src-main/api/run-settings.ts";
 import { changeChatRun, updateChat } from "../actions.ts";
 import { useModels } from "../store/models.ts";
-import { modelRun, useSettings } from "../store/settings.ts";
+import { useSettings } from "../store/settings.ts";
 import { SamplingFields, TextField } from "./Fields.tsx";
 import { ModeSelect } from "./ModeSelect.tsx";
 
@@ -15,7 +16,7 @@ export function ChatSettingsPanel({ chat }: { chat: Chat }) {
     const [sampling, setSampling] = useState(chat.sampling);
     const modelSelect = useId();
     const model = models.find((entry) => entry.id === chat.modelId);
-    const modelDefault = settings ? modelRun(settings, chat.modelId) : null;
+    const modelDefault = settings ? resolveRunSettings(settings, chat.modelId) : null;
     const dirty = systemPrompt !== chat.systemPrompt || JSON.stringify(sampling) !== JSON.stringify(chat.sampling);
     return (
         <section className="panel" aria-label="Chat settings">

@@ -5,7 +5,7 @@ import { useMetrics } from "../store/metrics.ts";
 import { useModels } from "../store/models.ts";
 import { useSession } from "../store/session.ts";
 import { mib } from "./format.ts";
-import { chartRows, modeColor, shapeOf } from "./memoryRows.ts";
+import { chartRows, modeColor } from "./memoryRows.ts";
 
 // Selects only what changes the picture: not contextTokens, not the streaming text.
 function useActiveRun() {
@@ -24,7 +24,7 @@ export const MemoryChart = memo(function MemoryChart({ chatId }: { chatId: strin
     const allSamples = useMetrics((state) => state.samples);
     const samples = useMemo(() => allSamples.filter((sample) => sample.chatId === run.chatId && sample.mode === run.mode), [allSamples, run.chatId, run.mode]);
     const otherModes = useMemo(() => (model?.modes ?? []).filter((advice) => advice.available && advice.mode !== run.mode).map((advice) => advice.mode), [model, run.mode]);
-    const rows = useMemo(() => (model ? chartRows(samples, shapeOf(model), otherModes, run.baseLayers, run.contextSize) : []), [model, samples, otherModes, run.baseLayers, run.contextSize]);
+    const rows = useMemo(() => (model ? chartRows(samples, model.metadata, otherModes, run.baseLayers, run.contextSize) : []), [model, samples, otherModes, run.baseLayers, run.contextSize]);
 
     if (run.chatId !== chatId || !model || !run.mode) {
         return <section className="panel" aria-label="Memory"><h2>Memory</h2><p className="muted" data-testid="memory-empty">Load this chat's model to see its cache memory live.</p></section>;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { MetricsSample } from "../../../src-main/api/contract.ts";
-import { cacheBytesPerCell, estimateCacheBytes, type ModelShape } from "../../../src-main/engine/cache-modes.ts";
+import { cacheBytesPerCell, estimateCacheBytes, type ModelShape } from "../../../src-main/api/cache-modes.ts";
 import { mib } from "./format.ts";
 import { chartRows } from "./memoryRows.ts";
 

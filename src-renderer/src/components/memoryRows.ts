@@ -1,12 +1,7 @@
 // The memory chart's data, apart from the chart so that it can be tested.
-import type { CacheMode, MetricsSample, ModelEntry } from "../../../src-main/api/contract.ts";
-import { cacheBytesPerCell, type ModelShape } from "../../../src-main/engine/cache-modes.ts";
+import type { CacheMode, MetricsSample } from "../../../src-main/api/contract.ts";
+import { cacheBytesPerCell, type ModelShape } from "../../../src-main/api/cache-modes.ts";
 import { mib } from "./format.ts";
-
-export function shapeOf(model: ModelEntry): ModelShape {
-    const { architecture, nLayer, nEmbd, nHead, nHeadKv, headDim } = model.metadata;
-    return { architecture, nLayer, nEmbd, nHead, nHeadKv, headDimK: headDim, headDimV: headDim };
-}
 
 // Hues from orange round to magenta, leaving red to the measured line.
 export function modeColor(index: number, count: number): string {

@@ -1,4 +1,5 @@
 import { create } from "zustand";
+import { chatSummary } from "../../../src-main/api/chat-summary.ts";
 import type { Chat, ChatMessage, ChatSummary } from "../../../src-main/api/contract.ts";
 import { upsertById } from "./upsert.ts";
 
@@ -17,15 +18,11 @@ export function reduceSummaries(list: readonly ChatSummary[], summary: ChatSumma
     return upsertById(list, summary).sort((a, b) => b.updatedAt - a.updatedAt);
 }
 
-// A finished reply replaces its placeholder (same id) or is appended.
+// A finished reply is appended; the same message again (a repeated event) replaces it.
 export function withMessage(chat: Chat, message: ChatMessage): Chat {
     return { ...chat, messages: upsertById(chat.messages, message) };
 }
 
 export function setCurrentChat(chat: Chat | null): void {
-    useChats.setState((state) => ({ current: chat, summaries: chat ? reduceSummaries(state.summaries, summaryOf(chat)) : state.summaries }));
-}
-
-function summaryOf(chat: Chat): ChatSummary {
-    return { id: chat.id, title: chat.title, updatedAt: chat.updatedAt, modelId: chat.modelId };
+    useChats.setState((state) => ({ current: chat, summaries: chat ? reduceSummaries(state.summaries, chatSummary(chat)) : state.summaries }));
 }

@@ -10,42 +10,31 @@ import { appendToken, useStreaming } from "./streaming.ts";
 import { useUi } from "./ui.ts";
 import { upsertById } from "./upsert.ts";
 
+type EventOf<T extends ApiEvent["type"]> = Extract<ApiEvent, { type: T }>;
+
+// One handler per event type; the compiler checks that every type has its own.
+const handlers: { [T in ApiEvent["type"]]: (event: EventOf<T>) => void } = {
+    token: (event) => useStreaming.setState((state) => ({ reply: appendToken(state.reply, event) })),
+    "generation-done": (event) => {
+        useChats.setState((state) => ({ current: state.current?.id === event.chatId ? withMessage(state.current, event.message) : state.current }));
+        useStreaming.setState({ reply: null });
+    },
+    "generation-error": (event) => {
+        useStreaming.setState({ reply: null });
+        useUi.getState().showError(event.error);
+    },
+    "context-shift": (event) => useChats.setState({ shiftedChatId: event.chatId }),
+    chat: (event) => useChats.setState((state) => ({ summaries: reduceSummaries(state.summaries, event.chat) })),
+    session: (event) => useSession.setState({ session: event.session }),
+    download: (event) => useModels.setState((state) => ({ downloads: upsertById(state.downloads, event.download) })),
+    models: (event) => useModels.setState({ models: event.models }),
+    metrics: (event) => pushSample(event.sample),
+    compare: (event) => useCompare.setState((state) => ({ runs: upsertById(state.runs, event.run).sort((a, b) => b.createdAt - a.createdAt) })),
+    // menu commands act on the UI, not on a store (see startApp)
+    command: () => undefined,
+};
+
 export function applyEvent(event: ApiEvent): void {
-    switch (event.type) {
-        case "token":
-            useStreaming.setState((state) => ({ reply: appendToken(state.reply, event) }));
-            break;
-        case "generation-done":
-            useChats.setState((state) => ({ current: state.current?.id === event.chatId ? withMessage(state.current, event.message) : state.current }));
-            useStreaming.setState({ reply: null });
-            break;
-        case "generation-error":
-            useStreaming.setState({ reply: null });
-            useUi.getState().showError(event.error);
-            break;
-        case "context-shift":
-            useChats.setState({ shiftedChatId: event.chatId });
-            break;
-        case "chat":
-            useChats.setState((state) => ({ summaries: reduceSummaries(state.summaries, event.chat) }));
-            break;
-        case "session":
-            useSession.setState({ session: event.session });
-            break;
-        case "download":
-            useModels.setState((state) => ({ downloads: upsertById(state.downloads, event.download) }));
-            break;
-        case "models":
-            useModels.setState({ models: event.models });
-            break;
-        case "metrics":
-            pushSample(event.sample);
-            break;
-        case "compare":
-            useCompare.setState((state) => ({ runs: upsertById(state.runs, event.run).sort((a, b) => b.createdAt - a.createdAt) }));
-            break;
-        case "command":
-            // menu commands act on the UI, not on a store (see startApp)
-            break;
-    }
+    // the handler picked by the event's own type takes that event
+    (handlers[event.type] as (event: ApiEvent) => void)(event);
 }

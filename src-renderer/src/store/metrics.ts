@@ -1,6 +1,6 @@
 import { create } from "zustand";
 import type { MetricsSample } from "../../../src-main/api/contract.ts";
-import { throttle } from "./throttle.ts";
+import { throttle } from "../../../src-main/api/throttle.ts";
 
 export const metricsIntervalMs = 250;
 export const metricsHistory = 2000;
@@ -15,11 +15,11 @@ export function appendSamples(history: readonly MetricsSample[], incoming: reado
 // Samples arrive as fast as the engine emits them; the store (and the chart
 // that selects it) sees them in batches, at most 4 times a second.
 let pending: MetricsSample[] = [];
-const scheduleFlush = throttle(() => {
+const scheduleFlush = throttle<void>(metricsIntervalMs, () => {
     const batch = pending;
     pending = [];
     useMetrics.setState((state) => ({ samples: appendSamples(state.samples, batch) }));
-}, metricsIntervalMs);
+});
 
 export function pushSample(sample: MetricsSample): void {
     pending.push(sample);

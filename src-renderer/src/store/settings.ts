@@ -1,5 +1,5 @@
 import { create } from "zustand";
-import type { RunSettings, Settings, SystemMemory } from "../../../src-main/api/contract.ts";
+import type { Settings, SystemMemory } from "../../../src-main/api/contract.ts";
 
 interface SettingsState {
     settings: Settings | null;
@@ -7,8 +7,3 @@ interface SettingsState {
 }
 
 export const useSettings = create<SettingsState>()(() => ({ settings: null, memory: null }));
-
-// The run settings a model gets unless a chat overrides them.
-export function modelRun(settings: Settings, modelId: string | null): RunSettings {
-    return (modelId !== null ? settings.modelDefaults[modelId] : undefined) ?? settings.defaultRun;
-}

@@ -4,7 +4,7 @@ import { create } from "zustand";
 // re-renders the one component that shows it.
 export interface StreamingReply {
     chatId: string;
-    // null until the first token names the message
+    // null until the backend names the reply (sendMessage's answer, or the first token if that comes sooner)
     messageId: string | null;
     text: string;
 }

@@ -37,8 +37,6 @@ export function ChatView() {
     const shifted = useChats((state) => state.current !== null && state.shiftedChatId === state.current.id);
     const hasModels = useModels((state) => state.models.length > 0);
     const streaming = useStreaming((state) => chat !== null && state.reply?.chatId === chat.id);
-    // a reply the backend already listed as a placeholder shows only as the stream
-    const streamingId = useStreaming((state) => (chat !== null && state.reply?.chatId === chat.id ? state.reply.messageId : null));
     const generating = useSession((state) => chat !== null && state.session?.chatId === chat.id && state.session.state === "generating");
     if (!hasModels && !chat) return <NoModels />;
     if (!chat) return <NoChat />;
@@ -53,7 +51,7 @@ export function ChatView() {
                 {shifted && <p className="notice" role="status" data-testid="context-shift-notice">Context full: oldest messages were shifted out to keep going.</p>}
                 <ol className="messages" aria-label="Messages">
                     {chat.messages.length === 0 && <li className="muted empty-messages">No messages yet. Load the model, then say hello.</li>}
-                    {chat.messages.filter((message) => message.id !== streamingId).map((message) => <MessageItem key={message.id} chatId={chat.id} message={message} busy={busy} />)}
+                    {chat.messages.map((message) => <MessageItem key={message.id} chatId={chat.id} message={message} busy={busy} />)}
                     <StreamingReply chatId={chat.id} />
                 </ol>
                 <Composer chatId={chat.id} busy={busy} canRegenerate={lastAssistant} />

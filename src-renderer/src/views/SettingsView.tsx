@@ -1,12 +1,13 @@
 import { useEffect, useId, useState } from "react";
 import type { ModeEstimate, RunSettings, Settings, Theme } from "../../../src-main/api/contract.ts";
-import { cacheModes, cacheModeSpecs } from "../../../src-main/engine/cache-modes.ts";
+import { cacheModes, cacheModeSpecs } from "../../../src-main/api/cache-modes.ts";
+import { resolveRunSettings } from "../../../src-main/api/run-settings.ts";
 import { call, refreshMemory, setModelDefault, updateSettings } from "../actions.ts";
 import { NumberField, SamplingFields, TextField } from "../components/Fields.tsx";
 import { formatBytes, mib } from "../components/format.ts";
 import { ModeSelect, type ModeOption } from "../components/ModeSelect.tsx";
 import { useModels } from "../store/models.ts";
-import { modelRun, useSettings } from "../store/settings.ts";
+import { useSettings } from "../store/settings.ts";
 
 // Without a model the engine cannot judge a mode, so every mode is offered with what it is.
 const genericModes: ModeOption[] = cacheModes.map((mode) => {
@@ -75,7 +76,7 @@ function FitTable({ estimates }: { estimates: ModeEstimate[] }) {
 // The run settings of one model (or the global default), with the engine's
 // estimate of each mode at the chosen context size.
 function RunSettingsEditor({ settings, modelId }: { settings: Settings; modelId: string | null }) {
-    const saved = modelId === null ? settings.defaultRun : modelRun(settings, modelId);
+    const saved = resolveRunSettings(settings, modelId);
     const [draft, setDraft] = useState<RunSettings>(saved);
     const [estimates, setEstimates] = useState<ModeEstimate[] | null>(null);
     useEffect(() => {

@@ -1,5 +1,5 @@
-// Cache modes and their exact memory formulas. No node or electron imports, so
-// the app's "will it fit" check and charts can use the same numbers.
+// Cache modes and their exact memory formulas. Part of the api layer, so that the
+// engine, the services' "will it fit" check and the renderer's charts use the same numbers.
 
 export const cacheModes = [
     "kv-f16", "kv-q8_0", "kv-q4_0",

@@ -1,0 +1,20 @@
+import { describe, expect, it } from "vitest";
+import { resolveRunSettings } from "./run-settings.ts";
+
+const defaultRun = { cacheMode: "kv-f16", contextSize: 2048, baseLayers: -1 } as const;
+const tuned = { cacheMode: "xql-4", contextSize: 4096, baseLayers: 2 } as const;
+const override = { cacheMode: "xq-2", contextSize: 1024, baseLayers: 0 } as const;
+const settings = { defaultRun, modelDefaults: { tuned } };
+
+describe("run settings", () => {
+    it("a model's own default wins over the global one", () => {
+        expect(resolveRunSettings(settings, "tuned")).toEqual(tuned);
+        expect(resolveRunSettings(settings, "other")).toEqual(defaultRun);
+        expect(resolveRunSettings(settings, null)).toEqual(defaultRun);
+    });
+
+    it("a chat's override wins over both", () => {
+        expect(resolveRunSettings(settings, "tuned", override)).toEqual(override);
+        expect(resolveRunSettings(settings, null, override)).toEqual(override);
+    });
+});
