@@ -8,7 +8,7 @@
 //  - attend to k_cur/v_cur while the ubatch is the whole (cleared) window, so
 //    that wk and wv receive gradients;
 //  - train token_embd.weight.
-inline bool xquant_train_fixes_enabled() {
+inline bool finetune_train_fixes_enabled() {
     static const bool enabled = [] {
         const char * value = std::getenv("XQ_TRAIN_FIXES");
         return value != nullptr && std::strcmp(value, "1") == 0;
