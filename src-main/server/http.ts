@@ -1,25 +1,38 @@
 // Small HTTP helpers shared by the API and the OpenAI-compatible routes.
 import type http from "node:http";
 
-const maxBodyBytes = 1 << 20;
+export const maxBodyBytes = 1 << 20;
 
 export function sendJson(response: http.ServerResponse, status: number, body: unknown): void {
     response.writeHead(status, { "content-type": "application/json", "cache-control": "no-store" });
     response.end(JSON.stringify(body));
 }
 
-export function readBody(request: http.IncomingMessage): Promise<string> {
-    return new Promise((resolve, reject) => {
+export type JsonBody = { ok: true; value: unknown } | { ok: false; status: 400 | 413; message: string };
+
+// Reads and parses a JSON body (an empty body is `empty`). A body over the limit is not
+// read on: the rest is drained, so the client gets its 413 instead of a reset connection.
+export function readJsonBody(request: http.IncomingMessage, empty?: unknown): Promise<JsonBody> {
+    return new Promise((resolve) => {
         let size = 0;
         const chunks: Buffer[] = [];
-        request.on("data", (chunk: Buffer) => {
+        const onData = (chunk: Buffer) => {
             size += chunk.length;
-            if (size > maxBodyBytes) {
-                reject(new Error("request body too large"));
-                request.destroy();
-            } else chunks.push(chunk);
+            if (size <= maxBodyBytes) return void chunks.push(chunk);
+            request.off("data", onData);
+            request.resume();
+            resolve({ ok: false, status: 413, message: `The request body is larger than ${maxBodyBytes} bytes` });
+        };
+        request.on("data", onData);
+        request.on("error", () => resolve({ ok: false, status: 400, message: "The request body could not be read" }));
+        request.on("end", () => {
+            const text = Buffer.concat(chunks).toString("utf8");
+            if (text === "" && empty !== undefined) return resolve({ ok: true, value: empty });
+            try {
+                resolve({ ok: true, value: JSON.parse(text) as unknown });
+            } catch {
+                resolve({ ok: false, status: 400, message: "The request body is not valid JSON" });
+            }
         });
-        request.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
-        request.on("error", reject);
     });
 }

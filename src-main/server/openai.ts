@@ -6,7 +6,7 @@
 import type http from "node:http";
 import type { ApiError, ApiErrorCode } from "../api/contract.ts";
 import type { Services } from "../services/services.ts";
-import { readBody, sendJson } from "./http.ts";
+import { readJsonBody, sendJson } from "./http.ts";
 
 // OpenAI's field names for the completion request's: validation messages name the fields the client sent.
 const openAiFieldNames: Record<string, string> = {
@@ -55,12 +55,9 @@ function toCompletionRequest(body: unknown): Record<string, unknown> | string {
 }
 
 async function completions(services: Services, request: http.IncomingMessage, response: http.ServerResponse): Promise<void> {
-    let body: unknown;
-    try {
-        body = JSON.parse(await readBody(request));
-    } catch {
-        return openAiError(response, 400, "The request body is not valid JSON");
-    }
+    const read = await readJsonBody(request);
+    if (!read.ok) return openAiError(response, read.status, read.message);
+    const body = read.value;
     const completionRequest = toCompletionRequest(body);
     if (typeof completionRequest === "string") return openAiError(response, 400, completionRequest);
     const planned = await services.planCompletion(completionRequest);

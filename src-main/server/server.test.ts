@@ -35,6 +35,29 @@ describe("local server", () => {
         expect(await response.text()).toContain("XQuant Desktop");
     });
 
+    // One raw request, as a hostile page or client could send it; resolves with the status.
+    const rawRequest = async (target: string, options: { method?: string; headers?: Record<string, string>; body?: Buffer } = {}) => {
+        const { request } = await import("node:http");
+        return new Promise<number>((resolve, reject) => {
+            const req = request({ host: "127.0.0.1", port: new URL(server.origin).port, path: target, method: options.method ?? "GET", headers: { host: new URL(server.origin).host, ...options.headers } },
+                (res) => {
+                    res.resume();
+                    resolve(res.statusCode ?? 0);
+                });
+            req.on("error", reject);
+            req.end(options.body);
+        });
+    };
+
+    it("never dies from a request: bad percent-encoding, a bad target, a non-ASCII token, an oversized body", async () => {
+        expect(await rawRequest("/%")).toBe(400);
+        expect(await rawRequest("//x:99999")).toBe(400);
+        expect(await rawRequest("/api/getEngineInfo", { method: "POST", headers: { [tokenHeader]: "\u00e9".repeat(server.token.length) }, body: Buffer.from("{}") })).toBe(401);
+        expect(await rawRequest("/api/getEngineInfo", { method: "POST", headers: { [tokenHeader]: server.token }, body: Buffer.alloc(2 << 20, 0x20) })).toBe(413);
+        expect(await rawRequest("/v1/chat/completions", { method: "POST", headers: { authorization: `Bearer ${server.token}` }, body: Buffer.alloc(2 << 20, 0x20) })).toBe(413);
+        expect((await api()).status).toBe(200);
+    });
+
     it("answers contract methods over HTTP", async () => {
         const body = await (await api()).json();
         expect(body).toMatchObject({ ok: true, value: { xquant: true } });

@@ -6,7 +6,7 @@ import http from "node:http";
 import path from "node:path";
 import type { AddressInfo } from "node:net";
 import type { Services } from "../services/services.ts";
-import { readBody, sendJson } from "./http.ts";
+import { readJsonBody, sendJson } from "./http.ts";
 import { handleOpenAi } from "./openai.ts";
 
 const contentTypes: Record<string, string> = {
@@ -30,13 +30,9 @@ export const tokenHeader = "x-xquant-token";
 
 async function handleApi(services: Services, method: string, request: http.IncomingMessage, response: http.ServerResponse): Promise<void> {
     if (request.method !== "POST") return sendJson(response, 405, { ok: false, error: { code: "bad-request", message: "Use POST" } });
-    let argument: unknown;
-    try {
-        argument = JSON.parse((await readBody(request)) || "{}");
-    } catch {
-        return sendJson(response, 400, { ok: false, error: { code: "bad-request", message: "The request body is not valid JSON" } });
-    }
-    const result = await services.handleRequest(method, argument);
+    const read = await readJsonBody(request, {});
+    if (!read.ok) return sendJson(response, read.status, { ok: false, error: { code: "bad-request", message: read.message } });
+    const result = await services.handleRequest(method, read.value);
     sendJson(response, result.ok ? 200 : result.error.code === "internal" ? 500 : 400, result);
 }
 
@@ -52,8 +48,19 @@ async function streamEvents(services: Services, request: http.IncomingMessage, r
     });
 }
 
+// A request target the server cannot read: the handler answers 400 instead of throwing.
+class MalformedRequest extends Error {}
+
+function decodePath(urlPath: string): string {
+    try {
+        return decodeURIComponent(urlPath);
+    } catch {
+        throw new MalformedRequest("The request path is not valid percent-encoding");
+    }
+}
+
 function serveStatic(staticDir: string, urlPath: string, response: http.ServerResponse): void {
-    const relative = path.normalize(decodeURIComponent(urlPath)).replace(/^([/\\])+/, "");
+    const relative = path.normalize(decodePath(urlPath)).replace(/^([/\\])+/, "");
     let file = path.join(staticDir, relative);
     if (!file.startsWith(staticDir) || !fs.existsSync(file) || fs.statSync(file).isDirectory()) file = path.join(staticDir, "index.html");
     if (!fs.existsSync(file)) {
@@ -66,7 +73,7 @@ function serveStatic(staticDir: string, urlPath: string, response: http.ServerRe
         "content-security-policy": "default-src 'self'; script-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'",
         "x-content-type-options": "nosniff",
     });
-    fs.createReadStream(file).pipe(response);
+    fs.createReadStream(file).on("error", () => response.destroy()).pipe(response);
 }
 
 // Only this machine's own pages may talk to the API: the Host header must name
@@ -80,7 +87,10 @@ function checkRequest(request: http.IncomingMessage, port: number, token: string
     if (origin !== undefined && !allowedHosts.some((host) => origin === `http://${host}`)) return { status: 403, message: "Foreign Origin" };
     const bearer = /^Bearer (.+)$/.exec(request.headers.authorization ?? "")?.[1];
     const presented = request.headers[tokenHeader] ?? bearer;
-    if (typeof presented !== "string" || presented.length !== token.length || !crypto.timingSafeEqual(Buffer.from(presented), Buffer.from(token))) {
+    // compared as bytes: a header of the token's length in characters can differ in bytes
+    const presentedBytes = Buffer.from(typeof presented === "string" ? presented : "");
+    const tokenBytes = Buffer.from(token);
+    if (presentedBytes.length !== tokenBytes.length || !crypto.timingSafeEqual(presentedBytes, tokenBytes)) {
         return { status: 401, message: "Missing or wrong token" };
     }
     return null;
@@ -90,21 +100,39 @@ export function startServer(options: { services: Services; staticDir: string; po
     const staticDir = path.resolve(options.staticDir);
     const token = crypto.randomBytes(24).toString("base64url");
     let port = 0;
-    const server = http.createServer((request, response) => {
-        const url = new URL(request.url ?? "/", "http://127.0.0.1");
+    const route = (request: http.IncomingMessage, response: http.ServerResponse): Promise<void> => {
+        let url: URL;
+        try {
+            url = new URL(request.url ?? "/", "http://127.0.0.1");
+        } catch {
+            throw new MalformedRequest("The request target is not a valid URL");
+        }
         const api = /^\/api\/([A-Za-z]+)$/.exec(url.pathname);
         const openAi = url.pathname.startsWith("/v1/");
-        if (!api && !openAi) return serveStatic(staticDir, url.pathname, response);
+        if (!api && !openAi) return Promise.resolve(serveStatic(staticDir, url.pathname, response));
         const refused = checkRequest(request, port, token);
-        if (refused) return sendJson(response, refused.status, { ok: false, error: { code: "bad-request", message: refused.message } });
-        const handled = openAi ? handleOpenAi(options.services, url.pathname, request, response)
+        if (refused) return Promise.resolve(sendJson(response, refused.status, { ok: false, error: { code: "bad-request", message: refused.message } }));
+        return openAi ? handleOpenAi(options.services, url.pathname, request, response)
             : api![1] === "events" ? streamEvents(options.services, request, response)
             : handleApi(options.services, api![1]!, request, response);
-        handled.catch((error: Error) => {
-            if (!response.headersSent) sendJson(response, 500, { ok: false, error: { code: "internal", message: error.message } });
-            else response.end();
-        });
+    };
+    // Every request runs under this one catch: no request, however malformed, stops the server.
+    const server = http.createServer((request, response) => {
+        const fail = (error: unknown) => {
+            if (response.headersSent) return void response.end();
+            const malformed = error instanceof MalformedRequest;
+            sendJson(response, malformed ? 400 : 500, { ok: false, error: { code: malformed ? "bad-request" : "internal", message: (error as Error).message } });
+        };
+        try {
+            route(request, response).catch(fail);
+        } catch (error) {
+            fail(error);
+        }
     });
+    // a slow or idle client cannot hold a connection open for ever, nor open unboundedly many
+    server.headersTimeout = 10_000;
+    server.requestTimeout = 30_000;
+    server.maxConnections = 64;
     return new Promise((resolve, reject) => {
         server.once("error", reject);
         server.listen(options.port ?? 0, "127.0.0.1", () => {
