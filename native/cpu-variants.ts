@@ -1,6 +1,6 @@
 // The CPU variants of ggml's CPU backend that the native build makes (GGML_BACKEND_DL):
 // one library each, loaded at run time by the best score the CPU can really run
-// (CPUID, the OS's saved state, and for AMX a probe; see xquant-cpu-probe.h).
+// (CPUID plus the state the OS saves; see xquant-cpu-probe.h).
 // XQ_CPU_VARIANT=<tag> makes the loader take that one only (tests run every one).
 // Ordered from the baseline to the best; `flags` are /proc/cpuinfo's names.
 import fs from "node:fs";
@@ -30,14 +30,10 @@ function cpuFlags(): Set<string> {
     return new Set(line?.split(":")[1]?.trim().split(/\s+/) ?? []);
 }
 
-// runsHere: what CPUID advertises. For AMX that is not enough (a VM may advertise it and
-// fault), so a variant that needsAmxProbe may still be refused by the loader's probe.
-export function cpuVariants(): (CpuVariant & { runsHere: boolean; needsAmxProbe: boolean })[] {
+// runsHere: Linux lists a flag in /proc/cpuinfo only where the CPU has it and the OS saves
+// its state, which is what the loader checks: an independent account of what must load.
+export function cpuVariants(): (CpuVariant & { runsHere: boolean })[] {
     if (process.arch !== "x64") return [];
     const flags = cpuFlags();
-    return x86Variants.map((variant) => ({
-        ...variant,
-        runsHere: variant.flags.every((flag) => flags.has(flag)),
-        needsAmxProbe: variant.flags.includes("amx_int8"),
-    }));
+    return x86Variants.map((variant) => ({ ...variant, runsHere: variant.flags.every((flag) => flags.has(flag)) }));
 }

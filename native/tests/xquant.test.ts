@@ -6,12 +6,19 @@ import os from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { fixturePath, quantizedFixtures, renamedArchitectureModel, type FixtureName } from "../../fixtures/fixtures.ts";
+import { cpuVariants } from "../cpu-variants.ts";
 import { toolPath } from "../paths.ts";
 
-function native<T>(...args: string[]): T {
-    const result = spawnSync(toolPath("xquant-native-tests"), args, { encoding: "utf8" });
+// cpuVariant: the CPU backend to load (XQ_CPU_VARIANT); by default the best one this CPU runs
+function nativeOn<T>(cpuVariant: string | undefined, ...args: string[]): T {
+    const env = cpuVariant ? { ...process.env, XQ_CPU_VARIANT: cpuVariant } : process.env;
+    const result = spawnSync(toolPath("xquant-native-tests"), args, { encoding: "utf8", env });
     if (result.status !== 0) throw new Error(`xquant-native-tests ${args.join(" ")} failed (${result.status}):\n${result.stderr}`);
     return JSON.parse(result.stdout) as T;
+}
+
+function native<T>(...args: string[]): T {
+    return nativeOn<T>(undefined, ...args);
 }
 
 interface Ubatch {
@@ -169,6 +176,24 @@ describe.each(quantizedFixtures)("X-cache on quantized weights: %s", (name) => {
         expect(shifted.nmse).toBeLessThan(quantizedNmseBound);
         expect(shifted.sameToken).toBe(true);
         expect(native<{ nmse: number }>("seqrm", model, mode).nmse).toBeLessThan(1e-10);
+    });
+});
+
+// The same on the CPU variants whose kernels differ most from the best one here: the baseline
+// x64 one, and haswell, whose repack buffer rearranges Q4_0 and Q4_K weights (AMX, in the best
+// variant here, rearranges them too). The latent factors read wk/wv; the rebuild multiplies them.
+const otherVariants = cpuVariants().filter((variant) => ["x64", "haswell"].includes(variant.tag) && variant.runsHere).map((variant) => variant.tag);
+
+describe.each(otherVariants)("quantized weights under the %s CPU variant", (cpuVariant) => {
+    it.each(["gqa-trained-q4_0", "gqa-trained-q4_k"] as const)("%s: xqlcl-f16 follows kv-f16, and xql-4 survives a context shift and seq_rm", (name) => {
+        const model = fixturePath(name);
+        const result = nativeOn<Comparison>(cpuVariant, "compare", model, "xqlcl-f16", "0", "1");
+        expect(result.sameTokens).toBe(256);
+        expect(result.nmseMax).toBeLessThan(quantizedNmseBound);
+        const shifted = nativeOn<{ nmse: number; sameToken: boolean }>(cpuVariant, "shift", model, "xql-4");
+        expect(shifted.nmse).toBeLessThan(quantizedNmseBound);
+        expect(shifted.sameToken).toBe(true);
+        expect(nativeOn<{ nmse: number }>(cpuVariant, "seqrm", model, "xql-4").nmse).toBeLessThan(1e-10);
     });
 });
 

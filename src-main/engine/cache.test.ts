@@ -4,9 +4,9 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { fixturePath } from "../../fixtures/fixtures.ts";
+import { fixturePath, quantizedFixtures } from "../../fixtures/fixtures.ts";
 import { cacheModes, cachedElementsPerCell, estimateCacheBytes } from "../api/cache-modes.ts";
-import { Engine, type EngineModel } from "./engine.ts";
+import { Engine, recommendedModes, type EngineModel } from "./engine.ts";
 import { EngineError } from "./errors.ts";
 
 describe("cache modes on the MHA fixture", () => {
@@ -98,6 +98,51 @@ describe("cache modes on the MHA fixture", () => {
         try {
             const text = await context.complete("In the beginning", { maxTokens: 400, temperature: 0.8, seed: 1 });
             expect(model.tokenize(text).length).toBeGreaterThan(350);
+            expect(context.cacheStats().cellsUsed).toBeLessThanOrEqual(256);
+        } finally {
+            await context.dispose();
+        }
+    });
+});
+
+// Real GGUFs are quantized, and the app recommends these modes for them: on the llama-quantize
+// copies of the trained fixtures, whose wk/wv an AVX2 CPU (repack) or an AMX one would otherwise
+// rearrange. npm test runs this on the best CPU variant and again on the baseline x64 one.
+describe.each(quantizedFixtures)("recommended modes on quantized weights: %s", (name) => {
+    let engine: Engine;
+    let model: EngineModel;
+
+    beforeAll(async () => {
+        engine = await Engine.start({ maxThreads: 2 });
+        model = await engine.loadModel(fixturePath(name));
+    });
+
+    afterAll(async () => {
+        await model.dispose();
+        await engine.dispose();
+    });
+
+    it("every recommended X mode reports its exact bytes and generates", async () => {
+        const modes = recommendedModes(model.shape).filter((advice) => advice.recommended && advice.mode !== "kv-f16").map((advice) => advice.mode);
+        expect(modes.length).toBeGreaterThan(0);
+        for (const mode of modes) {
+            const context = await model.createContext({ cacheMode: mode, contextSize: 256 });
+            try {
+                expect(context.cacheStats().bytes, mode).toBe(estimateCacheBytes(model.shape, mode, 256));
+                const text = await context.complete("And God said", { maxTokens: 8 });
+                expect(model.tokenize(text).length, mode).toBeGreaterThan(0);
+            } finally {
+                await context.dispose();
+            }
+        }
+    });
+
+    it.each(name.startsWith("gqa") ? ["xql-4", "xqlcl-2"] as const : ["xq-4", "xqcl-2"] as const)("%s: generation goes on past a full context through node-llama-cpp's context shift", async (mode) => {
+        // 256 cells, the smallest context llama.cpp makes
+        const context = await model.createContext({ cacheMode: mode, contextSize: 256 });
+        try {
+            const text = await context.complete("And God said", { maxTokens: 320, temperature: 0.8, seed: 1 });
+            expect(model.tokenize(text).length).toBeGreaterThan(280);
             expect(context.cacheStats().cellsUsed).toBeLessThanOrEqual(256);
         } finally {
             await context.dispose();

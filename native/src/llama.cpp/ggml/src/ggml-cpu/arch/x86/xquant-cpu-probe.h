@@ -3,9 +3,8 @@
 // What the CPU variant loader (cpu-feats.cpp's score) checks beyond CPUID:
 //  - XQ_CPU_VARIANT=<name> (e.g. x64, haswell) keeps every other variant from loading,
 //    so the tests can run the code a smaller CPU would run;
-//  - AMX is usable only where the OS enables tile state (XCR0 bits 17-18), the process
-//    may use it (Linux: arch_prctl), and a tile instruction really runs: some VMs
-//    advertise AMX in CPUID and then fault with SIGILL, so a forked child tries one.
+//  - AVX, AVX-512 and AMX need the OS to save their state (XCR0), which CPUID does not say;
+//    AMX also needs Linux's per-process permission.
 // Included by the feature-check object only, which is built without any -m flags.
 
 #include <cstdint>
@@ -14,7 +13,6 @@
 
 #if defined(__linux__)
 #include <sys/syscall.h>
-#include <sys/wait.h>
 #include <unistd.h>
 #endif
 
@@ -29,12 +27,12 @@ static bool xq_cpu_variant_selected(const char * variant_name) {
 }
 
 static uint64_t xq_xcr0() {
-#if defined(__GNUC__)
+#if defined(_MSC_VER)
+    return _xgetbv(0); // <intrin.h>, included by cpu-feats.cpp
+#else
     uint32_t eax, edx;
     __asm__ volatile("xgetbv" : "=a"(eax), "=d"(edx) : "c"(0));
     return ((uint64_t) edx << 32) | eax;
-#else
-    return 0;
 #endif
 }
 
@@ -42,33 +40,14 @@ static uint64_t xq_xcr0() {
 static bool xq_os_saves_avx()    { return (xq_xcr0() & 0x6) == 0x6; }
 static bool xq_os_saves_avx512() { return (xq_xcr0() & 0xe6) == 0xe6; }
 
-static bool xq_amx_runs() {
+// AMX needs the OS to enable tile state (XCR0 bits 17-18) and, on Linux, to grant the process
+// tile data (the same request ggml's AMX buffer type makes when it starts).
+static bool xq_amx_enabled() {
     if ((xq_xcr0() & 0x60000) != 0x60000) {
         return false;
     }
-#if defined(__linux__) && defined(__GNUC__)
-    const pid_t child = fork();
-    if (child < 0) {
-        return false;
-    }
-    if (child == 0) {
-        // ARCH_REQ_XCOMP_PERM for XFEATURE_XTILEDATA, then configure, zero and release one tile
-        if (syscall(SYS_arch_prctl, 0x1023, 18) != 0) {
-            _exit(1);
-        }
-        alignas(64) unsigned char config[64] = {};
-        config[0] = 1;                      // palette 1
-        config[16] = 64;                    // tile 0: 64 bytes per row
-        config[48] = 16;                    // tile 0: 16 rows
-        __asm__ volatile("ldtilecfg %0" : : "m"(config));
-        __asm__ volatile("tilezero %%tmm0" : : :);
-        __asm__ volatile("tilerelease" : : :);
-        _exit(0);
-    }
-    int status = 0;
-    while (waitpid(child, &status, 0) < 0) {
-    }
-    return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+#if defined(__linux__)
+    return syscall(SYS_arch_prctl, 0x1023 /* ARCH_REQ_XCOMP_PERM */, 18 /* XFEATURE_XTILEDATA */) == 0;
 #else
     return true;
 #endif
