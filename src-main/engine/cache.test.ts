@@ -5,9 +5,22 @@ import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { fixturePath, quantizedFixtures } from "../../fixtures/fixtures.ts";
-import { cacheModes, cachedElementsPerCell, estimateCacheBytes } from "../api/cache-modes.ts";
+import { cacheModes, cachedElementsPerCell, estimateCacheBytes, type CacheMode } from "../api/cache-modes.ts";
 import { Engine, recommendedModes, type EngineModel } from "./engine.ts";
 import { EngineError } from "./errors.ts";
+
+// Generates maxTokens into 256 cells (the smallest context llama.cpp makes), so node-llama-cpp
+// shifts the context; at least minTokens must come out and the cells stay within the context.
+async function expectGenerationPastFullContext(model: EngineModel, mode: CacheMode, prompt: string, maxTokens: number, minTokens: number): Promise<void> {
+    const context = await model.createContext({ cacheMode: mode, contextSize: 256 });
+    try {
+        const text = await context.complete(prompt, { maxTokens, temperature: 0.8, seed: 1 });
+        expect(model.tokenize(text).length).toBeGreaterThan(minTokens);
+        expect(context.cacheStats().cellsUsed).toBeLessThanOrEqual(256);
+    } finally {
+        await context.dispose();
+    }
+}
 
 describe("cache modes on the MHA fixture", () => {
     let engine: Engine;
@@ -94,14 +107,7 @@ describe("cache modes on the MHA fixture", () => {
     });
 
     it.each(["xq-4", "xqcl-2"] as const)("%s: generation goes on past a full context through node-llama-cpp's context shift", async (mode) => {
-        const context = await model.createContext({ cacheMode: mode, contextSize: 256 });
-        try {
-            const text = await context.complete("In the beginning", { maxTokens: 400, temperature: 0.8, seed: 1 });
-            expect(model.tokenize(text).length).toBeGreaterThan(350);
-            expect(context.cacheStats().cellsUsed).toBeLessThanOrEqual(256);
-        } finally {
-            await context.dispose();
-        }
+        await expectGenerationPastFullContext(model, mode, "In the beginning", 400, 350);
     });
 });
 
@@ -138,14 +144,6 @@ describe.each(quantizedFixtures)("recommended modes on quantized weights: %s", (
     });
 
     it.each(name.startsWith("gqa") ? ["xql-4", "xqlcl-2"] as const : ["xq-4", "xqcl-2"] as const)("%s: generation goes on past a full context through node-llama-cpp's context shift", async (mode) => {
-        // 256 cells, the smallest context llama.cpp makes
-        const context = await model.createContext({ cacheMode: mode, contextSize: 256 });
-        try {
-            const text = await context.complete("And God said", { maxTokens: 320, temperature: 0.8, seed: 1 });
-            expect(model.tokenize(text).length).toBeGreaterThan(280);
-            expect(context.cacheStats().cellsUsed).toBeLessThanOrEqual(256);
-        } finally {
-            await context.dispose();
-        }
+        await expectGenerationPastFullContext(model, mode, "And God said", 320, 280);
     });
 });
