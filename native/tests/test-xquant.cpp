@@ -2,7 +2,8 @@
 // the public C API. Each subcommand prints one JSON object; the thresholds live
 // in native/tests/xquant.test.ts.
 //
-//   xquant-native-tests compare MODEL MODE FA SEQUENCES [REFERENCE]  greedy tokens + logits NMSE vs kv-f16 (or REFERENCE)
+//   xquant-native-tests compare MODEL MODE FA SEQUENCES [REFERENCE [PROMPT]]  greedy tokens + logits NMSE vs kv-f16 (or REFERENCE),
+//                                                         after a PROMPT-token prefill (default 32)
 //   xquant-native-tests ubatch  MODEL MODE               prefill and first decode: logits NMSE vs kv-f16, exact ubatch on and off
 //   xquant-native-tests shift   MODEL MODE               decode after seq_add vs a fresh run at the shifted positions
 //   xquant-native-tests seqrm   MODEL MODE               seq_rm + re-decode vs the original
@@ -42,6 +43,8 @@ llama_context * make_context(llama_model * model, Mode mode, int n_seq = 1) {
     params.n_batch = 512;
     params.n_ubatch = 512;
     params.n_seq_max = n_seq;
+    // sliding-window layers keep only their window, as node-llama-cpp's contexts do
+    params.swa_full = false;
     params.n_threads = params.n_threads_batch = 2;
     params.flash_attn_type = mode.flash_attn ? LLAMA_FLASH_ATTN_TYPE_ENABLED : LLAMA_FLASH_ATTN_TYPE_DISABLED;
     if (!xq_apply_mode(mode.name, -1, params)) {
@@ -128,8 +131,19 @@ bool near_tie(const std::vector<float> & logits) {
     return first - second < 1e-3 * std::sqrt(sum_sq / logits.size());
 }
 
-// Prefill 32 tokens per sequence, then 256 greedy decode steps, teacher-forced by the reference.
-int compare(llama_model * model, const std::string & mode, bool flash_attn, int n_seq, const std::string & reference_mode) {
+// Decodes a prompt in batches of at most n_batch tokens; returns the last token's logits.
+std::vector<float> prefill(llama_context * ctx, const std::vector<llama_token> & toks, llama_seq_id seq) {
+    const size_t n_batch = llama_n_batch(ctx);
+    std::vector<float> logits;
+    for (size_t start = 0; start < toks.size(); start += n_batch) {
+        const size_t end = std::min(toks.size(), start + n_batch);
+        logits = decode(ctx, std::vector<llama_token>(toks.begin() + start, toks.begin() + end), (llama_pos) start, seq);
+    }
+    return logits;
+}
+
+// Prefill n_prompt tokens per sequence, then 256 greedy decode steps, teacher-forced by the reference.
+int compare(llama_model * model, const std::string & mode, bool flash_attn, int n_seq, const std::string & reference_mode, int n_prompt) {
     llama_context * reference = make_context(model, { reference_mode, flash_attn }, n_seq);
     llama_context * test = make_context(model, { mode, flash_attn }, n_seq);
     const int steps = 256;
@@ -140,9 +154,9 @@ int compare(llama_model * model, const std::string & mode, bool flash_attn, int 
     int diverged_outside_ties = 0;
     int first_divergence = -1;
     for (int seq = 0; seq < n_seq; ++seq) {
-        const auto prompt = tokens(model, 32, 7 + seq);
-        auto ref_logits = decode(reference, prompt, 0, seq);
-        auto test_logits = decode(test, prompt, 0, seq);
+        const auto prompt = tokens(model, n_prompt, 7 + seq);
+        auto ref_logits = prefill(reference, prompt, seq);
+        auto test_logits = prefill(test, prompt, seq);
         for (int step = 0; step < steps; ++step) {
             const double e = nmse(test_logits, ref_logits);
             nmse_max = std::max(nmse_max, e);
@@ -158,8 +172,8 @@ int compare(llama_model * model, const std::string & mode, bool flash_attn, int 
                     first_divergence = step;
                 }
             }
-            ref_logits = decode(reference, { next }, 32 + step, seq);
-            test_logits = decode(test, { next }, 32 + step, seq);
+            ref_logits = decode(reference, { next }, n_prompt + step, seq);
+            test_logits = decode(test, { next }, n_prompt + step, seq);
         }
     }
     const llama_xquant_cache_info info = llama_xquant_get_cache_info(test);
@@ -482,7 +496,7 @@ int main(int argc, char ** argv) {
     const std::string mode = argv[3];
     int status = 2;
     if (command == "compare" && argc >= 6) {
-        status = compare(model, mode, std::atoi(argv[4]) != 0, std::atoi(argv[5]), argc >= 7 ? argv[6] : "kv-f16");
+        status = compare(model, mode, std::atoi(argv[4]) != 0, std::atoi(argv[5]), argc >= 7 ? argv[6] : "kv-f16", argc >= 8 ? std::atoi(argv[7]) : 32);
     } else if (command == "ubatch") {
         status = ubatch(model, mode);
     } else if (command == "shift") {

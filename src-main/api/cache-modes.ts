@@ -66,6 +66,8 @@ export interface ModelShape {
     nHeadKv: number;
     headDimK: number;
     headDimV: number;
+    // the window of sliding-window attention layers (gemma3); 0 or absent: none
+    slidingWindow?: number;
 }
 
 // Base layers keep 4 bits; by default 3 of every 32 layers, as in the paper.
@@ -152,6 +154,11 @@ export interface ModeAdvice {
 // Which cache modes make sense for a model, and why. XQuant caches X (n_embd
 // wide) where a KV cache holds K and V (2·d_kv): a clear win on MHA models, a
 // loss on GQA models, where the latent modes (2·d_kv wide) are the ones to use.
+// XQuant-CL chains each layer's cells to the previous layer's, which sliding-window layers break
+export function crossLayerOnSlidingWindow(shape: ModelShape, spec: CacheModeSpec): boolean {
+    return (shape.slidingWindow ?? 0) > 0 && isCrossLayer(spec);
+}
+
 export function adviseModes(shape: ModelShape, supportedArchitectures: readonly string[]): ModeAdvice[] {
     const f16Bytes = cacheBytesPerCell(shape, "kv-f16");
     const gqa = 2 * shape.nHeadKv * shape.headDimK < shape.nEmbd;
@@ -164,6 +171,9 @@ export function adviseModes(shape: ModelShape, supportedArchitectures: readonly 
         }
         if (!supportedArchitectures.includes(shape.architecture)) {
             return { ...advice, available: false, recommended: false, reason: `XQuant does not support the ${shape.architecture} architecture` };
+        }
+        if (crossLayerOnSlidingWindow(shape, spec)) {
+            return { ...advice, available: false, recommended: false, reason: "cross-layer modes need every layer to keep the same cells; this model's sliding-window layers keep only their window" };
         }
         if (isLatent(spec) && !gqa) {
             return { ...advice, available: false, recommended: false, reason: "latent modes are for GQA models; here X is already no wider than K+V" };

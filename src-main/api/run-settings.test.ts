@@ -17,4 +17,12 @@ describe("run settings", () => {
         expect(resolveRunSettings(settings, "tuned", override)).toEqual(override);
         expect(resolveRunSettings(settings, null, override)).toEqual(override);
     });
+
+    it("the global default's context stops at the model's trained context; the user's own choices do not", () => {
+        expect(resolveRunSettings(settings, "other", null, 512)).toEqual({ ...defaultRun, contextSize: 512 });
+        expect(resolveRunSettings(settings, "other", null, 8192)).toEqual(defaultRun);
+        expect(resolveRunSettings(settings, "other", null, 0)).toEqual(defaultRun);
+        expect(resolveRunSettings(settings, "tuned", null, 512)).toEqual(tuned);
+        expect(resolveRunSettings(settings, "other", override, 512)).toEqual(override);
+    });
 });

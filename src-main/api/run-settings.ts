@@ -2,7 +2,12 @@
 // OpenAI-compatible route and the settings screens.
 import type { RunSettings, Settings } from "./contract.ts";
 
-// The chat's own override, else the model's default, else the global default.
-export function resolveRunSettings(settings: Pick<Settings, "defaultRun" | "modelDefaults">, modelId: string | null, runOverride: RunSettings | null = null): RunSettings {
-    return runOverride ?? (modelId === null ? undefined : settings.modelDefaults[modelId]) ?? settings.defaultRun;
+// The chat's own override, else the model's default, else the global default. The
+// global default's context stops at the model's trained context (trainedContext, 0 if
+// unknown): a user asks for more by setting it for the model or the chat.
+export function resolveRunSettings(settings: Pick<Settings, "defaultRun" | "modelDefaults">, modelId: string | null, runOverride: RunSettings | null = null, trainedContext = 0): RunSettings {
+    const chosen = runOverride ?? (modelId === null ? undefined : settings.modelDefaults[modelId]);
+    if (chosen) return chosen;
+    const { defaultRun } = settings;
+    return trainedContext > 0 && defaultRun.contextSize > trainedContext ? { ...defaultRun, contextSize: trainedContext } : defaultRun;
 }

@@ -7,7 +7,7 @@ import os from "node:os";
 import path from "node:path";
 import { getLlama, LlamaCompletion, LlamaLogLevel, type Llama, type LlamaContext, type LlamaContextSequence, type LlamaModel, type Token } from "node-llama-cpp";
 import { cacheDir, installedBinDir } from "../../native/paths.ts";
-import { adviseModes, cacheModeSpecs, isLatent, xqBaseBits, xquantVariantIds, type CacheMode, type ModeAdvice, type ModelShape } from "../api/cache-modes.ts";
+import { adviseModes, cacheModeSpecs, crossLayerOnSlidingWindow, isLatent, xqBaseBits, xquantVariantIds, type CacheMode, type ModeAdvice, type ModelShape } from "../api/cache-modes.ts";
 import type { EngineInfo } from "../api/contract.ts";
 import { EngineChat } from "./chat.ts";
 import { EngineError } from "./errors.ts";
@@ -17,7 +17,7 @@ import { ggufModelFacts, sha256File } from "./models.ts";
 export const XQUANT_MARKER = "XQUANT = 1";
 
 // Architectures whose graphs the X-cache supports (see native/src/llama.cpp/src/xquant-cache.cpp).
-export const xquantArchitectures = ["llama", "qwen2", "qwen3"];
+export const xquantArchitectures = ["llama", "qwen2", "qwen3", "gemma3"];
 
 // Which cache modes make sense for a model of this shape on this engine, and why (see adviseModes).
 export function recommendedModes(shape: ModelShape): ModeAdvice[] {
@@ -229,7 +229,7 @@ export class EngineContext {
 // A loaded model: its shape, its tokenizer, and contexts in any cache mode.
 export class EngineModel {
     readonly filePath: string;
-    readonly shape: ModelShape;
+    readonly shape: ModelShape & { contextLength: number };
     private readonly model: LlamaModel;
     private readonly runtime: EngineRuntime;
     private fileHash: Promise<string> | null = null;
@@ -252,6 +252,10 @@ export class EngineModel {
         if (spec.kind === "xq" && !xquantArchitectures.includes(shape.architecture)) {
             throw new EngineError("unsupported-architecture",
                 `The ${options.cacheMode} cache mode does not support the "${shape.architecture}" architecture (supported: ${xquantArchitectures.join(", ")})`);
+        }
+        if (crossLayerOnSlidingWindow(shape, spec)) {
+            throw new EngineError("unsupported-architecture",
+                `The ${options.cacheMode} cache mode chains every layer's cells to the previous layer's; this model's sliding-window layers keep only the last ${shape.slidingWindow} tokens. Use an xq or xql mode.`);
         }
         if (isLatent(spec) && shape.nHeadKv * shape.headDimK * 2 > shape.nEmbd) {
             throw new EngineError("unsupported-architecture",

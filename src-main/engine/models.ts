@@ -27,6 +27,8 @@ export function ggufModelFacts(gguf: GgufMetadata, fileName: string): Omit<Model
         headDimK: scalar(attention.key_length, nEmbd / nHead),
         headDimV: scalar(attention.value_length, nEmbd / nHead),
         contextLength: scalar(arch.context_length, 0),
+        // llama.cpp gives gemma3 sliding-window layers only when the key is set and positive
+        slidingWindow: architecture === "gemma3" ? scalar(attention.sliding_window, 0) : 0,
     };
 }
 

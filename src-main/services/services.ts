@@ -205,8 +205,8 @@ export class Services {
         return answer("completion", request, async (fields) => {
             const settings = this.settings.get();
             const { modelId, systemPrompt, messages, cacheMode, sampling } = completionRequest(fields, settings.defaultSampling);
-            await this.library.get(modelId);
-            const run = resolveRunSettings(settings, modelId);
+            const model = await this.library.get(modelId);
+            const run = resolveRunSettings(settings, modelId, null, model.metadata.contextLength);
             return { modelId, systemPrompt, messages, sampling, run: { ...run, cacheMode: cacheMode ?? run.cacheMode } };
         });
     }

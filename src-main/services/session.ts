@@ -95,7 +95,10 @@ export class SessionService {
         try {
             this.loaded = { info, context: null, chat: null };
             const model = await this.model(info.modelId);
-            const context = await this.createContext(model, info.run);
+            // the model's trained context bounds the default context, so the run is final only now
+            const run = resolveRunSettings(this.settings.get(), chat.modelId, chat.runOverride, model.shape.contextLength);
+            this.setInfo({ run, contextSize: run.contextSize });
+            const context = await this.createContext(model, run);
             this.loaded.context = context;
             this.loaded.chat = context.chat();
             this.setInfo({ state: "evaluating", progress: 0, contextSize: context.cacheStats().contextSize });

@@ -16,7 +16,7 @@ export function ChatSettingsPanel({ chat }: { chat: Chat }) {
     const [sampling, setSampling] = useState(chat.sampling);
     const modelSelect = useId();
     const model = models.find((entry) => entry.id === chat.modelId);
-    const modelDefault = settings ? resolveRunSettings(settings, chat.modelId) : null;
+    const modelDefault = settings ? resolveRunSettings(settings, chat.modelId, null, model?.metadata.contextLength) : null;
     const dirty = systemPrompt !== chat.systemPrompt || JSON.stringify(sampling) !== JSON.stringify(chat.sampling);
     return (
         <section className="panel" aria-label="Chat settings">

@@ -76,7 +76,8 @@ function FitTable({ estimates }: { estimates: ModeEstimate[] }) {
 // The run settings of one model (or the global default), with the engine's
 // estimate of each mode at the chosen context size.
 function RunSettingsEditor({ settings, modelId }: { settings: Settings; modelId: string | null }) {
-    const saved = resolveRunSettings(settings, modelId);
+    const trainedContext = useModels((state) => state.models.find((model) => model.id === modelId)?.metadata.contextLength);
+    const saved = resolveRunSettings(settings, modelId, null, trainedContext);
     const [draft, setDraft] = useState<RunSettings>(saved);
     const [estimates, setEstimates] = useState<ModeEstimate[] | null>(null);
     useEffect(() => {

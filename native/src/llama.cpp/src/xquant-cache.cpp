@@ -18,15 +18,18 @@
 // mode is refused with a clear error instead of being misread.
 static constexpr uint32_t XQ_STATE_MAGIC = 0x31435158;
 
+static bool is_latent(int32_t variant) {
+    return variant == XQ_VARIANT_LATENT || variant == XQ_VARIANT_LATENT_CL;
+}
+
+static bool is_cross_layer(int32_t variant) {
+    return variant == XQ_VARIANT_CROSS_LAYER || variant == XQ_VARIANT_LATENT_CL;
+}
+
 uint32_t xq_base_layers(const llama_cparams & cparams, uint32_t n_layer) {
     const int32_t requested = cparams.xq_base_layers;
     const uint32_t layers = requested >= 0 ? std::min<uint32_t>(requested, n_layer) : (3 * n_layer) / 32;
-    const bool cross_layer = xq_variant_of(cparams) == XQ_VARIANT_CROSS_LAYER || xq_variant_of(cparams) == XQ_VARIANT_LATENT_CL;
-    return cross_layer ? std::max<uint32_t>(layers, 1) : layers;
-}
-
-static bool is_latent(int32_t variant) {
-    return variant == XQ_VARIANT_LATENT || variant == XQ_VARIANT_LATENT_CL;
+    return is_cross_layer(xq_variant_of(cparams)) ? std::max<uint32_t>(layers, 1) : layers;
 }
 
 int64_t xq_row_width(const llama_hparams & hparams, int32_t variant, uint32_t il) {
@@ -57,11 +60,18 @@ int xq_layer_bits(const llama_cparams & cparams, uint32_t il) {
 static void check_supported(const llama_model & model, const llama_cparams & cparams) {
     const auto & hparams = model.hparams;
     const std::string arch = llm_arch_name(model.arch);
-    if (model.arch != LLM_ARCH_LLAMA && model.arch != LLM_ARCH_QWEN2 && model.arch != LLM_ARCH_QWEN3) {
-        throw std::runtime_error("XQuant cache modes do not support the '" + arch + "' architecture (supported: llama, qwen2, qwen3)");
+    if (model.arch != LLM_ARCH_LLAMA && model.arch != LLM_ARCH_QWEN2 && model.arch != LLM_ARCH_QWEN3 && model.arch != LLM_ARCH_GEMMA3) {
+        throw std::runtime_error("XQuant cache modes do not support the '" + arch + "' architecture (supported: llama, qwen2, qwen3, gemma3)");
     }
-    if (hparams.use_kq_norm || hparams.swa_type != LLAMA_SWA_TYPE_NONE || hparams.n_pos_per_embd() > 1) {
+    // gemma3's standard sliding window is the only one whose graph build_attn_xq follows
+    const bool sliding_window_ok = hparams.swa_type == LLAMA_SWA_TYPE_NONE
+        || (model.arch == LLM_ARCH_GEMMA3 && hparams.swa_type == LLAMA_SWA_TYPE_STANDARD);
+    if (hparams.use_kq_norm || !sliding_window_ok || hparams.n_pos_per_embd() > 1) {
         throw std::runtime_error("XQuant cache modes do not support this '" + arch + "' variant (kq-norm, sliding-window or multi-position RoPE)");
+    }
+    if (hparams.swa_type != LLAMA_SWA_TYPE_NONE && is_cross_layer(xq_variant_of(cparams))) {
+        throw std::runtime_error("XQuant-CL modes (xqcl, xqlcl) chain each layer's cells to the previous layer's, but this '" + arch
+            + "' model's sliding-window layers keep fewer cells than its global layers; use an X or latent mode (xq, xql)");
     }
     for (uint32_t il = 0; il < hparams.n_layer(); ++il) {
         const auto & layer = model.layers[il];
@@ -80,18 +90,20 @@ static void check_supported(const llama_model & model, const llama_cparams & cpa
     }
 }
 
-llama_memory_i * llama_xq_cache_create(const llama_model & model, const llama_cparams & cparams, bool offload) {
+llama_memory_i * llama_xq_cache_create(const llama_model & model, const llama_cparams & cparams, bool swa_full, bool offload) {
     check_supported(model, cparams);
-    return new llama_xq_cache(model, cparams, offload);
+    return new llama_xq_cache(model, cparams, swa_full, offload);
 }
 
-llama_xq_cache::llama_xq_cache(const llama_model & model, const llama_cparams & cparams, bool offload) :
+llama_xq_cache::llama_xq_cache(const llama_model & model, const llama_cparams & cparams, bool swa_full, bool offload) :
     xhparams(model.hparams), variant(xq_variant_of(cparams)), base_layers(cparams.xq_base_layers_resolved) {
     const uint32_t n_layer = model.hparams.n_layer();
     // each stored row is xq_row_bytes bytes, laid out as row_bytes/4 "heads" of 4 I8 elements;
     // with the MLA flag set the inner cache allocates no V, and with no RoPE it never re-rotates on a shift
     xhparams.n_embd_head_k_full = 4;
     xhparams.n_embd_head_v_full = 4;
+    xhparams.n_embd_head_k_swa = 4;
+    xhparams.n_embd_head_v_swa = 4;
     xhparams.n_embd_head_k_mla_impl = 4;
     xhparams.n_embd_head_v_mla_impl = 4;
     xhparams.rope_type = LLAMA_ROPE_TYPE_NONE;
@@ -104,11 +116,28 @@ llama_xq_cache::llama_xq_cache(const llama_model & model, const llama_cparams & 
     LLAMA_LOG_INFO("%s: X-cache (variant %d), %u cells, %d bits (%u base layers at %d bits)\n", __func__,
             variant, cparams.n_ctx_seq, cparams.xq_bits, cparams.xq_base_layers_resolved, cparams.xq_base_bits);
 
-    inner = std::make_unique<llama_kv_cache>(
-            model, xhparams, GGML_TYPE_I8, GGML_TYPE_I8,
-            /*v_trans*/ false, offload, /*unified*/ true, cparams.n_ctx_seq, cparams.n_seq_max,
-            /*n_pad*/ 1, /*n_swa*/ 0, LLAMA_SWA_TYPE_NONE, nullptr,
-            [n_layer](int32_t il) { return (uint32_t) il < n_layer; }, nullptr, nullptr, "xq_");
+    const auto model_layers = [n_layer](int32_t il) { return (uint32_t) il < n_layer; };
+    if (model.hparams.swa_type == LLAMA_SWA_TYPE_NONE) {
+        inner = std::make_unique<llama_kv_cache>(
+                model, xhparams, GGML_TYPE_I8, GGML_TYPE_I8,
+                /*v_trans*/ false, offload, /*unified*/ true, cparams.n_ctx_seq, cparams.n_seq_max,
+                /*n_pad*/ 1, /*n_swa*/ 0, LLAMA_SWA_TYPE_NONE, nullptr, model_layers, nullptr, nullptr, "xq_");
+    } else {
+        inner = std::make_unique<llama_kv_cache_iswa>(
+                model, xhparams, GGML_TYPE_I8, GGML_TYPE_I8,
+                /*v_trans*/ false, offload, swa_full, /*unified*/ true, cparams.n_ctx_seq, cparams.n_seq_max,
+                cparams.n_ubatch, /*n_pad*/ 1, nullptr, model_layers, nullptr, nullptr);
+    }
+}
+
+const llama_kv_cache & llama_xq_cache::get_base() const {
+    const auto * iswa = dynamic_cast<const llama_kv_cache_iswa *>(inner.get());
+    return iswa ? *iswa->get_base() : static_cast<const llama_kv_cache &>(*inner);
+}
+
+const llama_kv_cache * llama_xq_cache::get_swa() const {
+    const auto * iswa = dynamic_cast<const llama_kv_cache_iswa *>(inner.get());
+    return iswa ? iswa->get_swa() : nullptr;
 }
 
 llama_memory_context_ptr llama_xq_cache::init_batch(llama_batch_allocr & balloc, uint32_t n_ubatch, bool embd_all) {
@@ -210,34 +239,40 @@ llama_xquant_cache_info llama_xquant_get_cache_info(const llama_context * ctx) {
     }
     const llama_model & model = *llama_get_model(ctx);
     const auto & hparams = model.hparams;
-    const llama_kv_cache * cache = nullptr;
-    uint64_t elements_per_cell = 0;
+    // the caches of the global and of the sliding-window layers (the latter only with SWA)
+    const llama_kv_cache * base = nullptr;
+    const llama_kv_cache * swa = nullptr;
     if (auto * xq = dynamic_cast<const llama_xq_cache *>(memory)) {
-        cache = &xq->get_inner();
+        base = &xq->get_base();
+        swa = xq->get_swa();
         info.bits = xq->get_layer_bits().back();
         info.variant = xq->get_variant();
         info.base_bits = xq->get_layer_bits().front();
         info.base_layers = xq->get_base_layers();
-        for (uint32_t il = 0; il < hparams.n_layer(); ++il) {
-            elements_per_cell += xq_row_width(hparams, info.variant, il);
-        }
         const auto & factors = ctx->get_cparams().xq_factors;
         if (factors) {
             info.factor_bytes = factors->bytes;
             info.factor_seconds = factors->seconds;
             info.factors_from_disk = factors->from_disk;
         }
-    } else if (auto * kv = dynamic_cast<const llama_kv_cache *>(memory)) {
-        cache = kv;
-        for (uint32_t il = 0; il < hparams.n_layer(); ++il) {
-            elements_per_cell += hparams.n_embd_k_gqa(il) + hparams.n_embd_v_gqa(il);
-        }
+    } else if (auto * iswa = dynamic_cast<const llama_kv_cache_iswa *>(memory)) {
+        base = iswa->get_base();
+        swa = iswa->get_swa();
+    } else {
+        base = dynamic_cast<const llama_kv_cache *>(memory);
     }
-    if (cache != nullptr) {
-        const auto & cells = cache->get_cells(0);
+    if (base != nullptr) {
+        const bool xq = info.bits != 0;
+        uint64_t stored_elements = 0;
+        for (uint32_t il = 0; il < hparams.n_layer(); ++il) {
+            const int64_t width = xq ? xq_row_width(hparams, info.variant, il) : hparams.n_embd_k_gqa(il) + hparams.n_embd_v_gqa(il);
+            const llama_kv_cache & layer_cache = swa != nullptr && hparams.is_swa(il) ? *swa : *base;
+            stored_elements += (uint64_t) width * layer_cache.get_cells(0).size();
+        }
+        const auto & cells = base->get_cells(0);
         info.n_cells = cells.size();
         info.n_cells_used = cells.get_used();
-        info.bits_per_element = elements_per_cell > 0 ? 8.0 * info.bytes / ((double) info.n_cells * elements_per_cell) : 0.0;
+        info.bits_per_element = stored_elements > 0 ? 8.0 * info.bytes / (double) stored_elements : 0.0;
     }
     return info;
 }

@@ -2,6 +2,7 @@
 
 #include "llama-hparams.h"
 #include "llama-kv-cache.h"
+#include "llama-kv-cache-iswa.h"
 #include "llama-memory.h"
 
 #include <memory>
@@ -37,10 +38,12 @@ uint32_t xq_base_layers(const llama_cparams & cparams, uint32_t n_layer);
 // The X-cache: an unmodified llama_kv_cache whose "K" rows are quantized X rows
 // (type I8, row width = stored bytes, no V, no RoPE), so cells, sequences,
 // state I/O and memory accounting are all inherited. It owns the edited hparams
-// the inner cache refers to, and keeps those edits in one place.
+// the inner cache refers to, and keeps those edits in one place. Sliding-window
+// models (gemma3) get llama.cpp's iswa pair instead: the SWA layers' cache keeps
+// only the window, the global layers' keeps every cell.
 class llama_xq_cache : public llama_memory_i {
 public:
-    llama_xq_cache(const llama_model & model, const llama_cparams & cparams, bool offload);
+    llama_xq_cache(const llama_model & model, const llama_cparams & cparams, bool swa_full, bool offload);
 
     llama_memory_context_ptr init_batch(llama_batch_allocr & balloc, uint32_t n_ubatch, bool embd_all) override;
     llama_memory_context_ptr init_full() override;
@@ -64,7 +67,11 @@ public:
     void state_write(llama_io_write_i & io, llama_seq_id seq_id = -1, llama_state_seq_flags flags = 0) const override;
     void state_read (llama_io_read_i  & io, llama_seq_id seq_id = -1, llama_state_seq_flags flags = 0) override;
 
-    const llama_kv_cache & get_inner() const { return *inner; }
+    // the cache of the global (non-SWA) layers; with no SWA, of every layer
+    const llama_kv_cache & get_base() const;
+
+    // the sliding-window layers' cache, or nullptr
+    const llama_kv_cache * get_swa() const;
 
     // bits per layer; identifies the cache layout in saved states
     const std::vector<int32_t> & get_layer_bits() const { return layer_bits; }
@@ -78,9 +85,9 @@ private:
     int32_t variant;
     uint32_t base_layers;
     std::vector<int32_t> layer_bits;
-    std::unique_ptr<llama_kv_cache> inner;
+    std::unique_ptr<llama_memory_i> inner; // llama_kv_cache, or llama_kv_cache_iswa with SWA
 };
 
 // Creates the X-cache, or throws naming what is unsupported (architecture,
-// fused QKV, shape, bits).
-llama_memory_i * llama_xq_cache_create(const llama_model & model, const llama_cparams & cparams, bool offload);
+// fused QKV, shape, bits, a cross-layer variant on sliding-window layers).
+llama_memory_i * llama_xq_cache_create(const llama_model & model, const llama_cparams & cparams, bool swa_full, bool offload);

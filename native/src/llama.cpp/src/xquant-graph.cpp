@@ -41,7 +41,10 @@ void llama_kv_cache_context::set_input_cell_pos(ggml_tensor * dst) const {
 }
 
 ggml_tensor * llm_graph_context::build_attn_xq(
-        llm_graph_input_attn_kv * inp,
+        const llama_kv_cache_context * mctx_cur,
+        ggml_tensor * k_idxs,
+        ggml_tensor * v_idxs,
+        ggml_tensor * kq_mask,
         ggml_tensor * wo,
         ggml_tensor * wo_b,
         ggml_tensor * wo_s,
@@ -52,7 +55,6 @@ ggml_tensor * llm_graph_context::build_attn_xq(
             int       il) const {
     GGML_ASSERT(xq_x != nullptr && xq_layer != nullptr && "build_qkv must run before build_attn in XQuant mode");
     const llama_layer & layer = *xq_layer;
-    const auto * mctx_cur = inp->mctx;
     const int bits = xq_layer_bits(cparams, il);
     const int64_t n_embd_head = hparams.n_embd_head_k(il);
     const int64_t n_head_kv = hparams.n_head_kv(il);
@@ -61,11 +63,14 @@ ggml_tensor * llm_graph_context::build_attn_xq(
     const int32_t variant = xq_variant_of(cparams);
     const bool delta = (uint32_t) il >= cparams.xq_base_layers_resolved;
 
-    if (xq_pos == nullptr) {
+    // one positions input per cache: the sliding-window layers' cache holds other cells
+    const bool swa_layer = hparams.is_swa(il);
+    ggml_tensor *& cell_pos = xq_pos[swa_layer];
+    if (cell_pos == nullptr) {
         auto pos = std::make_unique<llm_graph_input_xq_pos>(mctx_cur);
         pos->cell_pos = ggml_new_tensor_1d(ctx0, GGML_TYPE_I32, n_kv);
         ggml_set_input(pos->cell_pos);
-        xq_pos = pos->cell_pos;
+        cell_pos = pos->cell_pos;
         res->add_input(std::move(pos));
     }
 
@@ -103,8 +108,8 @@ ggml_tensor * llm_graph_context::build_attn_xq(
     // The store and load are ggml ops (GGML_OP_XQ_SET_ROWS / GGML_OP_XQ_REBUILD), so GPU
     // backends can run them. v_idxs is not an operand; as a graph leaf it is still allocated.
     ggml_tensor * storage = mctx_cur->get_k(ctx0, il);
-    ggml_build_forward_expand(gf, inp->get_v_idxs());
-    ggml_tensor * stored = ggml_xq_set_rows(ctx0, storage, rows, inp->get_k_idxs(), base, bits);
+    ggml_build_forward_expand(gf, v_idxs);
+    ggml_tensor * stored = ggml_xq_set_rows(ctx0, storage, rows, k_idxs, base, bits);
     cb(stored, "xq_stored", il);
 
     // CL adds the base back while dequantizing; LATENT_CL lifts the latent delta into X's space first
@@ -116,7 +121,7 @@ ggml_tensor * llm_graph_context::build_attn_xq(
     // cells are read back from the cache. ggml_set_rows writes in place, so a tensor that is
     // also the cross-layer chain (the base of the next layer's delta) is copied first.
     auto exact_ubatch = [&](ggml_tensor * loaded_rows, ggml_tensor * exact_rows) {
-        return xq_exact_ubatch(cparams) ? ggml_set_rows(ctx0, loaded_rows, exact_rows, inp->get_k_idxs()) : loaded_rows;
+        return xq_exact_ubatch(cparams) ? ggml_set_rows(ctx0, loaded_rows, exact_rows, k_idxs) : loaded_rows;
     };
 
     // K comes from k_src through k_w; V from v_src through v_w: X̂ through the model's own
@@ -169,8 +174,11 @@ ggml_tensor * llm_graph_context::build_attn_xq(
     }
     ggml_tensor * rope_factors = layer.rope_freqs ? layer.rope_freqs
         : cparams.n_ctx_seq > hparams.n_ctx_orig_yarn ? layer.rope_long : layer.rope_short;
-    k = ggml_rope_ext(ctx0, k, xq_pos, rope_factors,
-            n_rot, rope_type, n_ctx_orig, freq_base, freq_scale,
+    // gemma3's sliding-window layers have their own RoPE base (as llama_model::get_rope_freq_base)
+    const float rope_base = swa_layer ? hparams.rope_freq_base_train_swa : freq_base;
+    const float rope_scale = swa_layer ? hparams.rope_freq_scale_train_swa : freq_scale;
+    k = ggml_rope_ext(ctx0, k, cell_pos, rope_factors,
+            n_rot, rope_type, n_ctx_orig, rope_base, rope_scale,
             ext_factor, attn_factor, beta_fast, beta_slow);
     cb(k, "xq_k", il);
 
@@ -192,13 +200,13 @@ ggml_tensor * llm_graph_context::build_attn_xq(
         ggml_tensor * v_shared;
         if (variant == XQ_VARIANT_X) {
             const bool exact = xq_exact_ubatch(cparams);
-            ggml_tensor * x_hat_t = ggml_xq_load_transposed(ctx0, stored, exact ? xq_x : nullptr, exact ? inp->get_k_idxs() : nullptr, width, n_kv, bits);
+            ggml_tensor * x_hat_t = ggml_xq_load_transposed(ctx0, stored, exact ? xq_x : nullptr, exact ? k_idxs : nullptr, width, n_kv, bits);
             v_shared = ggml_view_3d(ctx0, x_hat_t, n_kv, 1, width, x_hat_t->nb[1] * width, x_hat_t->nb[1], 0);
         } else {
             v_shared = ggml_reshape_3d(ctx0, v_src, v_src->ne[0], 1, n_kv);
         }
         ggml_tensor * v_heads = ggml_reshape_3d(ctx0, v_w, v_w->ne[0], n_embd_head, n_head_kv);
-        cur = build_attn_mha(q_cur, k, v_shared, kq_b, inp->get_kq_mask(), sinks, v_heads, 0, kq_scale, il);
+        cur = build_attn_mha(q_cur, k, v_shared, kq_b, kq_mask, sinks, v_heads, 0, kq_scale, il);
         if (layer.wv_b) {
             // output heads are [group][kv head]; the bias is per kv head
             cur = ggml_reshape_4d(ctx0, cur, n_embd_head, n_head_q / n_head_kv, n_head_kv, n_tokens);
@@ -209,7 +217,7 @@ ggml_tensor * llm_graph_context::build_attn_xq(
         ggml_tensor * v = project(v_w, v_src, layer.wv_s, layer.wv_b, "xq_v_rebuild");
         v = ggml_reshape_3d(ctx0, v, n_embd_head, n_head_kv, n_kv);
         cb(v, "xq_v", il);
-        cur = build_attn_mha(q_cur, k, v, kq_b, inp->get_kq_mask(), sinks, nullptr, 0, kq_scale, il);
+        cur = build_attn_mha(q_cur, k, v, kq_b, kq_mask, sinks, nullptr, 0, kq_scale, il);
     }
     cb(cur, "kqv_out", il);
 
