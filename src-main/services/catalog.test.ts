@@ -1,0 +1,37 @@
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { fixturePath, realModels } from "../../fixtures/fixtures.ts";
+import { recommendedModes } from "../engine/engine.ts";
+import { readGgufMetadata } from "../engine/models.ts";
+import { catalog } from "./catalog.ts";
+
+describe("the catalog", () => {
+    const appDir = fs.mkdtempSync(path.join(os.tmpdir(), "xq-catalog-"));
+    afterAll(() => fs.rmSync(appDir, { recursive: true, force: true }));
+    const entries = catalog(appDir);
+
+    it("offers the two real models the tests run first, with their sha256 and size", () => {
+        expect(entries.slice(0, 2).map((entry) => entry.id)).toEqual(realModels.map((model) => model.name));
+        for (const model of realModels) {
+            const entry = entries.find((candidate) => candidate.id === model.name)!;
+            expect(entry.sha256).toBe(model.sha256);
+            expect(entry.sizeBytes).toBe(model.bytes);
+        }
+    });
+
+    // the catalog's shapes are typed in by hand; the files are the judge
+    it.each(realModels)("describes $name as its GGUF does, and recommends the modes the engine would", async (model) => {
+        const metadata = await readGgufMetadata(fixturePath(model.name));
+        const entry = entries.find((candidate) => candidate.id === model.name)!;
+        expect(entry).toMatchObject({ architecture: metadata.architecture, nLayer: metadata.nLayer, attention: metadata.nHeadKv < metadata.nHead ? "GQA" : "MHA" });
+        expect(entry.recommendedModes).toEqual(recommendedModes(metadata).filter((advice) => advice.recommended).map((advice) => advice.mode));
+    });
+
+    it("does not offer the cross-layer modes for Gemma 3's sliding-window layers", () => {
+        const gemma = entries.find((entry) => entry.id === "gemma3-270m-q4_k_m")!;
+        expect(gemma.recommendedModes.some((mode) => mode.startsWith("xql-"))).toBe(true);
+        expect(gemma.recommendedModes.some((mode) => mode.includes("cl-"))).toBe(false);
+    });
+});
