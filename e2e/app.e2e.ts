@@ -37,7 +37,7 @@ async function ask(page: Page, text: string): Promise<string> {
     await page.getByTestId("chat-input").fill(text);
     await page.getByTestId("send").click();
     await page.waitForFunction((count) => document.querySelectorAll('[data-testid="message-stats"]').length === count + 1, replies, { timeout: 120_000 });
-    return (await page.getByTestId("message-assistant").last().textContent())!;
+    return (await page.getByTestId("message-assistant").last().getByTestId("message-text").textContent())!;
 }
 
 async function listModels(services: Services): Promise<ModelEntry[]> {
@@ -190,10 +190,14 @@ describe("XQuant Desktop end to end", () => {
         await page.getByTestId("chat-model-select").selectOption(model!.id);
         for (const mode of recommended) {
             await page.getByTestId("cache-mode-select").first().selectOption(mode);
-            // the first load of a cross-layer latent mode computes its factors (about 80 s here)
-            await page.waitForFunction((expected) => document.querySelector('[data-testid="active-mode"]')?.textContent === expected
-                && document.querySelector('[data-testid="session-state"]')?.getAttribute("data-state") === "ready", mode, { timeout: 180_000 });
+            // a loaded session reloads in the new mode (the first load of a latent mode computes its
+            // factors: 10-80 s here); before the first message there is no session yet
+            await page.waitForFunction((expected) => {
+                const state = document.querySelector('[data-testid="session-state"]');
+                return state?.getAttribute("data-state") === "none" || (state?.getAttribute("data-state") === "ready" && state.textContent!.endsWith(` · ${expected}`));
+            }, mode, { timeout: 180_000 });
             expectEnglish(await ask(page, question));
+            expect(await page.getByTestId("session-state").textContent()).toContain(` · ${mode}`);
         }
     }, 600_000);
 });

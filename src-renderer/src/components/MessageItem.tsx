@@ -35,7 +35,7 @@ export const MessageItem = memo(function MessageItem({ chatId, message, busy }: 
     return (
         <li className={`message ${message.role}`} data-testid={`message-${message.role}`}>
             <span className="role">{message.role === "user" ? "You" : "Assistant"}</span>
-            {message.role === "user" ? <UserMessage chatId={chatId} message={message} busy={busy} /> : <Markdown text={message.text} />}
+            {message.role === "user" ? <UserMessage chatId={chatId} message={message} busy={busy} /> : <div data-testid="message-text"><Markdown text={message.text} /></div>}
             {message.stats && <Stats stats={message.stats} />}
         </li>
     );
