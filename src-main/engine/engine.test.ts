@@ -41,6 +41,26 @@ describe("engine on our patched llama.cpp", () => {
         }
     });
 
+    it("runs a gemma3 model in the X and latent modes, and refuses its cross-layer modes with a typed error", async () => {
+        const model = await engine.loadModel(fixturePath("gqa-random-f32-gemma3"));
+        try {
+            expect(model.shape).toMatchObject({ architecture: "gemma3", slidingWindow: 128 });
+            for (const cacheMode of ["xq-4", "xql-4"] as const) {
+                const context = await model.createContext({ cacheMode, contextSize: 512 });
+                try {
+                    expect(model.tokenize(await context.complete("In the beginning", { maxTokens: 8 })).length).toBeGreaterThan(0);
+                } finally {
+                    await context.dispose();
+                }
+            }
+            await expect(model.createContext({ cacheMode: "xqlcl-2", contextSize: 512 })).rejects.toMatchObject({
+                code: "unsupported-architecture", message: expect.stringMatching(/sliding-window layers keep only the last 128 tokens/),
+            });
+        } finally {
+            await model.dispose();
+        }
+    });
+
     it("refuses a missing model file with a typed error", async () => {
         await expect(engine.loadModel("/nonexistent/model.gguf")).rejects.toMatchObject({ code: "model-not-found" });
     });
