@@ -1,7 +1,7 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { readJson, writeJsonAtomic } from "./json-file.ts";
 import { SettingsStore } from "./settings.ts";
 
@@ -32,5 +32,44 @@ describe("crash-safe JSON files", () => {
         fs.writeFileSync(blocker, "");
         expect(() => restored.update({ dataDir: path.join(blocker, "models") })).toThrow(/Choose a folder you can write to/);
         expect(restored.update({ modelDefaults: { m: null } }).modelDefaults).toEqual({});
+    });
+});
+
+describe("crash-safe JSON files on Windows", () => {
+    const realPlatform = process.platform;
+    afterEach(() => {
+        vi.restoreAllMocks();
+        Object.defineProperty(process, "platform", { value: realPlatform });
+    });
+
+    // Makes fsync of the given folder fail the way Windows does (EPERM).
+    function refuseFolderSync(dir: string): void {
+        const folderFds = new Set<number>();
+        const { openSync, fsyncSync } = fs;
+        vi.spyOn(fs, "openSync").mockImplementation((...args: Parameters<typeof fs.openSync>) => {
+            const fd = openSync(...args);
+            if (args[0] === dir) folderFds.add(fd);
+            return fd;
+        });
+        vi.spyOn(fs, "fsyncSync").mockImplementation((fd: number) => {
+            if (folderFds.has(fd)) throw Object.assign(new Error("EPERM: operation not permitted, fsync"), { code: "EPERM" });
+            fsyncSync(fd);
+        });
+    }
+
+    it("saves where the platform refuses the folder fsync with EPERM (win32)", () => {
+        const dir = tempDir();
+        const file = path.join(dir, "chat.json");
+        refuseFolderSync(dir);
+        Object.defineProperty(process, "platform", { value: "win32" });
+        writeJsonAtomic(file, { messages: ["saved"] });
+        expect(readJson(file)).toEqual({ messages: ["saved"] });
+    });
+
+    it("still reports a failed folder fsync on other platforms", () => {
+        const dir = tempDir();
+        refuseFolderSync(dir);
+        Object.defineProperty(process, "platform", { value: "linux" });
+        expect(() => writeJsonAtomic(path.join(dir, "chat.json"), {})).toThrow(/EPERM/);
     });
 });

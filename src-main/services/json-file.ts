@@ -21,11 +21,24 @@ export function writeJsonAtomic(filePath: string, value: unknown): void {
         fs.rmSync(temp, { force: true });
         throw error;
     }
-    const dirFd = fs.openSync(dir, "r");
+    syncFolder(dir);
+}
+
+// Windows refuses to open or fsync a folder (NTFS makes the rename durable
+// without it); everywhere else a refusal is a real error.
+const windowsFolderSyncRefusals = new Set(["EPERM", "EISDIR", "EINVAL"]);
+
+function syncFolder(dir: string): void {
     try {
-        fs.fsyncSync(dirFd);
-    } finally {
-        fs.closeSync(dirFd);
+        const dirFd = fs.openSync(dir, "r");
+        try {
+            fs.fsyncSync(dirFd);
+        } finally {
+            fs.closeSync(dirFd);
+        }
+    } catch (error) {
+        if (process.platform === "win32" && windowsFolderSyncRefusals.has((error as NodeJS.ErrnoException).code ?? "")) return;
+        throw error;
     }
 }
 
