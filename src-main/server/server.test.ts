@@ -8,7 +8,8 @@ import { Services } from "../services/services.ts";
 import { startServer, tokenHeader, type RunningServer } from "./server.ts";
 
 describe("local server", () => {
-    const services = new Services({ appDir: fs.mkdtempSync(path.join(os.tmpdir(), "xq-server-")), maxThreads: 2 });
+    // a queue of one: any request while a reply generates is past its bound
+    const services = new Services({ appDir: fs.mkdtempSync(path.join(os.tmpdir(), "xq-server-")), maxThreads: 2, generationQueueCapacity: 1 });
     const staticDir = fs.mkdtempSync(path.join(os.tmpdir(), "xq-static-"));
     let server: RunningServer;
 
@@ -143,30 +144,44 @@ describe("local server", () => {
         expect((await openAi("/v1/chat/completions", { model: "nope", messages: [{ role: "user", content: "hi" }] })).status).toBe(404);
     });
 
-    it("validates completions like every request, and shares the one generation slot with chats", async () => {
+    it("validates completions like every request, and shares the one generation queue with chats", async () => {
         const hot = await openAi("/v1/chat/completions", { model: "mha-trained", messages: [{ role: "user", content: "hi" }], temperature: 9 });
         expect(hot.status).toBe(400);
         expect(await hot.json()).toMatchObject({ error: { message: expect.stringContaining('"temperature" must be a number from 0 to 5') } });
         const noTokens = await openAi("/v1/chat/completions", { model: "mha-trained", messages: [{ role: "user", content: "hi" }], max_tokens: 0 });
         expect(await noTokens.json()).toMatchObject({ error: { message: expect.stringContaining('"max_tokens"') } });
 
-        const created = await services.handleRequest("createChat", { modelId: "mha-trained" });
-        if (!created.ok) throw new Error(created.error.message);
-        const chatId = created.value.id;
-        await services.handleRequest("updateChat", { chatId, sampling: { temperature: 0, topP: 1, topK: 1, maxTokens: 400, seed: 1 } });
-        const nextEvent = (type: ApiEvent["type"]) => new Promise<void>((resolve) => {
+        const createChat = async () => {
+            const created = await services.handleRequest("createChat", { modelId: "mha-trained" });
+            if (!created.ok) throw new Error(created.error.message);
+            return created.value.id;
+        };
+        const nextEvent = (chatId: string, type: ApiEvent["type"]) => new Promise<void>((resolve) => {
             const unsubscribe = services.subscribe((event) => {
                 if (event.type !== type || !("chatId" in event) || event.chatId !== chatId) return;
                 unsubscribe();
                 resolve();
             });
         });
-        const firstToken = nextEvent("token");
-        const finished = nextEvent("generation-done");
+        const otherChatId = await createChat();
+        const answered = nextEvent(otherChatId, "generation-done");
+        await services.handleRequest("sendMessage", { chatId: otherChatId, text: "In the beginning" });
+        await answered;
+        const otherChat = await services.handleRequest("getChat", { chatId: otherChatId });
+
+        const chatId = await createChat();
+        await services.handleRequest("updateChat", { chatId, sampling: { temperature: 0, topP: 1, topK: 1, maxTokens: 400, seed: 1 } });
+        const firstToken = nextEvent(chatId, "token");
+        const finished = nextEvent(chatId, "generation-done");
         await services.handleRequest("sendMessage", { chatId, text: "In the beginning" });
         await firstToken;
         const busy = await openAi("/v1/chat/completions", { model: "mha-trained", messages: [{ role: "user", content: "hi" }] });
         expect(busy.status).toBe(429);
+        // a refused Regenerate in another chat leaves that chat's reply in place
+        const regenerate = await fetch(`${server.origin}/api/regenerate`, { method: "POST", body: JSON.stringify({ chatId: otherChatId }), headers: { [tokenHeader]: server.token } });
+        expect(regenerate.status).toBe(429);
+        expect(await regenerate.json()).toMatchObject({ ok: false, error: { code: "busy" } });
+        expect(await services.handleRequest("getChat", { chatId: otherChatId })).toEqual(otherChat);
         await services.handleRequest("stopGeneration", { chatId });
         await finished;
     });

@@ -5,6 +5,7 @@ import fs from "node:fs";
 import http from "node:http";
 import path from "node:path";
 import type { AddressInfo } from "node:net";
+import type { ApiErrorCode } from "../api/contract.ts";
 import type { Services } from "../services/services.ts";
 import { readJsonBody, sendJson } from "./http.ts";
 import { handleOpenAi } from "./openai.ts";
@@ -28,12 +29,15 @@ export interface RunningServer {
 
 export const tokenHeader = "x-xquant-token";
 
+// The HTTP status of a typed error; any other is the client's mistake (400).
+const apiErrorStatus: Partial<Record<ApiErrorCode, number>> = { busy: 429, internal: 500 };
+
 async function handleApi(services: Services, method: string, request: http.IncomingMessage, response: http.ServerResponse): Promise<void> {
     if (request.method !== "POST") return sendJson(response, 405, { ok: false, error: { code: "bad-request", message: "Use POST" } });
     const read = await readJsonBody(request, {});
     if (!read.ok) return sendJson(response, read.status, { ok: false, error: { code: "bad-request", message: read.message } });
     const result = await services.handleRequest(method, read.value);
-    sendJson(response, result.ok ? 200 : result.error.code === "internal" ? 500 : 400, result);
+    sendJson(response, result.ok ? 200 : apiErrorStatus[result.error.code] ?? 400, result);
 }
 
 // Server-sent events: every ApiEvent as one `data:` line, with a comment every 15 s to keep proxies from timing out.

@@ -6,16 +6,16 @@ import type { CacheMode } from "../api/cache-modes.ts";
 import type { CompareModeResult, CompareRequest, CompareRun } from "../api/contract.ts";
 import { meanKlDivergence, perplexity } from "../engine/score.ts";
 import { newId } from "./chats.ts";
-import { RequestError, toRequestError } from "./errors.ts";
+import { toRequestError } from "./errors.ts";
 import type { EventBus } from "./events.ts";
 import { readJson, writeJsonAtomic } from "./json-file.ts";
+import type { GenerationQueue } from "./queue.ts";
 import type { SessionService } from "./session.ts";
 
 export class CompareService {
     private readonly dir: string;
-    private running = false;
 
-    constructor(appDir: string, private readonly session: SessionService, private readonly events: EventBus) {
+    constructor(appDir: string, private readonly session: SessionService, private readonly events: EventBus, private readonly queue: GenerationQueue) {
         this.dir = path.join(appDir, "compare");
         fs.mkdirSync(this.dir, { recursive: true });
     }
@@ -28,14 +28,13 @@ export class CompareService {
             .sort((a, b) => b.createdAt - a.createdAt);
     }
 
+    // Runs in the app's generation queue; nothing is saved unless the queue admits it.
     start(request: CompareRequest): CompareRun {
-        if (this.running) throw new RequestError("busy", "A comparison is already running; wait for it to finish.");
-        const run: CompareRun = { id: newId(), createdAt: Date.now(), request, state: "running", results: [] };
-        this.running = true;
-        void this.execute(run).finally(() => {
-            this.running = false;
-        });
-        return run;
+        return this.queue.start(() => {
+            const run: CompareRun = { id: newId(), createdAt: Date.now(), request, state: "running", results: [] };
+            this.save(run);
+            return run;
+        }, (run, leave) => this.execute(run, leave));
     }
 
     private save(run: CompareRun): void {
@@ -43,7 +42,8 @@ export class CompareService {
         this.events.emit({ type: "compare", run });
     }
 
-    private async execute(run: CompareRun): Promise<void> {
+    // `leave` gives the queue's place back before the last save announces the end.
+    private async execute(run: CompareRun, leave: () => void): Promise<void> {
         const { request } = run;
         try {
             const model = await this.session.model(request.modelId);
@@ -90,6 +90,7 @@ export class CompareService {
             run.state = "failed";
             run.results.push({ mode: request.modes[0]!, cacheBytes: 0, tokensPerSecond: 0, kldVsF16: 0, perplexity: null, output: null, error: toRequestError(error).error.message });
         }
+        leave();
         this.save(run);
     }
 }

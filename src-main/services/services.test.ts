@@ -177,6 +177,49 @@ describe("services", () => {
         expect(message.stats).toMatchObject({ tokens: 400, contextShifted: true, stopped: false });
     });
 
+    it("queues a reply in another chat while one generates, and loses no message of either chat", async () => {
+        const chatA = await call(services, "updateChat", { chatId: (await call(services, "createChat", { modelId })).id, sampling: { temperature: 0, topP: 1, topK: 1, maxTokens: 400, seed: 1 } });
+        const chatB = await call(services, "createChat", { modelId });
+        let finishedB = nextEvent(services, done(chatB.id));
+        await call(services, "sendMessage", { chatId: chatB.id, text: "In the beginning" });
+        const firstReplyB = (await finishedB).message;
+
+        const firstTokenA = nextEvent(services, (event): event is ApiEvent => event.type === "token" && event.chatId === chatA.id);
+        const finishedA = nextEvent(services, done(chatA.id));
+        await call(services, "sendMessage", { chatId: chatA.id, text: "And the LORD" });
+        await firstTokenA;
+        finishedB = nextEvent(services, done(chatB.id));
+        const regenerated = await call(services, "regenerate", { chatId: chatB.id });
+        expect(regenerated.chat.messages.map((message) => message.role)).toEqual(["user"]);
+        // a second request for a chat whose reply still waits is refused, and changes nothing
+        const edited = await services.handleRequest("editMessage", { chatId: chatB.id, messageId: regenerated.chat.messages[0]!.id, text: "Changed" });
+        expect(edited).toMatchObject({ ok: false, error: { code: "busy" } });
+        expect((await call(services, "getChat", { chatId: chatB.id })).messages.map((message) => message.text)).toEqual(["In the beginning"]);
+
+        await call(services, "stopGeneration", { chatId: chatA.id });
+        const [replyA, replyB] = await Promise.all([finishedA, finishedB]);
+        expect(replyA.message.stats!.stopped).toBe(true);
+        expect(replyB.message).toMatchObject({ id: regenerated.replyId, text: firstReplyB.text });
+        expect((await call(services, "getChat", { chatId: chatB.id })).messages.map((message) => message.text)).toEqual(["In the beginning", firstReplyB.text]);
+        expect((await call(services, "getChat", { chatId: chatA.id })).messages.map((message) => message.role)).toEqual(["user", "assistant"]);
+    });
+
+    it("keeps one model loaded: a completion on another model unloads the first, and the session on it", async () => {
+        const chat = await call(services, "createChat", { modelId });
+        const finished = nextEvent(services, done(chat.id));
+        await call(services, "sendMessage", { chatId: chat.id, text: "In the beginning" });
+        await finished;
+        expect(services.session.residentModels()).toEqual([modelId]);
+        const secondId = (await call(services, "importModel", { path: fixturePath("mha-trained-q8_0") })).id;
+        const plan = await services.planCompletion({ modelId: secondId, systemPrompt: "", messages: [{ role: "user", text: "In the beginning" }] });
+        if (!plan.ok) throw new Error(plan.error.message);
+        expect(await services.complete(plan.value, () => {}, new AbortController().signal)).toMatchObject({ ok: true, value: { tokens: 12 } });
+        expect(services.session.residentModels()).toEqual([secondId]);
+        expect(services.session.info()).toBeNull();
+        await call(services, "deleteModel", { modelId: secondId });
+        expect(services.session.residentModels()).toEqual([]);
+    });
+
     it("compares modes on a probe text against kv-f16 and saves the run", async () => {
         const probe = fs.readFileSync(heldOutTextPath, "utf8").slice(0, 1500);
         const run = await call(services, "startCompare", { modelId, modes: ["kv-f16", "xq-4", "xq-2"], kind: "perplexity", text: probe, maxTokens: 16, contextSize: 256 });

@@ -17,6 +17,7 @@ import { CompareService } from "./compare.ts";
 import { RequestError, toRequestError } from "./errors.ts";
 import { EventBus, type EventListener } from "./events.ts";
 import { ModelLibrary } from "./library.ts";
+import { GenerationQueue } from "./queue.ts";
 import { SessionService, type CompletionPlan } from "./session.ts";
 import { SettingsStore } from "./settings.ts";
 import { completionRequest, validators } from "./validate.ts";
@@ -28,6 +29,10 @@ export interface ServicesOptions {
     // settings, chats and compare runs live here; models under settings.dataDir
     appDir?: string;
     maxThreads?: number;
+    // generation requests held at once (the running one included); past it, requests are refused as busy
+    generationQueueCapacity?: number;
+    // models kept loaded at once; the least recently used is unloaded first
+    maxLoadedModels?: number;
 }
 
 // Where the app keeps its data outside Electron (Electron passes its userData folder).
@@ -57,8 +62,9 @@ export class Services {
         this.chats = new ChatStore(appDir);
         this.library = new ModelLibrary(() => path.join(this.settings.get().dataDir, "models"), this.events, () => catalog(appDir));
         const engine = () => this.engine();
-        this.session = new SessionService(engine, this.chats, this.library, this.settings, this.events);
-        this.compare = new CompareService(appDir, this.session, this.events);
+        const queue = new GenerationQueue(options.generationQueueCapacity ?? 4);
+        this.session = new SessionService(engine, this.chats, this.library, this.settings, this.events, queue, options.maxLoadedModels ?? 1);
+        this.compare = new CompareService(appDir, this.session, this.events, queue);
     }
 
     // Starts the engine once; a failed start is retried on the next request.
@@ -109,18 +115,18 @@ export class Services {
             return this.saveChat({ ...this.chats.get(chatId), ...change });
         },
         sendMessage: async ({ chatId, text }) => {
-            const chat = this.idleChat(chatId);
+            const chat = this.chatWithModel(chatId);
             const title = chat.messages.length === 0 ? text.trim().split("\n")[0]!.slice(0, 60) : chat.title;
             return this.reply({ ...chat, title, messages: [...chat.messages, { id: newId(), role: "user", text, createdAt: Date.now(), stats: null }] });
         },
         regenerate: async ({ chatId }) => {
-            const chat = this.idleChat(chatId);
+            const chat = this.chatWithModel(chatId);
             const lastUser = chat.messages.findLastIndex((message) => message.role === "user");
             if (lastUser < 0) throw new RequestError("bad-request", "There is no message to answer yet.");
             return this.reply({ ...chat, messages: chat.messages.slice(0, lastUser + 1) });
         },
         editMessage: async ({ chatId, messageId, text }) => {
-            const chat = this.idleChat(chatId);
+            const chat = this.chatWithModel(chatId);
             const index = chat.messages.findIndex((message) => message.id === messageId);
             if (index < 0 || chat.messages[index]!.role !== "user") throw new RequestError("not-found", "Only your own messages can be edited, and this one is gone.");
             return this.reply({ ...chat, messages: [...chat.messages.slice(0, index), { ...chat.messages[index]!, text, createdAt: Date.now() }] });
@@ -160,16 +166,16 @@ export class Services {
         return saved;
     }
 
-    private idleChat(chatId: string): Chat {
+    private chatWithModel(chatId: string): Chat {
         const chat = this.chats.get(chatId);
         if (chat.modelId === null) throw new RequestError("bad-request", "Pick a model for this chat first (Models, then choose it in the chat).");
-        if (this.session.isGenerating(chatId)) throw new RequestError("busy", "A reply is being generated. Stop it first.");
         return chat;
     }
 
-    // Saves the chat, then answers its last (user) message with streamed tokens.
+    // Once the generation queue admits it, saves the chat and answers its last
+    // (user) message with streamed tokens.
     private async reply(chat: Chat): Promise<StartedReply> {
-        return this.session.startReply(this.saveChat(chat));
+        return this.session.startReply(chat, (admitted) => this.saveChat(admitted));
     }
 
     private async estimateModes(modelId: string, contextSize: number, baseLayers: number | undefined): Promise<ModeEstimate[]> {
@@ -211,7 +217,8 @@ export class Services {
         });
     }
 
-    // Generates a planned completion, streaming its text; refused while another reply generates.
+    // Generates a planned completion, streaming its text, once the generation queue
+    // admits it (refused as busy when the queue is full).
     complete(plan: CompletionPlan, onText: (text: string) => void, signal: AbortSignal): Promise<ApiResult<ReplyResult>> {
         return answer("completion", {}, () => this.session.complete(plan, onText, signal));
     }

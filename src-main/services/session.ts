@@ -1,5 +1,7 @@
 // The loaded session: one chat's model in one cache mode, its context, its
-// generation, and the memory sampler that feeds the live chart.
+// generation, and the memory sampler that feeds the live chart. Every
+// generation waits its turn in the app's one GenerationQueue, and at most
+// `maxModels` models stay loaded (the least recently used is unloaded first).
 import { chatSummary } from "../api/chat-summary.ts";
 import type { Chat, ChatMessage, ChatTurn, MetricsSample, RunSettings, SamplingSettings, SessionInfo, StartedReply } from "../api/contract.ts";
 import { resolveRunSettings } from "../api/run-settings.ts";
@@ -12,6 +14,7 @@ import { newId } from "./chats.ts";
 import { RequestError, toRequestError } from "./errors.ts";
 import type { EventBus } from "./events.ts";
 import type { ModelLibrary } from "./library.ts";
+import type { GenerationQueue } from "./queue.ts";
 import type { SettingsStore } from "./settings.ts";
 
 interface Loaded {
@@ -33,13 +36,19 @@ export interface CompletionPlan {
 const metricsIntervalMs = 250;
 const metricsHistory = 2400;
 
+// A reply stopped while it waited in the queue: nothing was generated.
+const stoppedBeforeStart: ReplyResult = { text: "", tokens: 0, tokensPerSecond: 0, stopped: true, contextShifted: false };
+
 const turnsOf = (messages: readonly ChatMessage[]): ChatTurn[] => messages.map(({ role, text }) => ({ role, text }));
 
 export class SessionService {
     private loaded: Loaded | null = null;
+    // loaded models, least recently used first
     private readonly models = new Map<string, EngineModel>();
-    // the one reply generating now: a chat's, or a one-off completion's (chatId null)
-    private generation: { chatId: string | null; abort: AbortController } | null = null;
+    // each chat's reply that is waiting or generating, by chat id
+    private readonly replies = new Map<string, AbortController>();
+    // stops one-off completions when the services shut down
+    private readonly shutdown = new AbortController();
     // one model load, session load or unload at a time
     private readonly loads = new Lock();
     private readonly samples: MetricsSample[] = [];
@@ -51,6 +60,8 @@ export class SessionService {
         private readonly library: ModelLibrary,
         private readonly settings: SettingsStore,
         private readonly events: EventBus,
+        private readonly queue: GenerationQueue,
+        private readonly maxModels: number,
     ) {}
 
     info(): SessionInfo | null {
@@ -63,19 +74,50 @@ export class SessionService {
         this.events.emit({ type: "session", session: this.loaded.info });
     }
 
-    async model(modelId: string): Promise<EngineModel> {
+    // The model, loaded if needed; for callers outside the load lock.
+    model(modelId: string): Promise<EngineModel> {
+        return this.loads.run(() => this.residentModel(modelId));
+    }
+
+    // The ids of the models loaded now, least recently used first.
+    residentModels(): string[] {
+        return [...this.models.keys()];
+    }
+
+    // Under the load lock: the model, loaded after unloading the least recently
+    // used ones past `maxModels` (and the session, if it runs on one of them).
+    private async residentModel(modelId: string): Promise<EngineModel> {
         const cached = this.models.get(modelId);
-        if (cached !== undefined) return cached;
+        if (cached !== undefined) {
+            this.models.delete(modelId);
+            this.models.set(modelId, cached);
+            return cached;
+        }
+        for (const oldId of this.models.keys()) {
+            if (this.models.size < this.maxModels) break;
+            await this.unloadModel(oldId);
+        }
         const entry = await this.library.get(modelId);
         const model = await (await this.engine()).loadModel(entry.path, { gpuLayers: this.settings.get().gpuLayers });
         this.models.set(modelId, model);
         return model;
     }
 
+    // Under the load lock: unloads the model, and first the session running on it.
+    private async unloadModel(modelId: string): Promise<void> {
+        if (this.loaded?.info.modelId === modelId) {
+            await this.unload();
+            this.events.emit({ type: "session", session: null });
+        }
+        const model = this.models.get(modelId);
+        this.models.delete(modelId);
+        await model?.dispose();
+    }
+
     // Loads the chat's model in its run settings, then evaluates its history.
     // Returns at once; progress arrives as session events.
     open(chatId: string): SessionInfo {
-        if (this.generation !== null) throw new RequestError("busy", "A reply is being generated. Stop it before reloading.");
+        if (!this.queue.idle()) throw new RequestError("busy", "A reply is being generated. Stop it before reloading.");
         return this.startLoad(chatId);
     }
 
@@ -94,7 +136,7 @@ export class SessionService {
         const chat = this.chats.get(info.chatId);
         try {
             this.loaded = { info, context: null, chat: null };
-            const model = await this.model(info.modelId);
+            const model = await this.residentModel(info.modelId);
             // the model's trained context bounds the default context, so the run is final only now
             const run = resolveRunSettings(this.settings.get(), chat.modelId, chat.runOverride, model.shape.contextLength);
             this.setInfo({ run, contextSize: run.contextSize });
@@ -141,36 +183,44 @@ export class SessionService {
         return loaded as Loaded & { chat: EngineChat };
     }
 
-    // Takes the one generation slot, or refuses while another reply generates.
-    private claimGeneration(chatId: string | null): AbortController {
-        if (this.generation !== null) throw new RequestError("busy", "A reply is already being generated. Stop it or wait for it to finish.");
+    // Answers the chat's last user message; `chat` ends with that message.
+    // The queue admits the reply first, and only then is the chat saved (by
+    // `save`): a refused request leaves the chat as it was.
+    startReply(chat: Chat, save: (chat: Chat) => Chat): StartedReply {
+        if (this.replies.has(chat.id)) throw new RequestError("busy", "This chat's reply is still waiting or generating. Stop it first.");
         const abort = new AbortController();
-        this.generation = { chatId, abort };
-        return abort;
+        const messageId = newId();
+        const saved = this.queue.start(() => save(chat), (admitted, leave) => this.generateReply(admitted, messageId, abort.signal, () => {
+            leave();
+            this.replies.delete(chat.id);
+        }));
+        // the job starts on a later tick, so the reply is registered before it runs
+        this.replies.set(chat.id, abort);
+        return { chat: saved, replyId: messageId };
     }
 
-    // Answers the chat's last user message; `chat` ends with that message.
-    startReply(chat: Chat): StartedReply {
-        const abort = this.claimGeneration(chat.id);
-        const messageId = newId();
-        const history = chat.messages.slice(0, -1);
-        const question = chat.messages.at(-1)!;
-        void (async () => {
-            try {
-                const loaded = await this.readySession(chat.id);
-                this.setInfo({ state: "generating" });
-                const result = await loaded.chat.reply(chat.systemPrompt, turnsOf(history), question.text, chat.sampling, (text) => {
-                    this.events.emit({ type: "token", chatId: chat.id, messageId, text });
-                }, abort.signal);
-                this.finishReply(chat.id, messageId, result);
-            } catch (error) {
-                this.events.emit({ type: "generation-error", chatId: chat.id, error: toRequestError(error).error });
-            } finally {
-                this.generation = null;
-                if (this.loaded?.chat) this.setInfo({ state: "ready", contextTokens: this.loaded.chat.contextTokens() });
-            }
-        })();
-        return { chat, replyId: messageId };
+    // `ended` runs before the reply's last events: the chat and the queue take
+    // new requests from whoever hears them.
+    private async generateReply(chat: Chat, messageId: string, signal: AbortSignal, ended: () => void): Promise<void> {
+        try {
+            // stopped while it waited: an empty stopped reply, without loading anything
+            const result = signal.aborted ? stoppedBeforeStart : await this.generate(chat, messageId, signal);
+            ended();
+            this.finishReply(chat.id, messageId, result);
+        } catch (error) {
+            ended();
+            this.events.emit({ type: "generation-error", chatId: chat.id, error: toRequestError(error).error });
+        } finally {
+            if (this.loaded?.chat) this.setInfo({ state: "ready", contextTokens: this.loaded.chat.contextTokens() });
+        }
+    }
+
+    private async generate(chat: Chat, messageId: string, signal: AbortSignal): Promise<ReplyResult> {
+        const loaded = await this.readySession(chat.id);
+        this.setInfo({ state: "generating" });
+        return loaded.chat.reply(chat.systemPrompt, turnsOf(chat.messages.slice(0, -1)), chat.messages.at(-1)!.text, chat.sampling, (text) => {
+            this.events.emit({ type: "token", chatId: chat.id, messageId, text });
+        }, signal);
     }
 
     private finishReply(chatId: string, messageId: string, result: ReplyResult): void {
@@ -186,30 +236,25 @@ export class SessionService {
     }
 
     stop(chatId: string): void {
-        if (this.generation?.chatId === chatId) this.generation.abort.abort();
+        this.replies.get(chatId)?.abort();
     }
 
-    isGenerating(chatId: string): boolean {
-        return this.generation?.chatId === chatId;
-    }
-
-    // A one-off reply in a context of its own, holding the generation slot like a chat's reply.
-    async complete(plan: CompletionPlan, onText: (text: string) => void, signal: AbortSignal): Promise<ReplyResult> {
-        const abort = this.claimGeneration(null);
-        try {
-            const model = await this.loads.run(() => this.model(plan.modelId));
+    // A one-off reply in a context of its own, waiting its turn in the queue like a chat's reply.
+    complete(plan: CompletionPlan, onText: (text: string) => void, signal: AbortSignal): Promise<ReplyResult> {
+        return this.queue.run(async () => {
+            // the client went away while it waited
+            if (signal.aborted) return stoppedBeforeStart;
+            const model = await this.model(plan.modelId);
             const context = await this.createContext(model, plan.run);
             const chat = context.chat();
             try {
                 const question = plan.messages.at(-1)!;
-                return await chat.reply(plan.systemPrompt, plan.messages.slice(0, -1), question.text, plan.sampling, onText, AbortSignal.any([signal, abort.signal]));
+                return await chat.reply(plan.systemPrompt, plan.messages.slice(0, -1), question.text, plan.sampling, onText, AbortSignal.any([signal, this.shutdown.signal]));
             } finally {
                 chat.dispose();
                 await context.dispose();
             }
-        } finally {
-            this.generation = null;
-        }
+        });
     }
 
     metrics(): MetricsSample[] {
@@ -258,19 +303,13 @@ export class SessionService {
         };
     }
 
-    async forgetModel(modelId: string): Promise<void> {
-        await this.loads.run(async () => {
-            if (this.loaded?.info.modelId === modelId) {
-                await this.unload();
-                this.events.emit({ type: "session", session: null });
-            }
-            await this.models.get(modelId)?.dispose();
-            this.models.delete(modelId);
-        });
+    forgetModel(modelId: string): Promise<void> {
+        return this.loads.run(() => this.unloadModel(modelId));
     }
 
     async dispose(): Promise<void> {
-        this.generation?.abort.abort();
+        this.shutdown.abort();
+        for (const abort of this.replies.values()) abort.abort();
         await this.loads.run(() => this.unload());
         for (const model of this.models.values()) await model.dispose();
         this.models.clear();
