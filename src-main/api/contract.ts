@@ -1,9 +1,21 @@
 // The API contract: the single source of truth for what the UI may ask of the
-// main process, over Electron IPC or the local HTTP server. Types, plus the
-// method table they are read from. The api layer imports nothing outside itself.
-import type { CacheMode, ModeAdvice, ModelShape } from "./cache-modes.ts";
+// main process, over Electron IPC or the local HTTP server. Zod schemas for
+// every request and every saved state, the types inferred from them, and the
+// method table that pairs each request schema with its response type. The api
+// layer imports nothing outside itself but zod.
+import { z } from "zod";
+import { cacheModes, type CacheMode, type ModeAdvice, type ModelShape } from "./cache-modes.ts";
 
 export type { CacheMode, ModeAdvice, ModelShape };
+
+// ---- building blocks ----
+
+const text = (maxLength = 100_000) => z.string().max(maxLength, `is longer than ${maxLength} characters`);
+const nonEmptyText = (maxLength = 100_000) => text(maxLength).refine((value) => value.trim() !== "", "must not be empty");
+const idSchema = nonEmptyText(200);
+const integer = (min: number, max: number) => z.number().int().min(min).max(max);
+const timestamp = z.number().int().nonnegative();
+export const cacheModeSchema = z.enum(cacheModes);
 
 export interface EngineInfo {
     // Whether the loaded llama.cpp binary's system info carries the XQuant marker.
@@ -59,55 +71,64 @@ export interface CatalogEntry {
     description: string;
 }
 
-export type DownloadState = "downloading" | "paused" | "verifying" | "done" | "failed" | "cancelled";
+export const downloadStateSchema = z.enum(["downloading", "paused", "verifying", "done", "failed", "cancelled"]);
+export type DownloadState = z.infer<typeof downloadStateSchema>;
 
-export interface DownloadInfo {
-    id: string;
-    url: string;
-    fileName: string;
-    state: DownloadState;
-    downloadedBytes: number;
-    totalBytes: number;
+export const downloadInfoSchema = z.object({
+    id: idSchema,
+    url: nonEmptyText(4096),
+    fileName: nonEmptyText(255),
+    state: downloadStateSchema,
+    downloadedBytes: z.number().nonnegative(),
+    totalBytes: z.number().nonnegative(),
     // set when state is "failed"
-    error: string | null;
+    error: z.string().nullable(),
     // set when state is "done"
-    modelId: string | null;
-}
+    modelId: z.string().nullable(),
+});
+export type DownloadInfo = z.infer<typeof downloadInfoSchema>;
 
 // ---- settings ----
 
-export type Theme = "system" | "light" | "dark";
+export const themeSchema = z.enum(["system", "light", "dark"]);
+export type Theme = z.infer<typeof themeSchema>;
 
-export interface SamplingSettings {
-    temperature: number;
-    topP: number;
-    topK: number;
-    maxTokens: number;
-    seed: number | null;
-}
+export const samplingSettingsSchema = z.object({
+    temperature: z.number().min(0).max(5),
+    topP: z.number().min(0).max(1),
+    topK: integer(0, 100_000),
+    maxTokens: integer(1, 1 << 20),
+    seed: integer(0, 2 ** 31).nullable(),
+});
+export type SamplingSettings = z.infer<typeof samplingSettingsSchema>;
 
 // How a model is run: a default per model, overridable per chat.
-export interface RunSettings {
-    cacheMode: CacheMode;
-    contextSize: number;
+export const runSettingsSchema = z.object({
+    cacheMode: cacheModeSchema,
+    contextSize: integer(64, 1 << 20),
     // XQuant base layers kept at 4 bits; -1 = the engine's default
-    baseLayers: number;
-}
+    baseLayers: integer(-1, 1024),
+});
+export type RunSettings = z.infer<typeof runSettingsSchema>;
 
-export interface Settings {
-    theme: Theme;
+export const settingsSchema = z.object({
+    theme: themeSchema,
     // 0: the engine's choice (all cores, never more)
-    threads: number;
+    threads: integer(0, 1024),
     // -1: as many layers as fit in VRAM
-    gpuLayers: number;
-    dataDir: string;
-    defaultRun: RunSettings;
-    modelDefaults: Record<string, RunSettings>;
-    defaultSystemPrompt: string;
-    defaultSampling: SamplingSettings;
-}
+    gpuLayers: integer(-1, 1024),
+    dataDir: nonEmptyText(4096),
+    defaultRun: runSettingsSchema,
+    modelDefaults: z.record(z.string(), runSettingsSchema),
+    defaultSystemPrompt: text(),
+    defaultSampling: samplingSettingsSchema,
+});
+export type Settings = z.infer<typeof settingsSchema>;
 
-export type SettingsPatch = Partial<Omit<Settings, "modelDefaults">> & { modelDefaults?: Record<string, RunSettings | null> };
+// a model's default set to null is removed
+export const settingsPatchSchema = settingsSchema.omit({ modelDefaults: true }).partial()
+    .extend({ modelDefaults: z.record(z.string(), runSettingsSchema.nullable()).optional() });
+export type SettingsPatch = z.infer<typeof settingsPatchSchema>;
 
 export interface ModeEstimate {
     mode: CacheMode;
@@ -122,40 +143,43 @@ export interface ModeEstimate {
 
 // ---- chats ----
 
-export interface ChatMessageStats {
-    tokens: number;
-    tokensPerSecond: number;
-    stopped: boolean;
+export const chatMessageStatsSchema = z.object({
+    tokens: z.number().int().nonnegative(),
+    tokensPerSecond: z.number().nonnegative(),
+    stopped: z.boolean(),
     // the engine shifted the context during this reply to keep going
-    contextShifted: boolean;
-}
+    contextShifted: z.boolean(),
+});
+export type ChatMessageStats = z.infer<typeof chatMessageStatsSchema>;
+
+const roleSchema = z.enum(["user", "assistant"]);
 
 // One message of a conversation, as the engine evaluates it.
-export interface ChatTurn {
-    role: "user" | "assistant";
-    text: string;
-}
+export const chatTurnSchema = z.object({ role: roleSchema, text: text() });
+export type ChatTurn = z.infer<typeof chatTurnSchema>;
 
-export interface ChatMessage {
-    id: string;
-    role: "user" | "assistant";
-    text: string;
-    createdAt: number;
-    stats: ChatMessageStats | null;
-}
+export const chatMessageSchema = z.object({
+    id: idSchema,
+    role: roleSchema,
+    text: text(),
+    createdAt: timestamp,
+    stats: chatMessageStatsSchema.nullable(),
+});
+export type ChatMessage = z.infer<typeof chatMessageSchema>;
 
-export interface Chat {
-    id: string;
-    title: string;
-    createdAt: number;
-    updatedAt: number;
-    modelId: string | null;
-    systemPrompt: string;
-    sampling: SamplingSettings;
+export const chatSchema = z.object({
+    id: idSchema,
+    title: text(200),
+    createdAt: timestamp,
+    updatedAt: timestamp,
+    modelId: z.string().nullable(),
+    systemPrompt: text(),
+    sampling: samplingSettingsSchema,
     // null: the model's default run settings
-    runOverride: RunSettings | null;
-    messages: ChatMessage[];
-}
+    runOverride: runSettingsSchema.nullable(),
+    messages: z.array(chatMessageSchema),
+});
+export type Chat = z.infer<typeof chatSchema>;
 
 export type ChatSummary = Pick<Chat, "id" | "title" | "updatedAt" | "modelId">;
 
@@ -196,47 +220,51 @@ export interface MetricsSample {
 
 // ---- compare ----
 
-export interface CompareRequest {
-    modelId: string;
-    modes: CacheMode[];
+export const compareRequestSchema = z.object({
+    modelId: idSchema,
+    modes: z.array(cacheModeSchema).min(1).max(cacheModes.length),
     // "prompt": generate from the prompt; "perplexity": score the probe text
-    kind: "prompt" | "perplexity";
-    text: string;
-    maxTokens: number;
-    contextSize: number;
-}
+    kind: z.enum(["prompt", "perplexity"]),
+    text: nonEmptyText(),
+    maxTokens: integer(1, 4096),
+    contextSize: integer(64, 1 << 20),
+});
+export type CompareRequest = z.infer<typeof compareRequestSchema>;
 
-export interface CompareModeResult {
-    mode: CacheMode;
-    cacheBytes: number;
-    tokensPerSecond: number;
+export const compareModeResultSchema = z.object({
+    mode: cacheModeSchema,
+    cacheBytes: z.number().nonnegative(),
+    tokensPerSecond: z.number().nonnegative(),
     // KL divergence of next-token distributions against kv-f16, mean over scored tokens
-    kldVsF16: number;
-    perplexity: number | null;
-    output: string | null;
-    error: string | null;
-}
+    kldVsF16: z.number(),
+    perplexity: z.number().nullable(),
+    output: z.string().nullable(),
+    error: z.string().nullable(),
+});
+export type CompareModeResult = z.infer<typeof compareModeResultSchema>;
 
-export interface CompareRun {
-    id: string;
-    createdAt: number;
-    request: CompareRequest;
-    state: "running" | "done" | "failed";
-    results: CompareModeResult[];
-}
+export const compareRunSchema = z.object({
+    id: idSchema,
+    createdAt: timestamp,
+    request: compareRequestSchema,
+    state: z.enum(["running", "done", "failed"]),
+    results: z.array(compareModeResultSchema),
+});
+export type CompareRun = z.infer<typeof compareRunSchema>;
 
 // ---- one-off completions (the door of the OpenAI-compatible routes) ----
 
 // A conversation answered once, in a context of its own, in the model's run
 // settings with the cache mode (if given) changed; sampling fields left out take the settings' defaults.
-export interface CompletionRequest {
-    modelId: string;
-    systemPrompt: string;
+export const completionRequestSchema = z.object({
+    modelId: idSchema,
+    systemPrompt: text(),
     // the last one is the user's
-    messages: ChatTurn[];
-    cacheMode?: CacheMode;
-    sampling?: Partial<SamplingSettings>;
-}
+    messages: z.array(chatTurnSchema).min(1).refine((turns) => turns.at(-1)?.role === "user", "must end with a message from the user"),
+    cacheMode: cacheModeSchema.optional(),
+    sampling: samplingSettingsSchema.partial().optional(),
+});
+export type CompletionRequest = z.infer<typeof completionRequestSchema>;
 
 // ---- the method table ----
 
@@ -251,63 +279,85 @@ export interface ApiError {
 
 export type ApiResult<T> = { ok: true; value: T } | { ok: false; error: ApiError };
 
+const empty = z.object({});
 type Empty = Record<string, never>;
+const idOf = <K extends string>(key: K) => z.object({ [key]: idSchema } as Record<K, typeof idSchema>);
 
-// A method's argument and response types, carried by the type alone (the value is empty).
-interface Method<Request, Response> {
-    readonly signature?: (request: Request) => Response;
+// A method's request schema, and its response type carried by the type alone.
+interface Method<Request extends z.ZodType, Response> {
+    readonly request: Request;
+    readonly signature?: (request: z.infer<Request>) => Response;
 }
 
-const method = <Request, Response>(): Method<Request, Response> => ({});
+const method = <Response>() => <Request extends z.ZodType>(request: Request): Method<Request, Response> => ({ request });
 
-// Every request the UI can make: method name -> argument and response. The
-// method list and every handler, validator and transport are derived from it.
+// Every request the UI can make: method name -> request schema and response. The
+// method list, the request types and every handler and transport are derived from it.
 export const apiMethodTable = {
-    getEngineInfo: method<Empty, EngineInfo>(),
-    getSystemMemory: method<Empty, SystemMemory>(),
+    getEngineInfo: method<EngineInfo>()(empty),
+    getSystemMemory: method<SystemMemory>()(empty),
 
-    listModels: method<Empty, ModelEntry[]>(),
-    getCatalog: method<Empty, CatalogEntry[]>(),
-    listDownloads: method<Empty, DownloadInfo[]>(),
+    listModels: method<ModelEntry[]>()(empty),
+    getCatalog: method<CatalogEntry[]>()(empty),
+    listDownloads: method<DownloadInfo[]>()(empty),
     // one of catalogId or url (https or hf:); sha256 optional for a url
-    startDownload: method<{ catalogId?: string; url?: string; sha256?: string }, DownloadInfo>(),
-    pauseDownload: method<{ downloadId: string }, DownloadInfo>(),
-    resumeDownload: method<{ downloadId: string }, DownloadInfo>(),
-    cancelDownload: method<{ downloadId: string }, DownloadInfo>(),
-    importModel: method<{ path: string }, ModelEntry>(),
-    deleteModel: method<{ modelId: string }, ModelEntry[]>(),
+    startDownload: method<DownloadInfo>()(z.object({
+        catalogId: idSchema.optional(),
+        url: nonEmptyText(4096).optional(),
+        sha256: z.string().regex(/^[0-9a-f]{64}$/i, "must be 64 hex digits").optional(),
+    }).refine((request) => (request.catalogId === undefined) !== (request.url === undefined), 'Give either "catalogId" or "url"')),
+    pauseDownload: method<DownloadInfo>()(idOf("downloadId")),
+    resumeDownload: method<DownloadInfo>()(idOf("downloadId")),
+    cancelDownload: method<DownloadInfo>()(idOf("downloadId")),
+    importModel: method<ModelEntry>()(z.object({ path: nonEmptyText(4096) })),
+    deleteModel: method<ModelEntry[]>()(idOf("modelId")),
 
-    getSettings: method<Empty, Settings>(),
-    updateSettings: method<SettingsPatch, Settings>(),
-    estimateModes: method<{ modelId: string; contextSize: number; baseLayers?: number }, ModeEstimate[]>(),
+    getSettings: method<Settings>()(empty),
+    updateSettings: method<Settings>()(settingsPatchSchema),
+    estimateModes: method<ModeEstimate[]>()(z.object({ modelId: idSchema, contextSize: integer(64, 1 << 20), baseLayers: integer(-1, 1024).optional() })),
 
-    listChats: method<Empty, ChatSummary[]>(),
-    getChat: method<{ chatId: string }, Chat>(),
-    createChat: method<{ modelId?: string }, Chat>(),
-    deleteChat: method<{ chatId: string }, ChatSummary[]>(),
-    updateChat: method<{ chatId: string; title?: string; modelId?: string; systemPrompt?: string; sampling?: SamplingSettings; runOverride?: RunSettings | null }, Chat>(),
+    listChats: method<ChatSummary[]>()(empty),
+    getChat: method<Chat>()(idOf("chatId")),
+    createChat: method<Chat>()(z.object({ modelId: idSchema.optional() })),
+    deleteChat: method<ChatSummary[]>()(idOf("chatId")),
+    updateChat: method<Chat>()(z.object({
+        chatId: idSchema,
+        title: nonEmptyText(200).optional(),
+        modelId: idSchema.optional(),
+        systemPrompt: text().optional(),
+        sampling: samplingSettingsSchema.optional(),
+        runOverride: runSettingsSchema.nullable().optional(),
+    })),
     // streams "token" events, then "generation-done"; resolves when generation starts
-    sendMessage: method<{ chatId: string; text: string }, StartedReply>(),
-    regenerate: method<{ chatId: string }, StartedReply>(),
+    sendMessage: method<StartedReply>()(z.object({ chatId: idSchema, text: nonEmptyText() })),
+    regenerate: method<StartedReply>()(idOf("chatId")),
     // replaces a user message's text, drops what followed it, and answers again
-    editMessage: method<{ chatId: string; messageId: string; text: string }, StartedReply>(),
-    stopGeneration: method<{ chatId: string }, Empty>(),
+    editMessage: method<StartedReply>()(z.object({ chatId: idSchema, messageId: idSchema, text: nonEmptyText() })),
+    stopGeneration: method<Empty>()(idOf("chatId")),
 
     // loads the chat's model in its run settings and evaluates its history
-    openSession: method<{ chatId: string }, SessionInfo>(),
-    getSession: method<Empty, SessionInfo | null>(),
-    closeSession: method<Empty, Empty>(),
-    getMetrics: method<Empty, MetricsSample[]>(),
+    openSession: method<SessionInfo>()(idOf("chatId")),
+    getSession: method<SessionInfo | null>()(empty),
+    closeSession: method<Empty>()(empty),
+    getMetrics: method<MetricsSample[]>()(empty),
 
-    startCompare: method<CompareRequest, CompareRun>(),
-    listCompareRuns: method<Empty, CompareRun[]>(),
+    startCompare: method<CompareRun>()(compareRequestSchema),
+    listCompareRuns: method<CompareRun[]>()(empty),
 };
 
 export type ApiMethods = typeof apiMethodTable;
 export type ApiMethod = keyof ApiMethods;
-type Signature<M extends ApiMethod> = NonNullable<ApiMethods[M]["signature"]>;
-export type ApiRequest<M extends ApiMethod> = Parameters<Signature<M>>[0];
-export type ApiResponse<M extends ApiMethod> = ReturnType<Signature<M>>;
+export type ApiRequest<M extends ApiMethod> = z.infer<ApiMethods[M]["request"]>;
+export type ApiResponse<M extends ApiMethod> = ReturnType<NonNullable<ApiMethods[M]["signature"]>>;
+
+// Why a value does not fit its schema, in one line naming the field: the message
+// of a typed bad-request error.
+export function describeIssues(error: z.ZodError): string {
+    return error.issues.map((issue) => {
+        const field = issue.path.join(".");
+        return field === "" ? issue.message : `"${field}": ${issue.message}`;
+    }).join("; ");
+}
 
 // What the Electron app menu and the keyboard shortcuts can ask of the UI.
 export type AppCommand = "new-chat" | "settings" | "focus-input" | "stop";

@@ -2,18 +2,20 @@
 // method handled in main by the same services as the local server.
 import fs from "node:fs";
 import path from "node:path";
+import { z } from "zod";
 import { app, BrowserWindow, ipcMain, Menu, session, shell, type MenuItemConstructorOptions } from "electron";
 import { apiMethods, ipcChannel, ipcEventChannel, type ApiEvent, type AppCommand } from "../api/contract.ts";
 import { Services } from "../services/services.ts";
 import { readJson, writeJsonAtomic } from "../services/json-file.ts";
 
-interface WindowBounds {
-    x?: number;
-    y?: number;
-    width: number;
-    height: number;
-    maximized: boolean;
-}
+const windowBoundsSchema = z.object({
+    x: z.number().int().optional(),
+    y: z.number().int().optional(),
+    width: z.number().int().min(100),
+    height: z.number().int().min(100),
+    maximized: z.boolean(),
+});
+type WindowBounds = z.infer<typeof windowBoundsSchema>;
 
 const boundsFile = () => path.join(app.getPath("userData"), "window.json");
 
@@ -40,7 +42,7 @@ function buildMenu(): void {
 }
 
 function createWindow(services: Services): BrowserWindow {
-    const saved = readJson<WindowBounds>(boundsFile());
+    const saved = readJson(boundsFile(), windowBoundsSchema);
     const window = new BrowserWindow({
         width: saved?.width ?? 1200,
         height: saved?.height ?? 800,

@@ -4,7 +4,8 @@
 // This file only translates OpenAI's JSON: the services validate, resolve the
 // run settings and generate, as for every other request.
 import type http from "node:http";
-import type { ApiError, ApiErrorCode } from "../api/contract.ts";
+import { z } from "zod";
+import { cacheModeSchema, describeIssues, type ApiError, type ApiErrorCode, type CompletionRequest } from "../api/contract.ts";
 import type { Services } from "../services/services.ts";
 import { readJsonBody, sendJson } from "./http.ts";
 
@@ -28,28 +29,35 @@ function sendApiError(response: http.ServerResponse, error: ApiError): void {
     openAiError(response, status, message, type);
 }
 
-// OpenAI's chat request as a completion request, or a reason why it is not one.
-// Values are checked by the services; only the shape of `messages` is OpenAI's own.
-function toCompletionRequest(body: unknown): Record<string, unknown> | string {
-    if (typeof body !== "object" || body === null) return "The body must be a JSON object";
-    const fields = body as Record<string, unknown>;
-    if (!Array.isArray(fields.messages) || fields.messages.length === 0) return "\"messages\" must be a non-empty array";
-    const system: string[] = [];
-    const messages: { role: "user" | "assistant"; text: string }[] = [];
-    for (const message of fields.messages as unknown[]) {
-        const { role, content } = (message ?? {}) as Record<string, unknown>;
-        if ((role !== "system" && role !== "user" && role !== "assistant") || typeof content !== "string") {
-            return "each message needs a role (system, user or assistant) and string content";
-        }
-        if (role === "system") system.push(content);
-        else messages.push({ role, text: content });
-    }
-    const sampling = { temperature: fields.temperature, topP: fields.top_p, maxTokens: fields.max_tokens, seed: fields.seed };
+// OpenAI's chat request, as far as this server implements it, with OpenAI's
+// ranges. What it cannot honour (`stop`, several choices) is refused with a
+// 400 that says so, never silently ignored; fields it does not know are dropped.
+const openAiRequestSchema = z.object({
+    model: z.string(),
+    messages: z.array(z.object({
+        role: z.enum(["system", "user", "assistant"]),
+        content: z.string("must be a string (content parts are not supported)"),
+    })).min(1),
+    temperature: z.number().min(0).max(2).optional(),
+    top_p: z.number().min(0).max(1).optional(),
+    max_tokens: z.number().int().min(1).optional(),
+    seed: z.number().int().min(0).max(2 ** 31).optional(),
+    stream: z.boolean().optional(),
+    n: z.literal(1, "must be 1: this server answers with one choice").optional(),
+    stop: z.null("is not supported; leave it out").optional(),
+    xquant_cache_mode: cacheModeSchema.optional(),
+});
+type OpenAiRequest = z.infer<typeof openAiRequestSchema>;
+
+// OpenAI's chat request as a completion request (which the services check again).
+function toCompletionRequest(request: OpenAiRequest): CompletionRequest {
+    const system = request.messages.filter((message) => message.role === "system").map((message) => message.content);
+    const sampling = { temperature: request.temperature, topP: request.top_p, maxTokens: request.max_tokens, seed: request.seed };
     return {
-        modelId: fields.model,
+        modelId: request.model,
         systemPrompt: system.join("\n"),
-        messages,
-        cacheMode: fields.xquant_cache_mode,
+        messages: request.messages.flatMap(({ role, content }) => role === "system" ? [] : [{ role, text: content }]),
+        cacheMode: request.xquant_cache_mode,
         sampling: Object.fromEntries(Object.entries(sampling).filter(([, value]) => value !== undefined)),
     };
 }
@@ -57,13 +65,12 @@ function toCompletionRequest(body: unknown): Record<string, unknown> | string {
 async function completions(services: Services, request: http.IncomingMessage, response: http.ServerResponse): Promise<void> {
     const read = await readJsonBody(request);
     if (!read.ok) return openAiError(response, read.status, read.message);
-    const body = read.value;
-    const completionRequest = toCompletionRequest(body);
-    if (typeof completionRequest === "string") return openAiError(response, 400, completionRequest);
-    const planned = await services.planCompletion(completionRequest);
+    const parsed = openAiRequestSchema.safeParse(read.value);
+    if (!parsed.success) return openAiError(response, 400, describeIssues(parsed.error));
+    const planned = await services.planCompletion(toCompletionRequest(parsed.data));
     if (!planned.ok) return sendApiError(response, planned.error);
     const plan = planned.value;
-    const stream = (body as { stream?: unknown }).stream === true;
+    const stream = parsed.data.stream === true;
     const id = `chatcmpl-${Date.now().toString(36)}`;
     const created = Math.floor(Date.now() / 1000);
     const abort = new AbortController();

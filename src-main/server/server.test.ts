@@ -147,9 +147,18 @@ describe("local server", () => {
     it("validates completions like every request, and shares the one generation queue with chats", async () => {
         const hot = await openAi("/v1/chat/completions", { model: "mha-trained", messages: [{ role: "user", content: "hi" }], temperature: 9 });
         expect(hot.status).toBe(400);
-        expect(await hot.json()).toMatchObject({ error: { message: expect.stringContaining('"temperature" must be a number from 0 to 5') } });
+        expect(await hot.json()).toMatchObject({ error: { message: '"temperature": Too big: expected number to be <=2' } });
         const noTokens = await openAi("/v1/chat/completions", { model: "mha-trained", messages: [{ role: "user", content: "hi" }], max_tokens: 0 });
         expect(await noTokens.json()).toMatchObject({ error: { message: expect.stringContaining('"max_tokens"') } });
+        // what the server cannot honour is refused, not ignored
+        const stop = await openAi("/v1/chat/completions", { model: "mha-trained", messages: [{ role: "user", content: "hi" }], stop: ["\n"] });
+        expect(stop.status).toBe(400);
+        expect(await stop.json()).toMatchObject({ error: { type: "invalid_request_error", message: '"stop": is not supported; leave it out' } });
+        const twoChoices = await openAi("/v1/chat/completions", { model: "mha-trained", messages: [{ role: "user", content: "hi" }], n: 2 });
+        expect(twoChoices.status).toBe(400);
+        expect(await twoChoices.json()).toMatchObject({ error: { message: '"n": must be 1: this server answers with one choice' } });
+        const parts = await openAi("/v1/chat/completions", { model: "mha-trained", messages: [{ role: "user", content: [{ type: "text", text: "hi" }] }] });
+        expect(await parts.json()).toMatchObject({ error: { message: '"messages.0.content": must be a string (content parts are not supported)' } });
 
         const createChat = async () => {
             const created = await services.handleRequest("createChat", { modelId: "mha-trained" });

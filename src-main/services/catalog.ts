@@ -3,6 +3,7 @@
 // listed only where we know them, and a download without one is still
 // validated as GGUF before it is listed.
 import path from "node:path";
+import { z } from "zod";
 import type { CatalogEntry } from "../api/contract.ts";
 import type { ModelShape } from "../api/cache-modes.ts";
 import { recommendedModes } from "../engine/engine.ts";
@@ -85,18 +86,25 @@ const known: KnownModel[] = [
     },
 ];
 
-function isKnownModel(value: unknown): value is KnownModel {
-    const model = value as KnownModel;
-    return typeof model?.id === "string" && typeof model.name === "string" && typeof model.url === "string" && typeof model.sizeBytes === "number"
-        && (model.sha256 === null || /^[0-9a-f]{64}$/.test(String(model.sha256))) && typeof model.shape?.architecture === "string"
-        && ["nLayer", "nEmbd", "nHead", "nHeadKv", "headDimK", "headDimV"].every((key) => typeof (model.shape as unknown as Record<string, unknown>)[key] === "number");
-}
+const count = z.number().int().positive();
+const knownModelSchema = z.object({
+    id: z.string().min(1),
+    name: z.string().min(1),
+    url: z.string().min(1),
+    sizeBytes: z.number().nonnegative(),
+    sha256: z.string().regex(/^[0-9a-f]{64}$/).nullable(),
+    shape: z.object({ architecture: z.string().min(1), nLayer: count, nEmbd: count, nHead: count, nHeadKv: count, headDimK: count, headDimV: count }),
+    description: z.string().default(""),
+});
 
 // The built-in entries, plus the user's own from catalog.json in the app folder
 // (a list in the same shape as `known`; malformed entries are skipped).
 export function catalog(appDir: string): CatalogEntry[] {
-    const userEntries = readJson<unknown[]>(path.join(appDir, "catalog.json"));
-    const models = [...known, ...(Array.isArray(userEntries) ? userEntries.filter(isKnownModel) : [])];
+    const userEntries = readJson(path.join(appDir, "catalog.json"), z.array(z.unknown())) ?? [];
+    const models = [...known, ...userEntries.flatMap((entry) => {
+        const model = knownModelSchema.safeParse(entry);
+        return model.success ? [model.data] : [];
+    })];
     return models.map((model) => ({
         id: model.id,
         name: model.name,
@@ -108,6 +116,6 @@ export function catalog(appDir: string): CatalogEntry[] {
         nLayer: model.shape.nLayer,
         attention: model.shape.nHeadKv < model.shape.nHead ? "GQA" : "MHA",
         recommendedModes: recommendedModes(model.shape).filter((advice) => advice.recommended).map((advice) => advice.mode),
-        description: model.description ?? "",
+        description: model.description,
     }));
 }

@@ -3,7 +3,7 @@ import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { chatSummary } from "../api/chat-summary.ts";
-import type { Chat, ChatSummary } from "../api/contract.ts";
+import { chatSchema, type Chat, type ChatSummary } from "../api/contract.ts";
 import { RequestError } from "./errors.ts";
 import { readJson, writeJsonAtomic } from "./json-file.ts";
 
@@ -18,8 +18,8 @@ export class ChatStore {
         fs.mkdirSync(this.dir, { recursive: true });
         for (const file of fs.readdirSync(this.dir)) {
             if (!file.endsWith(".json")) continue;
-            const chat = readJson<Chat>(path.join(this.dir, file));
-            if (chat !== null && typeof chat.id === "string" && Array.isArray(chat.messages)) this.chats.set(chat.id, chat);
+            const chat = readJson(path.join(this.dir, file), chatSchema);
+            if (chat !== null) this.chats.set(chat.id, chat);
         }
     }
 

@@ -3,7 +3,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import type { CacheMode } from "../api/cache-modes.ts";
-import type { CompareModeResult, CompareRequest, CompareRun } from "../api/contract.ts";
+import { compareRunSchema, type CompareModeResult, type CompareRequest, type CompareRun } from "../api/contract.ts";
 import { meanKlDivergence, perplexity } from "../engine/score.ts";
 import { newId } from "./chats.ts";
 import { toRequestError } from "./errors.ts";
@@ -23,7 +23,7 @@ export class CompareService {
     list(): CompareRun[] {
         return fs.readdirSync(this.dir)
             .filter((file) => file.endsWith(".json"))
-            .map((file) => readJson<CompareRun>(path.join(this.dir, file)))
+            .map((file) => readJson(path.join(this.dir, file), compareRunSchema))
             .filter((run): run is CompareRun => run !== null)
             .sort((a, b) => b.createdAt - a.createdAt);
     }
@@ -49,7 +49,7 @@ export class CompareService {
             const model = await this.session.model(request.modelId);
             const prompt = model.tokenize(request.text, true).slice(0, Math.max(2, request.contextSize - request.maxTokens));
             // kv-f16 goes first: its distributions are the reference, and for a prompt its greedy continuation is the scored text
-            const modes: CacheMode[] = ["kv-f16", ...request.modes.filter((mode) => mode !== "kv-f16")];
+            const modes: CacheMode[] = [...new Set<CacheMode>(["kv-f16", ...request.modes])];
             let reference: Map<number, number>[] = [];
             let scored: number[] = prompt;
             for (const mode of modes) {

@@ -2,8 +2,12 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterEach, describe, expect, it, vi } from "vitest";
+import { z } from "zod";
+import { ChatStore } from "./chats.ts";
 import { readJson, writeJsonAtomic } from "./json-file.ts";
 import { SettingsStore } from "./settings.ts";
+
+const messagesFile = z.object({ messages: z.array(z.string()) });
 
 const tempDir = () => fs.mkdtempSync(path.join(os.tmpdir(), "xq-json-"));
 
@@ -12,15 +16,36 @@ describe("crash-safe JSON files", () => {
         const file = path.join(tempDir(), "nested", "chat.json");
         writeJsonAtomic(file, { messages: ["one"] });
         writeJsonAtomic(file, { messages: ["one", "two"] });
-        expect(readJson(file)).toEqual({ messages: ["one", "two"] });
+        expect(readJson(file, messagesFile)).toEqual({ messages: ["one", "two"] });
         expect(fs.readdirSync(path.dirname(file))).toEqual(["chat.json"]);
     });
 
-    it("keeps a damaged file aside instead of losing it, and reads it as missing", () => {
-        const file = path.join(tempDir(), "settings.json");
-        fs.writeFileSync(file, "{\"theme\": \"da");
-        expect(readJson(file)).toBeNull();
-        expect(fs.readFileSync(`${file}.damaged`, "utf8")).toBe("{\"theme\": \"da");
+    it("keeps each damaged file aside under its own number, never over an earlier one", () => {
+        const file = path.join(tempDir(), "chat.json");
+        fs.writeFileSync(file, "{\"messages\": [\"cut sho");
+        expect(readJson(file, messagesFile)).toBeNull();
+        fs.writeFileSync(file, "{\"messages\": 42}");
+        expect(readJson(file, messagesFile)).toBeNull();
+        expect(fs.readFileSync(`${file}.damaged-1`, "utf8")).toBe("{\"messages\": [\"cut sho");
+        expect(fs.readFileSync(`${file}.damaged-2`, "utf8")).toBe("{\"messages\": 42}");
+        expect(fs.existsSync(file)).toBe(false);
+    });
+
+    it("settings of the wrong shape are kept aside and the defaults apply", () => {
+        const appDir = tempDir();
+        fs.writeFileSync(path.join(appDir, "settings.json"), JSON.stringify({ theme: "dark", threads: "all of them" }));
+        expect(new SettingsStore(appDir, 2).get()).toMatchObject({ theme: "system", threads: 2 });
+        expect(JSON.parse(fs.readFileSync(path.join(appDir, "settings.json.damaged-1"), "utf8"))).toEqual({ theme: "dark", threads: "all of them" });
+    });
+
+    it("a damaged chat is kept aside and the other chats still load", () => {
+        const appDir = tempDir();
+        const chats = new ChatStore(appDir);
+        const now = Date.now();
+        const chat = chats.save({ id: "good", title: "Kept", createdAt: now, updatedAt: now, modelId: null, systemPrompt: "", sampling: { temperature: 0, topP: 1, topK: 1, maxTokens: 8, seed: null }, runOverride: null, messages: [] });
+        fs.writeFileSync(path.join(appDir, "chats", "bad.json"), JSON.stringify({ ...chat, id: "bad", messages: [{ role: "robot" }] }));
+        expect(new ChatStore(appDir).list().map((summary) => summary.id)).toEqual(["good"]);
+        expect(fs.existsSync(path.join(appDir, "chats", "bad.json.damaged-1"))).toBe(true);
     });
 
     it("settings survive a restart, and an unwritable models folder is refused with a next step", () => {
@@ -63,7 +88,7 @@ describe("crash-safe JSON files on Windows", () => {
         refuseFolderSync(dir);
         Object.defineProperty(process, "platform", { value: "win32" });
         writeJsonAtomic(file, { messages: ["saved"] });
-        expect(readJson(file)).toEqual({ messages: ["saved"] });
+        expect(readJson(file, messagesFile)).toEqual({ messages: ["saved"] });
     });
 
     it("still reports a failed folder fsync on other platforms", () => {

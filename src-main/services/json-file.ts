@@ -3,6 +3,7 @@
 import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
+import type { z } from "zod";
 
 export function writeJsonAtomic(filePath: string, value: unknown): void {
     const dir = path.dirname(filePath);
@@ -42,19 +43,46 @@ function syncFolder(dir: string): void {
     }
 }
 
-// The parsed file, or null when it is missing or unreadable (a damaged file is
-// kept aside as .damaged so that nothing is silently lost).
-export function readJson<T>(filePath: string): T | null {
+export type JsonRead<T> = { state: "ok"; value: T } | { state: "missing" } | { state: "damaged"; keptAs: string };
+
+// Reads a JSON file and checks it against its schema. A file that is not valid
+// JSON or does not fit is damaged: it is kept aside as <file>.damaged-N (never
+// over an earlier copy) so that nothing is silently lost, and reads as damaged.
+export function readJsonFile<S extends z.ZodType>(filePath: string, schema: S): JsonRead<z.infer<S>> {
     let text: string;
     try {
         text = fs.readFileSync(filePath, "utf8");
     } catch {
-        return null;
+        return { state: "missing" };
     }
+    let parsed: unknown;
     try {
-        return JSON.parse(text) as T;
+        parsed = JSON.parse(text);
     } catch {
-        fs.renameSync(filePath, `${filePath}.damaged`);
-        return null;
+        return { state: "damaged", keptAs: keepAside(filePath) };
+    }
+    const checked = schema.safeParse(parsed);
+    return checked.success ? { state: "ok", value: checked.data } : { state: "damaged", keptAs: keepAside(filePath) };
+}
+
+// The checked file, or null when it is missing or damaged (and kept aside).
+export function readJson<S extends z.ZodType>(filePath: string, schema: S): z.infer<S> | null {
+    const read = readJsonFile(filePath, schema);
+    return read.state === "ok" ? read.value : null;
+}
+
+// Moves a damaged file to the first free <file>.damaged-N; returns that path.
+function keepAside(filePath: string): string {
+    for (let n = 1; ; n++) {
+        const target = `${filePath}.damaged-${n}`;
+        try {
+            // COPYFILE_EXCL: an earlier damaged copy is never overwritten
+            fs.copyFileSync(filePath, target, fs.constants.COPYFILE_EXCL);
+        } catch (error) {
+            if ((error as NodeJS.ErrnoException).code === "EEXIST") continue;
+            throw error;
+        }
+        fs.rmSync(filePath, { force: true });
+        return target;
     }
 }

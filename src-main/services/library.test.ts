@@ -95,9 +95,60 @@ describe("model downloads from a local HTTP server", () => {
         expect(await library.list()).toEqual([]);
     });
 
-    it("refuses plain http to other hosts and unknown catalog ids", async () => {
+    it("refuses plain http to other hosts, judged on the parsed host, and unknown catalog ids", async () => {
         const { library } = libraryIn(tempDir());
         await expect(library.startDownload({ url: "http://example.com/model.gguf" })).rejects.toMatchObject({ error: { code: "bad-request" } });
+        await expect(library.startDownload({ url: "http://localhost:x@evil.example/m.gguf" })).rejects.toMatchObject({ error: { code: "bad-request", message: expect.stringContaining("use https") } });
+        await expect(library.startDownload({ url: "http://127.0.0.1.evil.example/m.gguf" })).rejects.toMatchObject({ error: { code: "bad-request" } });
+        await expect(library.startDownload({ url: "ftp://127.0.0.1/m.gguf" })).rejects.toMatchObject({ error: { code: "bad-request" } });
         await expect(library.startDownload({ catalogId: "no-such-model" })).rejects.toMatchObject({ error: { code: "not-found" } });
+    });
+
+    it("never overwrites a model: a bad download of the same name leaves it, a good one gets a name of its own", async () => {
+        const server = await serve({ "model.gguf": model, "broken/model.gguf": Buffer.from("not a model".repeat(1000)) });
+        const dir = tempDir();
+        const { library, events } = libraryIn(dir);
+        const first = await library.startDownload({ url: server.url("model.gguf") });
+        expect(await settled(events, first.id, ["done", "failed"])).toMatchObject({ state: "done", modelId: "model" });
+        const broken = await library.startDownload({ url: server.url("broken/model.gguf") });
+        expect(await settled(events, broken.id, ["done", "failed"])).toMatchObject({ state: "failed", error: expect.stringContaining("model.gguf is not a valid GGUF") });
+        expect(crypto.createHash("sha256").update(fs.readFileSync(path.join(dir, "model.gguf"))).digest("hex")).toBe(modelSha256);
+        const second = await library.startDownload({ url: server.url("model.gguf") });
+        expect(await settled(events, second.id, ["done", "failed"])).toMatchObject({ state: "done" });
+        expect((await library.list()).map((entry) => entry.fileName)).toEqual(["model.gguf", "model-2.gguf"]);
+    });
+
+    it("stages two downloads of one file name apart, and lists both", async () => {
+        const server = await serve({ "twin.gguf": model }, { bytesPerTick: 2_000_000 });
+        const { library, events } = libraryIn(tempDir());
+        const downloads = await Promise.all([library.startDownload({ url: server.url("twin.gguf") }), library.startDownload({ url: server.url("twin.gguf") })]);
+        const finished = await Promise.all(downloads.map((download) => settled(events, download.id, ["done", "failed"])));
+        expect(finished.map((download) => download.state)).toEqual(["done", "done"]);
+        expect((await library.list()).map((entry) => entry.fileName).sort()).toEqual(["twin-2.gguf", "twin.gguf"]);
+    });
+
+    it("keeps a paused download across a restart and resumes it from the partial file", async () => {
+        const server = await serve({ "slow.gguf": model }, { bytesPerTick: 500_000 });
+        const dir = tempDir();
+        const before = libraryIn(dir);
+        const started = await before.library.startDownload({ url: server.url("slow.gguf"), sha256: modelSha256 });
+        await new Promise((resolve) => setTimeout(resolve, 600));
+        before.library.pause(started.id);
+        const after = libraryIn(dir);
+        expect(after.library.listDownloads()).toEqual([expect.objectContaining({ id: started.id, state: "paused", fileName: "slow.gguf" })]);
+        const requestsBeforeResume = server.ranges.length;
+        after.library.resume(started.id);
+        expect(await settled(after.events, started.id, ["done", "failed"])).toMatchObject({ state: "done", modelId: "slow" });
+        expect(server.ranges.slice(requestsBeforeResume).filter((range) => range !== "" && !/^bytes=0-/.test(range)).length).toBeGreaterThan(0);
+        expect(libraryIn(dir).library.listDownloads()).toEqual([]);
+    });
+
+    it("rebuilds a damaged index from the models folder, keeping the damaged copy", async () => {
+        const dir = tempDir();
+        fs.copyFileSync(fixturePath("mha-random-f16"), path.join(dir, "kept.gguf"));
+        fs.writeFileSync(path.join(dir, "index.json"), "[{\"id\": \"kept\", \"fileNa");
+        const { library } = libraryIn(dir);
+        expect(await library.list()).toEqual([expect.objectContaining({ id: "kept", fileName: "kept.gguf", metadata: expect.objectContaining({ nLayer: 4 }) })]);
+        expect(fs.readFileSync(path.join(dir, "index.json.damaged-1"), "utf8")).toBe("[{\"id\": \"kept\", \"fileNa");
     });
 });

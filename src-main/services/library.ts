@@ -1,10 +1,14 @@
-// The model library: models under <dataDir>/models, listed in an index file.
-// Downloads and imports land there only after GGUF validation (and a sha256
-// check where the checksum is known).
+// The model library: models under <dataDir>/models, listed in an index file
+// (rebuilt from the folder's .gguf files if it is damaged). Downloads and
+// imports are staged under models/.downloads, each under a name of its own,
+// validated there (GGUF, and sha256 where the checksum is known), and only then
+// moved in, never over an existing model. Unfinished downloads are saved, so a
+// paused one can resume after a restart.
 import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
-import type { CatalogEntry, DownloadInfo, ModelEntry, ModelMetadata } from "../api/contract.ts";
+import { z } from "zod";
+import { downloadInfoSchema, type CatalogEntry, type DownloadInfo, type ModelEntry, type ModelMetadata } from "../api/contract.ts";
 import { throttle } from "../api/throttle.ts";
 import { recommendedModes } from "../engine/engine.ts";
 import { EngineError } from "../engine/errors.ts";
@@ -12,14 +16,20 @@ import { ModelDownload, readGgufMetadata, sha256File } from "../engine/models.ts
 import { newId } from "./chats.ts";
 import { RequestError } from "./errors.ts";
 import type { EventBus } from "./events.ts";
-import { readJson, writeJsonAtomic } from "./json-file.ts";
+import { readJson, readJsonFile, writeJsonAtomic } from "./json-file.ts";
 
-interface IndexedModel {
-    id: string;
-    fileName: string;
-    sha256: string | null;
-    source: ModelEntry["source"];
-}
+const sha256Schema = z.string().regex(/^[0-9a-f]{64}$/);
+
+const indexSchema = z.array(z.object({
+    id: z.string().min(1),
+    fileName: z.string().min(1),
+    sha256: sha256Schema.nullable(),
+    source: z.enum(["download", "import"]),
+}));
+type IndexedModel = z.infer<typeof indexSchema>[number];
+
+// What is saved of each unfinished download: enough to resume it after a restart.
+const savedDownloadsSchema = z.array(z.object({ info: downloadInfoSchema, sha256: sha256Schema.nullable() }));
 
 interface ActiveDownload {
     info: DownloadInfo;
@@ -40,22 +50,72 @@ function safeFileName(name: string): string {
     return base.toLowerCase().endsWith(".gguf") ? base : `${base}.gguf`;
 }
 
-function modelIdFor(fileName: string): string {
-    return fileName.replace(/\.gguf$/i, "").toLowerCase().replace(/[^a-z0-9._-]+/g, "-");
+// An id for a model file that no model in the index has yet.
+function uniqueModelId(index: readonly IndexedModel[], fileName: string): string {
+    let id = fileName.replace(/\.gguf$/i, "").toLowerCase().replace(/[^a-z0-9._-]+/g, "-");
+    while (index.some((model) => model.id === id)) id = `${id}-${crypto.randomBytes(2).toString("hex")}`;
+    return id;
+}
+
+const isLoopback = (hostname: string): boolean => hostname === "127.0.0.1" || hostname === "localhost" || hostname === "[::1]";
+
+// The download's file name, from the URL (hf: URIs end in the file name too).
+function checkedDownloadUrl(url: string): { url: string; fileName: string } {
+    let parsed: URL;
+    try {
+        parsed = new URL(url.startsWith("hf:") ? `https://hf/${url.slice(3)}` : url);
+    } catch {
+        throw new RequestError("bad-request", `${url} is not a valid URL. Give an https:// URL or an hf: URI (hf:owner/repo/file.gguf).`);
+    }
+    // judged on the parsed host: http://localhost:x@evil.example/ is evil.example
+    if (parsed.protocol === "http:" && !isLoopback(parsed.hostname)) {
+        throw new RequestError("bad-request", "Plain http is only allowed from this machine (127.0.0.1); use https.");
+    }
+    if (parsed.protocol !== "https:" && parsed.protocol !== "http:") {
+        throw new RequestError("bad-request", "Give an https:// URL or an hf: URI (hf:owner/repo/file.gguf).");
+    }
+    const lastSegment = parsed.pathname.split("/").at(-1) ?? "";
+    let fileName: string;
+    try {
+        fileName = decodeURIComponent(lastSegment);
+    } catch {
+        fileName = lastSegment;
+    }
+    return { url, fileName: safeFileName(fileName) };
 }
 
 export class ModelLibrary {
     private readonly metadataCache = new Map<string, ModelMetadata>();
     private readonly downloads = new Map<string, ActiveDownload>();
 
-    constructor(private readonly modelsDir: () => string, private readonly events: EventBus, private readonly catalog: () => CatalogEntry[] = () => []) {}
+    constructor(private readonly modelsDir: () => string, private readonly events: EventBus, private readonly catalog: () => CatalogEntry[] = () => []) {
+        this.restoreDownloads();
+    }
 
     private get indexFile(): string {
         return path.join(this.modelsDir(), "index.json");
     }
 
+    private get stagingDir(): string {
+        return path.join(this.modelsDir(), ".downloads");
+    }
+
+    private get downloadsFile(): string {
+        return path.join(this.stagingDir, "downloads.json");
+    }
+
+    // The index; a damaged one (kept aside) is rebuilt from the .gguf files in the folder.
     private readIndex(): IndexedModel[] {
-        return readJson<IndexedModel[]>(this.indexFile) ?? [];
+        const read = readJsonFile(this.indexFile, indexSchema);
+        if (read.state === "ok") return read.value;
+        if (read.state === "missing") return [];
+        const index: IndexedModel[] = [];
+        for (const fileName of fs.readdirSync(this.modelsDir()).filter((name) => name.toLowerCase().endsWith(".gguf")).sort()) {
+            // how the file came is not known any more; its checksum is not computed until asked
+            index.push({ id: uniqueModelId(index, fileName), fileName, sha256: null, source: "import" });
+        }
+        writeJsonAtomic(this.indexFile, index);
+        return index;
     }
 
     async list(): Promise<ModelEntry[]> {
@@ -80,20 +140,24 @@ export class ModelLibrary {
         return model;
     }
 
-    // Validates a finished file and lists it under a unique id.
-    private async addToIndex(filePath: string, sha256: string | null, source: ModelEntry["source"]): Promise<ModelEntry> {
+    // Validates a staged file, moves it into the models folder under a name no
+    // file there has (`fileName`, else name-2.gguf, name-3.gguf, …) and lists it under a unique id.
+    private async addToLibrary(stagedPath: string, fileName: string, sha256: string | null, source: ModelEntry["source"]): Promise<ModelEntry> {
         try {
-            await readGgufMetadata(filePath);
+            await readGgufMetadata(stagedPath);
         } catch (error) {
-            fs.rmSync(filePath, { force: true });
-            const message = error instanceof EngineError ? error.message : (error as Error).message;
+            fs.rmSync(stagedPath, { force: true });
+            const message = error instanceof EngineError ? error.message.replace(path.basename(stagedPath), fileName) : (error as Error).message;
             throw new RequestError("model-invalid", `${message}. The file was not added.`);
         }
-        const fileName = path.basename(filePath);
-        const index = this.readIndex().filter((model) => model.fileName !== fileName);
-        let id = modelIdFor(fileName);
-        while (index.some((model) => model.id === id)) id = `${id}-${crypto.randomBytes(2).toString("hex")}`;
-        index.push({ id, fileName, sha256, source });
+        const stem = fileName.replace(/\.gguf$/i, "");
+        let target = path.join(this.modelsDir(), fileName);
+        // no await between the check and the rename: nothing in this process can take the name meanwhile
+        for (let n = 2; fs.existsSync(target); n++) target = path.join(this.modelsDir(), `${stem}-${n}.gguf`);
+        fs.renameSync(stagedPath, target);
+        const index = this.readIndex();
+        const id = uniqueModelId(index, path.basename(target));
+        index.push({ id, fileName: path.basename(target), sha256, source });
         writeJsonAtomic(this.indexFile, index);
         const models = await this.list();
         this.events.emit({ type: "models", models });
@@ -110,22 +174,20 @@ export class ModelLibrary {
         } catch (error) {
             throw new RequestError("model-invalid", `${(error as Error).message}. Nothing was imported; the library is unchanged.`);
         }
-        fs.mkdirSync(this.modelsDir(), { recursive: true });
+        fs.mkdirSync(this.stagingDir, { recursive: true });
         const size = fs.statSync(sourcePath).size;
-        if (size > freeDiskBytes(this.modelsDir())) {
-            throw new RequestError("disk-full", `Importing needs ${mib(size)}, but only ${mib(freeDiskBytes(this.modelsDir()))} are free. Free some disk space or choose another models folder in Settings.`);
+        if (size > freeDiskBytes(this.stagingDir)) {
+            throw new RequestError("disk-full", `Importing needs ${mib(size)}, but only ${mib(freeDiskBytes(this.stagingDir))} are free. Free some disk space or choose another models folder in Settings.`);
         }
-        const target = path.join(this.modelsDir(), safeFileName(path.basename(sourcePath)));
-        const temp = `${target}.importing`;
+        const staged = path.join(this.stagingDir, `${newId()}.importing`);
         try {
-            fs.copyFileSync(sourcePath, temp);
-            fs.renameSync(temp, target);
+            fs.copyFileSync(sourcePath, staged);
         } catch (error) {
-            fs.rmSync(temp, { force: true });
+            fs.rmSync(staged, { force: true });
             const full = (error as NodeJS.ErrnoException).code === "ENOSPC";
             throw new RequestError(full ? "disk-full" : "internal", full ? "The disk filled up during the import; nothing was imported." : `The import failed: ${(error as Error).message}`);
         }
-        return this.addToIndex(target, await sha256File(target), "import");
+        return this.addToLibrary(staged, safeFileName(path.basename(sourcePath)), await sha256File(staged), "import");
     }
 
     async delete(modelId: string): Promise<ModelEntry[]> {
@@ -150,29 +212,45 @@ export class ModelLibrary {
 
     private update(active: ActiveDownload, change: Partial<DownloadInfo>): DownloadInfo {
         active.info = { ...active.info, ...change };
+        if (change.state !== undefined) this.saveDownloads();
         this.events.emit({ type: "download", download: active.info });
         return active.info;
+    }
+
+    // Saves the unfinished downloads (finished and cancelled ones are not resumed).
+    private saveDownloads(): void {
+        const unfinished = [...this.downloads.values()].filter((active) => active.info.state !== "done" && active.info.state !== "cancelled");
+        writeJsonAtomic(this.downloadsFile, unfinished.map(({ info, sha256 }) => ({ info, sha256 })));
+    }
+
+    // The downloads saved before a restart, paused where they were (or failed, as they were).
+    private restoreDownloads(): void {
+        for (const { info, sha256 } of readJson(this.downloadsFile, savedDownloadsSchema) ?? []) {
+            const state = info.state === "failed" ? "failed" : "paused";
+            this.downloads.set(info.id, { info: { ...info, state }, download: this.modelDownload(info.id, info.url), sha256 });
+        }
+    }
+
+    // Each download is staged under its own id, so two of one file never share a staging file.
+    private modelDownload(downloadId: string, url: string): ModelDownload {
+        const sendProgress = throttle<{ downloadedBytes: number; totalBytes: number }>(250, (progress) => {
+            const active = this.downloads.get(downloadId);
+            if (active?.info.state === "downloading") this.update(active, progress);
+        });
+        return new ModelDownload(url, this.stagingDir, `${downloadId}.gguf`, sendProgress);
     }
 
     async startDownload(request: { catalogId?: string; url?: string; sha256?: string }): Promise<DownloadInfo> {
         const entry = request.catalogId === undefined ? undefined : this.catalog().find((model) => model.id === request.catalogId);
         if (request.catalogId !== undefined && entry === undefined) throw new RequestError("not-found", `The catalog has no model ${request.catalogId}.`);
-        const url = entry?.url ?? request.url!;
-        if (!/^(https?:\/\/|hf:)/.test(url)) throw new RequestError("bad-request", "Give an https:// URL or an hf: URI (hf:owner/repo/file.gguf).");
-        if (url.startsWith("http://") && !/^http:\/\/(127\.0\.0\.1|localhost)[:/]/.test(url)) {
-            throw new RequestError("bad-request", "Plain http is only allowed from this machine (127.0.0.1); use https.");
-        }
-        const fileName = safeFileName(entry?.fileName ?? decodeURIComponent(new URL(url.replace(/^hf:/, "https://hf/")).pathname.split("/").at(-1) ?? "model"));
-        const stagingDir = path.join(this.modelsDir(), ".downloads");
-        fs.mkdirSync(stagingDir, { recursive: true });
+        const checked = checkedDownloadUrl(entry?.url ?? request.url!);
+        const url = checked.url;
+        const fileName = entry === undefined ? checked.fileName : safeFileName(entry.fileName);
+        fs.mkdirSync(this.stagingDir, { recursive: true });
         const id = newId();
-        const sendProgress = throttle<{ downloadedBytes: number; totalBytes: number }>(250, (progress) => {
-            const active = this.downloads.get(id);
-            if (active?.info.state === "downloading") this.update(active, progress);
-        });
         const active: ActiveDownload = {
             info: { id, url, fileName, state: "downloading", downloadedBytes: 0, totalBytes: 0, error: null, modelId: null },
-            download: new ModelDownload(url, stagingDir, fileName, sendProgress),
+            download: this.modelDownload(id, url),
             sha256: entry?.sha256 ?? request.sha256?.toLowerCase() ?? null,
         };
         let totalBytes: number;
@@ -181,7 +259,7 @@ export class ModelLibrary {
         } catch (error) {
             throw new RequestError("download-failed", `${(error as Error).message}. Check the address and your connection.`);
         }
-        const free = freeDiskBytes(stagingDir);
+        const free = freeDiskBytes(this.stagingDir);
         if (totalBytes > free) {
             throw new RequestError("disk-full", `${fileName} needs ${mib(totalBytes)}, but only ${mib(free)} are free. Free some disk space or choose another models folder in Settings.`);
         }
@@ -204,9 +282,7 @@ export class ModelLibrary {
                 fs.rmSync(file, { force: true });
                 throw new RequestError("download-failed", `The downloaded file's sha256 is ${sha256}, not the expected ${active.sha256}. It was deleted; try the download again.`);
             }
-            const target = path.join(this.modelsDir(), active.info.fileName);
-            fs.renameSync(file, target);
-            const model = await this.addToIndex(target, sha256, "download");
+            const model = await this.addToLibrary(file, active.info.fileName, sha256, "download");
             this.update(active, { state: "done", modelId: model.id });
         } catch (error) {
             if (active.info.state === "cancelled" || active.info.state === "paused") return;

@@ -54,11 +54,14 @@ describe("services", () => {
     });
 
     it.each([
-        ["sendMessage", { chatId: 5, text: "hi" }, /"chatId" must be a string/],
-        ["updateSettings", { theme: "neon" }, /"theme" must be one of/],
-        ["estimateModes", { modelId: "x", contextSize: -3 }, /"contextSize" must be an integer/],
-        ["startDownload", { url: "https://a/b.gguf", catalogId: "c" }, /either "catalogId" or "url"/],
-        ["startCompare", { modelId: "m", modes: ["kv-f17"], kind: "prompt", text: "a", maxTokens: 4, contextSize: 256 }, /list of cache modes/],
+        ["sendMessage", { chatId: 5, text: "hi" }, /^"chatId": Invalid input: expected string, received number$/],
+        ["sendMessage", { chatId: "c", text: "  " }, /^"text": must not be empty$/],
+        ["updateSettings", { theme: "neon" }, /^"theme": Invalid option: expected one of "system"\|"light"\|"dark"$/],
+        ["updateSettings", { defaultSampling: { temperature: 0, topP: 2, topK: 1, maxTokens: 8, seed: null } }, /^"defaultSampling.topP": Too big: expected number to be <=1$/],
+        ["estimateModes", { modelId: "x", contextSize: -3 }, /^"contextSize": Too small: expected number to be >=64$/],
+        ["startDownload", { url: "https://a/b.gguf", catalogId: "c" }, /^Give either "catalogId" or "url"$/],
+        ["startDownload", { url: "https://a/b.gguf", sha256: "abc" }, /^"sha256": must be 64 hex digits$/],
+        ["startCompare", { modelId: "m", modes: ["kv-f17"], kind: "prompt", text: "a", maxTokens: 4, contextSize: 256 }, /^"modes.0": Invalid option: expected one of "kv-f16"/],
     ] as const)("validates %s arguments", async (method, argument, message) => {
         const result = await services.handleRequest(method, argument);
         expect(result.ok).toBe(false);

@@ -6,7 +6,7 @@ import path from "node:path";
 import { estimateCacheBytes } from "../api/cache-modes.ts";
 import { chatSummary } from "../api/chat-summary.ts";
 import type { ApiMethod, ApiRequest, ApiResponse, ApiResult, Chat, ModeEstimate, StartedReply } from "../api/contract.ts";
-import { isApiMethod } from "../api/contract.ts";
+import { apiMethodTable, completionRequestSchema, isApiMethod, samplingSettingsSchema } from "../api/contract.ts";
 import { resolveRunSettings } from "../api/run-settings.ts";
 import type { ReplyResult } from "../engine/chat.ts";
 import { defaultThreads, Engine } from "../engine/engine.ts";
@@ -20,10 +20,9 @@ import { ModelLibrary } from "./library.ts";
 import { GenerationQueue } from "./queue.ts";
 import { SessionService, type CompletionPlan } from "./session.ts";
 import { SettingsStore } from "./settings.ts";
-import { completionRequest, validators } from "./validate.ts";
+import { checked } from "./validate.ts";
 
 type Handlers = { [M in ApiMethod]: (request: ApiRequest<M>) => Promise<ApiResponse<M>> };
-type Fields = Record<string, unknown>;
 
 export interface ServicesOptions {
     // settings, chats and compare runs live here; models under settings.dataDir
@@ -198,8 +197,8 @@ export class Services {
     handleRequest(method: string, request: unknown): Promise<ApiResult<unknown>>;
     async handleRequest(method: string, request: unknown): Promise<ApiResult<unknown>> {
         if (!isApiMethod(method)) return { ok: false, error: { code: "unknown-method", message: `Unknown method: ${method}` } };
-        return answer(method, request, async (fields) => {
-            const argument = (validators[method] as (fields: Fields) => unknown)(fields);
+        return answer(async () => {
+            const argument = checked(apiMethodTable[method].request, request);
             const handler = this.handlers[method] as (request: unknown) => Promise<unknown>;
             return handler(argument);
         });
@@ -208,9 +207,11 @@ export class Services {
     // A one-off completion, validated like every request and resolved to the
     // model's run settings (with the request's cache mode, if any) and the default sampling.
     planCompletion(request: unknown): Promise<ApiResult<CompletionPlan>> {
-        return answer("completion", request, async (fields) => {
+        return answer(async () => {
             const settings = this.settings.get();
-            const { modelId, systemPrompt, messages, cacheMode, sampling } = completionRequest(fields, settings.defaultSampling);
+            const { modelId, systemPrompt, messages, cacheMode, sampling: overrides } = checked(completionRequestSchema, request);
+            // the merged settings meet the same ranges as a chat's
+            const sampling = checked(samplingSettingsSchema, { ...settings.defaultSampling, ...overrides });
             const model = await this.library.get(modelId);
             const run = resolveRunSettings(settings, modelId, null, model.metadata.contextLength);
             return { modelId, systemPrompt, messages, sampling, run: { ...run, cacheMode: cacheMode ?? run.cacheMode } };
@@ -220,7 +221,7 @@ export class Services {
     // Generates a planned completion, streaming its text, once the generation queue
     // admits it (refused as busy when the queue is full).
     complete(plan: CompletionPlan, onText: (text: string) => void, signal: AbortSignal): Promise<ApiResult<ReplyResult>> {
-        return answer("completion", {}, () => this.session.complete(plan, onText, signal));
+        return answer(() => this.session.complete(plan, onText, signal));
     }
 
     async dispose(): Promise<void> {
@@ -230,14 +231,11 @@ export class Services {
     }
 }
 
-// Runs one request on an object argument: its value, or the typed error it threw
-// (engine errors keep their kind: invalid model, unsupported architecture, …).
-async function answer<T>(name: string, request: unknown, run: (fields: Fields) => Promise<T>): Promise<ApiResult<T>> {
-    if (typeof request !== "object" || request === null || Array.isArray(request)) {
-        return { ok: false, error: { code: "bad-request", message: `${name} expects an object argument` } };
-    }
+// Runs one request: its value, or the typed error it threw (engine errors keep
+// their kind: invalid model, unsupported architecture, …).
+async function answer<T>(run: () => Promise<T>): Promise<ApiResult<T>> {
     try {
-        return { ok: true, value: await run(request as Fields) };
+        return { ok: true, value: await run() };
     } catch (error) {
         return { ok: false, error: toRequestError(error).error };
     }

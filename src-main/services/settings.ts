@@ -1,7 +1,7 @@
 // App settings, persisted crash-safely in the app folder.
 import fs from "node:fs";
 import path from "node:path";
-import type { Settings, SettingsPatch } from "../api/contract.ts";
+import { settingsSchema, type Settings, type SettingsPatch } from "../api/contract.ts";
 import { RequestError } from "./errors.ts";
 import { readJson, writeJsonAtomic } from "./json-file.ts";
 
@@ -25,7 +25,8 @@ export class SettingsStore {
     constructor(appDir: string, threads: number) {
         this.file = path.join(appDir, "settings.json");
         const defaults = defaultSettings(appDir, threads);
-        this.settings = { ...defaults, ...readJson<Partial<Settings>>(this.file) };
+        // fields a newer version added take their defaults
+        this.settings = { ...defaults, ...readJson(this.file, settingsSchema.partial()) };
     }
 
     get(): Settings {
