@@ -1,21 +1,28 @@
-import { useMemo, useState, type ReactNode } from "react";
-import { parseMarkdown, type Block, type Inline } from "../markdown.ts";
+// A reply's Markdown (CommonMark + GFM) through react-markdown: never raw HTML
+// (react-markdown drops it without rehype-raw), links only to https, no images,
+// and code blocks highlighted by rehype-highlight with a Copy button.
+import { memo, useState, type ReactNode } from "react";
+import ReactMarkdown, { type Components } from "react-markdown";
+import rehypeHighlight from "rehype-highlight";
+import remarkGfm from "remark-gfm";
 
-function renderInline(nodes: Inline[]): ReactNode[] {
-    return nodes.map((node, index) => {
-        switch (node.kind) {
-            case "text": return node.text;
-            case "code": return <code key={index}>{node.text}</code>;
-            case "strong": return <strong key={index}>{renderInline(node.children)}</strong>;
-            case "em": return <em key={index}>{renderInline(node.children)}</em>;
-            case "link": return <a key={index} href={node.href} target="_blank" rel="noopener noreferrer">{renderInline(node.children)}</a>;
-        }
-    });
+type HastNode = { type: string; value?: string; children?: HastNode[]; properties?: { className?: unknown } };
+
+// The plain text under a syntax tree node: what the Copy button copies.
+function textOf(node: HastNode): string {
+    return node.value ?? (node.children ?? []).map(textOf).join("");
 }
 
-function CodeBlock({ lang, text }: { lang: string; text: string }) {
+// Only https links survive; any other URL (javascript:, http:, file:, relative) is dropped.
+function httpsOnly(url: string): string | undefined {
+    return url.startsWith("https://") ? url : undefined;
+}
+
+function CodeBlock({ code, children }: { code: HastNode; children: ReactNode }) {
     const [copied, setCopied] = useState(false);
-    const copy = () => void navigator.clipboard.writeText(text).then(() => {
+    const className = Array.isArray(code.properties?.className) ? code.properties.className.join(" ") : "";
+    const lang = /language-([\w+#.-]+)/.exec(className)?.[1] ?? "";
+    const copy = () => void navigator.clipboard.writeText(textOf(code).replace(/\n$/, "")).then(() => {
         setCopied(true);
         setTimeout(() => setCopied(false), 1500);
     });
@@ -25,27 +32,37 @@ function CodeBlock({ lang, text }: { lang: string; text: string }) {
                 <span>{lang || "text"}</span>
                 <button type="button" onClick={copy} aria-label={`Copy ${lang || "code"} block`}>{copied ? "Copied" : "Copy"}</button>
             </div>
-            <pre><code>{text}</code></pre>
+            <pre>{children}</pre>
         </div>
     );
 }
 
-function renderBlock(block: Block, index: number): ReactNode {
-    switch (block.kind) {
-        case "heading": {
-            const Tag = `h${Math.min(block.level + 2, 6)}` as "h3";
-            return <Tag key={index}>{renderInline(block.children)}</Tag>;
-        }
-        case "paragraph": return <p key={index}>{renderInline(block.children)}</p>;
-        case "code": return <CodeBlock key={index} lang={block.lang} text={block.text} />;
-        case "list": {
-            const items = block.items.map((item, i) => <li key={i}>{renderInline(item)}</li>);
-            return block.ordered ? <ol key={index}>{items}</ol> : <ul key={index}>{items}</ul>;
-        }
-    }
-}
+// A reply's headings sit two levels below the page's own.
+const heading = (Tag: "h3" | "h4" | "h5" | "h6") => function Heading({ children }: { children?: ReactNode }) {
+    return <Tag>{children}</Tag>;
+};
 
-export function Markdown({ text }: { text: string }) {
-    const blocks = useMemo(() => parseMarkdown(text), [text]);
-    return <div className="markdown">{blocks.map(renderBlock)}</div>;
-}
+const components: Components = {
+    h1: heading("h3"),
+    h2: heading("h4"),
+    h3: heading("h5"),
+    h4: heading("h6"),
+    h5: heading("h6"),
+    h6: heading("h6"),
+    a: ({ href, children }) => href === undefined ? <span>{children}</span> : <a href={href} target="_blank" rel="noopener noreferrer">{children}</a>,
+    // an image would be a request to anywhere: its description stands in for it
+    img: ({ alt }) => <span>{alt}</span>,
+    pre: ({ node, children }) => {
+        const code = node?.children.find((child) => child.type === "element" && child.tagName === "code");
+        return code === undefined ? <pre>{children}</pre> : <CodeBlock code={code as HastNode}>{children}</CodeBlock>;
+    },
+};
+
+// Memoized: a finished message is parsed once, not on every streamed token elsewhere.
+export const Markdown = memo(function Markdown({ text }: { text: string }) {
+    return (
+        <div className="markdown">
+            <ReactMarkdown remarkPlugins={[remarkGfm]} rehypePlugins={[rehypeHighlight]} urlTransform={httpsOnly} components={components}>{text}</ReactMarkdown>
+        </div>
+    );
+});
