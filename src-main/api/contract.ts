@@ -270,7 +270,7 @@ export type CompletionRequest = z.infer<typeof completionRequestSchema>;
 
 export type ApiErrorCode =
     | "bad-request" | "unknown-method" | "not-found" | "engine-unavailable" | "model-invalid"
-    | "unsupported-architecture" | "disk-full" | "download-failed" | "busy" | "internal";
+    | "unsupported-architecture" | "disk-full" | "download-failed" | "busy" | "forbidden" | "internal";
 
 export interface ApiError {
     code: ApiErrorCode;

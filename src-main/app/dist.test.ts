@@ -28,4 +28,26 @@ describe("npm run dist", () => {
             expect(fs.existsSync(path.join(installedBinDir, `libggml-cpu-${tag}.so`)), tag).toBe(true);
         }
     });
+
+    // The fuses block of electron-builder.yml, as key: value pairs.
+    const fusesIn = (config: string): Record<string, string> => {
+        const block = /^electronFuses:\n((?:[ \t]+.*\n?)+)/m.exec(config)?.[1] ?? "";
+        return Object.fromEntries([...block.matchAll(/^\s+(\w+):\s*(\S+)/gm)].map((match) => [match[1]!, match[2]!]));
+    };
+
+    it("sets the Electron fuses: no RunAsNode, NODE_OPTIONS or --inspect; cookie encryption; only its own checked asar", () => {
+        const fuses = fusesIn(fs.readFileSync(path.join(repoRoot, "electron-builder.yml"), "utf8"));
+        expect(fuses).toEqual({
+            runAsNode: "false",
+            enableCookieEncryption: "true",
+            enableNodeOptionsEnvironmentVariable: "false",
+            enableNodeCliInspectArguments: "false",
+            enableEmbeddedAsarIntegrityValidation: "true",
+            onlyLoadAppFromAsar: "true",
+        });
+        // the names are electron-builder's own (its config schema), so none is silently ignored
+        const schema = JSON.parse(fs.readFileSync(path.join(repoRoot, "node_modules", "app-builder-lib", "scheme.json"), "utf8"));
+        expect(schema.properties.electronFuses).toBeDefined();
+        expect(Object.keys(schema.definitions.FuseOptionsV1.properties)).toEqual(expect.arrayContaining(Object.keys(fuses)));
+    });
 });

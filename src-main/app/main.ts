@@ -1,12 +1,17 @@
-// The Electron shell: a secure window over the renderer, with every contract
-// method handled in main by the same services as the local server.
+// The Electron shell: a secure window over the renderer (served from app://,
+// see app-protocol.ts), with every contract method handled in main by the same
+// services as the local server, for the app's own page only.
 import fs from "node:fs";
 import path from "node:path";
+import { pathToFileURL } from "node:url";
 import { z } from "zod";
-import { app, BrowserWindow, ipcMain, Menu, session, shell, type MenuItemConstructorOptions } from "electron";
+import { app, BrowserWindow, ipcMain, Menu, net, protocol, session, shell, type MenuItemConstructorOptions } from "electron";
 import { apiMethods, ipcChannel, ipcEventChannel, type ApiEvent, type AppCommand } from "../api/contract.ts";
 import { Services } from "../services/services.ts";
 import { readJson, writeJsonAtomic } from "../services/json-file.ts";
+import { allowsPermission, appEntryUrl, appScheme, isAppFrame, resolveAppPath } from "./app-protocol.ts";
+
+const rendererDir = path.join(import.meta.dirname, "..", "dist-renderer");
 
 const windowBoundsSchema = z.object({
     x: z.number().int().optional(),
@@ -72,7 +77,7 @@ function createWindow(services: Services): BrowserWindow {
         if (!window.isDestroyed()) window.webContents.send(ipcEventChannel, event);
     });
     window.on("closed", unsubscribe);
-    void window.loadFile(path.join(import.meta.dirname, "..", "dist-renderer", "index.html"));
+    void window.loadURL(appEntryUrl);
     return window;
 }
 
@@ -81,18 +86,27 @@ if (!app.requestSingleInstanceLock()) {
 } else {
     const services = new Services({ appDir: app.getPath("userData") });
     for (const method of apiMethods) {
-        // services.handleRequest validates every argument; a renderer can send anything
-        ipcMain.handle(ipcChannel(method), (_event, request: unknown) => services.handleRequest(method, request));
+        // only the app's own page may ask; services.handleRequest validates every argument
+        ipcMain.handle(ipcChannel(method), (event, request: unknown) => isAppFrame(event.senderFrame?.url)
+            ? services.handleRequest(method, request)
+            : { ok: false, error: { code: "forbidden", message: "Only the app's own page can make this request." } });
     }
+    // a standard, secure scheme: the page gets an origin of its own, like https
+    protocol.registerSchemesAsPrivileged([{ scheme: appScheme, privileges: { standard: true, secure: true, supportFetchAPI: true } }]);
     app.on("second-instance", () => {
         const [window] = BrowserWindow.getAllWindows();
         if (window?.isMinimized()) window.restore();
         window?.focus();
     });
     app.whenReady().then(() => {
-        // the strict CSP itself is a meta tag in src-renderer/index.html: file:// pages carry no headers
-        session.defaultSession.setPermissionRequestHandler((_contents, _permission, callback) => callback(false));
-        session.defaultSession.setPermissionCheckHandler(() => false);
+        protocol.handle(appScheme, (request) => {
+            const file = resolveAppPath(rendererDir, request.url);
+            if (file === null || !fs.existsSync(file)) return new Response("Not found", { status: 404 });
+            return net.fetch(pathToFileURL(file).toString());
+        });
+        // the strict CSP itself is a meta tag in src-renderer/index.html, where 'self' is app://xquant
+        session.defaultSession.setPermissionRequestHandler((_contents, permission, callback, details) => callback(allowsPermission(permission, details.requestingUrl)));
+        session.defaultSession.setPermissionCheckHandler((_contents, permission, requestingOrigin) => allowsPermission(permission, requestingOrigin));
         buildMenu();
         fs.mkdirSync(app.getPath("userData"), { recursive: true });
         createWindow(services);
