@@ -5,6 +5,9 @@
 // layer imports nothing outside itself but zod.
 import { z } from "zod";
 import { cacheModes, type CacheMode, type ModeAdvice, type ModelShape } from "./cache-modes.ts";
+import type { ApiMethod } from "./methods.ts";
+
+export { apiMethods, ipcChannel, ipcEventChannel, isApiMethod, type ApiMethod } from "./methods.ts";
 
 export type { CacheMode, ModeAdvice, ModelShape };
 
@@ -343,10 +346,10 @@ export const apiMethodTable = {
 
     startCompare: method<CompareRun>()(compareRequestSchema),
     listCompareRuns: method<CompareRun[]>()(empty),
-};
+// exactly the methods of methods.ts: a missing or an extra one does not compile
+} satisfies Record<ApiMethod, { readonly request: z.ZodType }>;
 
 export type ApiMethods = typeof apiMethodTable;
-export type ApiMethod = keyof ApiMethods;
 export type ApiRequest<M extends ApiMethod> = z.infer<ApiMethods[M]["request"]>;
 export type ApiResponse<M extends ApiMethod> = ReturnType<NonNullable<ApiMethods[M]["signature"]>>;
 
@@ -384,11 +387,3 @@ export interface XQuantApi {
     onEvent(listener: (event: ApiEvent) => void): () => void;
 }
 
-export function isApiMethod(name: string): name is ApiMethod {
-    return Object.hasOwn(apiMethodTable, name);
-}
-
-export const apiMethods: readonly ApiMethod[] = Object.keys(apiMethodTable).filter(isApiMethod);
-
-export const ipcChannel = (method: ApiMethod): string => `xq:${method}`;
-export const ipcEventChannel = "xq:event";

@@ -5,13 +5,30 @@ import fs from "node:fs";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { z } from "zod";
-import { app, BrowserWindow, ipcMain, Menu, net, protocol, session, shell, type MenuItemConstructorOptions } from "electron";
+import { app, BrowserWindow, ipcMain, Menu, net, protocol, session, shell, utilityProcess, type MenuItemConstructorOptions } from "electron";
 import { apiMethods, ipcChannel, ipcEventChannel, type ApiEvent, type AppCommand } from "../api/contract.ts";
+import type { HostReply } from "../engine/host.ts";
+import type { SpawnEngine } from "../engine/remote.ts";
 import { Services } from "../services/services.ts";
 import { readJson, writeJsonAtomic } from "../services/json-file.ts";
 import { allowsPermission, appEntryUrl, appScheme, isAppFrame, resolveAppPath } from "./app-protocol.ts";
 
 const rendererDir = path.join(import.meta.dirname, "..", "dist-renderer");
+
+// The engine runs in an Electron utility process: a native crash or an
+// out-of-memory kill there leaves the window and the chats alone.
+const spawnUtilityEngine: SpawnEngine = (hostModule, env) => {
+    const child = utilityProcess.fork(hostModule, [], { env, serviceName: "XQuant engine", stdio: "inherit" });
+    return {
+        send: (request) => child.postMessage(request),
+        onMessage: (listener) => void child.on("message", (reply: HostReply) => listener(reply)),
+        onExit: (listener) => void child.on("exit", (code) => listener(`exit code ${code}`)),
+        kill: () => void child.kill(),
+        get pid() {
+            return child.pid;
+        },
+    };
+};
 
 const windowBoundsSchema = z.object({
     x: z.number().int().optional(),
@@ -84,7 +101,7 @@ function createWindow(services: Services): BrowserWindow {
 if (!app.requestSingleInstanceLock()) {
     app.quit();
 } else {
-    const services = new Services({ appDir: app.getPath("userData") });
+    const services = new Services({ appDir: app.getPath("userData"), spawnEngine: spawnUtilityEngine });
     for (const method of apiMethods) {
         // only the app's own page may ask; services.handleRequest validates every argument
         ipcMain.handle(ipcChannel(method), (event, request: unknown) => isAppFrame(event.senderFrame?.url)

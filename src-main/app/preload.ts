@@ -2,7 +2,8 @@
 // one contract method's channel, plus one event subscription. Bundled to
 // CommonJS because sandboxed preloads cannot import.
 import { contextBridge, ipcRenderer, type IpcRendererEvent } from "electron";
-import { ipcChannel, ipcEventChannel, isApiMethod, type ApiEvent, type XQuantApi } from "../api/contract.ts";
+import type { ApiEvent, XQuantApi } from "../api/contract.ts";
+import { ipcChannel, ipcEventChannel, isApiMethod } from "../api/methods.ts";
 
 const api: XQuantApi = {
     // the page can pass anything: only the contract's channels are invoked

@@ -1,6 +1,8 @@
 // The engine's typed errors; the services turn them into API errors.
 export type EngineErrorCode = "native-not-built" | "stock-binary" | "model-not-found" | "model-invalid"
-    | "unsupported-architecture" | "context-failed" | "state-mode-mismatch";
+    | "unsupported-architecture" | "context-failed" | "state-mode-mismatch"
+    // the engine process ended (a crash, an abort, an out-of-memory kill)
+    | "engine-stopped";
 
 export class EngineError extends Error {
     readonly code: EngineErrorCode;

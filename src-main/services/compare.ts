@@ -47,7 +47,7 @@ export class CompareService {
         const { request } = run;
         try {
             const model = await this.session.model(request.modelId);
-            const prompt = model.tokenize(request.text, true).slice(0, Math.max(2, request.contextSize - request.maxTokens));
+            const prompt = (await model.tokenize(request.text, true)).slice(0, Math.max(2, request.contextSize - request.maxTokens));
             // kv-f16 goes first: its distributions are the reference, and for a prompt its greedy continuation is the scored text
             const modes: CacheMode[] = [...new Set<CacheMode>(["kv-f16", ...request.modes])];
             let reference: Map<number, number>[] = [];
@@ -62,7 +62,7 @@ export class CompareService {
                         const started = performance.now();
                         if (request.kind === "prompt") {
                             const output = await context.complete(request.text, { maxTokens: request.maxTokens });
-                            const outputTokens = model.tokenize(output);
+                            const outputTokens = await model.tokenize(output);
                             result.output = output;
                             // the whole reply's rate, prompt evaluation included
                             result.tokensPerSecond = outputTokens.length / ((performance.now() - started) / 1000);
@@ -75,7 +75,7 @@ export class CompareService {
                         if (mode === "kv-f16") reference = distributions;
                         result.kldVsF16 = meanKlDivergence(reference, distributions);
                         result.perplexity = perplexity(distributions, scored, firstScored);
-                        result.cacheBytes = context.cacheStats().bytes;
+                        result.cacheBytes = (await context.cacheStats()).bytes;
                     } finally {
                         await context.dispose();
                     }

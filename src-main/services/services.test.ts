@@ -223,6 +223,34 @@ describe("services", () => {
         expect(services.session.residentModels()).toEqual([]);
     });
 
+    it("survives a SIGKILL of the engine process mid-reply: a typed error, the chat kept, the session reloaded in a new process", async () => {
+        const chat = await call(services, "updateChat", { chatId: (await call(services, "createChat", { modelId })).id, sampling: { temperature: 0, topP: 1, topK: 1, maxTokens: 400, seed: 1 } });
+        const firstToken = nextEvent(services, (event): event is ApiEvent => event.type === "token" && event.chatId === chat.id);
+        const failed = nextEvent(services, (event): event is Extract<ApiEvent, { type: "generation-error" }> => event.type === "generation-error" && event.chatId === chat.id);
+        const sessionStates: string[] = [];
+        const unsubscribe = services.subscribe((event) => {
+            if (event.type === "session" && event.session?.chatId === chat.id) sessionStates.push(event.session.state);
+        });
+        await call(services, "sendMessage", { chatId: chat.id, text: "And the LORD" });
+        await firstToken;
+        const killed = await services.engine();
+        const reloaded = nextEvent(services, (event): event is ApiEvent => event.type === "session" && event.session?.chatId === chat.id && event.session.state === "ready");
+        process.kill(killed.pid!, "SIGKILL");
+        expect((await failed).error).toEqual({ code: "engine-unavailable", message: "The engine process stopped (SIGKILL). It restarts on the next request; your chats are saved." });
+        await reloaded;
+        unsubscribe();
+        expect(sessionStates).toEqual(expect.arrayContaining(["failed", "loading", "evaluating", "ready"]));
+        const restarted = await services.engine();
+        expect(restarted.pid).not.toBe(killed.pid);
+        expect((await call(services, "getChat", { chatId: chat.id })).messages.map((message) => message.text)).toEqual(["And the LORD"]);
+
+        await call(services, "updateChat", { chatId: chat.id, sampling: { temperature: 0, topP: 1, topK: 1, maxTokens: 8, seed: 1 } });
+        const finished = nextEvent(services, done(chat.id));
+        await call(services, "regenerate", { chatId: chat.id });
+        expect((await finished).message.stats).toMatchObject({ tokens: 8, stopped: false });
+        expect((await call(services, "getChat", { chatId: chat.id })).messages.map((message) => message.role)).toEqual(["user", "assistant"]);
+    });
+
     it("compares modes on a probe text against kv-f16 and saves the run", async () => {
         const probe = fs.readFileSync(heldOutTextPath, "utf8").slice(0, 1500);
         const run = await call(services, "startCompare", { modelId, modes: ["kv-f16", "xq-4", "xq-2"], kind: "perplexity", text: probe, maxTokens: 16, contextSize: 256 });

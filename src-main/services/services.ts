@@ -9,7 +9,8 @@ import type { ApiMethod, ApiRequest, ApiResponse, ApiResult, Chat, ModeEstimate,
 import { apiMethodTable, completionRequestSchema, isApiMethod, samplingSettingsSchema } from "../api/contract.ts";
 import { resolveRunSettings } from "../api/run-settings.ts";
 import type { ReplyResult } from "../engine/chat.ts";
-import { defaultThreads, Engine } from "../engine/engine.ts";
+import { defaultThreads } from "../engine/engine.ts";
+import { RemoteEngine, type SpawnEngine } from "../engine/remote.ts";
 import { EngineError } from "../engine/errors.ts";
 import { catalog } from "./catalog.ts";
 import { ChatStore, newId } from "./chats.ts";
@@ -32,6 +33,8 @@ export interface ServicesOptions {
     generationQueueCapacity?: number;
     // models kept loaded at once; the least recently used is unloaded first
     maxLoadedModels?: number;
+    // how the engine process starts: a Node child process unless given (Electron passes a utility process)
+    spawnEngine?: SpawnEngine;
 }
 
 // Where the app keeps its data outside Electron (Electron passes its userData folder).
@@ -49,7 +52,8 @@ export class Services {
     readonly library: ModelLibrary;
     readonly session: SessionService;
     readonly compare: CompareService;
-    private enginePromise: Promise<Engine> | null = null;
+    private enginePromise: Promise<RemoteEngine> | null = null;
+    private readonly spawnEngine: SpawnEngine | undefined;
     private readonly maxThreads: number;
     readonly appDir: string;
 
@@ -57,6 +61,7 @@ export class Services {
         const appDir = options.appDir ?? defaultAppDir();
         this.appDir = appDir;
         this.maxThreads = options.maxThreads ?? defaultThreads();
+        this.spawnEngine = options.spawnEngine;
         this.settings = new SettingsStore(appDir, this.maxThreads);
         this.chats = new ChatStore(appDir);
         this.library = new ModelLibrary(() => path.join(this.settings.get().dataDir, "models"), this.events, () => catalog(appDir));
@@ -66,9 +71,17 @@ export class Services {
         this.compare = new CompareService(appDir, this.session, this.events, queue);
     }
 
-    // Starts the engine once; a failed start is retried on the next request.
-    engine(): Promise<Engine> {
-        this.enginePromise ??= Engine.start({ maxThreads: this.maxThreads }).catch((error: unknown) => {
+    // Starts the engine process once; a failed start is retried on the next request.
+    // An engine process that stops (a crash, an abort, an out-of-memory kill) is
+    // replaced by the next request, and the session reloads its chat in the new one.
+    engine(): Promise<RemoteEngine> {
+        this.enginePromise ??= RemoteEngine.start({ maxThreads: this.maxThreads, spawn: this.spawnEngine }).then((engine) => {
+            engine.onStop((reason) => {
+                this.enginePromise = null;
+                this.session.engineStopped(reason);
+            });
+            return engine;
+        }, (error: unknown) => {
             this.enginePromise = null;
             const message = error instanceof EngineError ? error.message : `The engine could not start: ${(error as Error).message}`;
             throw new RequestError("engine-unavailable", message);

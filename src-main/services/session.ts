@@ -6,8 +6,8 @@ import { chatSummary } from "../api/chat-summary.ts";
 import type { Chat, ChatMessage, ChatTurn, MetricsSample, RunSettings, SamplingSettings, SessionInfo, StartedReply } from "../api/contract.ts";
 import { resolveRunSettings } from "../api/run-settings.ts";
 import { throttle } from "../api/throttle.ts";
-import type { EngineChat, ReplyResult } from "../engine/chat.ts";
-import type { Engine, EngineContext, EngineModel } from "../engine/engine.ts";
+import type { ReplyResult } from "../engine/chat.ts";
+import type { RemoteChat, RemoteContext, RemoteEngine, RemoteModel } from "../engine/remote.ts";
 import { Lock } from "../engine/lock.ts";
 import type { ChatStore } from "./chats.ts";
 import { newId } from "./chats.ts";
@@ -19,8 +19,8 @@ import type { SettingsStore } from "./settings.ts";
 
 interface Loaded {
     info: SessionInfo;
-    context: EngineContext | null;
-    chat: EngineChat | null;
+    context: RemoteContext | null;
+    chat: RemoteChat | null;
 }
 
 // A one-off completion, validated and resolved: what the model is asked, how it runs.
@@ -44,7 +44,7 @@ const turnsOf = (messages: readonly ChatMessage[]): ChatTurn[] => messages.map((
 export class SessionService {
     private loaded: Loaded | null = null;
     // loaded models, least recently used first
-    private readonly models = new Map<string, EngineModel>();
+    private readonly models = new Map<string, RemoteModel>();
     // each chat's reply that is waiting or generating, by chat id
     private readonly replies = new Map<string, AbortController>();
     // stops one-off completions when the services shut down
@@ -55,7 +55,7 @@ export class SessionService {
     private sampler: NodeJS.Timeout | null = null;
 
     constructor(
-        private readonly engine: () => Promise<Engine>,
+        private readonly engine: () => Promise<RemoteEngine>,
         private readonly chats: ChatStore,
         private readonly library: ModelLibrary,
         private readonly settings: SettingsStore,
@@ -75,7 +75,7 @@ export class SessionService {
     }
 
     // The model, loaded if needed; for callers outside the load lock.
-    model(modelId: string): Promise<EngineModel> {
+    model(modelId: string): Promise<RemoteModel> {
         return this.loads.run(() => this.residentModel(modelId));
     }
 
@@ -86,7 +86,7 @@ export class SessionService {
 
     // Under the load lock: the model, loaded after unloading the least recently
     // used ones past `maxModels` (and the session, if it runs on one of them).
-    private async residentModel(modelId: string): Promise<EngineModel> {
+    private async residentModel(modelId: string): Promise<RemoteModel> {
         const cached = this.models.get(modelId);
         if (cached !== undefined) {
             this.models.delete(modelId);
@@ -142,10 +142,11 @@ export class SessionService {
             this.setInfo({ run, contextSize: run.contextSize });
             const context = await this.createContext(model, run);
             this.loaded.context = context;
-            this.loaded.chat = context.chat();
-            this.setInfo({ state: "evaluating", progress: 0, contextSize: context.cacheStats().contextSize });
-            await this.loaded.chat.evaluate(chat.systemPrompt, turnsOf(chat.messages), (progress) => this.setInfo({ progress }));
-            this.setInfo({ state: "ready", progress: 1, contextTokens: this.loaded.chat.contextTokens() });
+            const engineChat = await context.chat();
+            this.loaded.chat = engineChat;
+            this.setInfo({ state: "evaluating", progress: 0, contextSize: (await context.cacheStats()).contextSize });
+            await engineChat.evaluate(chat.systemPrompt, turnsOf(chat.messages), (progress) => this.setInfo({ progress }));
+            this.setInfo({ state: "ready", progress: 1, contextTokens: await engineChat.contextTokens() });
             this.startSampler();
         } catch (error) {
             const message = toRequestError(error).error.message;
@@ -157,11 +158,11 @@ export class SessionService {
         this.stopSampler();
         const loaded = this.loaded;
         this.loaded = null;
-        loaded?.chat?.dispose();
+        await loaded?.chat?.dispose();
         await loaded?.context?.dispose();
     }
 
-    private createContext(model: EngineModel, run: RunSettings): Promise<EngineContext> {
+    private createContext(model: RemoteModel, run: RunSettings): Promise<RemoteContext> {
         return model.createContext({ cacheMode: run.cacheMode, contextSize: run.contextSize, baseLayers: run.baseLayers, threads: this.settings.get().threads });
     }
 
@@ -173,14 +174,14 @@ export class SessionService {
     }
 
     // The ready session of this chat, opening it first when another (or none) is loaded.
-    private async readySession(chatId: string): Promise<Loaded & { chat: EngineChat }> {
+    private async readySession(chatId: string): Promise<Loaded & { chat: RemoteChat }> {
         if (this.loaded?.info.chatId !== chatId || this.loaded.info.state === "failed") this.startLoad(chatId);
         await this.loads.settled();
         const loaded = this.loaded;
         if (loaded === null || loaded.chat === null || loaded.info.state !== "ready") {
             throw new RequestError("engine-unavailable", loaded?.info.error ?? "The model could not be loaded.");
         }
-        return loaded as Loaded & { chat: EngineChat };
+        return loaded as Loaded & { chat: RemoteChat };
     }
 
     // Answers the chat's last user message; `chat` ends with that message.
@@ -211,7 +212,10 @@ export class SessionService {
             ended();
             this.events.emit({ type: "generation-error", chatId: chat.id, error: toRequestError(error).error });
         } finally {
-            if (this.loaded?.chat) this.setInfo({ state: "ready", contextTokens: this.loaded.chat.contextTokens() });
+            const engineChat = this.loaded?.chat;
+            // after an engine crash there is no chat to ask, and the session already says what happened
+            const contextTokens = await engineChat?.contextTokens().catch(() => null);
+            if (engineChat === this.loaded?.chat && contextTokens != null) this.setInfo({ state: "ready", contextTokens });
         }
     }
 
@@ -246,12 +250,15 @@ export class SessionService {
             if (signal.aborted) return stoppedBeforeStart;
             const model = await this.model(plan.modelId);
             const context = await this.createContext(model, plan.run);
-            const chat = context.chat();
             try {
-                const question = plan.messages.at(-1)!;
-                return await chat.reply(plan.systemPrompt, plan.messages.slice(0, -1), question.text, plan.sampling, onText, AbortSignal.any([signal, this.shutdown.signal]));
+                const chat = await context.chat();
+                try {
+                    const question = plan.messages.at(-1)!;
+                    return await chat.reply(plan.systemPrompt, plan.messages.slice(0, -1), question.text, plan.sampling, onText, AbortSignal.any([signal, this.shutdown.signal]));
+                } finally {
+                    await chat.dispose();
+                }
             } finally {
-                chat.dispose();
                 await context.dispose();
             }
         });
@@ -266,7 +273,8 @@ export class SessionService {
         const emit = throttle<MetricsSample>(metricsIntervalMs, (sample) => this.events.emit({ type: "metrics", sample }));
         let last = "";
         this.sampler = setInterval(() => {
-            void this.sample().then((sample) => {
+            // a sample the engine cannot give (it is stopping, or stopped) is skipped
+            void this.sample().catch(() => null).then((sample) => {
                 if (sample === null) return;
                 // only changes are recorded, so the chart's history stays meaningful
                 const key = `${sample.mode} ${sample.contextTokens} ${Math.round(sample.rssBytes / 2 ** 20)}`;
@@ -288,13 +296,13 @@ export class SessionService {
     private async sample(): Promise<MetricsSample | null> {
         const loaded = this.loaded;
         if (loaded?.context == null || loaded.chat === null) return null;
-        const stats = loaded.context.cacheStats();
+        const stats = await loaded.context.cacheStats();
         const vram = await (await this.engine()).vram();
         return {
             time: Date.now(),
             chatId: loaded.info.chatId,
             mode: stats.mode,
-            contextTokens: loaded.chat.contextTokens(),
+            contextTokens: await loaded.chat.contextTokens(),
             contextSize: stats.contextSize,
             cacheBytesUsed: Math.round((stats.bytes * stats.cellsUsed) / Math.max(1, stats.contextSize)),
             cacheBytesAllocated: stats.bytes,
@@ -305,6 +313,21 @@ export class SessionService {
 
     forgetModel(modelId: string): Promise<void> {
         return this.loads.run(() => this.unloadModel(modelId));
+    }
+
+    // The engine process ended, and its models and contexts with it. The session
+    // says what happened; a chat that was loaded and working is loaded again (in
+    // a new engine process). One that was still loading is not, so that a model
+    // that crashes the engine cannot do so in a loop.
+    engineStopped(reason: string): void {
+        this.models.clear();
+        this.stopSampler();
+        const loaded = this.loaded;
+        if (loaded === null) return;
+        const wasWorking = loaded.info.state === "ready" || loaded.info.state === "generating";
+        this.loaded = { info: loaded.info, context: null, chat: null };
+        this.setInfo({ state: "failed", error: `The engine process stopped (${reason}).${wasWorking ? " Loading the chat again…" : " Load the chat to try again."}` });
+        if (wasWorking) this.startLoad(loaded.info.chatId);
     }
 
     async dispose(): Promise<void> {

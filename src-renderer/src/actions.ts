@@ -1,6 +1,6 @@
 // What the UI does: each action calls the API once or twice and puts the answer
 // in its slice. A failure shows its message in the error banner and returns undefined.
-import type { ApiMethod, ApiRequest, ApiResponse, AppCommand, DownloadInfo, RunSettings, SettingsPatch, StartedReply } from "../../src-main/api/contract.ts";
+import type { ApiEvent, ApiMethod, ApiRequest, ApiResponse, AppCommand, DownloadInfo, RunSettings, SettingsPatch, StartedReply } from "../../src-main/api/contract.ts";
 import { client } from "./client.ts";
 import { setCurrentChat, useChats } from "./store/chats.ts";
 import { useCompare } from "./store/compare.ts";
@@ -20,10 +20,17 @@ export async function call<M extends ApiMethod>(method: M, request: ApiRequest<M
     return undefined;
 }
 
-// Subscribe to pushed events first so nothing between the loads and the stream is missed.
+// Subscribe to pushed events first so nothing between the loads and the stream is missed;
+// events that arrive while the loads run are applied after them, so that a load's older
+// answer (the engine can take a while to start) never overwrites them.
 // Menu commands go to `onCommand`; every other event lands in the stores.
 export async function startApp(onCommand: (command: AppCommand) => void): Promise<() => void> {
-    const unsubscribe = client.onEvent((event) => event.type === "command" ? onCommand(event.command) : applyEvent(event));
+    let arrivedDuringLoads: ApiEvent[] | null = [];
+    const unsubscribe = client.onEvent((event) => {
+        if (event.type === "command") onCommand(event.command);
+        else if (arrivedDuringLoads !== null) arrivedDuringLoads.push(event);
+        else applyEvent(event);
+    });
     const [settings, memory, models, catalog, downloads, chats, session, metrics, runs] = await Promise.all([
         call("getSettings", {}), call("getSystemMemory", {}), call("listModels", {}), call("getCatalog", {}),
         call("listDownloads", {}), call("listChats", {}), call("getSession", {}), call("getMetrics", {}), call("listCompareRuns", {}),
@@ -34,6 +41,8 @@ export async function startApp(onCommand: (command: AppCommand) => void): Promis
     useSession.setState({ session: session ?? null });
     useMetrics.setState({ samples: metrics ?? [] });
     useCompare.setState({ runs: (runs ?? []).slice().sort((a, b) => b.createdAt - a.createdAt) });
+    for (const event of arrivedDuringLoads) applyEvent(event);
+    arrivedDuringLoads = null;
     const latest = chats?.[0];
     if (latest) await loadChat(latest.id);
     return unsubscribe;

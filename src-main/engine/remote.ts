@@ -1,0 +1,216 @@
+// The engine as the services use it: the same operations as Engine and its
+// handles, run in the engine process (host.ts). If that process dies, every
+// pending call fails with a typed `engine-stopped` error, onStop listeners
+// hear why, and the handles of that process are dead; a new RemoteEngine is a
+// fresh process.
+import { fork } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
+import type { ChatTurn, EngineInfo, SamplingSettings } from "../api/contract.ts";
+import type { ReplyResult } from "./chat.ts";
+import type { CacheStats, ContextOptions, EngineOptions } from "./engine.ts";
+import { EngineError } from "./errors.ts";
+import type { CallIo, EngineOperations, HostReply, HostRequest } from "./host.ts";
+
+// Set in the engine process's environment: host.ts serves only where it is.
+export const engineProcessMarker = "XQ_ENGINE_PROCESS";
+
+// A way to talk to a started engine process.
+export interface EngineChannel {
+    send(request: HostRequest): void;
+    onMessage(listener: (reply: HostReply) => void): void;
+    // why the process ended: an exit code or a signal
+    onExit(listener: (reason: string) => void): void;
+    kill(): void;
+    readonly pid: number | undefined;
+}
+
+// Starts the engine process from its module; the Electron shell passes one made with utilityProcess.
+export type SpawnEngine = (hostModule: string, env: NodeJS.ProcessEnv) => EngineChannel;
+
+// The host module: the TypeScript source when running from source (through
+// tsx), else the bundled dist-main/engine-host.js beside the bundled main.
+export const engineHostModule = (): string => {
+    const source = path.join(import.meta.dirname, "host.ts");
+    return fs.existsSync(source) ? source : path.join(import.meta.dirname, "engine-host.js");
+};
+
+// A Node child process (npm run serve, the tests).
+export const forkEngine: SpawnEngine = (hostModule, env) => {
+    const child = fork(hostModule, [], { env, serialization: "advanced", execArgv: hostModule.endsWith(".ts") ? ["--import", "tsx"] : [], stdio: ["ignore", "inherit", "inherit", "ipc"] });
+    return {
+        // a process that has just died cannot be written to; its exit reports that
+        send: (request) => {
+            if (child.connected) child.send(request, () => undefined);
+        },
+        onMessage: (listener) => void child.on("message", (reply) => listener(reply as HostReply)),
+        onExit: (listener) => void child.on("exit", (code, signal) => listener(signal ?? `exit code ${code}`)),
+        kill: () => void child.kill("SIGKILL"),
+        pid: child.pid,
+    };
+};
+
+type Operations = EngineOperations;
+type Args<K extends keyof Operations> = Operations[K] extends (io: CallIo, ...args: infer A) => unknown ? A : never;
+type Result<K extends keyof Operations> = Awaited<ReturnType<Operations[K]>>;
+
+export class RemoteEngine {
+    private readonly pending = new Map<number, { resolve(value: unknown): void; reject(error: Error): void; onValue?: (value: never) => void; settled(): void }>();
+    private lastCallId = 0;
+    private stopReason: string | null = null;
+    private readonly stopListeners = new Set<(reason: string) => void>();
+    info!: EngineInfo;
+
+    private constructor(private readonly channel: EngineChannel) {
+        channel.onMessage((reply) => this.receive(reply));
+        channel.onExit((reason) => this.stopped(reason));
+    }
+
+    static async start(options: EngineOptions & { spawn?: SpawnEngine } = {}): Promise<RemoteEngine> {
+        const { spawn = forkEngine, ...engineOptions } = options;
+        const engine = new RemoteEngine(spawn(engineHostModule(), { ...process.env, [engineProcessMarker]: "1" }));
+        try {
+            engine.info = await engine.call("start", [engineOptions]);
+        } catch (error) {
+            engine.kill();
+            throw error;
+        }
+        return engine;
+    }
+
+    get pid(): number | undefined {
+        return this.channel.pid;
+    }
+
+    get alive(): boolean {
+        return this.stopReason === null;
+    }
+
+    // Called once, when the engine process ends without being asked to.
+    onStop(listener: (reason: string) => void): () => void {
+        this.stopListeners.add(listener);
+        return () => this.stopListeners.delete(listener);
+    }
+
+    call<K extends keyof Operations>(operation: K, args: Args<K>, io: { onValue?: (value: never) => void; signal?: AbortSignal } = {}): Promise<Result<K>> {
+        if (this.stopReason !== null) return Promise.reject(this.stoppedError());
+        const callId = ++this.lastCallId;
+        const abort = () => this.channel.send({ kind: "abort", callId });
+        const settled = () => io.signal?.removeEventListener("abort", abort);
+        return new Promise<Result<K>>((resolve, reject) => {
+            this.pending.set(callId, { resolve: resolve as (value: unknown) => void, reject, onValue: io.onValue, settled });
+            this.channel.send({ kind: "call", callId, operation, args });
+            if (io.signal?.aborted) abort();
+            else io.signal?.addEventListener("abort", abort, { once: true });
+        });
+    }
+
+    private receive(reply: HostReply): void {
+        const call = this.pending.get(reply.callId);
+        if (call === undefined) return;
+        if (reply.kind === "emit") return call.onValue?.(reply.value as never);
+        this.pending.delete(reply.callId);
+        call.settled();
+        if (reply.kind === "result") call.resolve(reply.value);
+        else call.reject(new EngineError(reply.code as EngineError["code"], reply.message));
+    }
+
+    private stoppedError(): EngineError {
+        return new EngineError("engine-stopped", `The engine process stopped (${this.stopReason}). It restarts on the next request; your chats are saved.`);
+    }
+
+    private stopped(reason: string): void {
+        if (this.stopReason !== null) return;
+        this.stopReason = reason;
+        for (const call of this.pending.values()) {
+            call.settled();
+            call.reject(this.stoppedError());
+        }
+        this.pending.clear();
+        for (const listener of this.stopListeners) listener(reason);
+    }
+
+    vram(): Promise<{ totalBytes: number; usedBytes: number; freeBytes: number } | null> {
+        return this.call("vram", []);
+    }
+
+    async loadModel(modelPath: string, options: { gpuLayers?: number } = {}): Promise<RemoteModel> {
+        return new RemoteModel(this, await this.call("loadModel", [modelPath, options]));
+    }
+
+    // Ends the process (asked for: no stop listener hears it).
+    kill(): void {
+        this.stopListeners.clear();
+        this.stopped("disposed");
+        this.channel.kill();
+    }
+
+    async dispose(): Promise<void> {
+        this.kill();
+    }
+
+    // Frees a handle; a no-op once the process is gone, with everything in it.
+    async disposeHandle(id: number): Promise<void> {
+        if (this.alive) await this.call("dispose", [id]);
+    }
+}
+
+export class RemoteModel {
+    constructor(private readonly engine: RemoteEngine, private readonly id: number) {}
+
+    tokenize(text: string, specialTokens = false): Promise<number[]> {
+        return this.engine.call("tokenize", [this.id, text, specialTokens]);
+    }
+
+    async createContext(options: ContextOptions): Promise<RemoteContext> {
+        return new RemoteContext(this.engine, await this.engine.call("createContext", [this.id, options]));
+    }
+
+    dispose(): Promise<void> {
+        return this.engine.disposeHandle(this.id);
+    }
+}
+
+export class RemoteContext {
+    constructor(private readonly engine: RemoteEngine, private readonly id: number) {}
+
+    cacheStats(): Promise<CacheStats> {
+        return this.engine.call("cacheStats", [this.id]);
+    }
+
+    complete(prompt: string, options: { maxTokens: number }): Promise<string> {
+        return this.engine.call("complete", [this.id, prompt, options]);
+    }
+
+    nextTokenDistributions(tokens: readonly number[], firstScored: number): Promise<Map<number, number>[]> {
+        return this.engine.call("nextTokenDistributions", [this.id, [...tokens], firstScored]);
+    }
+
+    async chat(): Promise<RemoteChat> {
+        return new RemoteChat(this.engine, await this.engine.call("chat", [this.id]));
+    }
+
+    dispose(): Promise<void> {
+        return this.engine.disposeHandle(this.id);
+    }
+}
+
+export class RemoteChat {
+    constructor(private readonly engine: RemoteEngine, private readonly id: number) {}
+
+    evaluate(systemPrompt: string, turns: readonly ChatTurn[], onProgress: (fraction: number) => void): Promise<void> {
+        return this.engine.call("evaluate", [this.id, systemPrompt, [...turns]], { onValue: onProgress });
+    }
+
+    reply(systemPrompt: string, turns: readonly ChatTurn[], userText: string, sampling: SamplingSettings, onText: (text: string) => void, signal: AbortSignal): Promise<ReplyResult> {
+        return this.engine.call("reply", [this.id, systemPrompt, [...turns], userText, sampling], { onValue: onText, signal });
+    }
+
+    contextTokens(): Promise<number> {
+        return this.engine.call("contextTokens", [this.id]);
+    }
+
+    dispose(): Promise<void> {
+        return this.engine.disposeHandle(this.id);
+    }
+}
