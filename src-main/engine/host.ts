@@ -51,7 +51,10 @@ const operations = {
         return engine.info;
     },
     vram: async (_io: CallIo) => started().vram(),
-    loadModel: async (_io: CallIo, modelPath: string, options: { gpuLayers?: number }) => keep(await started().loadModel(modelPath, options)),
+    loadModel: async (_io: CallIo, modelPath: string, options: { gpuLayers?: number }) => {
+        const model = await started().loadModel(modelPath, options);
+        return { id: keep(model), shape: model.shape };
+    },
     tokenize: async (_io: CallIo, model: number, text: string, specialTokens: boolean) => handle(model, EngineModel).tokenize(text, specialTokens),
     createContext: async (_io: CallIo, model: number, options: ContextOptions) => keep(await handle(model, EngineModel).createContext(options)),
     cacheStats: async (_io: CallIo, context: number) => handle(context, EngineContext).cacheStats(),

@@ -8,7 +8,7 @@ import fs from "node:fs";
 import path from "node:path";
 import type { ChatTurn, EngineInfo, SamplingSettings } from "../api/contract.ts";
 import type { ReplyResult } from "./chat.ts";
-import type { CacheStats, ContextOptions, EngineOptions } from "./engine.ts";
+import type { CacheStats, ContextOptions, EngineModel, EngineOptions } from "./engine.ts";
 import { EngineError } from "./errors.ts";
 import type { CallIo, EngineOperations, HostReply, HostRequest } from "./host.ts";
 
@@ -135,7 +135,8 @@ export class RemoteEngine {
     }
 
     async loadModel(modelPath: string, options: { gpuLayers?: number } = {}): Promise<RemoteModel> {
-        return new RemoteModel(this, await this.call("loadModel", [modelPath, options]));
+        const { id, shape } = await this.call("loadModel", [modelPath, options]);
+        return new RemoteModel(this, id, shape);
     }
 
     // Ends the process (asked for: no stop listener hears it).
@@ -156,7 +157,7 @@ export class RemoteEngine {
 }
 
 export class RemoteModel {
-    constructor(private readonly engine: RemoteEngine, private readonly id: number) {}
+    constructor(private readonly engine: RemoteEngine, private readonly id: number, readonly shape: EngineModel["shape"]) {}
 
     tokenize(text: string, specialTokens = false): Promise<number[]> {
         return this.engine.call("tokenize", [this.id, text, specialTokens]);
