@@ -132,10 +132,10 @@ export class SessionService {
     }
 
     private async load(info: SessionInfo): Promise<void> {
-        await this.unload();
-        const chat = this.chats.get(info.chatId);
         try {
+            await this.unload();
             this.loaded = { info, context: null, chat: null };
+            const chat = this.chats.get(info.chatId);
             const model = await this.residentModel(info.modelId);
             // the model's trained context bounds the default context, so the run is final only now
             const run = resolveRunSettings(this.settings.get(), chat.modelId, chat.runOverride, model.shape.contextLength);
@@ -149,6 +149,8 @@ export class SessionService {
             this.setInfo({ state: "ready", progress: 1, contextTokens: await engineChat.contextTokens() });
             this.startSampler();
         } catch (error) {
+            // also when the old session could not be unloaded: the session never stays "loading"
+            this.loaded ??= { info, context: null, chat: null };
             const message = toRequestError(error).error.message;
             this.setInfo({ state: "failed", error: `${message} Try another cache mode or a smaller context in Settings.` });
         }
