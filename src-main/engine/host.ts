@@ -8,6 +8,7 @@ import type { ChatTurn, SamplingSettings } from "../api/contract.ts";
 import { EngineChat } from "./chat.ts";
 import { Engine, EngineContext, EngineModel, type ContextOptions, type EngineOptions } from "./engine.ts";
 import { EngineError } from "./errors.ts";
+import { readGgufMetadata } from "./models.ts";
 import { engineProcessMarker } from "./remote.ts";
 
 // What an operation may do besides returning: stream values back, and notice an abort.
@@ -46,6 +47,9 @@ function started(): Engine {
 }
 
 const operations = {
+    // node-llama-cpp's GGUF reader can take down its process on a damaged file (a
+    // corrupt length reaches a native assertion), so files are read here, too
+    readGgufMetadata: async (_io: CallIo, filePath: string) => readGgufMetadata(filePath),
     start: async (_io: CallIo, options: EngineOptions) => {
         engine ??= await Engine.start(options);
         return engine.info;

@@ -6,7 +6,7 @@
 import { fork } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
-import type { ChatTurn, EngineInfo, SamplingSettings } from "../api/contract.ts";
+import type { ChatTurn, EngineInfo, ModelMetadata, SamplingSettings } from "../api/contract.ts";
 import type { ReplyResult } from "./chat.ts";
 import type { CacheStats, ContextOptions, EngineModel, EngineOptions } from "./engine.ts";
 import { EngineError } from "./errors.ts";
@@ -128,6 +128,16 @@ export class RemoteEngine {
         }
         this.pending.clear();
         for (const listener of this.stopListeners) listener(reason);
+    }
+
+    // A damaged file that crashes the reader stops this process, not the app.
+    async readGgufMetadata(filePath: string): Promise<ModelMetadata> {
+        try {
+            return await this.call("readGgufMetadata", [filePath]);
+        } catch (error) {
+            if (!(error instanceof EngineError) || error.code !== "engine-stopped") throw error;
+            throw new EngineError("model-invalid", `${path.basename(filePath)} is not a valid GGUF file: reading it stopped the engine process (${this.stopReason})`);
+        }
     }
 
     vram(): Promise<{ totalBytes: number; usedBytes: number; freeBytes: number } | null> {

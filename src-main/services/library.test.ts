@@ -5,6 +5,7 @@ import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import type { ApiEvent, DownloadInfo } from "../api/contract.ts";
 import { fixturePath } from "../../fixtures/fixtures.ts";
+import { readGgufMetadata } from "../engine/models.ts";
 import { EventBus } from "./events.ts";
 import { ModelLibrary } from "./library.ts";
 import { startTestFileServer, type TestFileServer } from "../../test-support/file-server.ts";
@@ -14,7 +15,7 @@ const modelSha256 = crypto.createHash("sha256").update(model).digest("hex");
 
 function libraryIn(dir: string): { library: ModelLibrary; events: EventBus } {
     const events = new EventBus();
-    return { library: new ModelLibrary(() => dir, events), events };
+    return { library: new ModelLibrary(() => dir, events, readGgufMetadata), events };
 }
 
 // Resolves when the download reaches one of the given states.

@@ -12,7 +12,7 @@ import { downloadInfoSchema, type CatalogEntry, type DownloadInfo, type ModelEnt
 import { throttle } from "../api/throttle.ts";
 import { recommendedModes } from "../engine/engine.ts";
 import { EngineError } from "../engine/errors.ts";
-import { ModelDownload, readGgufMetadata, sha256File } from "../engine/models.ts";
+import { ModelDownload, sha256File } from "../engine/models.ts";
 import { newId } from "./chats.ts";
 import { RequestError } from "./errors.ts";
 import type { EventBus } from "./events.ts";
@@ -88,7 +88,13 @@ export class ModelLibrary {
     private readonly metadataCache = new Map<string, ModelMetadata>();
     private readonly downloads = new Map<string, ActiveDownload>();
 
-    constructor(private readonly modelsDir: () => string, private readonly events: EventBus, private readonly catalog: () => CatalogEntry[] = () => []) {
+    // readMetadata reads and checks a GGUF header (the services read it in the engine process)
+    constructor(
+        private readonly modelsDir: () => string,
+        private readonly events: EventBus,
+        private readonly readMetadata: (filePath: string) => Promise<ModelMetadata>,
+        private readonly catalog: () => CatalogEntry[] = () => [],
+    ) {
         this.restoreDownloads();
     }
 
@@ -125,7 +131,7 @@ export class ModelLibrary {
             if (!fs.existsSync(filePath)) continue;
             let metadata = this.metadataCache.get(filePath);
             if (metadata === undefined) {
-                metadata = await readGgufMetadata(filePath).catch(() => undefined);
+                metadata = await this.readMetadata(filePath).catch(() => undefined);
                 if (metadata === undefined) continue;
                 this.metadataCache.set(filePath, metadata);
             }
@@ -144,7 +150,7 @@ export class ModelLibrary {
     // file there has (`fileName`, else name-2.gguf, name-3.gguf, …) and lists it under a unique id.
     private async addToLibrary(stagedPath: string, fileName: string, sha256: string | null, source: ModelEntry["source"]): Promise<ModelEntry> {
         try {
-            await readGgufMetadata(stagedPath);
+            await this.readMetadata(stagedPath);
         } catch (error) {
             fs.rmSync(stagedPath, { force: true });
             const message = error instanceof EngineError ? error.message.replace(path.basename(stagedPath), fileName) : (error as Error).message;
@@ -170,7 +176,7 @@ export class ModelLibrary {
             throw new RequestError("not-found", `There is no file at ${sourcePath}. Check the path and try again.`);
         }
         try {
-            await readGgufMetadata(sourcePath);
+            await this.readMetadata(sourcePath);
         } catch (error) {
             throw new RequestError("model-invalid", `${(error as Error).message}. Nothing was imported; the library is unchanged.`);
         }

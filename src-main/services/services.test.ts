@@ -85,6 +85,19 @@ describe("services", () => {
         expect((await call(services, "listModels", {})).map((model) => model.id)).toEqual([modelId]);
     });
 
+    it("refuses a GGUF that crashes node-llama-cpp's reader with a typed error; only the engine process dies", async () => {
+        const bytes = Buffer.from(fs.readFileSync(fixturePath("mha-random-f16")));
+        // the first key's length, between 2^31 and 2^32: node-llama-cpp hands it to a native fs read, which asserts and aborts
+        bytes.writeBigUInt64LE(3_000_000_000n, 24);
+        const file = path.join(appDir, "crashes-the-reader.gguf");
+        fs.writeFileSync(file, bytes);
+        const reader = await services.engine();
+        const result = await services.handleRequest("importModel", { path: file });
+        expect(result).toMatchObject({ ok: false, error: { code: "model-invalid", message: expect.stringMatching(/^crashes-the-reader\.gguf is not a valid GGUF file: reading it stopped the engine process \(SIGABRT\)/) } });
+        expect(reader.alive).toBe(false);
+        expect((await call(services, "listModels", {})).map((model) => model.id)).toEqual([modelId]);
+    });
+
     it("estimates every mode with the exact cache formula and a fit verdict", async () => {
         const estimates = await call(services, "estimateModes", { modelId, contextSize: 512 });
         const [model] = await call(services, "listModels", {});

@@ -64,7 +64,8 @@ export class Services {
         this.spawnEngine = options.spawnEngine;
         this.settings = new SettingsStore(appDir, this.maxThreads);
         this.chats = new ChatStore(appDir);
-        this.library = new ModelLibrary(() => path.join(this.settings.get().dataDir, "models"), this.events, () => catalog(appDir));
+        this.library = new ModelLibrary(() => path.join(this.settings.get().dataDir, "models"), this.events,
+            async (filePath) => (await this.engine()).readGgufMetadata(filePath), () => catalog(appDir));
         const engine = () => this.engine();
         const queue = new GenerationQueue(options.generationQueueCapacity ?? 4);
         this.session = new SessionService(engine, this.chats, this.library, this.settings, this.events, queue, options.maxLoadedModels ?? 1);
