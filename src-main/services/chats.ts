@@ -5,7 +5,7 @@ import path from "node:path";
 import { chatSummary } from "../api/chat-summary.ts";
 import { chatSchema, type Chat, type ChatSummary } from "../api/contract.ts";
 import { RequestError } from "./errors.ts";
-import { readJson, writeJsonAtomic } from "./json-file.ts";
+import { readJson, removeLeftoverTempFiles, writeJsonAtomic } from "./json-file.ts";
 
 export const newId = (): string => crypto.randomUUID();
 
@@ -16,6 +16,7 @@ export class ChatStore {
     constructor(appDir: string) {
         this.dir = path.join(appDir, "chats");
         fs.mkdirSync(this.dir, { recursive: true });
+        removeLeftoverTempFiles(this.dir);
         for (const file of fs.readdirSync(this.dir)) {
             if (!file.endsWith(".json")) continue;
             const chat = readJson(path.join(this.dir, file), chatSchema);

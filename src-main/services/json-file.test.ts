@@ -48,6 +48,16 @@ describe("crash-safe JSON files", () => {
         expect(fs.existsSync(path.join(appDir, "chats", "bad.json.damaged-1"))).toBe(true);
     });
 
+    it("removes the temp files a killed process left among the chats, and nothing else", () => {
+        const appDir = tempDir();
+        new ChatStore(appDir);
+        const chatsDir = path.join(appDir, "chats");
+        fs.writeFileSync(path.join(chatsDir, ".good.json.0123456789ab.tmp"), "{\"id\": \"go");
+        fs.writeFileSync(path.join(chatsDir, "notes.tmp"), "mine");
+        new ChatStore(appDir);
+        expect(fs.readdirSync(chatsDir)).toEqual(["notes.tmp"]);
+    });
+
     it("settings survive a restart, and an unwritable models folder is refused with a next step", () => {
         const appDir = tempDir();
         new SettingsStore(appDir, 2).update({ theme: "dark", modelDefaults: { m: { cacheMode: "xq-4", contextSize: 1024, baseLayers: -1 } } });

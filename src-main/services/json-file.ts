@@ -5,6 +5,8 @@ import fs from "node:fs";
 import path from "node:path";
 import type { z } from "zod";
 
+const tempFile = /^\..+\.[0-9a-f]{12}\.tmp$/;
+
 export function writeJsonAtomic(filePath: string, value: unknown): void {
     const dir = path.dirname(filePath);
     fs.mkdirSync(dir, { recursive: true });
@@ -23,6 +25,12 @@ export function writeJsonAtomic(filePath: string, value: unknown): void {
         throw error;
     }
     syncFolder(dir);
+}
+
+// Removes the temp files that a process killed mid-write left in `dir` (never read: the
+// file they were for is whole, old or new). Only for a folder no other process writes to.
+export function removeLeftoverTempFiles(dir: string): void {
+    for (const file of fs.readdirSync(dir)) if (tempFile.test(file)) fs.rmSync(path.join(dir, file), { force: true });
 }
 
 // Windows refuses to open or fsync a folder (NTFS makes the rename durable
