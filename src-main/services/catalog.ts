@@ -93,7 +93,10 @@ const knownModelSchema = z.object({
     url: z.string().min(1),
     sizeBytes: z.number().nonnegative(),
     sha256: z.string().regex(/^[0-9a-f]{64}$/).nullable(),
-    shape: z.object({ architecture: z.string().min(1), nLayer: count, nEmbd: count, nHead: count, nHeadKv: count, headDimK: count, headDimV: count }),
+    shape: z.object({
+        architecture: z.string().min(1), nLayer: count, nEmbd: count, nHead: count, nHeadKv: count, headDimK: count, headDimV: count,
+        slidingWindow: z.number().int().nonnegative().optional(),
+    }),
     description: z.string().default(""),
 });
 
