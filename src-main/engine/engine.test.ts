@@ -1,5 +1,7 @@
+import os from "node:os";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { fixturePath } from "../../fixtures/fixtures.ts";
+import { cacheBytesPerCell } from "../api/cache-modes.ts";
 import { Engine, XQUANT_MARKER, verifyXQuantBinary } from "./engine.ts";
 import { EngineError } from "./errors.ts";
 
@@ -19,6 +21,20 @@ describe("engine on our patched llama.cpp", () => {
         expect(engine.info.xquant).toBe(true);
         expect(engine.info.patchSeriesVersion).toMatch(/^\d+\.\d+\.\d+$/);
         expect(engine.info.threads).toBe(2);
+    });
+
+    it("refuses a context whose cache will not fit in free memory, naming the mode and the bytes", async () => {
+        const model = await engine.loadModel(fixturePath("mha-random-f16"));
+        try {
+            // twice the machine's memory at xq-4's exact bytes per cell
+            const contextSize = Math.ceil((2 * os.totalmem()) / cacheBytesPerCell(model.shape, "xq-4") / 256) * 256;
+            await expect(model.createContext({ cacheMode: "xq-4", contextSize })).rejects.toMatchObject({
+                code: "context-too-large",
+                message: expect.stringMatching(new RegExp(`^A xq-4 context of ${contextSize} tokens needs \\d+ MiB of cache, but only \\d+ MiB of memory is free`)),
+            });
+        } finally {
+            await model.dispose();
+        }
     });
 
     it("loads a fixture model and generates text greedily, deterministically", async () => {

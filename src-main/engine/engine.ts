@@ -7,7 +7,7 @@ import os from "node:os";
 import path from "node:path";
 import { getLlama, LlamaCompletion, LlamaLogLevel, type Llama, type LlamaContext, type LlamaContextSequence, type LlamaModel, type Token } from "node-llama-cpp";
 import { cacheDir, installedBinDir } from "../../native/paths.ts";
-import { adviseModes, cacheModeSpecs, crossLayerOnSlidingWindow, isLatent, xqBaseBits, xquantVariantIds, type CacheMode, type ModeAdvice, type ModelShape } from "../api/cache-modes.ts";
+import { adviseModes, cacheModeSpecs, crossLayerOnSlidingWindow, estimateCacheBytes, isLatent, xqBaseBits, xquantVariantIds, type CacheMode, type ModeAdvice, type ModelShape } from "../api/cache-modes.ts";
 import type { EngineInfo } from "../api/contract.ts";
 import { EngineChat } from "./chat.ts";
 import { EngineError } from "./errors.ts";
@@ -106,6 +106,7 @@ interface EngineRuntime {
     readonly factorsDir: string;
     // Context creation is serialised: the XQuant options travel to the addon through a one-shot pending slot.
     readonly contextCreation: Lock;
+    vram(): Promise<{ totalBytes: number; usedBytes: number; freeBytes: number } | null>;
 }
 
 interface SavedStateRecord {
@@ -261,6 +262,7 @@ export class EngineModel {
             throw new EngineError("unsupported-architecture",
                 `The ${options.cacheMode} cache mode is for GQA models; this model caches ${shape.nHeadKv} KV heads of ${shape.nHead}, so its latent would not be smaller than X`);
         }
+        await this.checkCacheFits(options);
         const { addon, threads } = this.runtime;
         const factorsPath = isLatent(spec) && spec.kind === "xq" ? await this.factorsPath(spec.variant) : undefined;
         return this.runtime.contextCreation.run(async () => {
@@ -298,6 +300,20 @@ export class EngineModel {
         });
     }
 
+    // node-llama-cpp's own memory check assumes a KV cache, so it would refuse X-cache
+    // contexts that fit (ignoreMemorySafetyChecks stays on); this one uses the mode's exact
+    // cache formula (an upper bound for sliding-window layers) against the memory the
+    // cache will live in: VRAM where layers are offloaded, else RAM.
+    private async checkCacheFits(options: ContextOptions): Promise<void> {
+        const cacheBytes = estimateCacheBytes(this.shape, options.cacheMode, options.contextSize, options.baseLayers);
+        const freeBytes = this.model.gpuLayers > 0 ? (await this.runtime.vram())?.freeBytes ?? os.freemem() : os.freemem();
+        if (cacheBytes > freeBytes) {
+            const mib = (bytes: number) => `${Math.round(bytes / 2 ** 20)} MiB`;
+            throw new EngineError("context-too-large",
+                `A ${options.cacheMode} context of ${options.contextSize} tokens needs ${mib(cacheBytes)} of cache, but only ${mib(freeBytes)} of memory is free. Choose a smaller context or a cache mode that needs less.`);
+        }
+    }
+
     // The factors file of this model, keyed by a hash of the model file (hashed once).
     private async factorsPath(variant: string): Promise<string> {
         this.fileHash ??= sha256File(this.filePath);
@@ -329,6 +345,13 @@ export function defaultThreads(): number {
     return Math.max(1, os.availableParallelism());
 }
 
+// GPU memory, or null when the engine runs on the CPU only.
+async function vramState(llama: Llama): Promise<{ totalBytes: number; usedBytes: number; freeBytes: number } | null> {
+    if (llama.gpu === false) return null;
+    const state = await llama.getVramState();
+    return { totalBytes: state.total, usedBytes: state.used, freeBytes: state.free };
+}
+
 export class Engine {
     readonly info: EngineInfo;
     private readonly llama: Llama;
@@ -355,7 +378,7 @@ export class Engine {
         try {
             const patchSeriesVersion = verifyXQuantBinary(llama.systemInfo);
             const info: EngineInfo = { xquant: hasXQuantMarker(llama.systemInfo), systemInfo: llama.systemInfo, patchSeriesVersion, threads };
-            const runtime: EngineRuntime = { addon: xquantAddon(llama), threads, factorsDir: options.factorsDir ?? path.join(cacheDir, "factors"), contextCreation: new Lock() };
+            const runtime: EngineRuntime = { addon: xquantAddon(llama), threads, factorsDir: options.factorsDir ?? path.join(cacheDir, "factors"), contextCreation: new Lock(), vram: () => vramState(llama) };
             return new Engine(llama, info, runtime);
         } catch (error) {
             await llama.dispose();
@@ -375,11 +398,8 @@ export class Engine {
         return new EngineModel(model, modelPath, this.runtime);
     }
 
-    // GPU memory, or null when the engine runs on the CPU only.
-    async vram(): Promise<{ totalBytes: number; usedBytes: number; freeBytes: number } | null> {
-        if (this.llama.gpu === false) return null;
-        const state = await this.llama.getVramState();
-        return { totalBytes: state.total, usedBytes: state.used, freeBytes: state.free };
+    vram(): Promise<{ totalBytes: number; usedBytes: number; freeBytes: number } | null> {
+        return vramState(this.llama);
     }
 
     async dispose(): Promise<void> {

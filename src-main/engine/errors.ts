@@ -2,7 +2,9 @@
 export type EngineErrorCode = "native-not-built" | "stock-binary" | "model-not-found" | "model-invalid"
     | "unsupported-architecture" | "context-failed" | "state-mode-mismatch"
     // the engine process ended (a crash, an abort, an out-of-memory kill)
-    | "engine-stopped";
+    | "engine-stopped"
+    // the context's cache would not fit in the free memory
+    | "context-too-large";
 
 export class EngineError extends Error {
     readonly code: EngineErrorCode;
