@@ -50,6 +50,8 @@ export class EngineChat {
     }
 
     // Answers `userText` after `turns` (the history before it), streaming text chunks.
+    // An abort always ends the reply as stopped, with what it had generated: node-llama-cpp
+    // throws instead of stopping when the abort comes before generation (a Stop pressed at once).
     async reply(systemPrompt: string, turns: readonly ChatTurn[], userText: string, sampling: SamplingSettings, onText: (text: string) => void, signal: AbortSignal): Promise<ReplyResult> {
         this.session.setChatHistory(toHistory(systemPrompt, turns));
         const { sequence } = this;
@@ -57,6 +59,7 @@ export class EngineChat {
         let firstTokenAt = 0;
         let lastTokenIndex = sequence.nextTokenIndex;
         let contextShifted = false;
+        let text = "";
         const result = await this.session.promptWithMeta(userText, {
             maxTokens: sampling.maxTokens,
             temperature: sampling.temperature,
@@ -65,7 +68,10 @@ export class EngineChat {
             seed: sampling.seed ?? undefined,
             signal,
             stopOnAbortSignal: true,
-            onTextChunk: onText,
+            onTextChunk: (chunk) => {
+                text += chunk;
+                onText(chunk);
+            },
             onToken: (chunk) => {
                 if (tokens === 0) firstTokenAt = performance.now();
                 tokens += chunk.length;
@@ -73,6 +79,9 @@ export class EngineChat {
                 if (sequence.nextTokenIndex < lastTokenIndex) contextShifted = true;
                 lastTokenIndex = sequence.nextTokenIndex;
             },
+        }).catch((error: unknown) => {
+            if (!signal.aborted) throw error;
+            return { responseText: text, stopReason: "abort" as const };
         });
         const seconds = tokens > 1 ? (performance.now() - firstTokenAt) / 1000 : 0;
         return {

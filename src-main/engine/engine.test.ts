@@ -37,6 +37,20 @@ describe("engine on our patched llama.cpp", () => {
         }
     });
 
+    it("ends a reply whose Stop came before generation as stopped, not as an error", async () => {
+        const model = await engine.loadModel(fixturePath("mha-random-f16"));
+        const context = await model.createContext({ cacheMode: "kv-f16", contextSize: 512 });
+        const chat = context.chat();
+        try {
+            const sampling = { temperature: 0, topP: 1, topK: 1, maxTokens: 8, seed: 1 };
+            expect(await chat.reply("", [], "In the beginning", sampling, () => {}, AbortSignal.abort())).toMatchObject({ text: "", tokens: 0, stopped: true });
+        } finally {
+            chat.dispose();
+            await context.dispose();
+            await model.dispose();
+        }
+    });
+
     it("loads a fixture model and generates text greedily, deterministically", async () => {
         const model = await engine.loadModel(fixturePath("mha-random-f16"));
         const generate = async () => {
