@@ -8,6 +8,22 @@ export function sendJson(response: http.ServerResponse, status: number, body: un
     response.end(JSON.stringify(body));
 }
 
+// What an event stream may hold unsent for a client that has stopped reading; past it the
+// server drops that client rather than buffer its events without bound.
+export const maxUnsentEventBytes = 1 << 20;
+
+// Writes one server-sent event. Returns false, and closes the connection, once the client has
+// let more than maxUnsentEventBytes pile up (or is gone).
+export function writeEvent(response: http.ServerResponse, text: string): boolean {
+    if (response.destroyed) return false;
+    if (response.writableLength > maxUnsentEventBytes) {
+        response.destroy();
+        return false;
+    }
+    response.write(text);
+    return true;
+}
+
 export type JsonBody = { ok: true; value: unknown } | { ok: false; status: 400 | 413; message: string };
 
 // Reads and parses a JSON body (an empty body is `empty`). A body over the limit is not

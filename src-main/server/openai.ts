@@ -7,7 +7,7 @@ import type http from "node:http";
 import { z } from "zod";
 import { cacheModeSchema, describeIssues, type ApiError, type ApiErrorCode, type CompletionRequest } from "../api/contract.ts";
 import type { Services } from "../services/services.ts";
-import { readJsonBody, sendJson } from "./http.ts";
+import { readJsonBody, sendJson, writeEvent } from "./http.ts";
 
 // OpenAI's field names for the completion request's: validation messages name the fields the client sent.
 const openAiFieldNames: Record<string, string> = {
@@ -83,9 +83,10 @@ async function completions(services: Services, request: http.IncomingMessage, re
     const write = (data: unknown) => {
         if (!response.headersSent) {
             response.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-store" });
-            response.write(`data: ${JSON.stringify(chunk({ role: "assistant" }, null))}\n\n`);
+            writeEvent(response, `data: ${JSON.stringify(chunk({ role: "assistant" }, null))}\n\n`);
         }
-        response.write(`data: ${JSON.stringify(data)}\n\n`);
+        // a client that stops reading is dropped, which aborts the generation (the close above)
+        writeEvent(response, `data: ${JSON.stringify(data)}\n\n`);
     };
     const result = await services.complete(plan, (text) => {
         if (stream) write(chunk({ content: text }, null));
@@ -99,7 +100,7 @@ async function completions(services: Services, request: http.IncomingMessage, re
     const finishReason = result.value.tokens >= plan.sampling.maxTokens ? "length" : "stop";
     if (stream) {
         write(chunk({}, finishReason));
-        response.write("data: [DONE]\n\n");
+        writeEvent(response, "data: [DONE]\n\n");
         response.end();
         return;
     }

@@ -7,7 +7,7 @@ import path from "node:path";
 import type { AddressInfo } from "node:net";
 import type { ApiErrorCode } from "../api/contract.ts";
 import type { Services } from "../services/services.ts";
-import { readJsonBody, sendJson } from "./http.ts";
+import { readJsonBody, sendJson, writeEvent } from "./http.ts";
 import { handleOpenAi } from "./openai.ts";
 
 const contentTypes: Record<string, string> = {
@@ -43,9 +43,9 @@ async function handleApi(services: Services, method: string, request: http.Incom
 // Server-sent events: every ApiEvent as one `data:` line, with a comment every 15 s to keep proxies from timing out.
 async function streamEvents(services: Services, request: http.IncomingMessage, response: http.ServerResponse): Promise<void> {
     response.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-store", connection: "keep-alive" });
-    response.write(": connected\n\n");
-    const unsubscribe = services.subscribe((event) => response.write(`data: ${JSON.stringify(event)}\n\n`));
-    const keepAlive = setInterval(() => response.write(": keep-alive\n\n"), 15_000);
+    writeEvent(response, ": connected\n\n");
+    const unsubscribe = services.subscribe((event) => writeEvent(response, `data: ${JSON.stringify(event)}\n\n`));
+    const keepAlive = setInterval(() => writeEvent(response, ": keep-alive\n\n"), 15_000);
     request.on("close", () => {
         clearInterval(keepAlive);
         unsubscribe();
