@@ -4,7 +4,7 @@ import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { convertedArchitectures, convertedSlidingWindow, fixturePath, quantizedFixtures, renamedArchitectureModel, type FixtureName } from "../../fixtures/fixtures.ts";
 import { cpuVariants } from "../cpu-variants.ts";
 import { toolPath } from "../paths.ts";
@@ -284,30 +284,30 @@ describe("SmolLM2-135M-Instruct (Q4_1; 3 KV heads of 9)", () => {
 
 describe("Gemma 3 270M (Q4_K_M; sliding-window layers of 512, head_dim 256)", () => {
     const model = fixturePath("gemma3-270m-q4_k_m");
+    // An F16 copy, where both caches feed wk/wv the same f16-rounded X. On the Q4_K_M file ggml
+    // rounds X to 8-bit blocks before the quantized wk/wv, and Gemma's large activations turn
+    // the rounding differences of a context shift into logits NMSE of 1e-2 to 7e-2 in every
+    // cache, kv-f16 and kv-q8_0 included, by an amount that changes with the CPU variant.
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "xq-gemma-"));
+    const f16 = path.join(dir, "gemma3-270m-f16.gguf");
+    beforeAll(() => {
+        const quantize = spawnSync(toolPath("llama-quantize"), ["--allow-requantize", model, f16, "F16", "2"], { encoding: "utf8" });
+        expect(quantize.status, quantize.stderr.slice(-2000)).toBe(0);
+    });
+    afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-    // The exactness test on real weights: an F16 copy, where both caches feed wk/wv the same
-    // f16-rounded X (no Q8 rounding of X in between), decoding 256 steps past the window.
+    // The exactness test on real weights, decoding 256 steps past the window.
     it("xq-f16 on an F16 copy matches kv-f16 over 256 steps after a 600-token prompt", () => {
-        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "xq-gemma-"));
-        try {
-            const f16 = path.join(dir, "gemma3-270m-f16.gguf");
-            const quantize = spawnSync(toolPath("llama-quantize"), ["--allow-requantize", model, f16, "F16", "2"], { encoding: "utf8" });
-            expect(quantize.status, quantize.stderr.slice(-2000)).toBe(0);
-            const result = native<Comparison>("compare", f16, "xq-f16", "0", "1", "kv-f16", "600");
-            expect(result.sameTokens).toBe(256);
-            expect(result.nmseMax).toBeLessThan(1e-5);
-        } finally {
-            fs.rmSync(dir, { recursive: true, force: true });
-        }
+        const result = native<Comparison>("compare", f16, "xq-f16", "0", "1", "kv-f16", "600");
+        expect(result.sameTokens).toBe(256);
+        expect(result.nmseMax).toBeLessThan(1e-5);
     });
 
-    // Gemma's logits move by far more than quantizedNmseBound when a context shift rounds
-    // differently: kv-f16's own shift against a fresh run measured NMSE 1.0e-2 (its top token
-    // flipped), kv-q8_0's 7.5e-2. The X modes must stay within what a KV cache does (measured
-    // 1.5e-2 for xq-4 and 2.8e-2 for xql-4).
-    it.each(["xq-4", "xql-4"])("%s: a context shift moves the logits no more than it does in kv-q8_0; seq_rm is exact", (mode) => {
-        const kvShift = native<{ nmse: number }>("shift", model, "kv-q8_0");
-        expect(native<{ nmse: number }>("shift", model, mode).nmse).toBeLessThan(kvShift.nmse);
+    // On the F16 copy a shift moves xq-4's and xql-4's logits by 2.7e-4 to 1.0e-3 (kv-f16's by
+    // 1e-5, kv-q8_0's by 1.3e-3 to 5.4e-2) under the x64, haswell, skylakex and sapphirerapids
+    // variants; the top token may flip on a near-tie, so only the NMSE is bounded.
+    it.each(["xq-4", "xql-4"])("%s: a context shift moves the logits within the weights' noise; seq_rm is exact", (mode) => {
+        expect(native<{ nmse: number }>("shift", f16, mode).nmse).toBeLessThan(quantizedNmseBound);
         expect(native<{ nmse: number }>("seqrm", model, mode).nmse).toBeLessThan(1e-10);
     });
 });
