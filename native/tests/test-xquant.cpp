@@ -11,6 +11,7 @@
 // MODE: see native/tools/xquant-modes.h
 //   xquant-native-tests quantizers MODEL TEXT_FILE       X reconstruction error: our format vs ggml block types
 //   xquant-native-tests crosslayer MODEL TEXT_FILE       XQuant-CL design study: delta space and quantization axis
+//   xquant-native-tests channels   MODEL TEXT_FILE       outlier channels of X and the residual stream, per layer
 #include "llama.h"
 #include "xquant.h"
 #include "xquant-quant.h"
@@ -20,6 +21,7 @@
 #include "ggml.h"
 #include "ggml-backend.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -484,11 +486,95 @@ int crosslayer(llama_model * model, const char * text_path) {
     return 0;
 }
 
+// NMSE of min-max quantization of each rotated group of X at the given bits, with the group's
+// range as the row format takes it (clip = false) or shrunk about its centre to whichever of
+// 100%, 95%, ..., 50% of it gives the least squared error (clip = true; values beyond clamp).
+double rotated_group_nmse(const std::vector<float> & x, int group, int bits, bool clip) {
+    std::vector<float> rotated = x;
+    hadamard_blocks(rotated, group);
+    const int levels = (1 << bits) - 1;
+    double err = 0.0;
+    double ref = 0.0;
+    for (size_t g = 0; g < rotated.size(); g += group) {
+        const float * v = rotated.data() + g;
+        const float lo = *std::min_element(v, v + group);
+        const float hi = *std::max_element(v, v + group);
+        const float centre = 0.5f * (lo + hi);
+        double best = INFINITY;
+        for (int k = 0; k <= (clip ? 10 : 0); ++k) {
+            const float t = 1.0f - 0.05f * k;
+            const float min = centre - t * (centre - lo);
+            const float scale = t * (hi - lo) / levels;
+            double sse = 0.0;
+            for (int i = 0; i < group; ++i) {
+                const float q = scale > 0.0f ? std::clamp(std::nearbyint((v[i] - min) / scale), 0.0f, (float) levels) : 0.0f;
+                sse += (min + scale * q - v[i]) * (double) (min + scale * q - v[i]);
+            }
+            best = std::min(best, sse);
+        }
+        err += best;
+        for (int i = 0; i < group; ++i) {
+            ref += v[i] * (double) v[i];
+        }
+    }
+    return err / ref;
+}
+
+// Outlier study on one 512-token chunk, per layer, of X and of the residual stream h entering
+// the layer: how far the largest channel sits above the median one (max |value| per channel),
+// the mean crest factor (max / RMS) of the row format's groups before and after its Hadamard
+// rotation, X's round-trip NMSE in the row format at 4, 3 and 2 bits, and what clipping each
+// group's range for the least error would give at those bits.
+int channels(llama_model * model, const char * text_path) {
+    activations collected = run_and_collect(model, text_path);
+    const int64_t n_embd = llama_model_n_embd(model);
+    const int group = xq_group_size(n_embd);
+    auto stats = [&](const std::vector<float> & m) {
+        std::vector<float> channel_max(n_embd, 0.0f);
+        for (size_t i = 0; i < m.size(); ++i) {
+            channel_max[i % n_embd] = std::max(channel_max[i % n_embd], std::fabs(m[i]));
+        }
+        std::vector<float> sorted = channel_max;
+        std::sort(sorted.begin(), sorted.end());
+        const int64_t top = std::max_element(channel_max.begin(), channel_max.end()) - channel_max.begin();
+        auto mean_crest = [&](const std::vector<float> & v) {
+            double sum = 0.0;
+            for (size_t g = 0; g < v.size(); g += group) {
+                double sq = 0.0;
+                float peak = 0.0f;
+                for (int j = 0; j < group; ++j) {
+                    sq += v[g + j] * (double) v[g + j];
+                    peak = std::max(peak, std::fabs(v[g + j]));
+                }
+                sum += sq > 0.0 ? peak / std::sqrt(sq / group) : 0.0;
+            }
+            return sum / (double) (v.size() / group);
+        };
+        std::vector<float> rotated = m;
+        hadamard_blocks(rotated, group);
+        char out[256];
+        std::snprintf(out, sizeof(out), "{\"topChannel\":%lld,\"topOverMedian\":%.2f,\"crest\":%.2f,\"crestRotated\":%.2f}",
+                (long long) top, sorted.back() / std::max(sorted[n_embd / 2], 1e-12f), mean_crest(m), mean_crest(rotated));
+        return std::string(out);
+    };
+    std::printf("[");
+    for (int il = 0; il < llama_model_n_layer(model); ++il) {
+        const auto & x = collected["attn_norm-" + std::to_string(il)];
+        const auto & h = collected[il == 0 ? "inp_embd" : "l_out-" + std::to_string(il - 1)];
+        std::printf("%s{\"layer\":%d,\"x\":%s,\"h\":%s,\"xNmse\":[%.4e,%.4e,%.4e],\"xNmseClipped\":[%.4e,%.4e,%.4e]}",
+                il == 0 ? "" : ",", il, stats(x).c_str(), stats(h).c_str(),
+                nmse(round_trip(x, n_embd, 4), x), nmse(round_trip(x, n_embd, 3), x), nmse(round_trip(x, n_embd, 2), x),
+                rotated_group_nmse(x, group, 4, true), rotated_group_nmse(x, group, 3, true), rotated_group_nmse(x, group, 2, true));
+    }
+    std::printf("]\n");
+    return 0;
+}
+
 } // namespace
 
 int main(int argc, char ** argv) {
     if (argc < 4) {
-        std::fprintf(stderr, "usage: %s compare|shift|seqrm|ubatch|state|quantizers|crosslayer MODEL MODE|TEXT [...]\n", argv[0]);
+        std::fprintf(stderr, "usage: %s compare|shift|seqrm|ubatch|state|quantizers|crosslayer|channels MODEL MODE|TEXT [...]\n", argv[0]);
         return 2;
     }
     const std::string command = argv[1];
@@ -505,6 +591,8 @@ int main(int argc, char ** argv) {
         status = seqrm(model, mode);
     } else if (command == "crosslayer") {
         status = crosslayer(model, argv[3]);
+    } else if (command == "channels") {
+        status = channels(model, argv[3]);
     } else if (command == "quantizers") {
         status = quantizers(model, argv[3]);
     } else if (command == "state" && argc >= 5) {

@@ -14,6 +14,9 @@
 typedef _Float16 half;
 inline float __half2float(half h) { return (float) h; }
 inline half __float2half(float f) { return (half) f; }
+// round-to-nearest arithmetic that nvcc never fuses; the host compiler here does not fuse either
+inline float __fmul_rn(float a, float b) { return a * b; }
+inline float __fadd_rn(float a, float b) { return a + b; }
 
 struct emu_dim3 { unsigned x, y, z; };
 inline thread_local emu_dim3 threadIdx;

@@ -14,6 +14,8 @@ extern "C" {
 #endif
 
 #define GGML_XQ_GROUP_MAX 128
+// range candidates of the quantizer: 16/16, 15/16, ..., 8/16 of a group's min-max range
+#define GGML_XQ_CLIP_STEPS 9
 
 // group width for a row of n channels (128, 64 or 32; 0 if none divides n)
 GGML_API int    ggml_xq_group_size(int64_t n);

@@ -107,6 +107,68 @@ static uint8_t unpack_code(const uint8_t * src, int i, int bits) {
     return (uint8_t) ((value >> (bit % 8)) & ((1u << bits) - 1));
 }
 
+// A group's values are Gaussian-like once rotated, and min-max scaling spends the few levels
+// of 2-3 bits on two extreme values: a range clipped about its centre, with the extremes
+// clamped, rounds every other value finer. Each group keeps whichever of 16/16, 15/16, ...,
+// 8/16 of its range leaves the least squared error (at 2 bits about half of min-max's,
+// docs/results.md). The GPU kernels make the same choice with the same arithmetic: the
+// error is summed as a warp sums it (per lane over channels lane + 32k, then an xor
+// butterfly), so every backend stores the same bytes.
+struct xq_group_params {
+    ggml_fp16_t scale;
+    ggml_fp16_t min;
+};
+
+static float lane_order_sum(const float * e, int group) {
+    float lanes[32];
+    for (int lane = 0; lane < 32; ++lane) {
+        lanes[lane] = e[lane];
+        for (int i = lane + 32; i < group; i += 32) {
+            lanes[lane] += e[i];
+        }
+    }
+    for (int offset = 16; offset > 0; offset >>= 1) {
+        float next[32];
+        for (int lane = 0; lane < 32; ++lane) {
+            next[lane] = lanes[lane] + lanes[lane ^ offset];
+        }
+        std::memcpy(lanes, next, sizeof(lanes));
+    }
+    return lanes[0];
+}
+
+static xq_group_params choose_group_params(const float * x, int group, int levels) {
+    float lo = x[0];
+    float hi = x[0];
+    for (int i = 1; i < group; ++i) {
+        lo = std::min(lo, x[i]);
+        hi = std::max(hi, x[i]);
+    }
+    const float centre = 0.5f * (lo + hi);
+    xq_group_params best = {};
+    float best_error = INFINITY;
+    float e[GGML_XQ_GROUP_MAX];
+    for (int step = 0; step < GGML_XQ_CLIP_STEPS; ++step) {
+        const float keep = 1.0f - 0.0625f * step;
+        // quantize against the fp16-rounded scale and min that dequantization will see
+        const xq_group_params candidate = { ggml_fp32_to_fp16(keep * (hi - lo) / levels), ggml_fp32_to_fp16(centre - keep * (centre - lo)) };
+        const float scale = ggml_fp16_to_fp32(candidate.scale);
+        const float min   = ggml_fp16_to_fp32(candidate.min);
+        const float inv_scale = scale > 0.0f ? 1.0f / scale : 0.0f;
+        for (int i = 0; i < group; ++i) {
+            const float q = std::clamp(std::nearbyint((x[i] - min) * inv_scale), 0.0f, (float) levels);
+            const float d = (min + scale * q) - x[i];
+            e[i] = d * d;
+        }
+        const float error = lane_order_sum(e, group);
+        if (error < best_error) {
+            best_error = error;
+            best = candidate;
+        }
+    }
+    return best;
+}
+
 void ggml_xq_quantize_row(const float * src, uint8_t * dst, int64_t n, int bits) {
     if (bits == 16) {
         ggml_fp32_to_fp16_row(src, (ggml_fp16_t *) dst, n);
@@ -119,24 +181,16 @@ void ggml_xq_quantize_row(const float * src, uint8_t * dst, int64_t n, int bits)
     for (int64_t g0 = 0; g0 < n; g0 += group) {
         std::memcpy(x, src + g0, group * sizeof(float));
         ggml_xq_hadamard(x, group);
-        float lo = x[0];
-        float hi = x[0];
-        for (int i = 1; i < group; ++i) {
-            lo = std::min(lo, x[i]);
-            hi = std::max(hi, x[i]);
-        }
-        // quantize against the fp16-rounded scale and min that dequantization will see
-        const ggml_fp16_t scale_h = ggml_fp32_to_fp16((hi - lo) / levels);
-        const ggml_fp16_t min_h   = ggml_fp32_to_fp16(lo);
-        const float scale = ggml_fp16_to_fp32(scale_h);
-        const float min   = ggml_fp16_to_fp32(min_h);
+        const xq_group_params params = choose_group_params(x, group, levels);
+        const float scale = ggml_fp16_to_fp32(params.scale);
+        const float min   = ggml_fp16_to_fp32(params.min);
         const float inv_scale = scale > 0.0f ? 1.0f / scale : 0.0f;
         for (int i = 0; i < group; ++i) {
             const float q = std::nearbyint((x[i] - min) * inv_scale);
             codes[i] = (uint8_t) std::clamp(q, 0.0f, (float) levels);
         }
-        std::memcpy(dst, &scale_h, sizeof(scale_h));
-        std::memcpy(dst + sizeof(scale_h), &min_h, sizeof(min_h));
+        std::memcpy(dst, &params.scale, sizeof(params.scale));
+        std::memcpy(dst + sizeof(params.scale), &params.min, sizeof(params.min));
         pack_codes(codes, dst + 2 * sizeof(ggml_fp16_t), group, bits);
         dst += group_bytes(group, bits);
     }

@@ -10,6 +10,8 @@
 #pragma once
 
 #define XQ_WARP 32
+// the quantizer's range candidates, as GGML_XQ_CLIP_STEPS
+#define XQ_CLIP_STEPS 9
 
 static __device__ __forceinline__ float xq_to_float(const float x) {
     return x;
@@ -85,6 +87,54 @@ static __device__ __forceinline__ void xq_dequantize_group(const uint8_t * row, 
     xq_hadamard_warp<G>(v, lane);
 }
 
+// The quantizer's range for one group (ggml-xquant.cpp, choose_group_params): min-max,
+// or the clipped candidate with the least squared error, summed per lane then by an xor
+// butterfly as the CPU sums it; the _rn intrinsics keep nvcc from fusing multiply-adds
+// that the CPU does not fuse, so both store the same bytes.
+template <int G>
+static __device__ __forceinline__ void xq_choose_group_params(const float * v, const int levels, half & scale_h, half & min_h) {
+    constexpr int VPL = G / XQ_WARP;
+    float lo = v[0];
+    float hi = v[0];
+#pragma unroll
+    for (int k = 1; k < VPL; ++k) {
+        lo = fminf(lo, v[k]);
+        hi = fmaxf(hi, v[k]);
+    }
+#pragma unroll
+    for (int offset = XQ_WARP / 2; offset > 0; offset >>= 1) {
+        lo = fminf(lo, __shfl_xor_sync(0xffffffff, lo, offset, XQ_WARP));
+        hi = fmaxf(hi, __shfl_xor_sync(0xffffffff, hi, offset, XQ_WARP));
+    }
+    const float centre = 0.5f * (lo + hi);
+    float best_error = 0.0f;
+    for (int step = 0; step < XQ_CLIP_STEPS; ++step) {
+        const float keep = 1.0f - 0.0625f * step;
+        // quantize against the fp16-rounded scale and min that dequantization will see
+        const half candidate_scale = __float2half(__fmul_rn(keep, hi - lo) / levels);
+        const half candidate_min   = __float2half(centre - __fmul_rn(keep, centre - lo));
+        const float scale = __half2float(candidate_scale);
+        const float min   = __half2float(candidate_min);
+        const float inv_scale = scale > 0.0f ? 1.0f / scale : 0.0f;
+        float error = 0.0f;
+#pragma unroll
+        for (int k = 0; k < VPL; ++k) {
+            const float q = fminf(fmaxf(rintf((v[k] - min) * inv_scale), 0.0f), (float) levels);
+            const float d = __fadd_rn(min, __fmul_rn(scale, q)) - v[k];
+            error = k == 0 ? __fmul_rn(d, d) : __fadd_rn(error, __fmul_rn(d, d));
+        }
+#pragma unroll
+        for (int offset = XQ_WARP / 2; offset > 0; offset >>= 1) {
+            error = __fadd_rn(error, __shfl_xor_sync(0xffffffff, error, offset, XQ_WARP));
+        }
+        if (step == 0 || error < best_error) {
+            best_error = error;
+            scale_h = candidate_scale;
+            min_h = candidate_min;
+        }
+    }
+}
+
 // grid (n_tokens, n / G), one warp per block (tokens and cells on x: grid y is limited to 65535)
 template <int G>
 static __global__ void k_xq_set_rows(
@@ -115,22 +165,10 @@ static __global__ void k_xq_set_rows(
     }
     xq_hadamard_warp<G>(v, lane);
 
-    float lo = v[0];
-    float hi = v[0];
-#pragma unroll
-    for (int k = 1; k < VPL; ++k) {
-        lo = fminf(lo, v[k]);
-        hi = fmaxf(hi, v[k]);
-    }
-#pragma unroll
-    for (int offset = XQ_WARP / 2; offset > 0; offset >>= 1) {
-        lo = fminf(lo, __shfl_xor_sync(0xffffffff, lo, offset, XQ_WARP));
-        hi = fmaxf(hi, __shfl_xor_sync(0xffffffff, hi, offset, XQ_WARP));
-    }
-    // quantize against the fp16-rounded scale and min that dequantization will see
     const int levels = (1 << bits) - 1;
-    const half scale_h = __float2half((hi - lo) / levels);
-    const half min_h   = __float2half(lo);
+    half scale_h = __float2half(0.0f);
+    half min_h   = __float2half(0.0f);
+    xq_choose_group_params<G>(v, levels, scale_h, min_h);
     const float scale = __half2float(scale_h);
     const float min   = __half2float(min_h);
     const float inv_scale = scale > 0.0f ? 1.0f / scale : 0.0f;

@@ -7,6 +7,8 @@
 #include "common.h"
 
 #define XQ_WARP   32
+// the quantizer's range candidates, as GGML_XQ_CLIP_STEPS
+#define XQ_CLIP_STEPS 9
 // 32 outputs x 16 cells per threadgroup of 128 threads (CUDA: 32 x 32, 256 threads):
 // both tiles of a 128-wide group must fit Apple's 32 KB of threadgroup memory
 #define XQ_TILE_O 32
@@ -70,6 +72,49 @@ static inline void xq_dequantize_group(device const uint8_t * row, int g, int bi
     xq_hadamard_simd<G>(v, lane);
 }
 
+// The quantizer's range for one group (ggml-xquant.cpp, choose_group_params): min-max,
+// or the clipped candidate with the least squared error, summed per lane then by an xor
+// butterfly as the CPU sums it (not simd_sum, whose order is the hardware's). Where the
+// compiler fuses a multiply-add that the CPU does not, a near-tie may pick another
+// candidate than the CPU; both decode with the same dequantizer.
+template <int G>
+static inline void xq_choose_group_params(thread const float * v, int levels, thread half & scale_h, thread half & min_h) {
+    constexpr int VPL = G / XQ_WARP;
+    float lo = v[0];
+    float hi = v[0];
+    FOR_UNROLL (int k = 1; k < VPL; ++k) {
+        lo = min(lo, v[k]);
+        hi = max(hi, v[k]);
+    }
+    lo = simd_min(lo);
+    hi = simd_max(hi);
+    const float centre = 0.5f * (lo + hi);
+    float best_error = 0.0f;
+    for (int step = 0; step < XQ_CLIP_STEPS; ++step) {
+        const float keep = 1.0f - 0.0625f * step;
+        // quantize against the fp16-rounded scale and min that dequantization will see
+        const half candidate_scale = (half) (keep * (hi - lo) / levels);
+        const half candidate_min   = (half) (centre - keep * (centre - lo));
+        const float scale = (float) candidate_scale;
+        const float mn    = (float) candidate_min;
+        const float inv_scale = scale > 0.0f ? 1.0f / scale : 0.0f;
+        float error = 0.0f;
+        FOR_UNROLL (int k = 0; k < VPL; ++k) {
+            const float q = clamp(rint((v[k] - mn) * inv_scale), 0.0f, (float) levels);
+            const float d = (mn + scale * q) - v[k];
+            error = k == 0 ? d * d : error + d * d;
+        }
+        for (ushort offset = XQ_WARP / 2; offset > 0; offset >>= 1) {
+            error += simd_shuffle_xor(error, offset);
+        }
+        if (step == 0 || error < best_error) {
+            best_error = error;
+            scale_h = candidate_scale;
+            min_h = candidate_min;
+        }
+    }
+}
+
 // threadgroups (n_tokens, n / G), one simdgroup each
 template <int G>
 kernel void kernel_xq_set_rows(
@@ -103,18 +148,10 @@ kernel void kernel_xq_set_rows(
     }
     xq_hadamard_simd<G>(v, lane);
 
-    float lo = v[0];
-    float hi = v[0];
-    FOR_UNROLL (int k = 1; k < VPL; ++k) {
-        lo = min(lo, v[k]);
-        hi = max(hi, v[k]);
-    }
-    lo = simd_min(lo);
-    hi = simd_max(hi);
-    // quantize against the fp16-rounded scale and min that dequantization will see
     const int levels = (1 << args.bits) - 1;
-    const half scale_h = (half) ((hi - lo) / levels);
-    const half min_h   = (half) lo;
+    half scale_h = (half) 0.0f;
+    half min_h   = (half) 0.0f;
+    xq_choose_group_params<G>(v, levels, scale_h, min_h);
     const float scale = (float) scale_h;
     const float mn    = (float) min_h;
     const float inv_scale = scale > 0.0f ? 1.0f / scale : 0.0f;
