@@ -91,6 +91,26 @@ describe("engine on our patched llama.cpp", () => {
         }
     });
 
+    it("measures a context's cache and compute buffers as creating that context reports them", async () => {
+        const model = await engine.loadModel(fixturePath("mha-random-f16"));
+        try {
+            for (const cacheMode of ["kv-f16", "xq-4"] as const) {
+                const options = { cacheMode, contextSize: 512 };
+                const measured = await model.measureContext(options);
+                const context = await model.createContext(options);
+                try {
+                    const stats = context.cacheStats();
+                    expect(measured).toEqual({ cacheBytes: stats.bytes, computeBytes: stats.computeBytes });
+                    expect(measured.computeBytes).toBeGreaterThan(0);
+                } finally {
+                    await context.dispose();
+                }
+            }
+        } finally {
+            await model.dispose();
+        }
+    });
+
     it("refuses a missing model file with a typed error", async () => {
         await expect(engine.loadModel("/nonexistent/model.gguf")).rejects.toMatchObject({ code: "model-not-found" });
     });

@@ -64,6 +64,12 @@ export interface CacheStats {
     computeBytes: number;
 }
 
+// What a context takes besides the weights, as the engine allocated it.
+export interface ContextMemory {
+    cacheBytes: number;
+    computeBytes: number;
+}
+
 interface XQuantContextOptions {
     bits: number; baseLayers: number; baseBits: number; variant: number; factorsPath?: string; absorbV: boolean; exactUbatch: boolean;
 }
@@ -298,6 +304,18 @@ export class EngineModel {
                 addon.setNextContext(null);
             }
         });
+    }
+
+    // Creates the context as a chat would, reads what it allocated, and disposes it:
+    // the compute buffers have no formula, only llama.cpp's graph reservation knows them.
+    async measureContext(options: ContextOptions): Promise<ContextMemory> {
+        const context = await this.createContext(options);
+        try {
+            const { bytes, computeBytes } = context.cacheStats();
+            return { cacheBytes: bytes, computeBytes };
+        } finally {
+            await context.dispose();
+        }
     }
 
     // node-llama-cpp's own memory check assumes a KV cache, so it would refuse X-cache

@@ -61,6 +61,7 @@ const operations = {
     },
     tokenize: async (_io: CallIo, model: number, text: string, specialTokens: boolean) => handle(model, EngineModel).tokenize(text, specialTokens),
     createContext: async (_io: CallIo, model: number, options: ContextOptions) => keep(await handle(model, EngineModel).createContext(options)),
+    measureContext: async (_io: CallIo, model: number, options: ContextOptions) => handle(model, EngineModel).measureContext(options),
     cacheStats: async (_io: CallIo, context: number) => handle(context, EngineContext).cacheStats(),
     complete: async (_io: CallIo, context: number, prompt: string, options: { maxTokens: number }) => handle(context, EngineContext).complete(prompt, options),
     nextTokenDistributions: async (_io: CallIo, context: number, tokens: number[], firstScored: number) => handle(context, EngineContext).nextTokenDistributions(tokens, firstScored),

@@ -8,7 +8,7 @@ import fs from "node:fs";
 import path from "node:path";
 import type { ChatTurn, EngineInfo, ModelMetadata, SamplingSettings } from "../api/contract.ts";
 import type { ReplyResult } from "./chat.ts";
-import type { CacheStats, ContextOptions, EngineModel, EngineOptions } from "./engine.ts";
+import type { CacheStats, ContextMemory, ContextOptions, EngineModel, EngineOptions } from "./engine.ts";
 import { EngineError } from "./errors.ts";
 import type { CallIo, EngineOperations, HostReply, HostRequest } from "./host.ts";
 
@@ -175,6 +175,11 @@ export class RemoteModel {
 
     async createContext(options: ContextOptions): Promise<RemoteContext> {
         return new RemoteContext(this.engine, await this.engine.call("createContext", [this.id, options]));
+    }
+
+    // Creates a context, reads its memory, and disposes it (see EngineModel.measureContext).
+    measureContext(options: ContextOptions): Promise<ContextMemory> {
+        return this.engine.call("measureContext", [this.id, options]);
     }
 
     dispose(): Promise<void> {
