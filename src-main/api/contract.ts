@@ -138,9 +138,14 @@ export interface ModeEstimate {
     available: boolean;
     recommended: boolean;
     explanation: string;
+    // the mode's exact formula
     cacheBytes: number;
-    // model weights + cache + a fixed runtime allowance
+    // the context's compute buffers, measured by creating the context as a chat would;
+    // null where it was not measured (an unavailable mode, or one whose context failed: see explanation)
+    computeBytes: number | null;
+    // model weights + cache + compute buffers (weights + cache where they were not measured)
     totalBytes: number;
+    // false where computeBytes could not be measured
     fits: boolean;
 }
 
@@ -217,6 +222,8 @@ export interface MetricsSample {
     cacheBytesUsed: number;
     // measured: the whole allocated cache
     cacheBytesAllocated: number;
+    // measured: the context's compute buffers as reserved for its largest graph
+    computeBytes: number;
     rssBytes: number;
     vramUsedBytes: number | null;
 }

@@ -98,14 +98,57 @@ describe("services", () => {
         expect((await call(services, "listModels", {})).map((model) => model.id)).toEqual([modelId]);
     });
 
-    it("estimates every mode with the exact cache formula and a fit verdict", async () => {
+    it("estimates every mode as weights + the exact cache + the compute buffers that a chat's context of that mode reports", async () => {
         const estimates = await call(services, "estimateModes", { modelId, contextSize: 512 });
         const [model] = await call(services, "listModels", {});
         const shape = model!.metadata;
-        const xq4 = estimates.find((estimate) => estimate.mode === "xq-4")!;
-        expect(xq4.cacheBytes).toBe(estimateCacheBytes(shape, "xq-4", 512));
-        expect(xq4.totalBytes).toBeGreaterThan(model!.metadata.sizeBytes + xq4.cacheBytes);
-        expect(xq4.fits).toBe(true);
+        for (const estimate of estimates.filter((entry) => entry.available)) {
+            expect(estimate.cacheBytes).toBe(estimateCacheBytes(shape, estimate.mode, 512));
+            expect(estimate.computeBytes).toBeGreaterThan(0);
+            expect(estimate.totalBytes).toBe(shape.sizeBytes + estimate.cacheBytes + estimate.computeBytes!);
+        }
+        expect(estimates.find((estimate) => estimate.mode === "xq-4")!.fits).toBe(true);
+        // an unavailable mode is not measured, and says why
+        expect(estimates.find((estimate) => estimate.mode === "xql-4")).toMatchObject({ available: false, computeBytes: null, fits: false, explanation: expect.stringMatching(/^latent modes are for GQA models/) });
+
+        for (const cacheMode of ["kv-f16", "xq-4", "xqcl-2"] as const) {
+            const chat = await call(services, "updateChat", { chatId: (await call(services, "createChat", { modelId })).id, runOverride: { cacheMode, contextSize: 512, baseLayers: -1 } });
+            const loaded = nextEvent(services, ready);
+            const sample = nextEvent(services, (event): event is { type: "metrics"; sample: MetricsSample } => event.type === "metrics" && event.sample.chatId === chat.id);
+            await call(services, "openSession", { chatId: chat.id });
+            expect((await loaded).session.state).toBe("ready");
+            expect((await sample).sample.computeBytes).toBe(estimates.find((estimate) => estimate.mode === cacheMode)!.computeBytes);
+        }
+    });
+
+    it("counts a chat's context as measured, and an estimate that must measure waits for the running reply without disturbing it", async () => {
+        const run = { cacheMode: "xq-2", contextSize: 384, baseLayers: -1 } as const;
+        const chat = await call(services, "updateChat", {
+            chatId: (await call(services, "createChat", { modelId })).id, runOverride: run, sampling: { temperature: 0, topP: 1, topK: 1, maxTokens: 4000, seed: 1 },
+        });
+        const sample = nextEvent(services, (event): event is { type: "metrics"; sample: MetricsSample } => event.type === "metrics" && event.sample.chatId === chat.id);
+        const firstToken = nextEvent(services, (event): event is ApiEvent => event.type === "token" && event.chatId === chat.id);
+        const finished = nextEvent(services, done(chat.id));
+        await call(services, "sendMessage", { chatId: chat.id, text: "And the LORD" });
+        await firstToken;
+        // the chat's own context answers at once, though the queue is busy with its reply
+        const [known] = await services.session.measureContexts(modelId, [run]);
+        expect(known).toEqual({ ok: true, value: { cacheBytes: expect.any(Number), computeBytes: (await sample).sample.computeBytes } });
+
+        const order: string[] = [];
+        const estimated = call(services, "estimateModes", { modelId, contextSize: 384 }).then((estimates) => {
+            order.push("estimated");
+            return estimates;
+        });
+        void finished.then(() => order.push("reply done"));
+        await call(services, "stopGeneration", { chatId: chat.id });
+        const reply = (await finished).message;
+        const estimates = await estimated;
+        expect(order).toEqual(["reply done", "estimated"]);
+        expect(reply.stats).toMatchObject({ stopped: true });
+        expect(reply.text.length).toBeGreaterThan(0);
+        expect(estimates.find((estimate) => estimate.mode === "xq-2")!.computeBytes).toBe((known as { ok: true; value: { computeBytes: number } }).value.computeBytes);
+        expect(estimates.filter((estimate) => estimate.available).every((estimate) => estimate.computeBytes! > 0)).toBe(true);
     });
 
     it("chats with streaming, regenerates deterministically, edits and resends, and saves every turn", async () => {

@@ -42,9 +42,6 @@ export function defaultAppDir(): string {
     return process.env.XQ_APP_DIR ?? path.join(process.env.XDG_DATA_HOME ?? path.join(os.homedir(), ".local", "share"), "xquant-desktop");
 }
 
-// Room for the runtime's own buffers beside weights and cache, in the fit estimate.
-const runtimeAllowanceBytes = 256 * 2 ** 20;
-
 export class Services {
     readonly events = new EventBus();
     readonly settings: SettingsStore;
@@ -191,14 +188,27 @@ export class Services {
         return this.session.startReply(chat, (admitted) => this.saveChat(admitted));
     }
 
-    private async estimateModes(modelId: string, contextSize: number, baseLayers: number | undefined): Promise<ModeEstimate[]> {
+    // Weights + the mode's exact cache + its compute buffers as the engine measured them
+    // (see SessionService.measureContexts), against free VRAM where layers are offloaded, else RAM.
+    // A mode whose context could not be made says why, as not available or as not fitting.
+    private async estimateModes(modelId: string, contextSize: number, baseLayers = -1): Promise<ModeEstimate[]> {
         const model = await this.library.get(modelId);
+        const modes = model.modes.filter((advice) => advice.available).map((advice) => advice.mode);
+        const measured = await this.session.measureContexts(modelId, modes.map((cacheMode) => ({ cacheMode, contextSize, baseLayers })));
         const gpu = this.settings.get().gpuLayers !== 0 ? await (await this.engine()).vram() : null;
         const freeBytes = gpu?.freeBytes ?? os.freemem();
         return model.modes.map((advice) => {
             const cacheBytes = estimateCacheBytes(model.metadata, advice.mode, contextSize, baseLayers);
-            const totalBytes = model.metadata.sizeBytes + cacheBytes + runtimeAllowanceBytes;
-            return { mode: advice.mode, available: advice.available, recommended: advice.recommended, explanation: advice.reason, cacheBytes, totalBytes, fits: totalBytes <= freeBytes };
+            const weightsAndCache = model.metadata.sizeBytes + cacheBytes;
+            const estimate = { mode: advice.mode, cacheBytes };
+            const memory = measured[modes.indexOf(advice.mode)];
+            if (memory?.ok) {
+                const totalBytes = weightsAndCache + memory.value.computeBytes;
+                return { ...estimate, available: true, recommended: advice.recommended, explanation: advice.reason, computeBytes: memory.value.computeBytes, totalBytes, fits: totalBytes <= freeBytes };
+            }
+            // not measured: an unavailable mode, or one whose context could not be made
+            const available = advice.available && memory?.error.code !== "unsupported-architecture";
+            return { ...estimate, available, recommended: available && advice.recommended, explanation: memory?.error.message ?? advice.reason, computeBytes: null, totalBytes: weightsAndCache, fits: false };
         });
     }
 

@@ -3,14 +3,16 @@
 // generation waits its turn in the app's one GenerationQueue, and at most
 // `maxModels` models stay loaded (the least recently used is unloaded first).
 import { chatSummary } from "../api/chat-summary.ts";
-import type { Chat, ChatMessage, ChatTurn, MetricsSample, RunSettings, SamplingSettings, SessionInfo, StartedReply } from "../api/contract.ts";
+import type { ApiResult, Chat, ChatMessage, ChatTurn, MetricsSample, RunSettings, SamplingSettings, SessionInfo, StartedReply } from "../api/contract.ts";
 import { resolveRunSettings } from "../api/run-settings.ts";
 import { throttle } from "../api/throttle.ts";
 import type { ReplyResult } from "../engine/chat.ts";
+import type { ContextMemory, ContextOptions } from "../engine/engine.ts";
 import type { RemoteChat, RemoteContext, RemoteEngine, RemoteModel } from "../engine/remote.ts";
 import { Lock } from "../engine/lock.ts";
 import type { ChatStore } from "./chats.ts";
 import { newId } from "./chats.ts";
+import { chatContextOptions, ContextMemoryCache } from "./context-memory.ts";
 import { RequestError, toRequestError } from "./errors.ts";
 import type { EventBus } from "./events.ts";
 import type { ModelLibrary } from "./library.ts";
@@ -52,6 +54,7 @@ export class SessionService {
     // one model load, session load or unload at a time
     private readonly loads = new Lock();
     private readonly samples: MetricsSample[] = [];
+    private readonly contextMemory = new ContextMemoryCache();
     private sampler: NodeJS.Timeout | null = null;
 
     constructor(
@@ -140,7 +143,7 @@ export class SessionService {
             // the model's trained context bounds the default context, so the run is final only now
             const run = resolveRunSettings(this.settings.get(), chat.modelId, chat.runOverride, model.shape.contextLength);
             this.setInfo({ run, contextSize: run.contextSize });
-            const context = await this.createContext(model, run);
+            const context = await this.createContext(info.modelId, model, run);
             this.loaded.context = context;
             const engineChat = await context.chat();
             this.loaded.chat = engineChat;
@@ -164,8 +167,46 @@ export class SessionService {
         await loaded?.context?.dispose();
     }
 
-    private createContext(model: RemoteModel, run: RunSettings): Promise<RemoteContext> {
-        return model.createContext({ cacheMode: run.cacheMode, contextSize: run.contextSize, baseLayers: run.baseLayers, threads: this.settings.get().threads });
+    // A chat's or a completion's context; what it allocated feeds the "will it fit" estimate.
+    private async createContext(modelId: string, model: RemoteModel, run: RunSettings): Promise<RemoteContext> {
+        const { threads, gpuLayers } = this.settings.get();
+        const options = chatContextOptions(run, threads);
+        const context = await model.createContext(options);
+        const stats = await context.cacheStats();
+        this.contextMemory.record(modelId, gpuLayers, options, { cacheBytes: stats.bytes, computeBytes: stats.computeBytes });
+        return context;
+    }
+
+    // What a context of each run on this model takes besides the weights: known from an
+    // earlier context (a chat's, or one measured before), else measured by creating it.
+    // Measuring waits its turn in the generation queue like a completion: it never runs
+    // beside a generation, so it never unloads the model a reply is using. Like a
+    // completion on another model, it does unload the loaded one (and an idle session on
+    // it, which loads again on its next reply). A run that cannot be measured gets its error.
+    async measureContexts(modelId: string, runs: readonly RunSettings[]): Promise<ApiResult<ContextMemory>[]> {
+        const { threads, gpuLayers } = this.settings.get();
+        const options = runs.map((run) => chatContextOptions(run, threads));
+        const known = options.map((option) => this.contextMemory.get(modelId, gpuLayers, option));
+        if (known.every((memory): memory is ContextMemory => memory !== undefined)) return known.map((value) => ({ ok: true, value }));
+        return this.queue.run(async () => {
+            const model = await this.model(modelId);
+            const results: ApiResult<ContextMemory>[] = [];
+            for (const option of options) results.push(await this.measureContext(modelId, gpuLayers, model, option));
+            return results;
+        });
+    }
+
+    private async measureContext(modelId: string, gpuLayers: number, model: RemoteModel, options: ContextOptions): Promise<ApiResult<ContextMemory>> {
+        // a chat's context made while this measurement waited counts too
+        const known = this.contextMemory.get(modelId, gpuLayers, options);
+        if (known !== undefined) return { ok: true, value: known };
+        try {
+            const memory = await model.measureContext(options);
+            this.contextMemory.record(modelId, gpuLayers, options, memory);
+            return { ok: true, value: memory };
+        } catch (error) {
+            return { ok: false, error: toRequestError(error).error };
+        }
     }
 
     close(): Promise<void> {
@@ -251,7 +292,7 @@ export class SessionService {
             // the client went away while it waited
             if (signal.aborted) return stoppedBeforeStart;
             const model = await this.model(plan.modelId);
-            const context = await this.createContext(model, plan.run);
+            const context = await this.createContext(plan.modelId, model, plan.run);
             try {
                 const chat = await context.chat();
                 try {
@@ -308,12 +349,14 @@ export class SessionService {
             contextSize: stats.contextSize,
             cacheBytesUsed: Math.round((stats.bytes * stats.cellsUsed) / Math.max(1, stats.contextSize)),
             cacheBytesAllocated: stats.bytes,
+            computeBytes: stats.computeBytes,
             rssBytes: process.memoryUsage().rss,
             vramUsedBytes: vram?.usedBytes ?? null,
         };
     }
 
     forgetModel(modelId: string): Promise<void> {
+        this.contextMemory.forget(modelId);
         return this.loads.run(() => this.unloadModel(modelId));
     }
 
