@@ -1,5 +1,6 @@
 // The UI's own views in Chromium against the real engine: first-run empty
-// states, import, the live memory chart, the will-it-fit table, themes, and a
+// states, import, the live memory chart (cache and compute buffers), the
+// will-it-fit table with its measured compute buffers, themes, and a
 // comparison with its JSON and PNG exports.
 import fs from "node:fs";
 import path from "node:path";
@@ -47,6 +48,12 @@ describe("the renderer's views", () => {
         await page.waitForFunction(() => Number(document.querySelector('[data-testid="measured-cache-mib"]')?.textContent) > 0, undefined, { timeout: 10_000 });
         await page.getByTestId("memory-chart").locator("svg.recharts-surface").waitFor();
         expect(await page.getByTestId("memory-line-measured").count()).toBe(1);
+        expect(await page.getByTestId("memory-line-measuredWithCompute").count()).toBe(1);
+        // the headline counts the cache plus the compute buffers
+        const [cache, compute, total] = await Promise.all(["measured-cache-mib", "measured-compute-mib", "measured-total-mib"]
+            .map(async (testId) => Number(await page.getByTestId(testId).getAttribute("data-bytes"))));
+        expect(compute).toBeGreaterThan(0);
+        expect(total).toBe(cache! + compute!);
         expect(await page.getByTestId("memory-line-xql-4").count()).toBe(1);
         expect(await page.getByTestId("memory-line-rss").count()).toBe(1);
         await saveScreenshot(page, "ui-chat");
@@ -56,6 +63,7 @@ describe("the renderer's views", () => {
         await page.getByTestId("nav-settings").click();
         await page.getByTestId("fit-table").waitFor();
         expect(await page.getByTestId("fit-xql-4").textContent()).toMatch(/✓|✗/);
+        expect(await page.getByTestId("fit-compute-xql-4").textContent()).toMatch(/^\d+\.\d$/);
         const options = await page.getByTestId("cache-mode-select").locator("option").allTextContents();
         expect(options.some((text) => text.includes("★ recommended"))).toBe(true);
         await page.getByTestId("theme-select").selectOption("dark");

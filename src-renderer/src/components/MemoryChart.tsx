@@ -27,32 +27,36 @@ export const MemoryChart = memo(function MemoryChart({ chatId }: { chatId: strin
     const rows = useMemo(() => (model ? chartRows(samples, model.metadata, otherModes, run.baseLayers, run.contextSize) : []), [model, samples, otherModes, run.baseLayers, run.contextSize]);
 
     if (run.chatId !== chatId || !model || !run.mode) {
-        return <section className="panel" aria-label="Memory"><h2>Memory</h2><p className="muted" data-testid="memory-empty">Load this chat's model to see its cache memory live.</p></section>;
+        return <section className="panel" aria-label="Memory"><h2>Memory</h2><p className="muted" data-testid="memory-empty">Load this chat's model to see its cache and compute buffers live.</p></section>;
     }
     const latest = samples.at(-1);
     const hasVram = samples.some((sample) => sample.vramUsedBytes !== null);
+    const total = latest ? latest.cacheBytesUsed + latest.computeBytes : 0;
     const lines = [
-        { key: "measured", label: `measured (${run.mode})`, color: "#d62728", width: 3 },
-        ...otherModes.map((mode, index) => ({ key: mode, label: `${mode} (formula)`, color: modeColor(index, otherModes.length), width: 1 })),
+        { key: "measuredWithCompute", label: `measured cache + compute buffers (${run.mode})`, color: "#d62728", width: 3 },
+        { key: "measured", label: `measured cache (${run.mode})`, color: "#d62728", width: 2, dash: "6 3" },
+        ...otherModes.map((mode, index) => ({ key: mode, label: `${mode} cache (formula)`, color: modeColor(index, otherModes.length), width: 1, dash: undefined })),
     ];
     return (
         <section className="panel" aria-label="Memory">
             <h2>Memory</h2>
             <p>
-                Mode <strong data-testid="active-mode">{run.mode}</strong>: cache{" "}
-                <strong data-testid="measured-cache-mib" data-bytes={latest?.cacheBytesUsed ?? 0}>{latest ? mib(latest.cacheBytesUsed).toFixed(2) : "0.00"}</strong> MiB at{" "}
-                <span data-testid="measured-tokens">{latest?.contextTokens ?? 0}</span> tokens
+                Mode <strong data-testid="active-mode">{run.mode}</strong>:{" "}
+                <strong data-testid="measured-total-mib" data-bytes={total}>{mib(total).toFixed(2)}</strong> MiB at{" "}
+                <span data-testid="measured-tokens">{latest?.contextTokens ?? 0}</span> tokens: cache{" "}
+                <span data-testid="measured-cache-mib" data-bytes={latest?.cacheBytesUsed ?? 0}>{mib(latest?.cacheBytesUsed ?? 0).toFixed(2)}</span> MiB + compute buffers{" "}
+                <span data-testid="measured-compute-mib" data-bytes={latest?.computeBytes ?? 0}>{mib(latest?.computeBytes ?? 0).toFixed(2)}</span> MiB
             </p>
             <div className="chart" data-testid="memory-chart">
                 <ResponsiveContainer width="100%" height={260}>
                     <LineChart data={rows} margin={{ top: 8, right: 8, bottom: 16, left: 0 }}>
                         <CartesianGrid strokeDasharray="3 3" />
                         <XAxis dataKey="tokens" type="number" domain={[0, "dataMax"]} label={{ value: "context tokens", position: "insideBottom", offset: -8 }} />
-                        <YAxis yAxisId="cache" label={{ value: "cache MiB", angle: -90, position: "insideLeft" }} />
+                        <YAxis yAxisId="cache" label={{ value: "memory MiB", angle: -90, position: "insideLeft" }} />
                         <YAxis yAxisId="process" orientation="right" label={{ value: "process MiB", angle: 90, position: "insideRight" }} />
                         <Tooltip formatter={(value) => (typeof value === "number" ? `${value.toFixed(2)} MiB` : value)} />
                         {lines.map((line) => (
-                            <Line key={line.key} yAxisId="cache" dataKey={line.key} name={line.label} stroke={line.color} strokeWidth={line.width}
+                            <Line key={line.key} yAxisId="cache" dataKey={line.key} name={line.label} stroke={line.color} strokeWidth={line.width} strokeDasharray={line.dash}
                                 dot={false} isAnimationActive={false} connectNulls className={`line-${line.key}`} />
                         ))}
                         <Line yAxisId="process" dataKey="rss" name="process RSS" stroke="#888" strokeDasharray="4 2" dot={false} isAnimationActive={false} connectNulls className="line-rss" />

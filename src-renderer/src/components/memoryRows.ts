@@ -10,16 +10,23 @@ export function modeColor(index: number, count: number): string {
 
 export type Row = Record<string, number | null>;
 
-// One row per context length: the measured bytes where a sample exists, and
-// every other mode's bytes for the same cells (bytes per cell × cells in use,
-// the same quantity the engine measures).
+// One row per context length: where a sample exists, the measured cache and the
+// measured cache plus the context's compute buffers; and every other mode's
+// cache bytes for the same cells (bytes per cell × cells in use, the same
+// quantity the engine measures).
 export function chartRows(samples: MetricsSample[], shape: ModelShape, modes: CacheMode[], baseLayers: number, contextSize: number): Row[] {
     const byTokens = new Map<number, MetricsSample>(samples.map((sample) => [sample.contextTokens, sample]));
     const xs = [...new Set([0, ...byTokens.keys(), contextSize])].sort((a, b) => a - b);
     const perCell = Object.fromEntries(modes.map((mode) => [mode, cacheBytesPerCell(shape, mode, baseLayers)]));
     return xs.map((tokens) => {
         const sample = byTokens.get(tokens);
-        const row: Row = { tokens, measured: sample ? mib(sample.cacheBytesUsed) : null, rss: sample ? mib(sample.rssBytes) : null, vram: sample?.vramUsedBytes != null ? mib(sample.vramUsedBytes) : null };
+        const row: Row = {
+            tokens,
+            measured: sample ? mib(sample.cacheBytesUsed) : null,
+            measuredWithCompute: sample ? mib(sample.cacheBytesUsed + sample.computeBytes) : null,
+            rss: sample ? mib(sample.rssBytes) : null,
+            vram: sample?.vramUsedBytes != null ? mib(sample.vramUsedBytes) : null,
+        };
         for (const mode of modes) row[mode] = mib(perCell[mode]! * tokens);
         return row;
     });

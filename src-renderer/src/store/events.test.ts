@@ -12,7 +12,7 @@ const chat: Chat = { id: "c1", title: "t", createdAt: 1, updatedAt: 1, modelId: 
 const reply: ChatMessage = { id: "a1", role: "assistant", text: "Hello world", createdAt: 2, stats: { tokens: 2, tokensPerSecond: 10, stopped: false, contextShifted: false } };
 
 function sample(contextTokens: number): MetricsSample {
-    return { time: contextTokens, chatId: "c1", mode: "xq-4", contextTokens, contextSize: 512, cacheBytesUsed: contextTokens * 100, cacheBytesAllocated: 51200, rssBytes: 1, vramUsedBytes: null };
+    return { time: contextTokens, chatId: "c1", mode: "xq-4", contextTokens, contextSize: 512, cacheBytesUsed: contextTokens * 100, cacheBytesAllocated: 51200, computeBytes: 4096, rssBytes: 1, vramUsedBytes: null };
 }
 
 describe("event reduction", () => {

@@ -56,15 +56,20 @@ function FitTable({ estimates }: { estimates: ModeEstimate[] }) {
                 <button type="button" onClick={() => void refreshMemory()}>Refresh</button>
             </p>
             <table data-testid="fit-table">
-                <caption>Will it fit? Weights + cache at this context size.</caption>
-                <thead><tr><th scope="col">Mode</th><th scope="col">Cache MiB</th><th scope="col">Total MiB</th><th scope="col">Fits</th></tr></thead>
+                <caption>Will it fit? Weights + cache + compute buffers (measured by creating the context) at this context size.</caption>
+                <thead><tr><th scope="col">Mode</th><th scope="col">Cache MiB</th><th scope="col">Compute MiB</th><th scope="col">Total MiB</th><th scope="col">Fits</th></tr></thead>
                 <tbody>
                     {estimates.filter((estimate) => estimate.available).map((estimate) => (
                         <tr key={estimate.mode} data-testid={`fit-${estimate.mode}`}>
                             <td>{estimate.mode}{estimate.recommended ? " ★" : ""}</td>
                             <td>{mib(estimate.cacheBytes).toFixed(1)}</td>
+                            <td data-testid={`fit-compute-${estimate.mode}`}>{estimate.computeBytes === null ? "—" : mib(estimate.computeBytes).toFixed(1)}</td>
                             <td>{mib(estimate.totalBytes).toFixed(0)}</td>
-                            <td aria-label={estimate.fits ? "fits" : "does not fit"}>{estimate.fits ? "✓" : "✗"}</td>
+                            <td aria-label={estimate.fits ? "fits" : "does not fit"}>
+                                {estimate.fits ? "✓" : "✗"}
+                                {/* not measured: the engine's reason */}
+                                {estimate.computeBytes === null && <span className="muted small"> {estimate.explanation}</span>}
+                            </td>
                         </tr>
                     ))}
                 </tbody>
@@ -72,6 +77,9 @@ function FitTable({ estimates }: { estimates: ModeEstimate[] }) {
         </>
     );
 }
+
+// How long the estimate waits for the context size or base layers to settle.
+const estimateDelayMs = 300;
 
 // The run settings of one model (or the global default), with the engine's
 // estimate of each mode at the chosen context size.
@@ -83,8 +91,14 @@ function RunSettingsEditor({ settings, modelId }: { settings: Settings; modelId:
     useEffect(() => {
         if (modelId === null) return setEstimates(null);
         let current = true;
-        void call("estimateModes", { modelId, contextSize: draft.contextSize, baseLayers: draft.baseLayers }).then((result) => current && setEstimates(result ?? null));
-        return () => { current = false; };
+        // an estimate creates each mode's context once: not for every keystroke of a number being typed
+        const timer = setTimeout(() => {
+            void call("estimateModes", { modelId, contextSize: draft.contextSize, baseLayers: draft.baseLayers }).then((result) => current && setEstimates(result ?? null));
+        }, estimateDelayMs);
+        return () => {
+            current = false;
+            clearTimeout(timer);
+        };
     }, [modelId, draft.contextSize, draft.baseLayers]);
     const options = estimates?.map((estimate) => ({ ...estimate, note: estimate.explanation })) ?? genericModes;
     const save = () => (modelId === null ? updateSettings({ defaultRun: draft }) : setModelDefault(modelId, draft));
