@@ -1,7 +1,8 @@
 // The loaded session: one chat's model in one cache mode, its context, its
-// generation, and the memory sampler that feeds the live chart. Every
-// generation waits its turn in the app's one GenerationQueue, and at most
-// `maxModels` models stay loaded (the least recently used is unloaded first).
+// generation, and the memory sampler that feeds the live chart; and the
+// measured memory of contexts that the fit estimate counts. Every generation
+// waits its turn in the app's one GenerationQueue, and at most `maxModels`
+// models stay loaded (the least recently used is unloaded first).
 import { chatSummary } from "../api/chat-summary.ts";
 import type { ApiResult, Chat, ChatMessage, ChatTurn, MetricsSample, RunSettings, SamplingSettings, SessionInfo, StartedReply } from "../api/contract.ts";
 import { resolveRunSettings } from "../api/run-settings.ts";
