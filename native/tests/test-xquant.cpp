@@ -486,45 +486,10 @@ int crosslayer(llama_model * model, const char * text_path) {
     return 0;
 }
 
-// NMSE of min-max quantization of each rotated group of X at the given bits, with the group's
-// range as the row format takes it (clip = false) or shrunk about its centre to whichever of
-// 100%, 95%, ..., 50% of it gives the least squared error (clip = true; values beyond clamp).
-double rotated_group_nmse(const std::vector<float> & x, int group, int bits, bool clip) {
-    std::vector<float> rotated = x;
-    hadamard_blocks(rotated, group);
-    const int levels = (1 << bits) - 1;
-    double err = 0.0;
-    double ref = 0.0;
-    for (size_t g = 0; g < rotated.size(); g += group) {
-        const float * v = rotated.data() + g;
-        const float lo = *std::min_element(v, v + group);
-        const float hi = *std::max_element(v, v + group);
-        const float centre = 0.5f * (lo + hi);
-        double best = INFINITY;
-        for (int k = 0; k <= (clip ? 10 : 0); ++k) {
-            const float t = 1.0f - 0.05f * k;
-            const float min = centre - t * (centre - lo);
-            const float scale = t * (hi - lo) / levels;
-            double sse = 0.0;
-            for (int i = 0; i < group; ++i) {
-                const float q = scale > 0.0f ? std::clamp(std::nearbyint((v[i] - min) / scale), 0.0f, (float) levels) : 0.0f;
-                sse += (min + scale * q - v[i]) * (double) (min + scale * q - v[i]);
-            }
-            best = std::min(best, sse);
-        }
-        err += best;
-        for (int i = 0; i < group; ++i) {
-            ref += v[i] * (double) v[i];
-        }
-    }
-    return err / ref;
-}
-
 // Outlier study on one 512-token chunk, per layer, of X and of the residual stream h entering
 // the layer: how far the largest channel sits above the median one (max |value| per channel),
 // the mean crest factor (max / RMS) of the row format's groups before and after its Hadamard
-// rotation, X's round-trip NMSE in the row format at 4, 3 and 2 bits, and what clipping each
-// group's range for the least error would give at those bits.
+// rotation, and X's round-trip NMSE in the row format at 4, 3 and 2 bits.
 int channels(llama_model * model, const char * text_path) {
     activations collected = run_and_collect(model, text_path);
     const int64_t n_embd = llama_model_n_embd(model);
@@ -561,10 +526,8 @@ int channels(llama_model * model, const char * text_path) {
     for (int il = 0; il < llama_model_n_layer(model); ++il) {
         const auto & x = collected["attn_norm-" + std::to_string(il)];
         const auto & h = collected[il == 0 ? "inp_embd" : "l_out-" + std::to_string(il - 1)];
-        std::printf("%s{\"layer\":%d,\"x\":%s,\"h\":%s,\"xNmse\":[%.4e,%.4e,%.4e],\"xNmseClipped\":[%.4e,%.4e,%.4e]}",
-                il == 0 ? "" : ",", il, stats(x).c_str(), stats(h).c_str(),
-                nmse(round_trip(x, n_embd, 4), x), nmse(round_trip(x, n_embd, 3), x), nmse(round_trip(x, n_embd, 2), x),
-                rotated_group_nmse(x, group, 4, true), rotated_group_nmse(x, group, 3, true), rotated_group_nmse(x, group, 2, true));
+        std::printf("%s{\"layer\":%d,\"x\":%s,\"h\":%s,\"xNmse\":[%.4e,%.4e,%.4e]}", il == 0 ? "" : ",", il,
+                stats(x).c_str(), stats(h).c_str(), nmse(round_trip(x, n_embd, 4), x), nmse(round_trip(x, n_embd, 3), x), nmse(round_trip(x, n_embd, 2), x));
     }
     std::printf("]\n");
     return 0;
