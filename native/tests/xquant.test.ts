@@ -65,9 +65,14 @@ describe.each(models)("X-cache on %s", (name) => {
     });
 
     // V absorption (the default while decoding) against rebuilding V: the same algebra in another order
-    it.each(["xq-4", "xqcl-2"])("%s: V absorption gives the plain rebuild's logits within NMSE 1e-5", (mode) => {
+    // Absorption changes only the order of float sums, but each new token's row is quantized
+    // from hidden states that carry that rounding, and a row can land on the other side of a
+    // code's or a group range's boundary (xqcl-2 on mha-trained: one step at 2.9e-5, mean 3.6e-7).
+    it.each(["xq-4", "xqcl-2"])("%s: V absorption gives the plain rebuild's tokens, logits within its quantizer's boundaries", (mode) => {
         const result = native<Comparison>("compare", model, mode, "0", "1", `${mode}+plain`);
-        expect(result.nmseMax).toBeLessThan(1e-5);
+        expectSameGreedyTokens(name, result);
+        expect(result.nmseMean).toBeLessThan(1e-6);
+        expect(result.nmseMax).toBeLessThan(1e-4);
     });
 
     // The prefill's own K/V come from unquantized X: its logits are kv-f16's, while the

@@ -29,7 +29,7 @@ namespace {
 
 struct ModeResult {
     std::string name;
-    llama_context * ctx = nullptr;
+    llama_xquant_cache_info cache = {};
     double nll_sum = 0.0;
     double kld_sum = 0.0;
     long same_top = 0;
@@ -117,15 +117,23 @@ int main(int argc, char ** argv) {
         n_chunks = std::min(n_chunks, max_chunks);
     }
 
+    // One mode's context at a time: each holds its logits and compute buffers, which for a
+    // large vocabulary run to gigabytes (Gemma 3 at n_ctx 2048: about 3 GB per context).
+    auto make_context = [&](const std::string & name) {
+        llama_context * ctx = llama_init_from_model(model, mode_params(name, n_ctx, base_layers, threads, n_ubatch, exact_ubatch));
+        if (ctx == nullptr) {
+            std::fprintf(stderr, "could not create a %s context\n", name.c_str());
+            std::exit(2);
+        }
+        return ctx;
+    };
     std::vector<ModeResult> modes;
     for (int i = 9; i < argc; ++i) {
         ModeResult mode;
         mode.name = argv[i];
-        mode.ctx = llama_init_from_model(model, mode_params(mode.name, n_ctx, base_layers, threads, n_ubatch, exact_ubatch));
-        if (mode.ctx == nullptr) {
-            std::fprintf(stderr, "could not create a %s context\n", mode.name.c_str());
-            return 2;
-        }
+        llama_context * ctx = make_context(mode.name);
+        mode.cache = llama_xquant_get_cache_info(ctx);
+        llama_free(ctx);
         modes.push_back(mode);
     }
 
@@ -137,7 +145,7 @@ int main(int argc, char ** argv) {
         for (size_t m = 0; m < modes.size(); ++m) {
             ModeResult & mode = modes[m];
             std::fprintf(stderr, "[eval] chunk %d/%d %s\n", chunk + 1, n_chunks, mode.name.c_str());
-            llama_memory_clear(llama_get_memory(mode.ctx), true);
+            llama_context * ctx = make_context(mode.name);
             batch.n_tokens = n_ctx;
             for (int i = 0; i < n_ctx; ++i) {
                 batch.token[i] = i == 0 ? llama_vocab_bos(vocab) : tokens[chunk * n_ctx + i];
@@ -146,12 +154,12 @@ int main(int argc, char ** argv) {
                 batch.seq_id[i][0] = 0;
                 batch.logits[i] = i >= first - 1;
             }
-            if (llama_decode(mode.ctx, batch) != 0) {
+            if (llama_decode(ctx, batch) != 0) {
                 std::fprintf(stderr, "llama_decode failed for %s\n", mode.name.c_str());
                 return 2;
             }
             for (int i = first - 1; i < n_ctx - 1; ++i) {
-                log_softmax(llama_get_logits_ith(mode.ctx, i), n_vocab, logp);
+                log_softmax(llama_get_logits_ith(ctx, i), n_vocab, logp);
                 const llama_token next = tokens[chunk * n_ctx + i + 1];
                 mode.nll_sum -= logp[next];
                 std::vector<double> & ref = reference[i - (first - 1)];
@@ -170,6 +178,7 @@ int main(int argc, char ** argv) {
                 mode.same_top += top == ref_top;
                 mode.scored += 1;
             }
+            llama_free(ctx);
         }
     }
     llama_batch_free(batch);
@@ -177,13 +186,12 @@ int main(int argc, char ** argv) {
     std::printf("[");
     for (size_t m = 0; m < modes.size(); ++m) {
         const ModeResult & mode = modes[m];
-        const llama_xquant_cache_info info = llama_xquant_get_cache_info(mode.ctx);
+        const llama_xquant_cache_info & info = mode.cache;
         std::printf("%s{\"mode\":\"%s\",\"ppl\":%.6f,\"kld\":%.8e,\"sameTopToken\":%.6f,\"scoredTokens\":%ld,\"chunks\":%d,"
                     "\"bytes\":%llu,\"cells\":%u,\"bitsPerElement\":%.6f,\"baseLayers\":%d}",
                 m == 0 ? "" : ",", mode.name.c_str(), std::exp(mode.nll_sum / mode.scored), mode.kld_sum / mode.scored,
                 (double) mode.same_top / mode.scored, mode.scored, n_chunks,
                 (unsigned long long) info.bytes, info.n_cells, info.bits_per_element, info.base_layers);
-        llama_free(mode.ctx);
     }
     std::printf("]\n");
     llama_model_free(model);
