@@ -13,7 +13,6 @@
 #include <cstring>
 #include <fstream>
 #include <numeric>
-#include <random>
 #include <stdexcept>
 #include <tuple>
 
@@ -22,7 +21,7 @@ namespace {
 using matrix = std::vector<double>; // row-major
 
 constexpr uint32_t FACTORS_MAGIC = 0x464c5158; // "XQLF"
-constexpr uint32_t FACTORS_VERSION = 2; // 2: rotated latents
+constexpr uint32_t FACTORS_VERSION = 3; // 2 rotated the latents; 3 does not (docs/results.md)
 
 // The weights of a projection as rows (outputs) x cols (inputs), whatever their ggml type.
 matrix read_weights(const ggml_tensor * w) {
@@ -153,64 +152,6 @@ void thin_svd(const matrix & w, int rows, int cols, matrix & projection, matrix 
     }
 }
 
-matrix transpose(const matrix & m, int rows, int cols);
-
-// a (n x m) times b (m x p)
-matrix multiply(const matrix & a, const matrix & b, int n, int m, int p) {
-    matrix c((size_t) n * p, 0.0);
-    for (int i = 0; i < n; ++i) {
-        for (int k = 0; k < m; ++k) {
-            const double aik = a[(size_t) i * m + k];
-            for (int j = 0; j < p; ++j) {
-                c[(size_t) i * p + j] += aik * b[(size_t) k * p + j];
-            }
-        }
-    }
-    return c;
-}
-
-// A fixed random rotation (n x n orthogonal): Gram-Schmidt on Gaussian rows drawn by
-// Box-Muller from mt19937_64, which the standard defines bit for bit, so that every
-// platform computes the same factors.
-matrix random_rotation(int n) {
-    std::mt19937_64 bits(0x58514c52); // "XQLR"
-    const auto uniform = [&bits] { return ((bits() >> 11) + 0.5) * 0x1.0p-53; };
-    matrix r((size_t) n * n);
-    for (size_t i = 0; i < r.size(); i += 2) {
-        const double radius = std::sqrt(-2.0 * std::log(uniform()));
-        const double angle = 2.0 * M_PI * uniform();
-        r[i] = radius * std::cos(angle);
-        if (i + 1 < r.size()) {
-            r[i + 1] = radius * std::sin(angle);
-        }
-    }
-    for (int i = 0; i < n; ++i) {
-        double * row = &r[(size_t) i * n];
-        for (int j = 0; j < i; ++j) {
-            const double * prev = &r[(size_t) j * n];
-            const double dot = std::inner_product(row, row + n, prev, 0.0);
-            for (int k = 0; k < n; ++k) {
-                row[k] -= dot * prev[k];
-            }
-        }
-        const double norm = std::sqrt(std::inner_product(row, row + n, row, 0.0));
-        for (int k = 0; k < n; ++k) {
-            row[k] /= norm;
-        }
-    }
-    return r;
-}
-
-// Rotates the latent coordinates of a thin SVD (projection ← R·projection, rebuild ←
-// rebuild·Rᵀ; the product is unchanged). The top singular directions carry X's few massive
-// channels, so unrotated, one or two coordinates per row dwarf the rest and set the scale of
-// their quantization group; rotated, every coordinate carries a share of them.
-void rotate_latent(matrix & projection, matrix & rebuild, int rows, int cols) {
-    const matrix r = random_rotation(rows);
-    projection = multiply(r, projection, rows, rows, cols);
-    rebuild = multiply(rebuild, transpose(r, rows, rows), rows, rows, rows);
-}
-
 matrix transpose(const matrix & m, int rows, int cols) {
     matrix t(m.size());
     for (int r = 0; r < rows; ++r) {
@@ -239,15 +180,12 @@ layer_matrices compute_layer(const llama_layer & layer, bool joint, int d, int d
     if (joint) {
         matrix project, rebuild;
         thin_svd(stack(wk, wv), 2 * d_kv, d, project, rebuild);
-        rotate_latent(project, rebuild, 2 * d_kv, d);
         result.parts.emplace_back(2 * d_kv, d, project);
         result.parts.emplace_back(d, 2 * d_kv, transpose(project, 2 * d_kv, d));
     } else {
         matrix project_k, rebuild_k, project_v, rebuild_v;
         thin_svd(wk, d_kv, d, project_k, rebuild_k);
         thin_svd(wv, d_kv, d, project_v, rebuild_v);
-        rotate_latent(project_k, rebuild_k, d_kv, d);
-        rotate_latent(project_v, rebuild_v, d_kv, d);
         result.parts.emplace_back(2 * d_kv, d, stack(project_k, project_v));
         result.parts.emplace_back(d_kv, d_kv, rebuild_k);
         result.parts.emplace_back(d_kv, d_kv, rebuild_v);
