@@ -4,10 +4,14 @@ import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { convertedArchitectures, convertedSlidingWindow, fixturePath, quantizedFixtures, renamedArchitectureModel, type FixtureName } from "../../fixtures/fixtures.ts";
 import { cpuVariants } from "../cpu-variants.ts";
 import { toolPath } from "../paths.ts";
+
+// Each test decodes hundreds of steps of a model, some of them real ones: 20-60 s on a quiet
+// 2-core machine, over 120 s when other jobs share the cores.
+vi.setConfig({ testTimeout: 600_000, hookTimeout: 600_000 });
 
 // cpuVariant: the CPU backend to load (XQ_CPU_VARIANT); by default the best one this CPU runs
 function nativeOn<T>(cpuVariant: string | undefined, ...args: string[]): T {
