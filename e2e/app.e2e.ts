@@ -156,7 +156,8 @@ describe("XQuant Desktop end to end", () => {
         await page.waitForFunction((count) => document.querySelectorAll('[data-testid="chat-list"] li').length === count + 1, chatsBefore);
         await page.waitForFunction(() => document.activeElement?.getAttribute("data-testid") === "chat-input");
         await page.keyboard.press("Control+,");
-        await page.getByTestId("fit-table").waitFor();
+        // the table comes once every mode's context is measured (latent factors computed on first use)
+        await page.getByTestId("fit-table").waitFor({ timeout: 180_000 });
         await page.keyboard.press("Control+l");
         await page.waitForFunction(() => document.activeElement?.getAttribute("data-testid") === "chat-input");
     });
