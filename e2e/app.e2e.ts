@@ -157,7 +157,7 @@ describe("XQuant Desktop end to end", () => {
         await page.waitForFunction(() => document.activeElement?.getAttribute("data-testid") === "chat-input");
         await page.keyboard.press("Control+,");
         // the table comes once every mode's context is measured (latent factors computed on first use)
-        await page.getByTestId("fit-table").waitFor({ timeout: 180_000 });
+        await page.getByTestId("fit-table").waitFor({ timeout: 100_000 });
         await page.keyboard.press("Control+l");
         await page.waitForFunction(() => document.activeElement?.getAttribute("data-testid") === "chat-input");
     });

@@ -62,7 +62,7 @@ describe("the renderer's views", () => {
     it("lists the model's modes with a will-it-fit table, and switches theme", async () => {
         await page.getByTestId("nav-settings").click();
         // the table comes once every mode's context is measured (latent factors computed on first use)
-        await page.getByTestId("fit-table").waitFor({ timeout: 180_000 });
+        await page.getByTestId("fit-table").waitFor({ timeout: 100_000 });
         expect(await page.getByTestId("fit-xql-4").textContent()).toMatch(/✓|✗/);
         expect(await page.getByTestId("fit-compute-xql-4").textContent()).toMatch(/^\d+\.\d$/);
         const options = await page.getByTestId("cache-mode-select").locator("option").allTextContents();
