@@ -79,6 +79,14 @@ describe.each(models)("X-cache on %s", (name) => {
         expect(result.nmseMax).toBeLessThan(1e-4);
     });
 
+    // The fused attention op (XQ_ATTN) against the GEMM path it replaces: the same attention,
+    // summed in another order (measured: NMSE 5e-14 on the random fixtures), absorbed and plain.
+    it.each(["xq-4", "xq-4+plain"])("%s: the fused attention op gives the GEMM path's tokens and logits, with two sequences", (mode) => {
+        const result = native<Comparison>("compare", model, mode, "0", "2", `${mode}+gemm`);
+        expectSameGreedyTokens(name, result);
+        expect(result.nmseMax).toBeLessThan(1e-6);
+    });
+
     // The prefill's own K/V come from unquantized X: its logits are kv-f16's, while the
     // next token reads the stored cells (quantized) like any decode step.
     it.each(["xq-2", "xqcl-2"])("%s: a prefill attends to its own unquantized rows; the next token reads the cache", (mode) => {
@@ -130,6 +138,12 @@ describe.each(["gqa-trained", "gqa-random-f32"] as FixtureName[])("GQA latent ca
     it.each(["xql-4", "xqlcl-2"])("%s: V absorption through the rebuild factors gives the plain rebuild's logits within NMSE 1e-5", (mode) => {
         const result = native<Comparison>("compare", model, mode, "0", "1", `${mode}+plain`);
         expect(result.nmseMax).toBeLessThan(1e-5);
+    });
+
+    it.each(["xql-4", "xql-4+plain"])("%s: the fused attention op gives the GEMM path's tokens and logits, with two sequences", (mode) => {
+        const result = native<Comparison>("compare", model, mode, "0", "2", `${mode}+gemm`);
+        expectSameGreedyTokens(name, result);
+        expect(result.nmseMax).toBeLessThan(1e-6);
     });
 
     it("xql-2: a prefill attends to its own unquantized latents", () => {
@@ -305,9 +319,10 @@ describe("Gemma 3 270M (Q4_K_M; sliding-window layers of 512, head_dim 256)", ()
     });
     afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-    // The exactness test on real weights, decoding 256 steps past the window.
-    it("xq-f16 on an F16 copy matches kv-f16 over 256 steps after a 600-token prompt", () => {
-        const result = native<Comparison>("compare", f16, "xq-f16", "0", "1", "kv-f16", "600");
+    // The exactness test on real weights, decoding 256 steps past the window (through the fused
+    // attention op: k-norm, head_dim 256, 4 query heads on one kv head, two RoPE bases).
+    it.each(["xq-f16", "xql-f16"])("%s on an F16 copy matches kv-f16 over 256 steps after a 600-token prompt", (mode) => {
+        const result = native<Comparison>("compare", f16, mode, "0", "1", "kv-f16", "600");
         expect(result.sameTokens).toBe(256);
         expect(result.nmseMax).toBeLessThan(1e-5);
     });
@@ -318,6 +333,34 @@ describe("Gemma 3 270M (Q4_K_M; sliding-window layers of 512, head_dim 256)", ()
     it.each(["xq-4", "xql-4"])("%s: a context shift moves the logits within the weights' noise; seq_rm is exact", (mode) => {
         expect(native<{ nmse: number }>("shift", f16, mode).nmse).toBeLessThan(quantizedNmseBound);
         expect(native<{ nmse: number }>("seqrm", model, mode).nmse).toBeLessThan(1e-10);
+    });
+});
+
+// The fused op's scratch is a block of cells per thread, so the compute buffers llama.cpp reserves
+// (for a 512-token ubatch over every cell) stop growing with the context; the GEMM path's grow by
+// X̂ and K in f32 for every cell. native/tools/xquant-memory fills every cell (as 512-token
+// sequences) and decodes a token that attends to all of them.
+describe("memory of the fused attention op (xquant-memory)", () => {
+    interface MemoryRun { peakRssBytes: number; weightBytes: number; cacheBytes: number; computeBytes: number }
+    const memory = (mode: string, cells: number) => {
+        const result = spawnSync(toolPath("xquant-memory"), [fixturePath("mha-random-f32"), mode, String(cells), "2"], { encoding: "utf8" });
+        if (result.status !== 0) throw new Error(`xquant-memory ${mode} ${cells} failed (${result.status}):\n${result.stderr}`);
+        return JSON.parse(result.stdout) as MemoryRun;
+    };
+
+    it("xq-4's compute buffers are the same at 1k and 4k cells; the GEMM path's grow", () => {
+        const [fused1k, fused4k, gemm1k, gemm4k] = [memory("xq-4", 1024), memory("xq-4", 4096), memory("xq-4+gemm", 1024), memory("xq-4+gemm", 4096)];
+        expect(fused4k.computeBytes).toBe(fused1k.computeBytes);
+        expect(fused4k.cacheBytes).toBe(4 * fused1k.cacheBytes);
+        expect(gemm4k.computeBytes - gemm1k.computeBytes).toBeGreaterThan(3072 * 256 * 4);
+        // the weights are read into the process (no mmap), so its peak RSS holds them
+        expect(fused4k.peakRssBytes).toBeGreaterThan(fused4k.weightBytes + fused4k.cacheBytes);
+    });
+
+    it("refuses a context that is not a whole number of 512-cell sequences", () => {
+        const result = spawnSync(toolPath("xquant-memory"), [fixturePath("mha-random-f32"), "xq-4", "1000", "2"], { encoding: "utf8" });
+        expect(result.status).toBe(2);
+        expect(result.stderr).toContain("multiple of 512");
     });
 });
 

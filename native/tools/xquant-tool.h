@@ -10,7 +10,8 @@
 #include <cstdio>
 #include <cstdlib>
 
-inline llama_model * xq_tool_load_model(const char * path) {
+// use_mmap false reads the weights into the process's own memory (counted in its RSS)
+inline llama_model * xq_tool_load_model(const char * path, bool use_mmap = true) {
     llama_log_set([](ggml_log_level level, const char * text, void *) {
         if (level >= GGML_LOG_LEVEL_ERROR) {
             std::fputs(text, stderr);
@@ -20,6 +21,10 @@ inline llama_model * xq_tool_load_model(const char * path) {
     llama_backend_init();
     llama_model_params params = llama_model_default_params();
     params.n_gpu_layers = 0;
+    params.progress_callback = [](float, void *) { return true; }; // no progress dots on stderr
+    if (!use_mmap) {
+        params.load_mode = LLAMA_LOAD_MODE_NONE;
+    }
     llama_model * model = llama_model_load_from_file(path, params);
     if (model == nullptr) {
         std::fprintf(stderr, "could not load %s\n", path);

@@ -1,5 +1,6 @@
 // npm run bench [-- --quick] [--reps R] [--threads N] [--decode-tokens N] [--out DIR]
 //                [--model FILE --depths 1024,4096 --modes kv-f16,xq-4,xqcl-2 --gpu --json FILE]
+//                [--memory --model FILE ...]: whole-process memory instead (bench-memory.ts)
 //
 // Speed and memory of cache modes against kv-f16 at context depths 512, 2k and 8k.
 // --model runs one model at the given depths and modes instead of the fixtures
@@ -20,34 +21,40 @@ import { toolPath } from "../../native/paths.ts";
 import { isCacheMode, type CacheMode } from "../api/cache-modes.ts";
 import { Engine } from "../engine/engine.ts";
 import { lineChartSvg, type ChartSeries } from "./line-chart.ts";
+import { runMemoryBench } from "./bench-memory.ts";
 import { svgToPng } from "./render-png.ts";
 
-// A mode as benchmarked: "+plain" rebuilds V instead of absorbing it.
+// A mode as benchmarked: "+plain" rebuilds V instead of absorbing it; "+gemm" runs attention
+// through a rebuilt K of every cell in view instead of the fused XQ_ATTN op.
 interface Variant {
     label: string;
     mode: CacheMode;
     absorbV: boolean;
+    fusedAttention: boolean;
     color: string;
 }
 
 const defaultVariants: Variant[] = [
-    { label: "kv-f16", mode: "kv-f16", absorbV: true, color: "#000000" },
-    { label: "kv-q4_0", mode: "kv-q4_0", absorbV: true, color: "#c62828" },
-    { label: "xq-4+plain", mode: "xq-4", absorbV: false, color: "#90caf9" },
-    { label: "xq-4", mode: "xq-4", absorbV: true, color: "#1565c0" },
-    { label: "xq-2", mode: "xq-2", absorbV: true, color: "#2e7d32" },
-    { label: "xqcl-3", mode: "xqcl-3", absorbV: true, color: "#6a1b9a" },
+    { label: "kv-f16", mode: "kv-f16", absorbV: true, fusedAttention: true, color: "#000000" },
+    { label: "kv-q4_0", mode: "kv-q4_0", absorbV: true, fusedAttention: true, color: "#c62828" },
+    { label: "xq-4+plain", mode: "xq-4", absorbV: false, fusedAttention: true, color: "#90caf9" },
+    { label: "xq-4+gemm", mode: "xq-4", absorbV: true, fusedAttention: false, color: "#ffb300" },
+    { label: "xq-4", mode: "xq-4", absorbV: true, fusedAttention: true, color: "#1565c0" },
+    { label: "xq-2", mode: "xq-2", absorbV: true, fusedAttention: true, color: "#2e7d32" },
+    { label: "xqcl-3", mode: "xqcl-3", absorbV: true, fusedAttention: true, color: "#6a1b9a" },
 ];
 
 const extraColors = ["#ef6c00", "#00838f", "#ad1457", "#4e342e", "#558b2f"];
 
-// A mode by its bench label ("+plain" rebuilds V instead of absorbing it).
+// A mode by its bench label (a cache mode, then optionally +plain and +gemm).
 function variantFor(label: string, index: number): Variant {
     const known = defaultVariants.find((variant) => variant.label === label);
     if (known) return known;
-    const mode = label.replace(/\+plain$/, "");
-    if (!isCacheMode(mode)) throw new Error(`unknown mode ${label}; use a cache mode, optionally with +plain`);
-    return { label, mode, absorbV: !label.endsWith("+plain"), color: extraColors[index % extraColors.length]! };
+    const [mode = "", ...modifiers] = label.split("+");
+    if (!isCacheMode(mode) || modifiers.some((modifier) => modifier !== "plain" && modifier !== "gemm")) {
+        throw new Error(`unknown mode ${label}; use a cache mode, optionally with +plain and +gemm`);
+    }
+    return { label, mode, absorbV: !modifiers.includes("plain"), fusedAttention: !modifiers.includes("gemm"), color: extraColors[index % extraColors.length]! };
 }
 
 // The trained fixture's context is 512; longer depths use the random MHA fixture of the same width.
@@ -60,7 +67,7 @@ const depths: { depth: number; model: FixtureName }[] = [
 // V absorption removes the V GEMM, so its gain grows with the model's width: at d = 256 the
 // per-cell work (dequantization, RoPE, attention) is a large share of a step; real models are
 // 4-16x wider. So absorption is also measured at 2k on a random MHA model with d = 1024.
-const wide = { depth: 2048, model: "mha-wide-random-f16" as FixtureName, labels: ["kv-f16", "xq-4+plain", "xq-4"] };
+const wide = { depth: 2048, model: "mha-wide-random-f16" as FixtureName, labels: ["kv-f16", "xq-4+plain", "xq-4+gemm", "xq-4"] };
 const wideSuffix = " (d=1024)";
 
 interface WorkerJob {
@@ -115,7 +122,7 @@ export interface BenchRow {
 async function runWorker(job: WorkerJob): Promise<WorkerResult> {
     const engine = await Engine.start({ maxThreads: job.threads });
     const model = await engine.loadModel(job.model, { gpuLayers: job.gpu ? -1 : 0 });
-    const context = await model.createContext({ cacheMode: job.variant.mode, contextSize: job.depth, absorbV: job.variant.absorbV });
+    const context = await model.createContext({ cacheMode: job.variant.mode, contextSize: job.depth, absorbV: job.variant.absorbV, fusedAttention: job.variant.fusedAttention });
     // held-out text, repeated as needed (speed does not depend on the text)
     const text = model.tokenize(fs.readFileSync(heldOutTextPath, "utf8"));
     const prompt = Array.from({ length: job.depth - job.decodeTokens }, (_, i) => text[i % text.length]!);
@@ -235,10 +242,20 @@ async function main(): Promise<void> {
             depths: { type: "string" },
             modes: { type: "string" },
             gpu: { type: "boolean", default: false },
+            memory: { type: "boolean", default: false },
         },
     });
     if (values.worker !== undefined) {
         console.log(JSON.stringify(await runWorker(JSON.parse(values.worker) as WorkerJob)));
+        return;
+    }
+    if (values.memory) {
+        if (values.model === undefined) throw new Error("--memory needs --model");
+        runMemoryBench({
+            model: path.resolve(values.model), depths: (values.depths ?? "4096,16384,32768").split(",").map(Number),
+            modes: (values.modes ?? "xq-4").split(","), threads: Number(values.threads),
+            json: values.json ?? path.join(values.out, "bench-memory.json"),
+        });
         return;
     }
     const quick = values.quick;
@@ -277,35 +294,42 @@ async function main(): Promise<void> {
             runs.get(`${wide.depth} ${variant.label}${wideSuffix}`)!, runs.get(`${wide.depth} kv-f16${wideSuffix}`)!)),
     ];
 
-    // the rebuild GEMMs of xq-4, absorbed and plain (CPU only)
+    // the rebuild GEMMs of xq-4's GEMM path, absorbed and plain (CPU only; the fused op has none)
     const gemm: GemmResult[] = [];
     const profiled = gpu || !variants.some((variant) => variant.label === "xq-4") ? [] : [...plan, ...(withWide ? [wide] : [])];
     for (const { depth, model } of profiled) {
-        for (const mode of ["xq-4+plain", "xq-4"]) {
+        for (const mode of ["xq-4+plain+gemm", "xq-4+gemm"]) {
             process.stderr.write(`[bench] rebuild GEMMs depth ${depth} ${path.basename(model)} ${mode}\n`);
             gemm.push({ ...runGemmProfile(modelPath(model), mode, depth, threads), model: path.basename(model) });
         }
     }
-    const speedup = (depth: number, model: string, suffix: string) => {
-        const plain = runs.get(`${depth} xq-4+plain${suffix}`);
-        const absorbed = runs.get(`${depth} xq-4${suffix}`);
-        if (plain === undefined || absorbed === undefined) return [];
-        return [{ depth, model: path.basename(model), decodeSpeedup: median(absorbed.map((run, i) => run.decodeTokensPerSecond / plain[i]!.decodeTokensPerSecond)) }];
+    // xq-4's decode speed over another variant of it, per depth, where both ran
+    const speedupOver = (baseline: string) => {
+        const speedup = (depth: number, model: string, suffix: string) => {
+            const base = runs.get(`${depth} ${baseline}${suffix}`);
+            const absorbed = runs.get(`${depth} xq-4${suffix}`);
+            if (base === undefined || absorbed === undefined) return [];
+            return [{ depth, model: path.basename(model) + suffix, decodeSpeedup: median(absorbed.map((run, i) => run.decodeTokensPerSecond / base[i]!.decodeTokensPerSecond)) }];
+        };
+        return [...plan.flatMap(({ depth, model }) => speedup(depth, model, "")), ...(withWide ? speedup(wide.depth, wide.model, wideSuffix) : [])];
     };
-    const absorbedSpeedup = [...plan.flatMap(({ depth, model }) => speedup(depth, model, "")), ...(withWide ? speedup(wide.depth, wide.model, wideSuffix) : [])];
+    const absorbedSpeedup = speedupOver("xq-4+plain");
+    const fusedSpeedup = speedupOver("xq-4+gemm");
 
     const models = plan.map(({ depth, model }) => `${depth}: ${path.basename(model)}`).join(", ");
     console.log(`\nCache modes against kv-f16 (${reps} interleaved repetitions, medians; ${gpu ? "all layers on the GPU" : `${threads} thread(s)`}; ${decodeTokens} decode tokens; models ${models})\n`);
     console.log(formatBenchTable(rows));
     console.log("\nV absorption: xq-4 decode speed over xq-4+plain");
     console.log(markdownTable(["depth", "model", "speedup"], absorbedSpeedup.map((entry) => [String(entry.depth), entry.model, `${entry.decodeSpeedup.toFixed(2)}x`])));
+    console.log("\nFused attention (XQ_ATTN): xq-4 decode speed over xq-4+gemm");
+    console.log(markdownTable(["depth", "model", "speedup"], fusedSpeedup.map((entry) => [String(entry.depth), entry.model, `${entry.decodeSpeedup.toFixed(2)}x`])));
     console.log("\nRebuild GEMMs inside a decode step against a plain ggml GEMM of the same shape (xquant-bench)\n");
     console.log(formatGemmTable(gemm));
 
     fs.mkdirSync(values.out, { recursive: true });
     const json = values.json ?? path.join(values.out, "bench.json");
     fs.mkdirSync(path.dirname(json), { recursive: true });
-    fs.writeFileSync(json, JSON.stringify({ reps, threads, gpu, decodeTokens, seconds: (Date.now() - started) / 1000, rows, absorbedSpeedup, gemm }, null, 2) + "\n");
+    fs.writeFileSync(json, JSON.stringify({ reps, threads, gpu, decodeTokens, seconds: (Date.now() - started) / 1000, rows, absorbedSpeedup, fusedSpeedup, gemm }, null, 2) + "\n");
     const speedPng = path.join(values.out, "bench-speed.png");
     await svgToPng(lineChartSvg({
         title: "Speed against kv-f16 (solid: decode, dashed: prefill)", xLabel: "context depth (cells)", yLabel: "tokens/s ÷ kv-f16",

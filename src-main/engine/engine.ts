@@ -47,6 +47,9 @@ export interface ContextOptions {
     absorbV?: boolean;
     // XQuant: each ubatch's own K/V come from its unquantized X; only older cells are rebuilt (default on)
     exactUbatch?: boolean;
+    // XQuant: attention as one fused op over the cache, whose scratch does not grow with the context
+    // (default on; off: rebuild K, and V unless absorbed, for every cell in view, as GEMMs)
+    fusedAttention?: boolean;
 }
 
 // Measured from the cache buffers as ggml allocated them.
@@ -71,7 +74,7 @@ export interface ContextMemory {
 }
 
 interface XQuantContextOptions {
-    bits: number; baseLayers: number; baseBits: number; variant: number; factorsPath?: string; absorbV: boolean; exactUbatch: boolean;
+    bits: number; baseLayers: number; baseBits: number; variant: number; factorsPath?: string; absorbV: boolean; exactUbatch: boolean; fusedAttention: boolean;
 }
 
 interface XQuantCacheInfo {
@@ -275,7 +278,7 @@ export class EngineModel {
             addon.setNextContext(spec.kind === "xq"
                 ? {
                     bits: spec.bits, baseLayers: options.baseLayers ?? -1, baseBits: xqBaseBits, variant: xquantVariantIds[spec.variant], factorsPath,
-                    absorbV: options.absorbV ?? true, exactUbatch: options.exactUbatch ?? true,
+                    absorbV: options.absorbV ?? true, exactUbatch: options.exactUbatch ?? true, fusedAttention: options.fusedAttention ?? true,
                 }
                 : null);
             try {

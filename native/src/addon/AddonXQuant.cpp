@@ -16,6 +16,7 @@ struct PendingXQuantOptions {
     int32_t variant = 0;
     bool absorb_v = true;
     bool exact_ubatch = true;
+    bool fused_attention = true;
     std::string factors_path;
 };
 
@@ -32,7 +33,7 @@ bool optionalBool(const Napi::Object & options, const char * name, bool fallback
     return options.Has(name) && options.Get(name).IsBoolean() ? options.Get(name).As<Napi::Boolean>().Value() : fallback;
 }
 
-// setXQuantNextContext({bits, baseLayers, baseBits, variant, factorsPath, absorbV, exactUbatch}) or setXQuantNextContext(null) to clear
+// setXQuantNextContext({bits, baseLayers, baseBits, variant, factorsPath, absorbV, exactUbatch, fusedAttention}) or setXQuantNextContext(null) to clear
 Napi::Value setXQuantNextContext(const Napi::CallbackInfo & info) {
     std::lock_guard<std::mutex> lock(pendingMutex);
     pending = PendingXQuantOptions();
@@ -44,6 +45,7 @@ Napi::Value setXQuantNextContext(const Napi::CallbackInfo & info) {
         pending.variant = optionalInt(options, "variant", 0);
         pending.absorb_v = optionalBool(options, "absorbV", true);
         pending.exact_ubatch = optionalBool(options, "exactUbatch", true);
+        pending.fused_attention = optionalBool(options, "fusedAttention", true);
         if (options.Has("factorsPath") && options.Get("factorsPath").IsString()) {
             pending.factors_path = options.Get("factorsPath").As<Napi::String>().Utf8Value();
         }
@@ -88,7 +90,8 @@ void addonXQuantApplyPendingContextOptions(llama_context_params & params, bool s
     params.xquant_bits = pending.bits;
     params.xquant_base_layers = pending.base_layers;
     params.xquant_base_bits = pending.base_bits;
-    params.xquant_variant = pending.variant | (pending.absorb_v ? 0 : LLAMA_XQUANT_PLAIN_V) | (pending.exact_ubatch ? 0 : LLAMA_XQUANT_QUANTIZED_UBATCH);
+    params.xquant_variant = pending.variant | (pending.absorb_v ? 0 : LLAMA_XQUANT_PLAIN_V) | (pending.exact_ubatch ? 0 : LLAMA_XQUANT_QUANTIZED_UBATCH)
+        | (pending.fused_attention ? 0 : LLAMA_XQUANT_GEMM_ATTN);
     params.xquant_factors_path = pending.factors_path.empty() ? nullptr : factorPaths.insert(pending.factors_path).first->c_str();
 }
 

@@ -10,10 +10,11 @@ extern "C" {
 #endif
 
 // Options in the bits of llama_context_params.xquant_variant above the variant (bits 0-7).
-// Both default off, so a plain variant number keeps the fast, exact-ubatch defaults.
+// All default off, so a plain variant number keeps the fast, exact-ubatch, fused defaults.
 #define LLAMA_XQUANT_VARIANT_MASK     0xff
 #define LLAMA_XQUANT_PLAIN_V          0x100 // rebuild V for every cell instead of absorbing it into the attention output
 #define LLAMA_XQUANT_QUANTIZED_UBATCH 0x200 // the ubatch's own K/V come from the cache too, not from its unquantized X
+#define LLAMA_XQUANT_GEMM_ATTN        0x400 // attention through a rebuilt K (and V) of every cell in view, not the fused XQ_ATTN op
 
 struct llama_xquant_cache_info {
     int32_t  bits;             // X bits of the non-base layers; 0 for a KV cache

@@ -11,6 +11,7 @@
 #include "llama-kv-cache.h"
 #include "llama-model.h"
 
+#include "ggml-backend.h"
 #include "ggml-xquant.h"
 
 #include <cstdint>
@@ -112,6 +113,63 @@ ggml_tensor * llm_graph_context::build_attn_xq(
     ggml_tensor * stored = ggml_xq_set_rows(ctx0, storage, rows, k_idxs, base, bits);
     cb(stored, "xq_stored", il);
 
+    // the heads' outputs through wo
+    auto attn_output = [&](ggml_tensor * cur) {
+        cb(cur, "kqv_out", il);
+        if (wo) {
+            cur = build_lora_mm(wo, cur, wo_s);
+        }
+        if (wo_b) {
+            cur = ggml_add(ctx0, cur, wo_b);
+        }
+        return cur;
+    };
+
+    const int64_t n_head_q = hparams.n_head(il);
+    ggml_tensor * rope_factors = layer.rope_freqs ? layer.rope_freqs
+        : cparams.n_ctx_seq > hparams.n_ctx_orig_yarn ? layer.rope_long : layer.rope_short;
+    // gemma3's sliding-window layers have their own RoPE base (as llama_model::get_rope_freq_base)
+    const float rope_base = swa_layer ? hparams.rope_freq_base_train_swa : freq_base;
+    const float rope_scale = swa_layer ? hparams.rope_freq_scale_train_swa : freq_scale;
+
+    // The fused op (XQ_ATTN) rebuilds K (and V unless absorbed) block by block inside the
+    // attention, so no tensor grows with the context. It covers X and the GQA latent on weights
+    // in host memory (where the CPU kernel runs); the cross-layer variants carry every cell's
+    // reconstruction from layer to layer, and the rest of llama.cpp's attention features
+    // (KQ bias, sinks, soft cap, ALiBi, clamp, LoRA, scales) stay on the path below.
+    ggml_tensor * fused_k_w = variant == XQ_VARIANT_LATENT ? (factors ? factors->rebuild_k : nullptr) : layer.wk;
+    ggml_tensor * fused_v_w = variant == XQ_VARIANT_LATENT ? (factors ? factors->rebuild_v : nullptr) : layer.wv;
+    const bool fused_absorb = xq_absorb_v(cparams) && n_tokens * n_head_q < n_embd_kv;
+    const bool fused = xq_fused_attn(cparams) && (variant == XQ_VARIANT_X || variant == XQ_VARIANT_LATENT)
+        && kq_b == nullptr && sinks == nullptr && !hparams.attn_soft_cap && hparams.f_max_alibi_bias == 0.0f
+        && hparams.f_clamp_kqv <= 0.0f && layer.wk_s == nullptr && layer.wv_s == nullptr && loras->empty()
+        && (rope_type == LLAMA_ROPE_TYPE_NORM || rope_type == LLAMA_ROPE_TYPE_NEOX) && kq_mask->ne[3] == 1
+        && ggml_backend_buffer_is_host(fused_k_w->buffer) && ggml_backend_buffer_is_host(fused_v_w->buffer)
+        && ggml_xq_attn_fits(fused_absorb ? nullptr : fused_v_w, layer.wk_b, layer.attn_k_norm, rope_factors);
+    if (fused) {
+        const ggml_xq_attn_rope rope = { (int) n_rot, (int) rope_type, (int) n_ctx_orig, rope_base, rope_scale,
+            ext_factor, attn_factor, beta_fast, beta_slow };
+        ggml_tensor * exact_rows = xq_exact_ubatch(cparams) ? (variant == XQ_VARIANT_LATENT ? rows : xq_x) : nullptr;
+        // V's source is X itself, or the V latent (the row's second half)
+        const int64_t v_width = variant == XQ_VARIANT_LATENT ? n_embd_kv : width;
+        ggml_tensor * cur = ggml_xq_attn(ctx0, stored, q_cur, fused_k_w, fused_absorb ? nullptr : fused_v_w,
+            layer.wk_b, layer.attn_k_norm, rope_factors, cell_pos, kq_mask, exact_rows, exact_rows ? k_idxs : nullptr,
+            width, v_width, bits, kq_scale, hparams.f_norm_rms_eps, &rope);
+        cb(cur, "xq_attn", il);
+        if (fused_absorb) {
+            // each head's weighted V source through its kv head's slice of Wv (mul_mat broadcasts
+            // a kv head over its group of query heads)
+            cur = ggml_mul_mat(ctx0, ggml_reshape_3d(ctx0, fused_v_w, fused_v_w->ne[0], n_embd_head, n_head_kv), cur);
+        }
+        if (layer.wv_b) {
+            // heads are [group][kv head]; the bias is per kv head (the weights sum to 1)
+            cur = ggml_reshape_4d(ctx0, cur, n_embd_head, n_tokens, n_head_q / n_head_kv, n_head_kv);
+            cur = ggml_add(ctx0, cur, ggml_reshape_4d(ctx0, layer.wv_b, n_embd_head, 1, 1, n_head_kv));
+        }
+        cur = ggml_permute(ctx0, ggml_reshape_3d(ctx0, cur, n_embd_head, n_tokens, n_head_q), 0, 2, 1, 3);
+        return attn_output(ggml_cont_2d(ctx0, cur, n_embd_head * n_head_q, n_tokens));
+    }
+
     // CL adds the base back while dequantizing; LATENT_CL lifts the latent delta into X's space first
     ggml_tensor * load_base = variant == XQ_VARIANT_CROSS_LAYER ? base : nullptr;
     ggml_tensor * loaded = ggml_xq_load(ctx0, stored, load_base, width, n_kv, bits);
@@ -172,11 +230,6 @@ ggml_tensor * llm_graph_context::build_attn_xq(
     if (layer.attn_k_norm) {
         k = build_norm(k, layer.attn_k_norm, NULL, LLM_NORM_RMS, il);
     }
-    ggml_tensor * rope_factors = layer.rope_freqs ? layer.rope_freqs
-        : cparams.n_ctx_seq > hparams.n_ctx_orig_yarn ? layer.rope_long : layer.rope_short;
-    // gemma3's sliding-window layers have their own RoPE base (as llama_model::get_rope_freq_base)
-    const float rope_base = swa_layer ? hparams.rope_freq_base_train_swa : freq_base;
-    const float rope_scale = swa_layer ? hparams.rope_freq_scale_train_swa : freq_scale;
     k = ggml_rope_ext(ctx0, k, cell_pos, rope_factors,
             n_rot, rope_type, n_ctx_orig, rope_base, rope_scale,
             ext_factor, attn_factor, beta_fast, beta_slow);
@@ -189,7 +242,6 @@ ggml_tensor * llm_graph_context::build_attn_xq(
     // of n_kv·width·d_kv, so it pays while n_tokens·n_head < d_kv: decode and small batches.
     // Not absorbed: flash attention (its fused kernels want V heads shaped like K's), sinks (the
     // weights no longer sum to 1), a V clamp (not linear), LoRA and per-tensor scales on wv.
-    const int64_t n_head_q = hparams.n_head(il);
     const bool absorb = xq_absorb_v(cparams) && !cparams.flash_attn && n_tokens * n_head_q < n_embd_kv
         && sinks == nullptr && hparams.f_clamp_kqv <= 0.0f && layer.wv_s == nullptr && loras->empty();
     ggml_tensor * cur;
@@ -219,13 +271,5 @@ ggml_tensor * llm_graph_context::build_attn_xq(
         cb(v, "xq_v", il);
         cur = build_attn_mha(q_cur, k, v, kq_b, kq_mask, sinks, nullptr, 0, kq_scale, il);
     }
-    cb(cur, "kqv_out", il);
-
-    if (wo) {
-        cur = build_lora_mm(wo, cur, wo_s);
-    }
-    if (wo_b) {
-        cur = ggml_add(ctx0, cur, wo_b);
-    }
-    return cur;
+    return attn_output(cur);
 }

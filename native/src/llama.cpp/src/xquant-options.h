@@ -18,3 +18,8 @@ inline bool xq_absorb_v(const llama_cparams & cparams) {
 inline bool xq_exact_ubatch(const llama_cparams & cparams) {
     return (cparams.xq_variant & LLAMA_XQUANT_QUANTIZED_UBATCH) == 0;
 }
+
+// attention runs as one fused op over the cache (XQ_ATTN) where the graph allows it
+inline bool xq_fused_attn(const llama_cparams & cparams) {
+    return (cparams.xq_variant & LLAMA_XQUANT_GEMM_ATTN) == 0;
+}

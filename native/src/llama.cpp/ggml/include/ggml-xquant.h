@@ -77,6 +77,82 @@ GGML_API struct ggml_tensor * ggml_xq_load_transposed(
 // Whether an XQ_REBUILD writes its result transposed (ggml_xq_load_transposed).
 GGML_API bool ggml_xq_is_transposed(const struct ggml_tensor * op);
 
+// RoPE of the rebuilt K, as ggml_rope_ext takes it (mode GGML_ROPE_TYPE_NORMAL or _NEOX)
+struct ggml_xq_attn_rope {
+    int   n_rot;
+    int   mode;
+    int   n_ctx_orig;
+    float freq_base;
+    float freq_scale;
+    float ext_factor;
+    float attn_factor;
+    float beta_fast;
+    float beta_slow;
+};
+
+// GGML_OP_XQ_ATTN: attention straight from the X-cache, flash-decoding style.
+// For each block of cells in view (storage's first cell_pos->ne[0] cells, rows
+// of width channels at bits): dequantize, take exact_rows at the cells idxs
+// (when given), rebuild K = rope(k_norm(wk * src + k_bias), cell_pos) from the
+// row's first wk->ne[0] channels, score it against every head of q (f32
+// [head_dim, n_head, n_tokens]) with kq_scale and mask (f32/f16 [>= n_kv,
+// >= n_tokens]), and keep an online softmax. The V source is the row's last
+// v_width channels.
+//  - wv given: V = wv * src is rebuilt per block and the result is each head's
+//    attention output, f32 [head_dim, n_tokens, n_head];
+//  - wv null (V absorbed): the result is each head's attention-weighted V
+//    source, f32 [v_width, n_tokens, n_head], for the caller's slice of Wv.
+// The bias of V is the caller's (the weights sum to 1). Scratch is per thread
+// and does not grow with the context. k_bias, k_norm and rope_factors may be
+// null; wv, k_bias, k_norm and rope_factors together take at most
+// GGML_XQ_ATTN_MAX_OPTIONAL sources (ggml_xq_attn_fits).
+#define GGML_XQ_ATTN_MAX_OPTIONAL 3
+GGML_API bool ggml_xq_attn_fits(
+        const struct ggml_tensor * wv,
+        const struct ggml_tensor * k_bias,
+        const struct ggml_tensor * k_norm,
+        const struct ggml_tensor * rope_factors);
+
+GGML_API struct ggml_tensor * ggml_xq_attn(
+        struct ggml_context * ctx,
+        struct ggml_tensor  * storage,
+        struct ggml_tensor  * q,
+        struct ggml_tensor  * wk,
+        struct ggml_tensor  * wv,
+        struct ggml_tensor  * k_bias,
+        struct ggml_tensor  * k_norm,
+        struct ggml_tensor  * rope_factors,
+        struct ggml_tensor  * cell_pos,
+        struct ggml_tensor  * mask,
+        struct ggml_tensor  * exact_rows,
+        struct ggml_tensor  * idxs,
+        int64_t               width,
+        int64_t               v_width,
+        int                   bits,
+        float                 kq_scale,
+        float                 k_norm_eps,
+        const struct ggml_xq_attn_rope * rope);
+
+// the op's parameters, read back by the kernels
+enum ggml_xq_attn_flag {
+    GGML_XQ_ATTN_HAS_WV           = 1,
+    GGML_XQ_ATTN_HAS_K_BIAS       = 2,
+    GGML_XQ_ATTN_HAS_K_NORM       = 4,
+    GGML_XQ_ATTN_HAS_ROPE_FACTORS = 8,
+};
+struct ggml_xq_attn_params {
+    int32_t bits;
+    int32_t width;
+    int32_t v_width;
+    int32_t flags;
+    float   kq_scale;
+    float   k_norm_eps;
+    struct ggml_xq_attn_rope rope;
+};
+GGML_API struct ggml_xq_attn_params ggml_xq_attn_get_params(const struct ggml_tensor * op);
+// the first source slot of the optional ones, in the flags' order
+#define GGML_XQ_ATTN_FIRST_OPTIONAL 7
+
 #ifdef __cplusplus
 }
 #endif

@@ -341,3 +341,84 @@ struct ggml_tensor * ggml_xq_load_transposed(
 bool ggml_xq_is_transposed(const struct ggml_tensor * op) {
     return op->op == GGML_OP_XQ_REBUILD && ggml_get_op_params_i32(op, 2) != 0;
 }
+
+bool ggml_xq_attn_fits(const struct ggml_tensor * wv, const struct ggml_tensor * k_bias,
+        const struct ggml_tensor * k_norm, const struct ggml_tensor * rope_factors) {
+    return (wv != nullptr) + (k_bias != nullptr) + (k_norm != nullptr) + (rope_factors != nullptr) <= GGML_XQ_ATTN_MAX_OPTIONAL;
+}
+
+struct ggml_tensor * ggml_xq_attn(
+        struct ggml_context * ctx,
+        struct ggml_tensor  * storage,
+        struct ggml_tensor  * q,
+        struct ggml_tensor  * wk,
+        struct ggml_tensor  * wv,
+        struct ggml_tensor  * k_bias,
+        struct ggml_tensor  * k_norm,
+        struct ggml_tensor  * rope_factors,
+        struct ggml_tensor  * cell_pos,
+        struct ggml_tensor  * mask,
+        struct ggml_tensor  * exact_rows,
+        struct ggml_tensor  * idxs,
+        int64_t               width,
+        int64_t               v_width,
+        int                   bits,
+        float                 kq_scale,
+        float                 k_norm_eps,
+        const struct ggml_xq_attn_rope * rope) {
+    const int64_t n_kv = cell_pos->ne[0];
+    const int64_t head_dim = q->ne[0];
+    const int64_t n_head = q->ne[1];
+    const int64_t n_tokens = q->ne[2];
+    GGML_ASSERT(ggml_xq_bits_supported(bits) && ggml_xq_group_size(width) > 0);
+    GGML_ASSERT(ggml_is_contiguous(storage) && ggml_nbytes(storage) >= (size_t) n_kv * ggml_xq_row_bytes(width, bits));
+    GGML_ASSERT(q->type == GGML_TYPE_F32 && q->nb[0] == sizeof(float) && q->ne[3] == 1);
+    GGML_ASSERT(wk->ne[0] <= width && ggml_is_contiguous(wk) && wk->ne[1] % head_dim == 0 && n_head % (wk->ne[1] / head_dim) == 0);
+    GGML_ASSERT(v_width <= width && (wv == nullptr || (wv->ne[0] == v_width && wv->ne[1] == wk->ne[1] && ggml_is_contiguous(wv))));
+    GGML_ASSERT(k_bias == nullptr || (k_bias->type == GGML_TYPE_F32 && ggml_nelements(k_bias) == wk->ne[1] && ggml_is_contiguous(k_bias)));
+    GGML_ASSERT(k_norm == nullptr || (k_norm->type == GGML_TYPE_F32 && ggml_nelements(k_norm) == head_dim && ggml_is_contiguous(k_norm)));
+    GGML_ASSERT(rope_factors == nullptr || (rope_factors->type == GGML_TYPE_F32 && rope_factors->ne[0] >= rope->n_rot / 2));
+    GGML_ASSERT(rope->mode == GGML_ROPE_TYPE_NORMAL || rope->mode == GGML_ROPE_TYPE_NEOX);
+    GGML_ASSERT(rope->n_rot % 2 == 0 && rope->n_rot <= head_dim);
+    GGML_ASSERT(cell_pos->type == GGML_TYPE_I32 && ggml_is_contiguous(cell_pos));
+    GGML_ASSERT((mask->type == GGML_TYPE_F32 || mask->type == GGML_TYPE_F16) && mask->ne[0] >= n_kv && mask->ne[1] >= n_tokens);
+    GGML_ASSERT((exact_rows == nullptr) == (idxs == nullptr));
+    GGML_ASSERT(exact_rows == nullptr || (exact_rows->type == GGML_TYPE_F32 && exact_rows->ne[0] == width && exact_rows->nb[0] == sizeof(float)
+        && (idxs->type == GGML_TYPE_I64 || idxs->type == GGML_TYPE_I32) && ggml_nelements(idxs) == exact_rows->ne[1] && ggml_is_contiguous(idxs)));
+    GGML_ASSERT(ggml_xq_attn_fits(wv, k_bias, k_norm, rope_factors));
+
+    const int64_t out_width = wv ? head_dim : v_width;
+    struct ggml_tensor * result = ggml_new_tensor_3d(ctx, GGML_TYPE_F32, out_width, n_tokens, n_head);
+    struct ggml_xq_attn_params params = {};
+    params.bits = bits;
+    params.width = (int32_t) width;
+    params.v_width = (int32_t) v_width;
+    params.kq_scale = kq_scale;
+    params.k_norm_eps = k_norm_eps;
+    params.rope = *rope;
+    result->src[0] = storage;
+    result->src[1] = q;
+    result->src[2] = wk;
+    result->src[3] = cell_pos;
+    result->src[4] = mask;
+    result->src[5] = exact_rows;
+    result->src[6] = idxs;
+    int slot = GGML_XQ_ATTN_FIRST_OPTIONAL;
+    struct ggml_tensor * optional[] = { wv, k_bias, k_norm, rope_factors };
+    for (int i = 0; i < 4; ++i) {
+        if (optional[i]) {
+            params.flags |= 1 << i;
+            result->src[slot++] = optional[i];
+        }
+    }
+    static_assert(sizeof(params) <= GGML_MAX_OP_PARAMS, "XQ_ATTN's parameters must fit op_params");
+    ggml_set_op_params(result, &params, sizeof(params));
+    result->op = GGML_OP_XQ_ATTN;
+    return result;
+}
+
+struct ggml_xq_attn_params ggml_xq_attn_get_params(const struct ggml_tensor * op) {
+    struct ggml_xq_attn_params params;
+    std::memcpy(&params, op->op_params, sizeof(params));
+    return params;
+}

@@ -1,6 +1,6 @@
 #pragma once
 
-// CPU kernels of GGML_OP_XQ_SET_ROWS and GGML_OP_XQ_REBUILD (ggml-xquant.h).
+// CPU kernels of GGML_OP_XQ_SET_ROWS, GGML_OP_XQ_REBUILD and GGML_OP_XQ_ATTN (ggml-xquant.h).
 #include "ggml.h"
 
 #ifdef __cplusplus
@@ -11,6 +11,9 @@ struct ggml_compute_params;
 
 void ggml_compute_forward_xq_set_rows(const struct ggml_compute_params * params, struct ggml_tensor * dst);
 void ggml_compute_forward_xq_rebuild (const struct ggml_compute_params * params, struct ggml_tensor * dst);
+void ggml_compute_forward_xq_attn    (const struct ggml_compute_params * params, struct ggml_tensor * dst);
+// bytes of work buffer XQ_ATTN needs with n_threads threads
+size_t ggml_xq_attn_work_size(const struct ggml_tensor * op, int n_threads);
 
 #ifdef __cplusplus
 }
