@@ -1,14 +1,17 @@
 // CPU kernel of GGML_OP_XQ_ATTN (ggml-xquant.h): attention straight from the
-// X-cache, flash-decoding style. Each thread takes blocks of cells, rebuilds K
-// (and V unless it is absorbed) for the block only, and keeps an online softmax
-// per query token and head; the threads' partial results are merged by their
-// log-sum-exp at the end. Scratch is a block of cells plus one accumulator per
-// token and head, whatever the context length.
+// X-cache, flash-decoding style. The threads walk the cells in blocks: together
+// they dequantize a block and rebuild its K (and V unless it is absorbed) with
+// ggml's own GEMM kernels, then each folds the block into the online softmax of
+// its share of the (token, head) pairs. Scratch is one block of cells plus one
+// accumulator per token and head, whatever the context length.
 #include "xquant-ops.h"
 #include "ggml-cpu-impl.h"
 #include "ggml-cpu.h"
 #include "ggml-xquant.h"
 #include "vec.h"
+#if GGML_USE_LLAMAFILE
+#include "llamafile/sgemm.h"
+#endif
 
 #include <algorithm>
 #include <cmath>
@@ -16,14 +19,20 @@
 
 namespace {
 
-constexpr int64_t block_cells = 32;
+// Cells per block: X̂ of a block is about 1 MiB (128 cells of 2048 channels, 1024 of 256),
+// so a block stays in L2 while its per-block costs (five barriers, GEMM tiling) are spread
+// over enough work.
+int64_t block_cells_for(int64_t width) {
+    return std::clamp<int64_t>((int64_t{1} << 18) / width / 16 * 16, 32, 1024);
+}
 constexpr size_t scratch_align = 64;
 
 size_t align_up(size_t n) {
     return (n + scratch_align - 1) / scratch_align * scratch_align;
 }
 
-// Shapes and the byte offsets of one thread's scratch.
+// Shapes, and the byte offsets of the scratch: the block's buffers and the softmax
+// states are shared by the threads, the scores and RoPE table are each thread's own.
 struct attn_plan {
     ggml_xq_attn_params p;
     const ggml_tensor * storage;
@@ -38,11 +47,11 @@ struct attn_plan {
     const ggml_tensor * k_norm = nullptr;
     const ggml_tensor * rope_factors = nullptr;
 
-    int64_t n_kv, head_dim, n_head, n_tokens, d_kv, n_gqa, k_width, v_offset, out_width, state_width;
-    size_t row_bytes, k_dot_row, v_dot_row;
-    ggml_type k_dot_type, v_dot_type;
+    int64_t n_kv, head_dim, n_head, n_tokens, d_kv, n_gqa, k_width, v_offset, out_width, state_width, block_cells;
+    size_t row_bytes;
 
-    size_t x_hat, k_dot, v_dot, k, v, scores, rope, state, per_thread;
+    size_t x_hat, k_dot, v_dot, k, v, state, shared;
+    size_t scores, rope, per_thread;
 };
 
 attn_plan plan_of(const ggml_tensor * dst) {
@@ -72,21 +81,25 @@ attn_plan plan_of(const ggml_tensor * dst) {
     a.out_width = dst->ne[0];
     a.state_width = a.out_width + 2; // running max, running sum, accumulator
     a.row_bytes = ggml_xq_row_bytes(a.p.width, a.p.bits);
-    a.k_dot_type = ggml_get_type_traits_cpu(a.wk->type)->vec_dot_type;
-    a.k_dot_row = ggml_row_size(a.k_dot_type, a.k_width);
-    a.v_dot_type = a.wv ? ggml_get_type_traits_cpu(a.wv->type)->vec_dot_type : GGML_TYPE_F32;
-    a.v_dot_row = a.wv ? ggml_row_size(a.v_dot_type, a.p.v_width) : 0;
+    a.block_cells = block_cells_for(a.p.width);
+    const int64_t block_cells = a.block_cells;
 
+    const auto converted_bytes = [block_cells](const ggml_tensor * w, int64_t width) {
+        const ggml_type type = w ? ggml_get_type_traits_cpu(w->type)->vec_dot_type : GGML_TYPE_F32;
+        return type == GGML_TYPE_F32 ? 0 : block_cells * ggml_row_size(type, width);
+    };
     size_t at = 0;
     auto take = [&](size_t bytes) { const size_t offset = at; at += align_up(bytes); return offset; };
     a.x_hat  = take(sizeof(float) * block_cells * a.p.width);
-    a.k_dot  = take(a.k_dot_type == GGML_TYPE_F32 ? 0 : block_cells * a.k_dot_row);
-    a.v_dot  = take(a.wv && a.v_dot_type != GGML_TYPE_F32 ? block_cells * a.v_dot_row : 0);
+    a.k_dot  = take(converted_bytes(a.wk, a.k_width));
+    a.v_dot  = take(converted_bytes(a.wv, a.p.v_width));
     a.k      = take(sizeof(float) * block_cells * a.d_kv);
     a.v      = take(a.wv ? sizeof(float) * block_cells * a.d_kv : 0);
+    a.state  = take(sizeof(float) * a.n_tokens * a.n_head * a.state_width);
+    a.shared = at;
+    at = 0;
     a.scores = take(sizeof(float) * 2 * block_cells);
     a.rope   = take(sizeof(float) * a.head_dim);
-    a.state  = take(sizeof(float) * a.n_tokens * a.n_head * a.state_width);
     a.per_thread = at;
     return a;
 }
@@ -100,24 +113,42 @@ int64_t index_at(const ggml_tensor * idxs, int64_t i) {
     return idxs->type == GGML_TYPE_I64 ? ((const int64_t *) idxs->data)[i] : ((const int32_t *) idxs->data)[i];
 }
 
-// rows[c] = w * src[c] for the block's cells: the weight type's vec_dot against
-// each cell's source converted to its vec_dot_type, one weight row at a time
-// (the row stays in L1 over the block)
-void project_block(const ggml_tensor * w, const float * src, int64_t src_stride, int64_t width, int64_t cells,
-        char * converted, size_t converted_row, float * rows) {
-    const auto * traits = ggml_get_type_traits_cpu(w->type);
-    const bool convert = traits->vec_dot_type != GGML_TYPE_F32;
-    for (int64_t c = 0; c < cells && convert; ++c) {
-        ggml_get_type_traits_cpu(traits->vec_dot_type)->from_float(src + c * src_stride, converted + c * converted_row, width);
+// The block's cells as w's GEMM operand: X̂ itself (f32 weights), or its rows converted to
+// w's vec_dot_type, this thread's cells only
+const void * gemm_operand(const attn_plan & a, const ggml_tensor * w, const float * src, int64_t width, int64_t cells,
+        char * converted, int ith, int nth) {
+    const ggml_type type = ggml_get_type_traits_cpu(w->type)->vec_dot_type;
+    if (type == GGML_TYPE_F32) {
+        return src;
     }
+    for (int64_t c = ith; c < cells; c += nth) {
+        ggml_get_type_traits_cpu(type)->from_float(src + c * a.p.width, converted + c * ggml_row_size(type, width), width);
+    }
+    return converted;
+}
+
+// rows[c] = w * operand[c] for the block's cells, by all threads together: ggml's tiled
+// sgemm where it takes the weight type (as mul_mat does), else the type's vec_dot, the
+// output rows split between the threads
+void project_block(const ggml_compute_params * params, const ggml_tensor * w, const void * operand, int64_t width,
+        int64_t operand_stride, int64_t cells, float * rows) {
+    const ggml_type type = ggml_get_type_traits_cpu(w->type)->vec_dot_type;
+    const size_t operand_row = type == GGML_TYPE_F32 ? sizeof(float) * operand_stride : ggml_row_size(type, width);
     const int64_t n_out = w->ne[1];
-    for (int64_t o = 0; o < n_out; ++o) {
+#if GGML_USE_LLAMAFILE
+    if (llamafile_sgemm(params, n_out, cells, width / ggml_blck_size(w->type), w->data, w->nb[1] / ggml_type_size(w->type),
+            operand, operand_row / ggml_type_size(type), rows, n_out, w->type, type, GGML_TYPE_F32)) {
+        return;
+    }
+#endif
+    const auto vec_dot = ggml_get_type_traits_cpu(w->type)->vec_dot;
+    for (int64_t o = params->ith; o < n_out; o += params->nth) {
         const char * w_row = (const char *) w->data + o * w->nb[1];
         for (int64_t c = 0; c < cells; ++c) {
-            const void * x = convert ? (const void *) (converted + c * converted_row) : (const void *) (src + c * src_stride);
-            traits->vec_dot((int) width, rows + c * n_out + o, 0, w_row, 0, x, 0, 1);
+            vec_dot((int) width, rows + c * n_out + o, 0, w_row, 0, (const char *) operand + c * operand_row, 0, 1);
         }
     }
+    ggml_barrier(params->threadpool);
 }
 
 // RoPE's cos/sin for one position, as ggml's rope computes them (YaRN included)
@@ -154,52 +185,100 @@ void rope_head(const ggml_xq_attn_rope & rope, const float * cache, float * x) {
     }
 }
 
-// K of the block's cells: projected, bias, k-norm per head, RoPE at each cell's position
-void rebuild_k(const attn_plan & a, const float * x_hat, int64_t cell0, int64_t cells, char * scratch) {
-    float * k = (float *) (scratch + a.k);
-    project_block(a.wk, x_hat, a.p.width, a.k_width, cells, scratch + a.k_dot, a.k_dot_row, k);
-    float * cache = (float *) (scratch + a.rope);
-    const float * freq_factors = a.rope_factors ? (const float *) a.rope_factors->data : nullptr;
-    for (int64_t c = 0; c < cells; ++c) {
-        float * k_cell = k + c * a.d_kv;
-        if (a.k_bias) {
-            ggml_vec_acc_f32((int) a.d_kv, k_cell, (const float *) a.k_bias->data);
-        }
-        rope_cache(a.p.rope, freq_factors, ((const int32_t *) a.cell_pos->data)[cell0 + c], cache);
-        for (int64_t h = 0; h < a.d_kv; h += a.head_dim) {
-            float * head = k_cell + h;
-            if (a.k_norm) {
-                double sum = 0.0;
-                for (int64_t i = 0; i < a.head_dim; ++i) {
-                    sum += (double) (head[i] * head[i]);
-                }
-                const float scale = 1.0f / sqrtf((float) (sum / a.head_dim) + a.p.k_norm_eps);
-                for (int64_t i = 0; i < a.head_dim; ++i) {
-                    head[i] *= scale * ((const float *) a.k_norm->data)[i];
-                }
+// bias, k-norm per head and RoPE at the cell's position, on one rebuilt K row
+void finish_k(const attn_plan & a, float * k_cell, int32_t pos, float * cache) {
+    if (a.k_bias) {
+        ggml_vec_acc_f32((int) a.d_kv, k_cell, (const float *) a.k_bias->data);
+    }
+    rope_cache(a.p.rope, a.rope_factors ? (const float *) a.rope_factors->data : nullptr, pos, cache);
+    for (int64_t h = 0; h < a.d_kv; h += a.head_dim) {
+        float * head = k_cell + h;
+        if (a.k_norm) {
+            double sum = 0.0;
+            for (int64_t i = 0; i < a.head_dim; ++i) {
+                sum += (double) (head[i] * head[i]);
             }
-            rope_head(a.p.rope, cache, head);
+            const float scale = 1.0f / sqrtf((float) (sum / a.head_dim) + a.p.k_norm_eps);
+            for (int64_t i = 0; i < a.head_dim; ++i) {
+                head[i] *= scale * ((const float *) a.k_norm->data)[i];
+            }
         }
+        rope_head(a.p.rope, cache, head);
     }
 }
 
-// one thread's share: every block of cells it owns, folded into its online softmax states
-void attend_blocks(const attn_plan & a, int ith, int nth, char * scratch) {
-    float * x_hat = (float *) (scratch + a.x_hat);
-    float * k = (float *) (scratch + a.k);
-    float * v = (float *) (scratch + a.v);
-    float * mask_row = (float *) (scratch + a.scores);
-    float * scores = mask_row + block_cells;
-    float * state = (float *) (scratch + a.state);
-    for (int64_t p = 0; p < a.n_tokens * a.n_head; ++p) {
-        float * st = state + p * a.state_width;
+// Fold one block into the online softmax of a (token, head): scores against the rebuilt K,
+// rescale the state to the new running max, accumulate the weighted V (or V source).
+void fold_block(const attn_plan & a, char * shared, const float * mask_row, float * scores, int64_t t, int64_t h, int64_t cells) {
+    const int64_t kv_head = h / a.n_gqa;
+    const float * k = (const float *) (shared + a.k);
+    const float * q = (const float *) ((const char *) a.q->data + h * a.q->nb[1] + t * a.q->nb[2]);
+    float block_max = -INFINITY;
+    for (int64_t c = 0; c < cells; ++c) {
+        float s = -INFINITY;
+        if (mask_row[c] != -INFINITY) {
+            ggml_vec_dot_f32((int) a.head_dim, &s, 0, q, 0, k + c * a.d_kv + kv_head * a.head_dim, 0, 1);
+            s = s * a.p.kq_scale + mask_row[c];
+        }
+        scores[c] = s;
+        block_max = std::max(block_max, s);
+    }
+    if (block_max == -INFINITY) {
+        return;
+    }
+    float * st = (float *) (shared + a.state) + (t * a.n_head + h) * a.state_width;
+    float * acc = st + 2;
+    if (block_max > st[0]) {
+        const float correction = expf(st[0] - block_max);
+        st[1] *= correction;
+        ggml_vec_scale_f32((int) a.out_width, acc, correction);
+        st[0] = block_max;
+    }
+    // the weights exp(score - max) in one vectorized pass (masked cells give 0)
+    st[1] += (float) ggml_vec_soft_max_f32((int) cells, scores, scores, st[0]);
+    const float * x_hat = (const float *) (shared + a.x_hat);
+    const float * v = (const float *) (shared + a.v);
+    for (int64_t c = 0; c < cells; ++c) {
+        if (scores[c] == 0.0f) {
+            continue;
+        }
+        const float * v_src = a.wv ? v + c * a.d_kv + kv_head * a.head_dim : x_hat + c * a.p.width + a.v_offset;
+        ggml_vec_mad_f32((int) a.out_width, acc, v_src, scores[c]);
+    }
+}
+
+} // namespace
+
+size_t ggml_xq_attn_work_size(const ggml_tensor * op, int n_threads) {
+    const attn_plan a = plan_of(op);
+    return a.shared + a.per_thread * n_threads + scratch_align;
+}
+
+// The threads go through the blocks together: each block's rows are dequantized and its K
+// (and V) rebuilt by all of them, then each thread folds the block into the softmax states
+// of its own (token, head) pairs, so no states need merging at the end.
+void ggml_compute_forward_xq_attn(const ggml_compute_params * params, ggml_tensor * dst) {
+    const attn_plan a = plan_of(dst);
+    const int ith = params->ith;
+    const int nth = params->nth;
+    char * shared = (char *) align_up((size_t) params->wdata);
+    char * own = shared + a.shared + a.per_thread * ith;
+    GGML_ASSERT(shared + a.shared + a.per_thread * nth <= (char *) params->wdata + params->wsize);
+    float * x_hat = (float *) (shared + a.x_hat);
+    float * mask_row = (float *) (own + a.scores);
+    float * scores = mask_row + a.block_cells;
+    const int64_t block_cells = a.block_cells;
+    const int64_t n_pairs = a.n_tokens * a.n_head;
+    for (int64_t p = ith; p < n_pairs; p += nth) {
+        float * st = (float *) (shared + a.state) + p * a.state_width;
         st[0] = -INFINITY;
         std::fill(st + 1, st + a.state_width, 0.0f);
     }
 
-    for (int64_t cell0 = ith * block_cells; cell0 < a.n_kv; cell0 += nth * block_cells) {
+    for (int64_t cell0 = 0; cell0 < a.n_kv; cell0 += block_cells) {
         const int64_t cells = std::min(block_cells, a.n_kv - cell0);
-        // cells no token sees (other sequences, outside a window, empty) cost nothing
+        // cells no token sees (other sequences, outside a window, empty) cost nothing;
+        // every thread reads the same mask, so all skip together
         bool visible = false;
         for (int64_t t = 0; t < a.n_tokens && !visible; ++t) {
             for (int64_t c = 0; c < cells && !visible; ++c) {
@@ -209,100 +288,50 @@ void attend_blocks(const attn_plan & a, int ith, int nth, char * scratch) {
         if (!visible) {
             continue;
         }
-        for (int64_t c = 0; c < cells; ++c) {
+        for (int64_t c = ith; c < cells; c += nth) {
             ggml_xq_dequantize_row((const uint8_t *) a.storage->data + (cell0 + c) * a.row_bytes, x_hat + c * a.p.width, a.p.width, a.p.bits);
         }
         for (int64_t t = 0; a.exact && t < a.exact->ne[1]; ++t) {
-            const int64_t cell = index_at(a.idxs, t);
-            if (cell >= cell0 && cell < cell0 + cells) {
-                std::memcpy(x_hat + (cell - cell0) * a.p.width, (const char *) a.exact->data + t * a.exact->nb[1], sizeof(float) * a.p.width);
+            const int64_t c = index_at(a.idxs, t) - cell0;
+            if (c >= 0 && c < cells && c % nth == ith) {
+                std::memcpy(x_hat + c * a.p.width, (const char *) a.exact->data + t * a.exact->nb[1], sizeof(float) * a.p.width);
             }
         }
-        rebuild_k(a, x_hat, cell0, cells, scratch);
+        const void * k_operand = gemm_operand(a, a.wk, x_hat, a.k_width, cells, shared + a.k_dot, ith, nth);
+        const void * v_operand = a.wv ? gemm_operand(a, a.wv, x_hat + a.v_offset, a.p.v_width, cells, shared + a.v_dot, ith, nth) : nullptr;
+        ggml_barrier(params->threadpool);
+
+        project_block(params, a.wk, k_operand, a.k_width, a.p.width, cells, (float *) (shared + a.k));
         if (a.wv) {
-            project_block(a.wv, x_hat + a.v_offset, a.p.width, a.p.v_width, cells, scratch + a.v_dot, a.v_dot_row, v);
+            project_block(params, a.wv, v_operand, a.p.v_width, a.p.width, cells, (float *) (shared + a.v));
         }
+        for (int64_t c = ith; c < cells; c += nth) {
+            finish_k(a, (float *) (shared + a.k) + c * a.d_kv, ((const int32_t *) a.cell_pos->data)[cell0 + c], (float *) (own + a.rope));
+        }
+        ggml_barrier(params->threadpool);
 
-        for (int64_t t = 0; t < a.n_tokens; ++t) {
-            bool token_sees = false;
-            for (int64_t c = 0; c < cells; ++c) {
-                mask_row[c] = mask_at(a.mask, t, cell0 + c);
-                token_sees |= mask_row[c] != -INFINITY;
-            }
-            if (!token_sees) {
-                continue;
-            }
-            for (int64_t h = 0; h < a.n_head; ++h) {
-                const int64_t kv_head = h / a.n_gqa;
-                const float * q = (const float *) ((const char *) a.q->data + h * a.q->nb[1] + t * a.q->nb[2]);
-                float block_max = -INFINITY;
+        int64_t mask_token = -1;
+        for (int64_t p = ith; p < n_pairs; p += nth) {
+            const int64_t t = p / a.n_head;
+            if (t != mask_token) {
                 for (int64_t c = 0; c < cells; ++c) {
-                    float s = -INFINITY;
-                    if (mask_row[c] != -INFINITY) {
-                        ggml_vec_dot_f32((int) a.head_dim, &s, 0, q, 0, k + c * a.d_kv + kv_head * a.head_dim, 0, 1);
-                        s = s * a.p.kq_scale + mask_row[c];
-                    }
-                    scores[c] = s;
-                    block_max = std::max(block_max, s);
+                    mask_row[c] = mask_at(a.mask, t, cell0 + c);
                 }
-                float * st = state + (t * a.n_head + h) * a.state_width;
-                float * acc = st + 2;
-                if (block_max > st[0]) {
-                    const float correction = expf(st[0] - block_max);
-                    st[1] *= correction;
-                    ggml_vec_scale_f32((int) a.out_width, acc, correction);
-                    st[0] = block_max;
-                }
-                for (int64_t c = 0; c < cells; ++c) {
-                    if (scores[c] == -INFINITY) {
-                        continue;
-                    }
-                    const float weight = expf(scores[c] - st[0]);
-                    st[1] += weight;
-                    const float * v_src = a.wv ? v + c * a.d_kv + kv_head * a.head_dim : x_hat + c * a.p.width + a.v_offset;
-                    ggml_vec_mad_f32((int) a.out_width, acc, v_src, weight);
-                }
+                mask_token = t;
             }
+            fold_block(a, shared, mask_row, scores, t, p % a.n_head, cells);
         }
+        // the next block overwrites X̂, K and V
+        ggml_barrier(params->threadpool);
     }
-}
 
-} // namespace
-
-size_t ggml_xq_attn_work_size(const ggml_tensor * op, int n_threads) {
-    return plan_of(op).per_thread * n_threads + scratch_align;
-}
-
-void ggml_compute_forward_xq_attn(const ggml_compute_params * params, ggml_tensor * dst) {
-    const attn_plan a = plan_of(dst);
-    char * base = (char *) align_up((size_t) params->wdata);
-    GGML_ASSERT(base + a.per_thread * params->nth <= (char *) params->wdata + params->wsize);
-    attend_blocks(a, params->ith, params->nth, base + a.per_thread * params->ith);
-    ggml_barrier(params->threadpool);
-
-    // merge the threads' states of each (token, head) by their log-sum-exp
-    for (int64_t p = params->ith; p < a.n_tokens * a.n_head; p += params->nth) {
-        const int64_t t = p / a.n_head;
-        const int64_t h = p % a.n_head;
-        float * out = (float *) ((char *) dst->data + t * dst->nb[1] + h * dst->nb[2]);
-        std::fill(out, out + a.out_width, 0.0f);
-        float max = -INFINITY;
-        for (int i = 0; i < params->nth; ++i) {
-            max = std::max(max, ((const float *) (base + a.per_thread * i + a.state))[p * a.state_width]);
+    for (int64_t p = ith; p < n_pairs; p += nth) {
+        const float * st = (const float *) (shared + a.state) + p * a.state_width;
+        float * out = (float *) ((char *) dst->data + (p / a.n_head) * dst->nb[1] + (p % a.n_head) * dst->nb[2]);
+        // no cell in view leaves a zero output, as softmax over nothing
+        const float scale = st[1] > 0.0f ? 1.0f / st[1] : 0.0f;
+        for (int64_t i = 0; i < a.out_width; ++i) {
+            out[i] = st[2 + i] * scale;
         }
-        if (max == -INFINITY) {
-            continue; // no cell in view: the output is zero, as softmax over nothing
-        }
-        float sum = 0.0f;
-        for (int i = 0; i < params->nth; ++i) {
-            const float * st = (const float *) (base + a.per_thread * i + a.state) + p * a.state_width;
-            const float weight = expf(st[0] - max);
-            if (weight == 0.0f) {
-                continue;
-            }
-            sum += st[1] * weight;
-            ggml_vec_mad_f32((int) a.out_width, out, st + 2, weight);
-        }
-        ggml_vec_scale_f32((int) a.out_width, out, 1.0f / sum);
     }
 }
