@@ -109,10 +109,6 @@ float mask_at(const ggml_tensor * mask, int64_t t, int64_t cell) {
     return mask->type == GGML_TYPE_F16 ? ggml_fp16_to_fp32(((const ggml_fp16_t *) row)[cell]) : ((const float *) row)[cell];
 }
 
-int64_t index_at(const ggml_tensor * idxs, int64_t i) {
-    return idxs->type == GGML_TYPE_I64 ? ((const int64_t *) idxs->data)[i] : ((const int32_t *) idxs->data)[i];
-}
-
 // The block's cells as w's GEMM operand: X̂ itself (f32 weights), or its rows converted to
 // w's vec_dot_type, this thread's cells only
 const void * gemm_operand(const attn_plan & a, const ggml_tensor * w, const float * src, int64_t width, int64_t cells,
@@ -292,7 +288,7 @@ void ggml_compute_forward_xq_attn(const ggml_compute_params * params, ggml_tenso
             ggml_xq_dequantize_row((const uint8_t *) a.storage->data + (cell0 + c) * a.row_bytes, x_hat + c * a.p.width, a.p.width, a.p.bits);
         }
         for (int64_t t = 0; a.exact && t < a.exact->ne[1]; ++t) {
-            const int64_t c = index_at(a.idxs, t) - cell0;
+            const int64_t c = ggml_xq_index(a.idxs, t) - cell0;
             if (c >= 0 && c < cells && c % nth == ith) {
                 std::memcpy(x_hat + c * a.p.width, (const char *) a.exact->data + t * a.exact->nb[1], sizeof(float) * a.p.width);
             }

@@ -11,7 +11,7 @@
 #include <algorithm>
 #include <vector>
 
-static int64_t xq_index(const ggml_tensor * idxs, int64_t i) {
+int64_t ggml_xq_index(const ggml_tensor * idxs, int64_t i) {
     return idxs->type == GGML_TYPE_I64 ? ((const int64_t *) idxs->data)[i] : ((const int32_t *) idxs->data)[i];
 }
 
@@ -24,7 +24,7 @@ void ggml_compute_forward_xq_set_rows(const ggml_compute_params * params, ggml_t
     const size_t row_bytes = ggml_xq_row_bytes(n, bits);
     std::vector<float> delta(base ? n : 0);
     for (int64_t t = params->ith; t < rows->ne[1]; t += params->nth) {
-        const int64_t cell = xq_index(idxs, t);
+        const int64_t cell = ggml_xq_index(idxs, t);
         GGML_ASSERT(cell >= 0 && (size_t) (cell + 1) * row_bytes <= ggml_nbytes(dst));
         const float * row = (const float *) ((const char *) rows->data + t * rows->nb[1]);
         if (base) {
@@ -63,7 +63,7 @@ static void xq_load_transposed(const ggml_compute_params * params, ggml_tensor *
             }
         }
         for (int64_t t = 0; exact && t < exact->ne[1]; ++t) {
-            const int64_t cell = xq_index(idxs, t);
+            const int64_t cell = ggml_xq_index(idxs, t);
             if (cell < cell0 || cell >= cell0 + cells) {
                 continue;
             }

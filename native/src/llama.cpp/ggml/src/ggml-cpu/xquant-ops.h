@@ -12,6 +12,8 @@ struct ggml_compute_params;
 void ggml_compute_forward_xq_set_rows(const struct ggml_compute_params * params, struct ggml_tensor * dst);
 void ggml_compute_forward_xq_rebuild (const struct ggml_compute_params * params, struct ggml_tensor * dst);
 void ggml_compute_forward_xq_attn    (const struct ggml_compute_params * params, struct ggml_tensor * dst);
+// the i-th cell index of idxs (I64 or I32)
+int64_t ggml_xq_index(const struct ggml_tensor * idxs, int64_t i);
 // bytes of work buffer XQ_ATTN needs with n_threads threads
 size_t ggml_xq_attn_work_size(const struct ggml_tensor * op, int n_threads);
 
