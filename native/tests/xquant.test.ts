@@ -290,11 +290,23 @@ describe.each(convertedArchitectures)("X-cache on the %s copy of the random GQA 
 // quantized, so the unquantized modes follow kv-f16 within quantizedNmseBound (see above).
 describe("SmolLM2-135M-Instruct (Q4_1; 3 KV heads of 9)", () => {
     const model = fixturePath("smollm2-135m-instruct-q4_1");
+    // An F16 copy for exactness, as for Gemma below: on the Q4_1 file ggml rounds X to 8-bit
+    // blocks before every quantized weight, and a change in the order of float sums moves the
+    // logits by up to 1.2e-3 NMSE, enough to flip a close top token (xql-f16 through the fused
+    // attention op: once in 256 steps; through the GEMM path: 8.1e-4, no flip).
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "xq-smollm2-"));
+    const f16 = path.join(dir, "smollm2-135m-f16.gguf");
+    beforeAll(() => {
+        const quantize = spawnSync(toolPath("llama-quantize"), ["--allow-requantize", model, f16, "F16", "2"], { encoding: "utf8" });
+        expect(quantize.status, quantize.stderr.slice(-2000)).toBe(0);
+    });
+    afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-    it.each(["xq-f16", "xqcl-f16", "xql-f16", "xqlcl-f16"])("%s follows kv-f16 over 256 steps", (mode) => {
-        const result = native<Comparison>("compare", model, mode, "0", "1");
-        expect(result.sameTokens).toBe(256);
-        expect(result.nmseMax).toBeLessThan(quantizedNmseBound);
+    it.each(["xq-f16", "xqcl-f16", "xql-f16", "xqlcl-f16"])("%s on an F16 copy matches kv-f16 over 256 steps; on the Q4_1 file it follows within the weights' noise", (mode) => {
+        const exact = native<Comparison>("compare", f16, mode, "0", "1");
+        expect(exact.sameTokens).toBe(256);
+        expect(exact.nmseMax).toBeLessThan(1e-5);
+        expect(native<Comparison>("compare", model, mode, "0", "1").nmseMax).toBeLessThan(quantizedNmseBound);
     });
 
     it.each(["xql-4"])("%s: context shift and seq_rm behave as with a KV cache", (mode) => {

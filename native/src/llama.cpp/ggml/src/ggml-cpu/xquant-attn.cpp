@@ -131,19 +131,20 @@ void project_block(const ggml_compute_params * params, const ggml_tensor * w, co
     const ggml_type type = ggml_get_type_traits_cpu(w->type)->vec_dot_type;
     const size_t operand_row = type == GGML_TYPE_F32 ? sizeof(float) * operand_stride : ggml_row_size(type, width);
     const int64_t n_out = w->ne[1];
+    bool done = false;
 #if GGML_USE_LLAMAFILE
-    if (llamafile_sgemm(params, n_out, cells, width / ggml_blck_size(w->type), w->data, w->nb[1] / ggml_type_size(w->type),
-            operand, operand_row / ggml_type_size(type), rows, n_out, w->type, type, GGML_TYPE_F32)) {
-        return;
-    }
+    done = llamafile_sgemm(params, n_out, cells, width / ggml_blck_size(w->type), w->data, w->nb[1] / ggml_type_size(w->type),
+            operand, operand_row / ggml_type_size(type), rows, n_out, w->type, type, GGML_TYPE_F32);
 #endif
     const auto vec_dot = ggml_get_type_traits_cpu(w->type)->vec_dot;
-    for (int64_t o = params->ith; o < n_out; o += params->nth) {
+    for (int64_t o = params->ith; o < n_out && !done; o += params->nth) {
         const char * w_row = (const char *) w->data + o * w->nb[1];
         for (int64_t c = 0; c < cells; ++c) {
             vec_dot((int) width, rows + c * n_out + o, 0, w_row, 0, (const char *) operand + c * operand_row, 0, 1);
         }
     }
+    // every thread's rows are done before anyone reads them (the quantized sgemm kernels
+    // split the work statically and return without a barrier)
     ggml_barrier(params->threadpool);
 }
 
