@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # GPU check of the XQuant kernels (native/README.md, "GPU kernels"), sized for one
 # NVIDIA H200 machine in under 8 minutes: build the CUDA backend and
-# test-backend-ops, compare our ops (XQ_SET_ROWS, XQ_REBUILD) with the CPU
-# backend, time them, and run `npm run bench` where it exists.
+# test-backend-ops, compare our ops (XQ_SET_ROWS, XQ_REBUILD, XQ_ATTN) with the
+# CPU backend, time them, and run `npm run bench` where it exists.
 #
 #   native/gpu-check.sh --pack   here, before: writes native/build/gpu-carry/
 #                                (the patched llama.cpp tree, ~10 MB) for a machine
@@ -117,11 +117,11 @@ tbo=$build_dir/bin/test-backend-ops
 
 # 3. our ops on CUDA against the CPU backend, then their timings
 if [[ -x "$tbo" ]]; then
-    step "test-backend-ops -o XQ_SET_ROWS,XQ_REBUILD,XQ_ATTN (CUDA0 vs CPU; XQ_ATTN has no CUDA kernel yet: not supported)" 120 "$OUT/backend-ops.log" \
+    step "test-backend-ops -o XQ_SET_ROWS,XQ_REBUILD,XQ_ATTN (CUDA0 vs CPU)" 120 "$OUT/backend-ops.log" \
         "$tbo" test -b CUDA0 -o XQ_SET_ROWS,XQ_REBUILD,XQ_ATTN
     grep -E "tests passed|Backend .*: (OK|FAIL)|FAIL" "$OUT/backend-ops.log" | tail -5 | sed 's/^/  /' | tee -a "$summary"
-    step "test-backend-ops perf -o XQ_REBUILD,MUL_MAT" 60 "$OUT/backend-ops-perf.log" \
-        "$tbo" perf -b CUDA0 -o XQ_REBUILD
+    step "test-backend-ops perf -o XQ_REBUILD,XQ_ATTN" 60 "$OUT/backend-ops-perf.log" \
+        "$tbo" perf -b CUDA0 -o XQ_REBUILD,XQ_ATTN
 else
     note "test-backend-ops was not built: see build.log"
 fi

@@ -5,9 +5,9 @@
 //   (native/tests/cuda-stub) where cuBLAS is not installed; skipped only without nvcc;
 // - our CUDA and Metal kernels are compiled by the host C++ compiler through small
 //   shims (native/tests/gpu-emulate) and run on the CPU, one host thread per GPU
-//   thread, against the row functions; the patched Metal host sources that are
-//   plain C++ are syntax-checked. None of this replaces a GPU run, and nothing here
-//   compiles Metal.
+//   thread, against the row functions (XQ_SET_ROWS, XQ_REBUILD) and against the CPU
+//   backend's own op (XQ_ATTN); the patched Metal host sources that are plain C++ are
+//   syntax-checked. None of this replaces a GPU run, and nothing here compiles Metal.
 import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
@@ -33,10 +33,12 @@ function compile(command: string, args: string[]): { status: number | null; outp
     return { status: result.status, output: `${result.stdout ?? ""}${result.stderr ?? ""}${result.error ? String(result.error) : ""}` };
 }
 
-// The patched tree must carry our ggml ops; refresh it when it predates them.
+// The patched tree must carry our ggml ops and the GPU side of XQ_ATTN (patch 0013);
+// refresh it when it predates them.
 beforeAll(() => {
-    const header = ggml(sourceRoot, "include", "ggml.h");
-    if (fs.existsSync(header) && fs.readFileSync(header, "utf8").includes("GGML_OP_XQ_REBUILD")) return;
+    const carries = (file: string, text: string) => fs.existsSync(file) && fs.readFileSync(file, "utf8").includes(text);
+    if (carries(ggml(sourceRoot, "include", "ggml.h"), "GGML_OP_XQ_ATTN")
+        && carries(ggml(sourceRoot, "src", "ggml-metal", "ggml-metal-impl.h"), "ggml_metal_kargs_xq_attn")) return;
     const result = spawnSync(process.execPath, ["--import", "tsx", path.join(nativeDir, "build.ts"), "--sources-only"], { encoding: "utf8", cwd: repoRoot });
     if (result.status !== 0) throw new Error(`preparing native/build/source failed:\n${result.stdout}${result.stderr}`);
 }, 300_000);
@@ -77,26 +79,49 @@ interface EmulationSummary {
     rebuildNmseMax: number;
 }
 
-// Builds native/tests/gpu-emulate/emulate-xquant.cpp around one backend's kernels
-// (kernels.inc) and runs them on the CPU, one host thread per GPU thread.
-function emulate(backend: "cuda" | "metal", kernels: string): EmulationSummary {
+interface AttnEmulationSummary {
+    cases: number;
+    splitsMax: number;
+    supportsOpMismatches: number;
+    nmseMaxF32: number;
+    nmseMaxF16: number;
+    paddedMaxAbs: number;
+    seconds: number;
+}
+
+// Builds native/tests/gpu-emulate/<program>.cpp around one backend's kernels
+// (kernels.inc) and runs them on the CPU, one host thread per GPU thread. The programs
+// link the installed ggml; the XQ_ATTN one loads its CPU backend from there.
+function emulate<T>(program: string, backend: "cuda" | "metal", kernels: string): T {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), `xq-emulate-${backend}-`));
     try {
         fs.writeFileSync(path.join(dir, "kernels.inc"), kernels);
-        const exe = path.join(dir, "emulate-xquant");
+        const exe = path.join(dir, program);
         const built = compile(cxx, ["-std=c++20", "-O1", "-pthread", "-Wall", "-Wno-attributes", "-Wno-unknown-pragmas", "-Werror",
             ...(backend === "cuda" ? ["-DXQ_EMULATE_CUDA"] : []),
             ...includes(dir, path.join(nativeDir, "tests", "gpu-emulate"), ggml(sourceRoot, "src", "ggml-metal"), ggml(ourRoot, "include"), ggml(sourceRoot, "include")),
-            path.join(nativeDir, "tests", "gpu-emulate", "emulate-xquant.cpp"), "-o", exe,
-            "-L", installedBinDir, "-lggml-base", `-Wl,-rpath,${installedBinDir}`]);
+            path.join(nativeDir, "tests", "gpu-emulate", `${program}.cpp`), "-o", exe,
+            "-L", installedBinDir, "-lggml", "-lggml-base", `-Wl,-rpath,${installedBinDir}`]);
         expect(built.output).toBe("");
         expect(built.status).toBe(0);
-        const ran = spawnSync(exe, [], { encoding: "utf8" });
+        const ran = spawnSync(exe, [installedBinDir], { encoding: "utf8" });
         expect(ran.status, ran.stderr).toBe(0);
-        return JSON.parse(ran.stdout) as EmulationSummary;
+        return JSON.parse(ran.stdout) as T;
     } finally {
         fs.rmSync(dir, { recursive: true, force: true });
     }
+}
+
+const readCuda = (...names: string[]) => names.map((name) => fs.readFileSync(path.join(ggml(ourRoot, "src", "ggml-cuda"), name), "utf8")).join("\n");
+
+// kernels/xquant.metal as host C++ for the Metal shim
+function metalForHost(): string {
+    return fs.readFileSync(path.join(ggml(ourRoot, "src", "ggml-metal", "kernels"), "xquant.metal"), "utf8")
+        .replace('#include "common.h"', '#include "metal-shim.h"')
+        // argument attributes ([[thread_index_in_simdgroup]], [[threadgroup(0)]]) mean nothing to C++
+        .replace(/\[\[[a-z_]+(\([0-9]+\))?\]\]/g, "")
+        // threadgroup arrays are shared by the threads of a threadgroup: static on the host
+        .replace(/^ {4}threadgroup (float|int) /gm, "    static $1 ");
 }
 
 // Same bytes as the row functions (the kernels' Hadamard stages run in the CPU's
@@ -110,25 +135,45 @@ function expectMatchesRowFunctions(summary: EmulationSummary): void {
     expect(summary.rebuildNmseMax).toBeLessThan(1e-10);
 }
 
+// XQ_ATTN against the CPU backend's op on the same tensors, 12 cases (decode and 5-token
+// ubatches, absorbed and plain V, GQA, NORMAL/NEOX, YaRN, bias/norm/rope factors, bits
+// 2/4/8/16, groups 128/64/32, 3-7 tiles in up to 4 (CUDA) or 7 (Metal) splits). f32
+// weights: only the summation order differs (measured 8.2e-12). f16 weights: the CPU
+// rounds X̂ to f16 for its f16 dot products, the kernels multiply the f32 X̂ (measured
+// 5.4e-8; 2.8e-11 at 16 bits, where X̂ is already f16 but for the exact rows).
+function expectMatchesCpuAttention(summary: AttnEmulationSummary): void {
+    expect(summary.cases).toBe(12);
+    expect(summary.splitsMax).toBeGreaterThan(1);
+    // CUDA's supports_op takes every case (Metal's needs Metal to link: not checked)
+    expect(summary.supportsOpMismatches).toBe(0);
+    expect(summary.nmseMaxF32).toBeLessThan(1e-10);
+    expect(summary.nmseMaxF16).toBeLessThan(1e-6);
+    // a token that sees no cell gets zeros, as on the CPU
+    expect(summary.paddedMaxAbs).toBe(0);
+}
+
 describe("GPU kernels, emulated on the CPU (their code, not their compilers)", () => {
     it("ggml-cuda/xquant-kernels.cuh matches the row functions", () => {
-        expectMatchesRowFunctions(emulate("cuda", fs.readFileSync(path.join(ggml(ourRoot, "src", "ggml-cuda"), "xquant-kernels.cuh"), "utf8")));
+        expectMatchesRowFunctions(emulate<EmulationSummary>("emulate-xquant", "cuda", readCuda("xquant-kernels.cuh")));
     }, 600_000);
 
     it("ggml-metal/kernels/xquant.metal matches the row functions", () => {
-        const source = fs.readFileSync(path.join(ggml(ourRoot, "src", "ggml-metal", "kernels"), "xquant.metal"), "utf8")
-            .replace('#include "common.h"', '#include "metal-shim.h"')
-            // argument attributes ([[thread_index_in_simdgroup]], [[threadgroup(0)]]) mean nothing to C++
-            .replace(/\[\[[a-z_]+(\([0-9]+\))?\]\]/g, "")
-            // threadgroup arrays are shared by the threads of a threadgroup: static on the host
-            .replace(/^ {4}threadgroup float /gm, "    static float ");
-        expectMatchesRowFunctions(emulate("metal", source));
+        expectMatchesRowFunctions(emulate<EmulationSummary>("emulate-xquant", "metal", metalForHost()));
+    }, 600_000);
+
+    it("ggml-cuda/xquant-attn-kernels.cuh matches the CPU's XQ_ATTN", () => {
+        expectMatchesCpuAttention(emulate<AttnEmulationSummary>("emulate-xquant-attn", "cuda", readCuda("xquant-kernels.cuh", "xquant-attn-kernels.cuh")));
+    }, 600_000);
+
+    it("ggml-metal/kernels/xquant.metal's XQ_ATTN matches the CPU's", () => {
+        expectMatchesCpuAttention(emulate<AttnEmulationSummary>("emulate-xquant-attn", "metal", metalForHost()));
     }, 600_000);
 });
 
 describe("Metal host sources (syntax only; Metal itself compiles on a Mac)", () => {
-    it.each(["ggml-metal-ops.cpp", "ggml-metal-device.cpp"])("patched host source %s is valid C++", (name) => {
-        const result = compile(cxx, ["-std=c++17", "-fsyntax-only",
+    it.each(["ggml-metal-ops.cpp", "ggml-metal-device.cpp", "ggml-metal.cpp"])("patched host source %s is valid C++", (name) => {
+        // ggml-metal.cpp uses std::unique_ptr without <memory>, which Apple's libc++ brings in anyway
+        const result = compile(cxx, ["-std=c++17", "-fsyntax-only", "-include", "memory",
             ...includes(ggml(ourRoot, "include"), ggml(sourceRoot, "include"), ggml(sourceRoot, "src"), ggml(sourceRoot, "src", "ggml-metal")),
             path.join(ggml(sourceRoot, "src", "ggml-metal"), name)]);
         expect(result.output).toBe("");

@@ -3,7 +3,7 @@
 // bytes xq_quantize_row stores, XQ_REBUILD's load form must give exactly
 // xq_dequantize_row's values, and the fused form must equal mul_mat(W, X̂) + b
 // up to float rounding. So switching xquant-graph.cpp to the ops is a no-op on
-// CPU. Runs on the CPU variant the backend loader picks (XQ_CPU_VARIANT forces
+// CPU. XQuant-CL's layer lists must store and load what the chained loads do. Runs on the CPU variant the backend loader picks (XQ_CPU_VARIANT forces
 // one) and prints one JSON object, with that variant's features; driven by
 // native/tests/xquant-ops.test.ts.
 #include "ggml.h"
@@ -28,6 +28,8 @@ struct results {
     // max over outputs of |rebuilt - reference| / (Σ|w·x̂| + |b|), by weight type
     double rebuild_error_f32 = 0.0;
     double rebuild_error_f16 = 0.0;
+    int layer_list_cases = 0;
+    int layer_list_mismatches = 0;
 };
 
 static float value_at(const ggml_tensor * t, int64_t i) {
@@ -125,6 +127,50 @@ static void run_case(ggml_backend_t backend, results & r, int bits, int64_t n, i
     ggml_free(ctx);
 }
 
+// XQuant-CL's layer list (ggml_xq_layers): three layers stored as deltas against the list
+// of the layers before them must store the bytes of deltas against the chained loads
+// (the GEMM path's accumulator), and the list's load must give the chain's values.
+static void run_layer_list_case(ggml_backend_t backend, results & r, int bits, int64_t n, int64_t n_cells, std::mt19937 & rng) {
+    constexpr int n_layers = 3;
+    ggml_init_params params = { 16u * 1024 * 1024, nullptr, false };
+    ggml_context * ctx = ggml_init(params);
+    const size_t row_bytes = xq_row_bytes(n, bits);
+    ggml_tensor * idxs = ggml_new_tensor_1d(ctx, GGML_TYPE_I64, n_cells);
+    std::vector<int64_t> order(n_cells);
+    std::iota(order.begin(), order.end(), 0);
+    std::shuffle(order.begin(), order.end(), rng);
+    std::memcpy(idxs->data, order.data(), n_cells * sizeof(int64_t));
+
+    ggml_cgraph * gf = ggml_new_graph(ctx);
+    ggml_tensor * by_list[n_layers];
+    ggml_tensor * by_chain[n_layers];
+    ggml_tensor * list = nullptr;
+    ggml_tensor * chain = nullptr;
+    for (int l = 0; l < n_layers; ++l) {
+        ggml_tensor * rows = ggml_new_tensor_2d(ctx, GGML_TYPE_F32, n, n_cells);
+        fill(rows, rng);
+        for (ggml_tensor ** storage : { &by_list[l], &by_chain[l] }) {
+            *storage = ggml_new_tensor_1d(ctx, GGML_TYPE_I8, row_bytes * n_cells);
+            std::memset((*storage)->data, 0, ggml_nbytes(*storage));
+        }
+        ggml_tensor * stored_by_list = ggml_xq_set_rows(ctx, by_list[l], rows, idxs, list, bits);
+        ggml_tensor * stored_by_chain = ggml_xq_set_rows(ctx, by_chain[l], rows, idxs, chain, bits);
+        list = ggml_xq_layers(ctx, list, stored_by_list, n, bits);
+        chain = ggml_xq_load(ctx, stored_by_chain, chain, n, n_cells, bits);
+        ggml_build_forward_expand(gf, chain);
+    }
+    ggml_tensor * list_loaded = ggml_xq_layers_load(ctx, list, n_cells);
+    ggml_build_forward_expand(gf, list_loaded);
+    ggml_backend_graph_compute(backend, gf);
+
+    for (int l = 0; l < n_layers; ++l) {
+        r.layer_list_mismatches += std::memcmp(by_list[l]->data, by_chain[l]->data, row_bytes * n_cells) != 0;
+    }
+    r.layer_list_mismatches += std::memcmp(list_loaded->data, chain->data, ggml_nbytes(chain)) != 0;
+    r.layer_list_cases++;
+    ggml_free(ctx);
+}
+
 // The features of the CPU variant that was loaded ("AVX2", "AVX512", "AMX_INT8", ...), as JSON
 static std::string cpu_features(ggml_backend_reg_t cpu) {
     auto get_features = (ggml_backend_get_features_t) ggml_backend_reg_get_proc_address(cpu, "ggml_backend_get_features");
@@ -156,10 +202,12 @@ int main() {
                     run_case(backend, r, bits, n, 37, 48, type_w, with_extra, rng);
                 }
             }
+            run_layer_list_case(backend, r, bits, n, 37, rng);
         }
     }
-    std::printf("{\"cases\": %d, \"setRowsByteMismatches\": %d, \"loadValueMismatches\": %d, \"rebuildErrorF32\": %.3e, \"rebuildErrorF16\": %.3e, \"cpuFeatures\": %s}\n",
-        r.cases, r.set_rows_byte_mismatches, r.load_value_mismatches, r.rebuild_error_f32, r.rebuild_error_f16, cpu_features(cpu).c_str());
+    std::printf("{\"cases\": %d, \"setRowsByteMismatches\": %d, \"loadValueMismatches\": %d, \"rebuildErrorF32\": %.3e, \"rebuildErrorF16\": %.3e, \"layerListCases\": %d, \"layerListMismatches\": %d, \"cpuFeatures\": %s}\n",
+        r.cases, r.set_rows_byte_mismatches, r.load_value_mismatches, r.rebuild_error_f32, r.rebuild_error_f16,
+        r.layer_list_cases, r.layer_list_mismatches, cpu_features(cpu).c_str());
     ggml_backend_free(backend);
     return 0;
 }

@@ -1,5 +1,5 @@
-// The XQuant ggml ops (GGML_OP_XQ_SET_ROWS, GGML_OP_XQ_REBUILD) on the CPU backend
-// equal the X-cache's row functions and mul_mat, through
+// The XQuant ggml ops (GGML_OP_XQ_SET_ROWS, GGML_OP_XQ_REBUILD, XQuant-CL's layer
+// lists) on the CPU backend equal the X-cache's row functions and mul_mat, through
 // native/tests/test-xquant-ops.cpp: switching xquant-graph.cpp to them changes
 // nothing on CPU. They run under every CPU variant this machine can run (the
 // baseline x86-64 one included), so a machine with AVX-512 also tests the code an
@@ -16,6 +16,8 @@ interface OpsSummary {
     loadValueMismatches: number;
     rebuildErrorF32: number;
     rebuildErrorF16: number;
+    layerListCases: number;
+    layerListMismatches: number;
     cpuFeatures: string[];
 }
 
@@ -59,6 +61,8 @@ describe("XQuant ggml ops on CPU", () => {
         expect(summary.loadValueMismatches).toBe(0);
         expect(summary.rebuildErrorF32).toBeLessThan(f32Bound);
         expect(summary.rebuildErrorF16).toBeLessThan(f16Bound);
+        expect(summary.layerListCases).toBe(15);
+        expect(summary.layerListMismatches).toBe(0);
     });
 
     it("runs the baseline x86-64 variant, and by default loads the best variant this CPU runs", () => {

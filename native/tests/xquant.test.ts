@@ -80,8 +80,9 @@ describe.each(models)("X-cache on %s", (name) => {
     });
 
     // The fused attention op (XQ_ATTN) against the GEMM path it replaces: the same attention,
-    // summed in another order (measured: NMSE 5e-14 on the random fixtures), absorbed and plain.
-    it.each(["xq-4", "xq-4+plain"])("%s: the fused attention op gives the GEMM path's tokens and logits, with two sequences", (mode) => {
+    // summed in another order (measured: NMSE 5e-14 on the random fixtures), absorbed and plain;
+    // for XQuant-CL the op sums each cell's deltas of the layers so far itself.
+    it.each(["xq-4", "xq-4+plain", "xqcl-4", "xqcl-4+plain"])("%s: the fused attention op gives the GEMM path's tokens and logits, with two sequences", (mode) => {
         const result = native<Comparison>("compare", model, mode, "0", "2", `${mode}+gemm`);
         expectSameGreedyTokens(name, result);
         expect(result.nmseMax).toBeLessThan(1e-6);
@@ -361,8 +362,9 @@ describe("memory of the fused attention op (xquant-memory)", () => {
         return JSON.parse(result.stdout) as MemoryRun;
     };
 
-    it("xq-4's compute buffers are the same at 1k and 4k cells; the GEMM path's grow", () => {
-        const [fused1k, fused4k, gemm1k, gemm4k] = [memory("xq-4", 1024), memory("xq-4", 4096), memory("xq-4+gemm", 1024), memory("xq-4+gemm", 4096)];
+    // XQuant-CL's GEMM path also carries every cell's reconstruction from layer to layer
+    it.each(["xq-4", "xqcl-4"])("%s: the compute buffers are the same at 1k and 4k cells; the GEMM path's grow", (mode) => {
+        const [fused1k, fused4k, gemm1k, gemm4k] = [memory(mode, 1024), memory(mode, 4096), memory(`${mode}+gemm`, 1024), memory(`${mode}+gemm`, 4096)];
         expect(fused4k.computeBytes).toBe(fused1k.computeBytes);
         expect(fused4k.cacheBytes).toBe(4 * fused1k.cacheBytes);
         expect(gemm4k.computeBytes - gemm1k.computeBytes).toBeGreaterThan(3072 * 256 * 4);

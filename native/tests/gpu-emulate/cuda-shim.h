@@ -12,6 +12,7 @@
 #define __launch_bounds__(n)
 #define __shared__ static
 typedef _Float16 half;
+using std::min; using std::max;
 inline float __half2float(half h) { return (float) h; }
 inline half __float2half(float f) { return (half) f; }
 // round-to-nearest arithmetic that nvcc never fuses; the host compiler here does not fuse either

@@ -6,6 +6,7 @@
 #pragma once
 #include "emulate.h"
 #include "ggml-metal-impl.h"
+#include <cfloat>
 
 #define kernel
 #define device
@@ -16,7 +17,8 @@ typedef _Float16 half;
 typedef unsigned short ushort;
 typedef unsigned int uint;
 struct uint2 { uint x, y; };
-using std::min; using std::max; using std::rint; using std::sqrt;
+using std::min; using std::max; using std::rint; using std::sqrt; using std::exp;
+namespace precise { using std::cos; using std::sin; }
 inline float clamp(float x, float lo, float hi) { return x < lo ? lo : x > hi ? hi : x; }
 #define FOR_UNROLL(x) for (x)
 

@@ -83,6 +83,34 @@ ggml_tensor * llm_graph_context::build_attn_xq(
     //  LATENT_CL:  Qᵀ X in the joint [Wk; Wv] row space; after the base layers, a
     //              delta against the previous layer's reconstruction in that space
     const xq_latent_factors::layer * factors = cparams.xq_factors ? &cparams.xq_factors->layers[il] : nullptr;
+    const int64_t n_head_q = hparams.n_head(il);
+    ggml_tensor * rope_factors = layer.rope_freqs ? layer.rope_freqs
+        : cparams.n_ctx_seq > hparams.n_ctx_orig_yarn ? layer.rope_long : layer.rope_short;
+
+    // The fused op (XQ_ATTN) rebuilds K (and V unless absorbed) block by block inside the
+    // attention, so no tensor grows with the context. It covers X and the GQA latent on weights
+    // in host memory (the CPU kernel) or on a device whose backend runs the op (the CUDA and
+    // Metal kernels: f32/f16 weights), and XQuant-CL on host weights. XQuant-CL sums each
+    // cell's deltas of every layer so far inside the op (ggml_xq_layers), so it takes the op
+    // only while the layers before it did. GQA-CL lifts every layer's delta through its own
+    // factor, which in the op would cost one GEMM per earlier layer; it and the rest of
+    // llama.cpp's attention features (KQ bias, sinks, soft cap, ALiBi, clamp, LoRA, scales)
+    // stay on the path below.
+    const bool cross_layer = variant == XQ_VARIANT_CROSS_LAYER;
+    ggml_tensor * fused_k_w = variant == XQ_VARIANT_LATENT ? (factors ? factors->rebuild_k : nullptr) : layer.wk;
+    ggml_tensor * fused_v_w = variant == XQ_VARIANT_LATENT ? (factors ? factors->rebuild_v : nullptr) : layer.wv;
+    const bool fused_absorb = xq_absorb_v(cparams) && n_tokens * n_head_q < n_embd_kv;
+    const bool weights_on_host = ggml_backend_buffer_is_host(fused_k_w->buffer) && ggml_backend_buffer_is_host(fused_v_w->buffer);
+    const bool fused_variant = variant == XQ_VARIANT_X || variant == XQ_VARIANT_LATENT
+        || (cross_layer && weights_on_host && (!delta || xq_layers != nullptr) && layer.attn_norm != nullptr
+            && layer.attn_norm->type == GGML_TYPE_F32 && ggml_backend_buffer_is_host(layer.attn_norm->buffer));
+    // whether to build the op; off the host it is used where the weights' device runs it
+    const bool fused = xq_fused_attn(cparams) && fused_variant
+        && kq_b == nullptr && sinks == nullptr && !hparams.attn_soft_cap && hparams.f_max_alibi_bias == 0.0f
+        && hparams.f_clamp_kqv <= 0.0f && layer.wk_s == nullptr && layer.wv_s == nullptr && loras->empty()
+        && (rope_type == LLAMA_ROPE_TYPE_NORM || rope_type == LLAMA_ROPE_TYPE_NEOX) && kq_mask->ne[3] == 1
+        && (cross_layer ? ggml_xq_attn_cross_layer_fits : ggml_xq_attn_fits)(fused_absorb ? nullptr : fused_v_w, layer.wk_b, layer.attn_k_norm, rope_factors);
+
     ggml_tensor * rows = nullptr;
     ggml_tensor * base = nullptr;
     switch (variant) {
@@ -91,7 +119,9 @@ ggml_tensor * llm_graph_context::build_attn_xq(
             break;
         case XQ_VARIANT_CROSS_LAYER:
             rows = res->t_layer_inp[il];
-            base = delta ? xq_acc : nullptr;
+            // the layers so far as a list for the op, or their reconstruction, carried from the
+            // previous layer or rebuilt from the list when the layers before took the op
+            base = !delta ? nullptr : fused ? xq_layers : xq_acc ? xq_acc : ggml_xq_layers_load(ctx0, xq_layers, n_kv);
             break;
         case XQ_VARIANT_LATENT:
             rows = ggml_mul_mat(ctx0, factors->project, xq_x);
@@ -125,36 +155,12 @@ ggml_tensor * llm_graph_context::build_attn_xq(
         return cur;
     };
 
-    const int64_t n_head_q = hparams.n_head(il);
-    ggml_tensor * rope_factors = layer.rope_freqs ? layer.rope_freqs
-        : cparams.n_ctx_seq > hparams.n_ctx_orig_yarn ? layer.rope_long : layer.rope_short;
     // gemma3's sliding-window layers have their own RoPE base (as llama_model::get_rope_freq_base)
     const float rope_base = swa_layer ? hparams.rope_freq_base_train_swa : freq_base;
     const float rope_scale = swa_layer ? hparams.rope_freq_scale_train_swa : freq_scale;
 
-    // The fused op (XQ_ATTN) rebuilds K (and V unless absorbed) block by block inside the
-    // attention, so no tensor grows with the context. It covers X and the GQA latent on weights
-    // in host memory (where the CPU kernel runs); the cross-layer variants carry every cell's
-    // reconstruction from layer to layer, and the rest of llama.cpp's attention features
-    // (KQ bias, sinks, soft cap, ALiBi, clamp, LoRA, scales) stay on the path below.
-    ggml_tensor * fused_k_w = variant == XQ_VARIANT_LATENT ? (factors ? factors->rebuild_k : nullptr) : layer.wk;
-    ggml_tensor * fused_v_w = variant == XQ_VARIANT_LATENT ? (factors ? factors->rebuild_v : nullptr) : layer.wv;
-    const bool fused_absorb = xq_absorb_v(cparams) && n_tokens * n_head_q < n_embd_kv;
-    const bool fused = xq_fused_attn(cparams) && (variant == XQ_VARIANT_X || variant == XQ_VARIANT_LATENT)
-        && kq_b == nullptr && sinks == nullptr && !hparams.attn_soft_cap && hparams.f_max_alibi_bias == 0.0f
-        && hparams.f_clamp_kqv <= 0.0f && layer.wk_s == nullptr && layer.wv_s == nullptr && loras->empty()
-        && (rope_type == LLAMA_ROPE_TYPE_NORM || rope_type == LLAMA_ROPE_TYPE_NEOX) && kq_mask->ne[3] == 1
-        && ggml_backend_buffer_is_host(fused_k_w->buffer) && ggml_backend_buffer_is_host(fused_v_w->buffer)
-        && ggml_xq_attn_fits(fused_absorb ? nullptr : fused_v_w, layer.wk_b, layer.attn_k_norm, rope_factors);
-    if (fused) {
-        const ggml_xq_attn_rope rope = { (int) n_rot, (int) rope_type, (int) n_ctx_orig, rope_base, rope_scale,
-            ext_factor, attn_factor, beta_fast, beta_slow };
-        ggml_tensor * exact_rows = xq_exact_ubatch(cparams) ? (variant == XQ_VARIANT_LATENT ? rows : xq_x) : nullptr;
-        // V's source is X itself, or the V latent (the row's second half)
-        const int64_t v_width = variant == XQ_VARIANT_LATENT ? n_embd_kv : width;
-        ggml_tensor * cur = ggml_xq_attn(ctx0, stored, q_cur, fused_k_w, fused_absorb ? nullptr : fused_v_w,
-            layer.wk_b, layer.attn_k_norm, rope_factors, cell_pos, kq_mask, exact_rows, exact_rows ? k_idxs : nullptr,
-            width, v_width, bits, kq_scale, hparams.f_norm_rms_eps, &rope);
+    // the op's result as the heads' outputs [n_embd_head * n_head, n_tokens]
+    auto xq_attn_heads = [&](ggml_tensor * cur) {
         cb(cur, "xq_attn", il);
         if (fused_absorb) {
             // each head's weighted V source through its kv head's slice of Wv (mul_mat broadcasts
@@ -167,7 +173,29 @@ ggml_tensor * llm_graph_context::build_attn_xq(
             cur = ggml_add(ctx0, cur, ggml_reshape_4d(ctx0, layer.wv_b, n_embd_head, 1, 1, n_head_kv));
         }
         cur = ggml_permute(ctx0, ggml_reshape_3d(ctx0, cur, n_embd_head, n_tokens, n_head_q), 0, 2, 1, 3);
-        return attn_output(ggml_cont_2d(ctx0, cur, n_embd_head * n_head_q, n_tokens));
+        return ggml_cont_2d(ctx0, cur, n_embd_head * n_head_q, n_tokens);
+    };
+    if (fused) {
+        const ggml_xq_attn_rope rope = { (int) n_rot, (int) rope_type, (int) n_ctx_orig, rope_base, rope_scale,
+            ext_factor, attn_factor, beta_fast, beta_slow };
+        // the ubatch's own cells: X itself (for XQuant-CL, the layer's normed input), or its latent
+        ggml_tensor * exact_rows = xq_exact_ubatch(cparams) ? (variant == XQ_VARIANT_LATENT ? rows : xq_x) : nullptr;
+        // V's source is X itself, or the V latent (the row's second half)
+        const int64_t v_width = variant == XQ_VARIANT_LATENT ? n_embd_kv : width;
+        ggml_tensor * cur = ggml_xq_attn(ctx0, stored, q_cur, fused_k_w, fused_absorb ? nullptr : fused_v_w,
+            layer.wk_b, layer.attn_k_norm, rope_factors, cell_pos, kq_mask, exact_rows, exact_rows ? k_idxs : nullptr,
+            width, v_width, bits, kq_scale, hparams.f_norm_rms_eps, &rope);
+        if (cross_layer) {
+            ggml_tensor * earlier = delta ? xq_layers : nullptr;
+            cur = ggml_xq_attn_cross_layer(cur, earlier, layer.attn_norm, hparams.f_norm_rms_eps);
+            xq_layers = ggml_xq_layers(ctx0, earlier, stored, width, bits);
+            xq_acc = nullptr;
+        }
+        ggml_backend_dev_t device = ggml_backend_buft_get_device(ggml_backend_buffer_get_type(fused_k_w->buffer));
+        if (weights_on_host || (device != nullptr && ggml_backend_dev_supports_op(device, cur))) {
+            return attn_output(xq_attn_heads(cur));
+        }
+        // not on this device: the op stays out of the graph and the GEMM path runs
     }
 
     // CL adds the base back while dequantizing; LATENT_CL lifts the latent delta into X's space first
@@ -198,6 +226,7 @@ ggml_tensor * llm_graph_context::build_attn_xq(
         ggml_tensor * x_hat;
         if (variant == XQ_VARIANT_CROSS_LAYER) {
             xq_acc = loaded;
+            xq_layers = nullptr;
             x_hat = exact_ubatch(build_norm(xq_acc, layer.attn_norm, NULL, LLM_NORM_RMS, il), xq_x);
         } else if (variant == XQ_VARIANT_LATENT_CL) {
             ggml_tensor * lifted = ggml_mul_mat(ctx0, factors->lift, loaded);

@@ -30,7 +30,8 @@ GGML_API void   ggml_xq_dequantize_row(const uint8_t * src, float   * dst, int64
 // GGML_OP_XQ_SET_ROWS: quantize rows (f32 [n, n_tokens]) into the cells idxs
 // (I64 or I32 [n_tokens]) of storage, whose cell i starts at byte i * row_bytes;
 // with base (f32 [n, >= max cell + 1]) row - base[cell] is stored instead
-// (XQuant-CL's delta). Returns a view of storage, like ggml_set_rows.
+// (XQuant-CL's delta); base may also be a layer list (ggml_xq_layers), whose rows
+// at the cell are summed. Returns a view of storage, like ggml_set_rows.
 GGML_API struct ggml_tensor * ggml_xq_set_rows(
         struct ggml_context * ctx,
         struct ggml_tensor  * storage,
@@ -77,6 +78,28 @@ GGML_API struct ggml_tensor * ggml_xq_load_transposed(
 // Whether an XQ_REBUILD writes its result transposed (ggml_xq_load_transposed).
 GGML_API bool ggml_xq_is_transposed(const struct ggml_tensor * op);
 
+// GGML_OP_XQ_LAYERS: the X-cache storages of consecutive layers as one list, for
+// XQuant-CL, whose row of a cell at a layer is the sum of the stored rows of every
+// layer so far. stored is a layer's XQ_SET_ROWS result (rows of n channels at bits),
+// prev the list of the layers before it, or null. Computes nothing: the ops that take
+// a list read its storages (ggml_xq_set_rows' base, ggml_xq_attn_cross_layer), which
+// spares the n_kv x n accumulator the sum would otherwise be carried in.
+GGML_API struct ggml_tensor * ggml_xq_layers(
+        struct ggml_context * ctx,
+        struct ggml_tensor  * prev,
+        struct ggml_tensor  * stored,
+        int64_t               n,
+        int                   bits);
+
+// The reconstruction of a layer list: its first n_kv cells summed over the layers,
+// as a chain of ggml_xq_load, f32 [n, n_kv] (for a layer that cannot take XQ_ATTN
+// after layers that did).
+GGML_API struct ggml_tensor * ggml_xq_layers_load(
+        struct ggml_context * ctx,
+        struct ggml_tensor  * layers,
+        int64_t               n_kv);
+
+
 // RoPE of the rebuilt K, as ggml_rope_ext takes it (mode GGML_ROPE_TYPE_NORMAL or _NEOX)
 struct ggml_xq_attn_rope {
     int   n_rot;
@@ -105,9 +128,15 @@ struct ggml_xq_attn_rope {
 // The bias of V is the caller's (the weights sum to 1). Scratch is per thread
 // and does not grow with the context. k_bias, k_norm and rope_factors may be
 // null; wv, k_bias, k_norm and rope_factors together take at most
-// GGML_XQ_ATTN_MAX_OPTIONAL sources (ggml_xq_attn_fits).
+// GGML_XQ_ATTN_MAX_OPTIONAL sources (ggml_xq_attn_fits), two fewer with
+// ggml_xq_attn_cross_layer.
 #define GGML_XQ_ATTN_MAX_OPTIONAL 3
 GGML_API bool ggml_xq_attn_fits(
+        const struct ggml_tensor * wv,
+        const struct ggml_tensor * k_bias,
+        const struct ggml_tensor * k_norm,
+        const struct ggml_tensor * rope_factors);
+GGML_API bool ggml_xq_attn_cross_layer_fits(
         const struct ggml_tensor * wv,
         const struct ggml_tensor * k_bias,
         const struct ggml_tensor * k_norm,
@@ -133,12 +162,31 @@ GGML_API struct ggml_tensor * ggml_xq_attn(
         float                 k_norm_eps,
         const struct ggml_xq_attn_rope * rope);
 
+// XQuant-CL through XQ_ATTN: each cell's row becomes its stored row plus the rows
+// of the earlier layers in layers (ggml_xq_layers; null for none), RMS-normed with
+// eps and times x_norm (f32 [width], the layer's attention norm), before K and V
+// are rebuilt; exact rows still replace the whole result. Takes up to two more of
+// attn's optional sources (ggml_xq_attn_cross_layer_fits). CPU only.
+GGML_API struct ggml_tensor * ggml_xq_attn_cross_layer(
+        struct ggml_tensor  * attn,
+        struct ggml_tensor  * layers,
+        struct ggml_tensor  * x_norm,
+        float                 eps);
+
+// Whether the GPU kernels of XQ_ATTN (CUDA, Metal) take op: f32 or f16 wk (wv of
+// the same type), head_dim <= max_head_dim, at most max_rows query heads per kv
+// head, none of the cross-layer sources; q, the mask and the exact rows read by
+// their row strides, the other sources contiguous.
+GGML_API bool ggml_xq_attn_gpu_supported(const struct ggml_tensor * op, int64_t max_head_dim, int64_t max_rows);
+
 // the op's parameters, read back by the kernels
 enum ggml_xq_attn_flag {
     GGML_XQ_ATTN_HAS_WV           = 1,
     GGML_XQ_ATTN_HAS_K_BIAS       = 2,
     GGML_XQ_ATTN_HAS_K_NORM       = 4,
     GGML_XQ_ATTN_HAS_ROPE_FACTORS = 8,
+    GGML_XQ_ATTN_HAS_LAYERS       = 16, // with GGML_XQ_ATTN_HAS_X_NORM: ggml_xq_attn_cross_layer
+    GGML_XQ_ATTN_HAS_X_NORM       = 32,
 };
 struct ggml_xq_attn_params {
     int32_t bits;
@@ -148,6 +196,7 @@ struct ggml_xq_attn_params {
     float   kq_scale;
     float   k_norm_eps;
     struct ggml_xq_attn_rope rope;
+    float   x_norm_eps;
 };
 GGML_API struct ggml_xq_attn_params ggml_xq_attn_get_params(const struct ggml_tensor * op);
 // the first source slot of the optional ones, in the flags' order

@@ -270,7 +270,8 @@ struct ggml_tensor * ggml_xq_set_rows(
     GGML_ASSERT(rows->type == GGML_TYPE_F32 && ggml_is_contiguous_rows(rows) && ggml_nrows(rows) == rows->ne[1]);
     GGML_ASSERT((idxs->type == GGML_TYPE_I64 || idxs->type == GGML_TYPE_I32) && ggml_nelements(idxs) == rows->ne[1] && ggml_is_contiguous(idxs));
     GGML_ASSERT(ggml_is_contiguous(storage));
-    GGML_ASSERT(base == nullptr || (base->type == GGML_TYPE_F32 && base->ne[0] == rows->ne[0] && base->nb[0] == sizeof(float)));
+    GGML_ASSERT(base == nullptr || (base->op == GGML_OP_XQ_LAYERS ? ggml_get_op_params_i32(base, 1) == rows->ne[0]
+        : base->type == GGML_TYPE_F32 && base->ne[0] == rows->ne[0] && base->nb[0] == sizeof(float)));
 
     // sources in ggml_set_rows' order: rows, indices, destination
     return xq_op(ggml_view_tensor(ctx, storage), GGML_OP_XQ_SET_ROWS, bits, rows->ne[0], rows, idxs, storage, base);
@@ -342,9 +343,40 @@ bool ggml_xq_is_transposed(const struct ggml_tensor * op) {
     return op->op == GGML_OP_XQ_REBUILD && ggml_get_op_params_i32(op, 2) != 0;
 }
 
+struct ggml_tensor * ggml_xq_layers(
+        struct ggml_context * ctx,
+        struct ggml_tensor  * prev,
+        struct ggml_tensor  * stored,
+        int64_t               n,
+        int                   bits) {
+    GGML_ASSERT(stored->op == GGML_OP_XQ_SET_ROWS && ggml_get_op_params_i32(stored, 1) == n && ggml_get_op_params_i32(stored, 0) == bits);
+    GGML_ASSERT(prev == nullptr || (prev->op == GGML_OP_XQ_LAYERS && ggml_get_op_params_i32(prev, 1) == n));
+    // a one-element placeholder: the list is its sources
+    return xq_op(ggml_new_tensor_1d(ctx, GGML_TYPE_I32, 1), GGML_OP_XQ_LAYERS, bits, n, prev, stored, nullptr, nullptr);
+}
+
+struct ggml_tensor * ggml_xq_layers_load(
+        struct ggml_context * ctx,
+        struct ggml_tensor  * layers,
+        int64_t               n_kv) {
+    GGML_ASSERT(layers->op == GGML_OP_XQ_LAYERS);
+    struct ggml_tensor * prev = layers->src[0] ? ggml_xq_layers_load(ctx, layers->src[0], n_kv) : nullptr;
+    return ggml_xq_load(ctx, layers->src[1], prev, ggml_get_op_params_i32(layers, 1), n_kv, ggml_get_op_params_i32(layers, 0));
+}
+
+static int xq_attn_optional_count(const struct ggml_tensor * wv, const struct ggml_tensor * k_bias,
+        const struct ggml_tensor * k_norm, const struct ggml_tensor * rope_factors) {
+    return (wv != nullptr) + (k_bias != nullptr) + (k_norm != nullptr) + (rope_factors != nullptr);
+}
+
 bool ggml_xq_attn_fits(const struct ggml_tensor * wv, const struct ggml_tensor * k_bias,
         const struct ggml_tensor * k_norm, const struct ggml_tensor * rope_factors) {
-    return (wv != nullptr) + (k_bias != nullptr) + (k_norm != nullptr) + (rope_factors != nullptr) <= GGML_XQ_ATTN_MAX_OPTIONAL;
+    return xq_attn_optional_count(wv, k_bias, k_norm, rope_factors) <= GGML_XQ_ATTN_MAX_OPTIONAL;
+}
+
+bool ggml_xq_attn_cross_layer_fits(const struct ggml_tensor * wv, const struct ggml_tensor * k_bias,
+        const struct ggml_tensor * k_norm, const struct ggml_tensor * rope_factors) {
+    return xq_attn_optional_count(wv, k_bias, k_norm, rope_factors) + 2 <= GGML_XQ_ATTN_MAX_OPTIONAL;
 }
 
 struct ggml_tensor * ggml_xq_attn(
@@ -415,6 +447,61 @@ struct ggml_tensor * ggml_xq_attn(
     ggml_set_op_params(result, &params, sizeof(params));
     result->op = GGML_OP_XQ_ATTN;
     return result;
+}
+
+struct ggml_tensor * ggml_xq_attn_cross_layer(
+        struct ggml_tensor  * attn,
+        struct ggml_tensor  * layers,
+        struct ggml_tensor  * x_norm,
+        float                 eps) {
+    struct ggml_xq_attn_params params = ggml_xq_attn_get_params(attn);
+    GGML_ASSERT(attn->op == GGML_OP_XQ_ATTN && (params.flags & (GGML_XQ_ATTN_HAS_LAYERS | GGML_XQ_ATTN_HAS_X_NORM)) == 0);
+    GGML_ASSERT(layers == nullptr || (layers->op == GGML_OP_XQ_LAYERS && ggml_get_op_params_i32(layers, 1) == params.width));
+    GGML_ASSERT(x_norm->type == GGML_TYPE_F32 && ggml_nelements(x_norm) == params.width && ggml_is_contiguous(x_norm));
+    int slot = GGML_XQ_ATTN_FIRST_OPTIONAL;
+    while (slot < GGML_MAX_SRC && attn->src[slot] != nullptr) {
+        ++slot;
+    }
+    GGML_ASSERT(slot + 2 <= GGML_MAX_SRC && "ggml_xq_attn_cross_layer_fits");
+    if (layers) {
+        attn->src[slot++] = layers;
+        params.flags |= GGML_XQ_ATTN_HAS_LAYERS;
+    }
+    attn->src[slot] = x_norm;
+    params.flags |= GGML_XQ_ATTN_HAS_X_NORM;
+    params.x_norm_eps = eps;
+    ggml_set_op_params(attn, &params, sizeof(params));
+    return attn;
+}
+
+bool ggml_xq_attn_gpu_supported(const struct ggml_tensor * op, int64_t max_head_dim, int64_t max_rows) {
+    const ggml_xq_attn_params p = ggml_xq_attn_get_params(op);
+    // other flags belong to variants the GPU kernels do not take
+    const int known = GGML_XQ_ATTN_HAS_WV | GGML_XQ_ATTN_HAS_K_BIAS | GGML_XQ_ATTN_HAS_K_NORM | GGML_XQ_ATTN_HAS_ROPE_FACTORS;
+    if ((p.flags & ~known) != 0 || !ggml_xq_bits_supported(p.bits) || ggml_xq_group_size(p.width) == 0) {
+        return false;
+    }
+    const ggml_tensor * q = op->src[1];
+    const ggml_tensor * wk = op->src[2];
+    const ggml_tensor * wv = p.flags & GGML_XQ_ATTN_HAS_WV ? op->src[GGML_XQ_ATTN_FIRST_OPTIONAL] : nullptr;
+    // one weight type per kernel
+    if ((wk->type != GGML_TYPE_F32 && wk->type != GGML_TYPE_F16) || (wv && wv->type != wk->type)) {
+        return false;
+    }
+    // a tile's K sits in shared memory, and a block's query rows hold at least one token's heads
+    const int64_t head_dim = q->ne[0];
+    if (head_dim > max_head_dim || q->ne[1] / (wk->ne[1] / head_dim) > max_rows) {
+        return false;
+    }
+    // q, the mask and the exact rows are read through their row strides; the rest must be contiguous
+    for (int i = 0; i < GGML_MAX_SRC; ++i) {
+        const ggml_tensor * src = op->src[i];
+        const bool strided_rows = i == 1 || i == 4 || i == 5;
+        if (src && (strided_rows ? src->nb[0] != ggml_type_size(src->type) : !ggml_is_contiguous(src))) {
+            return false;
+        }
+    }
+    return true;
 }
 
 struct ggml_xq_attn_params ggml_xq_attn_get_params(const struct ggml_tensor * op) {

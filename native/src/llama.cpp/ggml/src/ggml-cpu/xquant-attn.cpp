@@ -46,12 +46,14 @@ struct attn_plan {
     const ggml_tensor * k_bias = nullptr;
     const ggml_tensor * k_norm = nullptr;
     const ggml_tensor * rope_factors = nullptr;
+    const ggml_tensor * layers = nullptr;
+    const ggml_tensor * x_norm = nullptr;
 
     int64_t n_kv, head_dim, n_head, n_tokens, d_kv, n_gqa, k_width, v_offset, out_width, state_width, block_cells;
     size_t row_bytes;
 
     size_t x_hat, k_dot, v_dot, k, v, state, shared;
-    size_t scores, rope, per_thread;
+    size_t scores, rope, layer_rows, per_thread;
 };
 
 attn_plan plan_of(const ggml_tensor * dst) {
@@ -69,6 +71,8 @@ attn_plan plan_of(const ggml_tensor * dst) {
     if (a.p.flags & GGML_XQ_ATTN_HAS_K_BIAS)       a.k_bias = dst->src[slot++];
     if (a.p.flags & GGML_XQ_ATTN_HAS_K_NORM)       a.k_norm = dst->src[slot++];
     if (a.p.flags & GGML_XQ_ATTN_HAS_ROPE_FACTORS) a.rope_factors = dst->src[slot++];
+    if (a.p.flags & GGML_XQ_ATTN_HAS_LAYERS)       a.layers = dst->src[slot++];
+    if (a.p.flags & GGML_XQ_ATTN_HAS_X_NORM)       a.x_norm = dst->src[slot++];
 
     a.n_kv = a.cell_pos->ne[0];
     a.head_dim = a.q->ne[0];
@@ -100,6 +104,7 @@ attn_plan plan_of(const ggml_tensor * dst) {
     at = 0;
     a.scores = take(sizeof(float) * 2 * block_cells);
     a.rope   = take(sizeof(float) * a.head_dim);
+    a.layer_rows = take(a.x_norm ? sizeof(float) * 2 * a.p.width : 0);
     a.per_thread = at;
     return a;
 }
@@ -180,6 +185,25 @@ void rope_head(const ggml_xq_attn_rope & rope, const float * cache, float * x) {
         x[a] = x0 * cache[i0] - x1 * cache[i0 + 1];
         x[b] = x0 * cache[i0 + 1] + x1 * cache[i0];
     }
+}
+
+// XQuant-CL: the cell's row (its stored delta, dequantized) plus the earlier layers' rows,
+// then the layer's RMS norm, as the GEMM path's chained load and build_norm compute it
+void cross_layer_row(const attn_plan & a, int64_t cell, float * row, float * layer_rows) {
+    if (a.layers) {
+        float * sum = layer_rows;
+        ggml_xq_sum_layers(a.layers, cell, sum, layer_rows + a.p.width);
+        for (int64_t i = 0; i < a.p.width; ++i) {
+            row[i] = row[i] + sum[i];
+        }
+    }
+    double squares = 0.0;
+    for (int64_t i = 0; i < a.p.width; ++i) {
+        squares += (double) (row[i] * row[i]);
+    }
+    const float scale = 1.0f / sqrtf((float) (squares / a.p.width) + a.p.x_norm_eps);
+    ggml_vec_scale_f32((int) a.p.width, row, scale);
+    ggml_vec_mul_f32((int) a.p.width, row, row, (const float *) a.x_norm->data);
 }
 
 // bias, k-norm per head and RoPE at the cell's position, on one rebuilt K row
@@ -287,6 +311,9 @@ void ggml_compute_forward_xq_attn(const ggml_compute_params * params, ggml_tenso
         }
         for (int64_t c = ith; c < cells; c += nth) {
             ggml_xq_dequantize_row((const uint8_t *) a.storage->data + (cell0 + c) * a.row_bytes, x_hat + c * a.p.width, a.p.width, a.p.bits);
+            if (a.x_norm) {
+                cross_layer_row(a, cell0 + c, x_hat + c * a.p.width, (float *) (own + a.layer_rows));
+            }
         }
         for (int64_t t = 0; a.exact && t < a.exact->ne[1]; ++t) {
             const int64_t c = ggml_xq_index(a.idxs, t) - cell0;

@@ -15,20 +15,43 @@ int64_t ggml_xq_index(const ggml_tensor * idxs, int64_t i) {
     return idxs->type == GGML_TYPE_I64 ? ((const int64_t *) idxs->data)[i] : ((const int32_t *) idxs->data)[i];
 }
 
+void ggml_xq_sum_layers(const ggml_tensor * layers, int64_t cell, float * sum, float * scratch) {
+    const ggml_tensor * prev = layers->src[0];
+    const ggml_tensor * stored = layers->src[1];
+    const int bits = ggml_get_op_params_i32(layers, 0);
+    const int64_t n = ggml_get_op_params_i32(layers, 1);
+    const uint8_t * row = (const uint8_t *) stored->data + cell * ggml_xq_row_bytes(n, bits);
+    if (prev == nullptr) {
+        ggml_xq_dequantize_row(row, sum, n, bits);
+        return;
+    }
+    // this layer's load adds the previous layers' reconstruction (ggml_xq_load's base)
+    ggml_xq_sum_layers(prev, cell, sum, scratch);
+    ggml_xq_dequantize_row(row, scratch, n, bits);
+    for (int64_t i = 0; i < n; ++i) {
+        sum[i] = scratch[i] + sum[i];
+    }
+}
+
 void ggml_compute_forward_xq_set_rows(const ggml_compute_params * params, ggml_tensor * dst) {
     const ggml_tensor * rows = dst->src[0];
     const ggml_tensor * idxs = dst->src[1];
     const ggml_tensor * base = dst->src[3];
+    const bool base_is_layers = base && base->op == GGML_OP_XQ_LAYERS;
     const int bits = ggml_get_op_params_i32(dst, 0);
     const int64_t n = rows->ne[0];
     const size_t row_bytes = ggml_xq_row_bytes(n, bits);
     std::vector<float> delta(base ? n : 0);
+    std::vector<float> layers_sum(base_is_layers ? 2 * n : 0);
     for (int64_t t = params->ith; t < rows->ne[1]; t += params->nth) {
         const int64_t cell = ggml_xq_index(idxs, t);
         GGML_ASSERT(cell >= 0 && (size_t) (cell + 1) * row_bytes <= ggml_nbytes(dst));
         const float * row = (const float *) ((const char *) rows->data + t * rows->nb[1]);
         if (base) {
-            const float * prev = (const float *) ((const char *) base->data + cell * base->nb[1]);
+            if (base_is_layers) {
+                ggml_xq_sum_layers(base, cell, layers_sum.data(), layers_sum.data() + n);
+            }
+            const float * prev = base_is_layers ? layers_sum.data() : (const float *) ((const char *) base->data + cell * base->nb[1]);
             for (int64_t i = 0; i < n; ++i) {
                 delta[i] = row[i] - prev[i];
             }

@@ -13,7 +13,10 @@ bool ggml_cuda_xq_supports_op(const ggml_tensor * op) {
         return false;
     }
     if (op->op == GGML_OP_XQ_SET_ROWS) {
-        return op->src[0]->type == GGML_TYPE_F32 && (op->src[1]->type == GGML_TYPE_I64 || op->src[1]->type == GGML_TYPE_I32);
+        // base as f32 rows only: a layer list (ggml_xq_layers, XQuant-CL) is summed on the CPU
+        const ggml_tensor * base = op->src[3];
+        return op->src[0]->type == GGML_TYPE_F32 && (op->src[1]->type == GGML_TYPE_I64 || op->src[1]->type == GGML_TYPE_I32)
+            && (base == nullptr || base->type == GGML_TYPE_F32);
     }
     const ggml_tensor * w = op->src[1];
     return w == nullptr || w->type == GGML_TYPE_F32 || w->type == GGML_TYPE_F16;
