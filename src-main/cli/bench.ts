@@ -303,26 +303,28 @@ async function main(): Promise<void> {
             gemm.push({ ...runGemmProfile(modelPath(model), mode, depth, threads), model: path.basename(model) });
         }
     }
-    // xq-4's decode speed over another variant of it, per depth, where both ran
-    const speedupOver = (baseline: string) => {
+    // a mode's decode speed over another variant of it, per depth, where both ran
+    const speedupOver = (mode: string, baseline: string) => {
         const speedup = (depth: number, model: string, suffix: string) => {
             const base = runs.get(`${depth} ${baseline}${suffix}`);
-            const absorbed = runs.get(`${depth} xq-4${suffix}`);
-            if (base === undefined || absorbed === undefined) return [];
-            return [{ depth, model: path.basename(model) + suffix, decodeSpeedup: median(absorbed.map((run, i) => run.decodeTokensPerSecond / base[i]!.decodeTokensPerSecond)) }];
+            const measured = runs.get(`${depth} ${mode}${suffix}`);
+            if (base === undefined || measured === undefined) return [];
+            return [{ depth, model: path.basename(model) + suffix, mode, decodeSpeedup: median(measured.map((run, i) => run.decodeTokensPerSecond / base[i]!.decodeTokensPerSecond)) }];
         };
         return [...plan.flatMap(({ depth, model }) => speedup(depth, model, "")), ...(withWide ? speedup(wide.depth, wide.model, wideSuffix) : [])];
     };
-    const absorbedSpeedup = speedupOver("xq-4+plain");
-    const fusedSpeedup = speedupOver("xq-4+gemm");
+    const absorbedSpeedup = speedupOver("xq-4", "xq-4+plain");
+    // every mode benchmarked beside its "+gemm" twin
+    const fusedSpeedup = variants.filter((variant) => variant.label.endsWith("+gemm"))
+        .flatMap((variant) => speedupOver(variant.label.slice(0, -"+gemm".length), variant.label));
 
     const models = plan.map(({ depth, model }) => `${depth}: ${path.basename(model)}`).join(", ");
     console.log(`\nCache modes against kv-f16 (${reps} interleaved repetitions, medians; ${gpu ? "all layers on the GPU" : `${threads} thread(s)`}; ${decodeTokens} decode tokens; models ${models})\n`);
     console.log(formatBenchTable(rows));
     console.log("\nV absorption: xq-4 decode speed over xq-4+plain");
     console.log(markdownTable(["depth", "model", "speedup"], absorbedSpeedup.map((entry) => [String(entry.depth), entry.model, `${entry.decodeSpeedup.toFixed(2)}x`])));
-    console.log("\nFused attention (XQ_ATTN): xq-4 decode speed over xq-4+gemm");
-    console.log(markdownTable(["depth", "model", "speedup"], fusedSpeedup.map((entry) => [String(entry.depth), entry.model, `${entry.decodeSpeedup.toFixed(2)}x`])));
+    console.log("\nFused attention (XQ_ATTN): decode speed over the same mode's GEMM path (+gemm)");
+    console.log(markdownTable(["depth", "model", "mode", "speedup"], fusedSpeedup.map((entry) => [String(entry.depth), entry.model, entry.mode, `${entry.decodeSpeedup.toFixed(2)}x`])));
     console.log("\nRebuild GEMMs inside a decode step against a plain ggml GEMM of the same shape (xquant-bench)\n");
     console.log(formatGemmTable(gemm));
 

@@ -26,6 +26,11 @@ int64_t block_cells_for(int64_t width) {
     return std::clamp<int64_t>((int64_t{1} << 18) / width / 16 * 16, 32, 1024);
 }
 constexpr size_t scratch_align = 64;
+// from this many query tokens (with V rebuilt, i.e. a prefill ubatch) the scores and the
+// weighted V of a block are GEMMs over all tokens of a head, as flash attention tiles queries
+constexpr int64_t tile_min_tokens = 16;
+// sgemm's depth (cells in the P·V GEMM) must be a multiple of its vector width
+constexpr int64_t tile_cell_pad = 16;
 
 size_t align_up(size_t n) {
     return (n + scratch_align - 1) / scratch_align * scratch_align;
@@ -52,7 +57,8 @@ struct attn_plan {
     int64_t n_kv, head_dim, n_head, n_tokens, d_kv, n_gqa, k_width, v_offset, out_width, state_width, block_cells;
     size_t row_bytes;
 
-    size_t x_hat, k_dot, v_dot, k, v, state, shared;
+    size_t x_hat, k_dot, v_dot, k, v, state, tile_scores, tile_v, tile_out, tile_corr, shared;
+    bool tiled; // the queries tiled into GEMMs (prefill ubatches)
     size_t scores, rope, layer_rows, per_thread;
 };
 
@@ -100,6 +106,11 @@ attn_plan plan_of(const ggml_tensor * dst) {
     a.k      = take(sizeof(float) * block_cells * a.d_kv);
     a.v      = take(a.wv ? sizeof(float) * block_cells * a.d_kv : 0);
     a.state  = take(sizeof(float) * a.n_tokens * a.n_head * a.state_width);
+    a.tiled = a.wv != nullptr && a.n_tokens >= tile_min_tokens;
+    a.tile_scores = take(a.tiled ? sizeof(float) * a.n_tokens * block_cells : 0);
+    a.tile_v      = take(a.tiled ? sizeof(float) * a.head_dim * block_cells : 0);
+    a.tile_out    = take(a.tiled ? sizeof(float) * a.n_tokens * a.head_dim : 0);
+    a.tile_corr   = take(a.tiled ? sizeof(float) * a.n_tokens : 0);
     a.shared = at;
     at = 0;
     a.scores = take(sizeof(float) * 2 * block_cells);
@@ -128,29 +139,34 @@ const void * gemm_operand(const attn_plan & a, const ggml_tensor * w, const floa
     return converted;
 }
 
-// rows[c] = w * operand[c] for the block's cells, by all threads together: ggml's tiled
-// sgemm where it takes the weight type (as mul_mat does), else the type's vec_dot, the
-// output rows split between the threads
-void project_block(const ggml_compute_params * params, const ggml_tensor * w, const void * operand, int64_t width,
-        int64_t operand_stride, int64_t cells, float * rows) {
-    const ggml_type type = ggml_get_type_traits_cpu(w->type)->vec_dot_type;
-    const size_t operand_row = type == GGML_TYPE_F32 ? sizeof(float) * operand_stride : ggml_row_size(type, width);
-    const int64_t n_out = w->ne[1];
+// c[j·ldc + i] = (row i of a) · (row j of b), k elements each, for m rows of a (of a_type) and n
+// rows of b (of a_type's vec_dot_type), by all threads together: ggml's tiled sgemm where it
+// takes the types (as mul_mat does), else a_type's vec_dot with a's rows split between the threads
+void gemm(const ggml_compute_params * params, int64_t m, int64_t n, int64_t k, ggml_type a_type, const void * a, size_t a_row,
+        const void * b, size_t b_row, float * c, int64_t ldc) {
+    const ggml_type b_type = ggml_get_type_traits_cpu(a_type)->vec_dot_type;
     bool done = false;
 #if GGML_USE_LLAMAFILE
-    done = llamafile_sgemm(params, n_out, cells, width / ggml_blck_size(w->type), w->data, w->nb[1] / ggml_type_size(w->type),
-            operand, operand_row / ggml_type_size(type), rows, n_out, w->type, type, GGML_TYPE_F32);
+    done = llamafile_sgemm(params, m, n, k / ggml_blck_size(a_type), a, a_row / ggml_type_size(a_type),
+            b, b_row / ggml_type_size(b_type), c, ldc, a_type, b_type, GGML_TYPE_F32);
 #endif
-    const auto vec_dot = ggml_get_type_traits_cpu(w->type)->vec_dot;
-    for (int64_t o = params->ith; o < n_out && !done; o += params->nth) {
-        const char * w_row = (const char *) w->data + o * w->nb[1];
-        for (int64_t c = 0; c < cells; ++c) {
-            vec_dot((int) width, rows + c * n_out + o, 0, w_row, 0, (const char *) operand + c * operand_row, 0, 1);
+    const auto vec_dot = ggml_get_type_traits_cpu(a_type)->vec_dot;
+    for (int64_t i = params->ith; i < m && !done; i += params->nth) {
+        for (int64_t j = 0; j < n; ++j) {
+            vec_dot((int) k, c + j * ldc + i, 0, (const char *) a + i * a_row, 0, (const char *) b + j * b_row, 0, 1);
         }
     }
     // every thread's rows are done before anyone reads them (the quantized sgemm kernels
     // split the work statically and return without a barrier)
     ggml_barrier(params->threadpool);
+}
+
+// rows[c] = w * operand[c] for the block's cells
+void project_block(const ggml_compute_params * params, const ggml_tensor * w, const void * operand, int64_t width,
+        int64_t operand_stride, int64_t cells, float * rows) {
+    const ggml_type type = ggml_get_type_traits_cpu(w->type)->vec_dot_type;
+    const size_t operand_row = type == GGML_TYPE_F32 ? sizeof(float) * operand_stride : ggml_row_size(type, width);
+    gemm(params, w->ne[1], cells, width, w->type, w->data, w->nb[1], operand, operand_row, rows, w->ne[1]);
 }
 
 // RoPE's cos/sin for one position, as ggml's rope computes them (YaRN included)
@@ -268,6 +284,64 @@ void fold_block(const attn_plan & a, char * shared, const float * mask_row, floa
     }
 }
 
+// Fold one block into every (token, head)'s softmax with the queries tiled (prefill ubatches,
+// V rebuilt): per head, the scores of all tokens as one GEMM (Q·Kᵀ), the softmax update per
+// token, then the weighted V as a second GEMM (P·V) added to the rescaled accumulators.
+void fold_block_tiled(const ggml_compute_params * params, const attn_plan & a, char * shared, int64_t cell0, int64_t cells) {
+    const int ith = params->ith;
+    const int nth = params->nth;
+    const int64_t cells_padded = (cells + tile_cell_pad - 1) / tile_cell_pad * tile_cell_pad;
+    const float * k = (const float *) (shared + a.k);
+    const float * v = (const float *) (shared + a.v);
+    float * scores = (float *) (shared + a.tile_scores); // [n_tokens][cells_padded], then the weights
+    float * v_t = (float *) (shared + a.tile_v);         // a kv head's V over the cells, per channel
+    float * out = (float *) (shared + a.tile_out);       // [n_tokens][head_dim]
+    float * corr = (float *) (shared + a.tile_corr);     // each token's rescaling of its state
+    for (int64_t h = 0; h < a.n_head; ++h) {
+        const int64_t kv_head = h / a.n_gqa;
+        if (h % a.n_gqa == 0) {
+            for (int64_t i = ith; i < a.head_dim; i += nth) {
+                float * row = v_t + i * cells_padded;
+                for (int64_t c = 0; c < cells; ++c) {
+                    row[c] = v[c * a.d_kv + kv_head * a.head_dim + i];
+                }
+                std::fill(row + cells, row + cells_padded, 0.0f);
+            }
+        }
+        const char * q = (const char *) a.q->data + h * a.q->nb[1];
+        gemm(params, cells, a.n_tokens, a.head_dim, GGML_TYPE_F32, k + kv_head * a.head_dim, sizeof(float) * a.d_kv,
+            q, a.q->nb[2], scores, cells_padded);
+        for (int64_t t = ith; t < a.n_tokens; t += nth) {
+            float * row = scores + t * cells_padded;
+            float block_max = -INFINITY;
+            for (int64_t c = 0; c < cells; ++c) {
+                const float m = mask_at(a.mask, t, cell0 + c);
+                row[c] = m == -INFINITY ? -INFINITY : row[c] * a.p.kq_scale + m;
+                block_max = std::max(block_max, row[c]);
+            }
+            float * st = (float *) (shared + a.state) + (t * a.n_head + h) * a.state_width;
+            if (block_max == -INFINITY) {
+                corr[t] = 1.0f;
+                std::fill(row, row + cells_padded, 0.0f);
+                continue;
+            }
+            const float new_max = std::max(st[0], block_max);
+            corr[t] = expf(st[0] - new_max);
+            st[1] = st[1] * corr[t] + (float) ggml_vec_soft_max_f32((int) cells, row, row, new_max);
+            st[0] = new_max;
+            std::fill(row + cells, row + cells_padded, 0.0f);
+        }
+        ggml_barrier(params->threadpool);
+        gemm(params, a.head_dim, a.n_tokens, cells_padded, GGML_TYPE_F32, v_t, sizeof(float) * cells_padded,
+            scores, sizeof(float) * cells_padded, out, a.head_dim);
+        for (int64_t t = ith; t < a.n_tokens; t += nth) {
+            float * acc = (float *) (shared + a.state) + (t * a.n_head + h) * a.state_width + 2;
+            ggml_vec_scale_f32((int) a.head_dim, acc, corr[t]);
+            ggml_vec_acc_f32((int) a.head_dim, acc, out + t * a.head_dim);
+        }
+    }
+}
+
 } // namespace
 
 size_t ggml_xq_attn_work_size(const ggml_tensor * op, int n_threads) {
@@ -335,7 +409,10 @@ void ggml_compute_forward_xq_attn(const ggml_compute_params * params, ggml_tenso
         ggml_barrier(params->threadpool);
 
         int64_t mask_token = -1;
-        for (int64_t p = ith; p < n_pairs; p += nth) {
+        if (a.tiled) {
+            fold_block_tiled(params, a, shared, cell0, cells);
+        }
+        for (int64_t p = ith; p < n_pairs && !a.tiled; p += nth) {
             const int64_t t = p / a.n_head;
             if (t != mask_token) {
                 for (int64_t c = 0; c < cells; ++c) {
