@@ -47,6 +47,19 @@ function expectSameGreedyTokens(name: FixtureName, result: Comparison): void {
     else expect(result.divergedOutsideTies).toBe(0);
 }
 
+// The fused attention op (XQ_ATTN) against the GEMM path it replaces (mode+gemm): the same
+// attention, summed in another order, with two sequences. As with V absorption, a new token's
+// row is quantized from hidden states that carry the other rounding and may land across a
+// code's boundary (measured with the prefill's queries tiled: NMSE 5e-14 on the random
+// fixtures; at most 1.3e-7 for xq-4 on mha-trained, 2.7e-6 for xqcl-4, 3.8e-6 for xql-4 on
+// gqa-trained, means 1.6e-8 and 2.1e-8).
+function expectFusedMatchesGemm(name: FixtureName, model: string, mode: string): void {
+    const result = native<Comparison>("compare", model, mode, "0", "2", `${mode}+gemm`);
+    expectSameGreedyTokens(name, result);
+    expect(result.nmseMean).toBeLessThan(1e-6);
+    expect(result.nmseMax).toBeLessThan(1e-4);
+}
+
 const models: FixtureName[] = ["mha-trained", "gqa-trained", "mha-random-f32", "gqa-random-f32"];
 
 describe.each(models)("X-cache on %s", (name) => {
@@ -79,13 +92,9 @@ describe.each(models)("X-cache on %s", (name) => {
         expect(result.nmseMax).toBeLessThan(1e-4);
     });
 
-    // The fused attention op (XQ_ATTN) against the GEMM path it replaces: the same attention,
-    // summed in another order (measured: NMSE 5e-14 on the random fixtures), absorbed and plain;
-    // for XQuant-CL the op sums each cell's deltas of the layers so far itself.
-    it.each(["xq-4", "xq-4+plain", "xqcl-4", "xqcl-4+plain"])("%s: the fused attention op gives the GEMM path's tokens and logits, with two sequences", (mode) => {
-        const result = native<Comparison>("compare", model, mode, "0", "2", `${mode}+gemm`);
-        expectSameGreedyTokens(name, result);
-        expect(result.nmseMax).toBeLessThan(1e-6);
+    // for XQuant-CL the op sums each cell's deltas of the layers so far itself
+    it.each(["xq-4", "xq-4+plain", "xqcl-4", "xqcl-4+plain"])("%s: the fused attention op gives the GEMM path's tokens, logits within its quantizer's boundaries, with two sequences", (mode) => {
+        expectFusedMatchesGemm(name, model, mode);
     });
 
     // The prefill's own K/V come from unquantized X: its logits are kv-f16's, while the
@@ -141,10 +150,8 @@ describe.each(["gqa-trained", "gqa-random-f32"] as FixtureName[])("GQA latent ca
         expect(result.nmseMax).toBeLessThan(1e-5);
     });
 
-    it.each(["xql-4", "xql-4+plain"])("%s: the fused attention op gives the GEMM path's tokens and logits, with two sequences", (mode) => {
-        const result = native<Comparison>("compare", model, mode, "0", "2", `${mode}+gemm`);
-        expectSameGreedyTokens(name, result);
-        expect(result.nmseMax).toBeLessThan(1e-6);
+    it.each(["xql-4", "xql-4+plain"])("%s: the fused attention op gives the GEMM path's tokens, logits within its quantizer's boundaries, with two sequences", (mode) => {
+        expectFusedMatchesGemm(name, model, mode);
     });
 
     it("xql-2: a prefill attends to its own unquantized latents", () => {

@@ -10,16 +10,23 @@ import { Engine, recommendedModes, type EngineModel } from "./engine.ts";
 import { EngineError } from "./errors.ts";
 
 // Generates maxTokens into 256 cells (the smallest context llama.cpp makes), so node-llama-cpp
-// shifts the context; at least minTokens must come out and the cells stay within the context.
-async function expectGenerationPastFullContext(model: EngineModel, mode: CacheMode, prompt: string, maxTokens: number, minTokens: number): Promise<void> {
-    const context = await model.createContext({ cacheMode: mode, contextSize: 256 });
-    try {
-        const text = await context.complete(prompt, { maxTokens, temperature: 0.8, seed: 1 });
-        expect(model.tokenize(text).length).toBeGreaterThan(minTokens);
-        expect(context.cacheStats().cellsUsed).toBeLessThanOrEqual(256);
-    } finally {
-        await context.dispose();
+// shifts the context: every token must come out (counted as generated: the text may re-tokenize
+// into fewer, longer ones) and the cells stay within the context. A random model may sample an
+// end of text before the context fills, depending on which way the float sums (and so the
+// samples) go on this CPU, so up to five seeds are tried for a run that goes the full length.
+async function expectGenerationPastFullContext(model: EngineModel, mode: CacheMode, prompt: string, maxTokens: number): Promise<void> {
+    let generated = 0;
+    for (let seed = 1; seed <= 5 && generated < maxTokens; seed++) {
+        const context = await model.createContext({ cacheMode: mode, contextSize: 256 });
+        try {
+            generated = 0;
+            await context.complete(prompt, { maxTokens, temperature: 0.8, seed, onTokens: (count) => { generated += count; } });
+            expect(context.cacheStats().cellsUsed).toBeLessThanOrEqual(256);
+        } finally {
+            await context.dispose();
+        }
     }
+    expect(generated).toBe(maxTokens);
 }
 
 describe("cache modes on the MHA fixture", () => {
@@ -107,7 +114,7 @@ describe("cache modes on the MHA fixture", () => {
     });
 
     it.each(["xq-4", "xqcl-2"] as const)("%s: generation goes on past a full context through node-llama-cpp's context shift", async (mode) => {
-        await expectGenerationPastFullContext(model, mode, "In the beginning", 400, 350);
+        await expectGenerationPastFullContext(model, mode, "In the beginning", 400);
     });
 });
 
@@ -144,6 +151,6 @@ describe.each(quantizedFixtures)("recommended modes on quantized weights: %s", (
     });
 
     it.each(name.startsWith("gqa") ? ["xql-4", "xqlcl-2"] as const : ["xq-4", "xqcl-2"] as const)("%s: generation goes on past a full context through node-llama-cpp's context shift", async (mode) => {
-        await expectGenerationPastFullContext(model, mode, "And God said", 320, 280);
+        await expectGenerationPastFullContext(model, mode, "And God said", 320);
     });
 });

@@ -186,10 +186,12 @@ export class EngineContext {
         yield* this.sequence().evaluate(tokens as Token[], { temperature: 0 });
     }
 
-    // Continues raw text (no chat template); greedy unless a temperature is given.
-    complete(prompt: string, options: { maxTokens: number; temperature?: number; seed?: number }): Promise<string> {
+    // Continues raw text (no chat template); greedy unless a temperature is given; onTokens hears
+    // how many tokens each step generated.
+    complete(prompt: string, options: { maxTokens: number; temperature?: number; seed?: number; onTokens?: (count: number) => void }): Promise<string> {
         const completion = new LlamaCompletion({ contextSequence: this.sequence() });
-        return completion.generateCompletion(prompt, { maxTokens: options.maxTokens, temperature: options.temperature ?? 0, seed: options.seed });
+        const onToken = options.onTokens ? (tokens: Token[]) => options.onTokens!(tokens.length) : undefined;
+        return completion.generateCompletion(prompt, { maxTokens: options.maxTokens, temperature: options.temperature ?? 0, seed: options.seed, onToken });
     }
 
     // The full softmax (temperature 1, no truncation) after each token from
