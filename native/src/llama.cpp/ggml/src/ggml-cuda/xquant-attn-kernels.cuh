@@ -19,8 +19,8 @@
 // does not depend on the width: 28.6 KB at most (group 128, head_dim 256). The
 // accumulators are the split's partial result in global scratch, owned by one thread
 // each; k_xq_attn_merge then combines the splits by their log-sum-exp. Plain FMAs,
-// no tensor cores. The end of the file is host code that the emulator shares:
-// supports_op's test and the launch plan.
+// no tensor cores. The end of the file is host code that the emulator shares: the
+// launch plan (what the kernels take is ggml_xq_attn_gpu_supported, ggml-xquant.cpp).
 #pragma once
 
 #define XQ_ATTN_CELLS        16  // cells per tile
