@@ -21,7 +21,8 @@ const modelFile = fixturePath("smollm2-135m-instruct-q4_1");
 const modelBytes = fs.readFileSync(modelFile);
 const modelSha256 = crypto.createHash("sha256").update(modelBytes).digest("hex");
 
-const question = "What is the capital of France?";
+// not a question about France: on this 135M model its greedy answer there tips into French on some machines
+const question = "What colour is the sky on a clear day?";
 const englishWords = new Set(fs.readFileSync("/usr/share/dict/words", "utf8").toLowerCase().split("\n"));
 
 // An answer is English when most of its words are in the system's English word list (wamerican).
