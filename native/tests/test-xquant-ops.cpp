@@ -3,8 +3,10 @@
 // bytes xq_quantize_row stores, XQ_REBUILD's load form must give exactly
 // xq_dequantize_row's values, and the fused form must equal mul_mat(W, X̂) + b
 // up to float rounding. So switching xquant-graph.cpp to the ops is a no-op on
-// CPU. XQuant-CL's layer lists must store and load what the chained loads do. Runs on the CPU variant the backend loader picks (XQ_CPU_VARIANT forces
-// one) and prints one JSON object, with that variant's features; driven by
+// CPU. XQuant-CL's layer lists must store and load what the chained loads do, and
+// XQ_ATTN must give with the tokens' visibility exactly what it gives with a mask.
+// Runs on the CPU variant the backend loader picks (XQ_CPU_VARIANT forces one) and
+// prints one JSON object, with that variant's features; driven by
 // native/tests/xquant-ops.test.ts.
 #include "ggml.h"
 #include "ggml-backend.h"
@@ -30,6 +32,9 @@ struct results {
     double rebuild_error_f16 = 0.0;
     int layer_list_cases = 0;
     int layer_list_mismatches = 0;
+    int visibility_cases = 0;
+    int visibility_mismatches = 0;
+    int visibility_pairs_seen = 0; // (token, cell) pairs visible, so the cases are not all masked
 };
 
 static float value_at(const ggml_tensor * t, int64_t i) {
@@ -171,6 +176,74 @@ static void run_layer_list_case(ggml_backend_t backend, results & r, int bits, i
     ggml_free(ctx);
 }
 
+// XQ_ATTN with the tokens' visibility and the cells' table must give exactly what it gives
+// with llama.cpp's mask built from the same cells (two sequences, empty cells, windows),
+// for decode, a small ubatch and a tiled prefill ubatch, V rebuilt or absorbed.
+static void run_visibility_case(ggml_backend_t backend, results & r, int64_t n_tokens, bool absorb_v, std::mt19937 & rng) {
+    constexpr int64_t width = 128, head_dim = 32, n_head = 4, d_kv = 64, n_cells = 2500;
+    constexpr int bits = 4;
+    ggml_init_params params = { 64u * 1024 * 1024, nullptr, false };
+    ggml_context * ctx = ggml_init(params);
+    const size_t row_bytes = xq_row_bytes(width, bits);
+    ggml_tensor * storage = ggml_new_tensor_1d(ctx, GGML_TYPE_I8, row_bytes * n_cells);
+    std::vector<float> row(width);
+    std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+    for (int64_t cell = 0; cell < n_cells; ++cell) {
+        for (float & v : row) v = dist(rng);
+        xq_quantize_row(row.data(), (uint8_t *) storage->data + cell * row_bytes, width, bits);
+    }
+    ggml_tensor * q = ggml_new_tensor_3d(ctx, GGML_TYPE_F32, head_dim, n_head, n_tokens);
+    ggml_tensor * wk = ggml_new_tensor_2d(ctx, GGML_TYPE_F32, width, d_kv);
+    ggml_tensor * wv = absorb_v ? nullptr : ggml_new_tensor_2d(ctx, GGML_TYPE_F32, width, d_kv);
+    fill(q, rng);
+    fill(wk, rng);
+    if (wv) fill(wv, rng);
+
+    // cells: positions 0..n_cells-1 shuffled, each of sequence 0, 1, both, or empty
+    ggml_tensor * cell_pos = ggml_new_tensor_1d(ctx, GGML_TYPE_I32, n_cells);
+    ggml_tensor * table = ggml_new_tensor_2d(ctx, GGML_TYPE_I32, n_cells, 2);
+    std::vector<int32_t> positions(n_cells);
+    std::iota(positions.begin(), positions.end(), 0);
+    std::shuffle(positions.begin(), positions.end(), rng);
+    std::uniform_int_distribution<uint32_t> seq_sets(0, 3);
+    int32_t * pos = (int32_t *) table->data;
+    uint32_t * seqs = (uint32_t *) ((char *) table->data + table->nb[1]);
+    for (int64_t c = 0; c < n_cells; ++c) {
+        seqs[c] = seq_sets(rng);
+        pos[c] = seqs[c] ? positions[c] : 0;
+        ((int32_t *) cell_pos->data)[c] = pos[c];
+    }
+    // tokens: a sequence, a position, and a window of 64 positions or none
+    ggml_tensor * tokens = ggml_new_tensor_2d(ctx, GGML_TYPE_I32, 3, n_tokens);
+    ggml_tensor * mask = ggml_new_tensor_2d(ctx, GGML_TYPE_F32, n_cells, n_tokens);
+    std::uniform_int_distribution<int32_t> token_pos(0, n_cells - 1);
+    for (int64_t t = 0; t < n_tokens; ++t) {
+        int32_t * token = (int32_t *) tokens->data + 3 * t;
+        token[0] = (int32_t) (t % 2);
+        token[2] = token_pos(rng);
+        token[1] = t % 3 == 0 ? token[2] - 63 : INT32_MIN;
+        for (int64_t c = 0; c < n_cells; ++c) {
+            const bool seen = (seqs[c] >> token[0] & 1u) && pos[c] >= token[1] && pos[c] <= token[2];
+            ((float *) mask->data)[t * n_cells + c] = seen ? 0.0f : -INFINITY;
+            r.visibility_pairs_seen += seen;
+        }
+    }
+
+    const ggml_xq_attn_rope rope = { (int) head_dim, GGML_ROPE_TYPE_NEOX, 4096, 10000.0f, 1.0f, 0.0f, 1.0f, 32.0f, 1.0f };
+    const float kq_scale = 1.0f / std::sqrt((float) head_dim);
+    ggml_tensor * by_mask = ggml_xq_attn(ctx, storage, q, wk, wv, nullptr, nullptr, nullptr, cell_pos, mask, nullptr, nullptr,
+        width, width, bits, kq_scale, 1e-6f, &rope);
+    ggml_tensor * by_visibility = ggml_xq_attn(ctx, storage, q, wk, wv, nullptr, nullptr, nullptr, table, tokens, nullptr, nullptr,
+        width, width, bits, kq_scale, 1e-6f, &rope);
+    ggml_cgraph * gf = ggml_new_graph(ctx);
+    ggml_build_forward_expand(gf, by_mask);
+    ggml_build_forward_expand(gf, by_visibility);
+    ggml_backend_graph_compute(backend, gf);
+    r.visibility_mismatches += std::memcmp(by_mask->data, by_visibility->data, ggml_nbytes(by_mask)) != 0;
+    r.visibility_cases++;
+    ggml_free(ctx);
+}
+
 // The features of the CPU variant that was loaded ("AVX2", "AVX512", "AMX_INT8", ...), as JSON
 static std::string cpu_features(ggml_backend_reg_t cpu) {
     auto get_features = (ggml_backend_get_features_t) ggml_backend_reg_get_proc_address(cpu, "ggml_backend_get_features");
@@ -205,9 +278,16 @@ int main() {
             run_layer_list_case(backend, r, bits, n, 37, rng);
         }
     }
-    std::printf("{\"cases\": %d, \"setRowsByteMismatches\": %d, \"loadValueMismatches\": %d, \"rebuildErrorF32\": %.3e, \"rebuildErrorF16\": %.3e, \"layerListCases\": %d, \"layerListMismatches\": %d, \"cpuFeatures\": %s}\n",
+    for (int64_t n_tokens : { 1, 5, 20 }) {
+        for (bool absorb_v : { false, true }) {
+            run_visibility_case(backend, r, n_tokens, absorb_v, rng);
+        }
+    }
+    std::printf("{\"cases\": %d, \"setRowsByteMismatches\": %d, \"loadValueMismatches\": %d, \"rebuildErrorF32\": %.3e, \"rebuildErrorF16\": %.3e, \"layerListCases\": %d, \"layerListMismatches\": %d, "
+        "\"visibilityCases\": %d, \"visibilityMismatches\": %d, \"visibilityPairsSeen\": %d, \"cpuFeatures\": %s}\n",
         r.cases, r.set_rows_byte_mismatches, r.load_value_mismatches, r.rebuild_error_f32, r.rebuild_error_f16,
-        r.layer_list_cases, r.layer_list_mismatches, cpu_features(cpu).c_str());
+        r.layer_list_cases, r.layer_list_mismatches, r.visibility_cases, r.visibility_mismatches, r.visibility_pairs_seen,
+        cpu_features(cpu).c_str());
     ggml_backend_free(backend);
     return 0;
 }

@@ -1,5 +1,6 @@
 // The XQuant ggml ops (GGML_OP_XQ_SET_ROWS, GGML_OP_XQ_REBUILD, XQuant-CL's layer
-// lists) on the CPU backend equal the X-cache's row functions and mul_mat, through
+// lists, XQ_ATTN's two forms of masking) on the CPU backend equal the X-cache's row
+// functions, mul_mat and each other, through
 // native/tests/test-xquant-ops.cpp: switching xquant-graph.cpp to them changes
 // nothing on CPU. They run under every CPU variant this machine can run (the
 // baseline x86-64 one included), so a machine with AVX-512 also tests the code an
@@ -18,6 +19,9 @@ interface OpsSummary {
     rebuildErrorF16: number;
     layerListCases: number;
     layerListMismatches: number;
+    visibilityCases: number;
+    visibilityMismatches: number;
+    visibilityPairsSeen: number;
     cpuFeatures: string[];
 }
 
@@ -63,6 +67,9 @@ describe("XQuant ggml ops on CPU", () => {
         expect(summary.rebuildErrorF16).toBeLessThan(f16Bound);
         expect(summary.layerListCases).toBe(15);
         expect(summary.layerListMismatches).toBe(0);
+        expect(summary.visibilityCases).toBe(6);
+        expect(summary.visibilityMismatches).toBe(0);
+        expect(summary.visibilityPairsSeen).toBeGreaterThan(1000);
     });
 
     it("runs the baseline x86-64 variant, and by default loads the best variant this CPU runs", () => {

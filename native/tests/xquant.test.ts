@@ -369,15 +369,25 @@ describe("memory of the fused attention op (xquant-memory)", () => {
         return JSON.parse(result.stdout) as MemoryRun;
     };
 
+    // llama.cpp's mask, n_kv x 512 f16 values (a ubatch's tokens), is in kv-f16's compute
+    // buffer; the op does without it (the tokens' visibility and the cache's cell table)
+    const maskBytes16k = 16384 * 512 * 2;
+    let kv16k: MemoryRun;
+    beforeAll(() => {
+        kv16k = memory("kv-f16", 16384);
+    }, 300_000);
+
     // XQuant-CL's GEMM path also carries every cell's reconstruction from layer to layer
-    it.each(["xq-4", "xqcl-4"])("%s: the compute buffers are the same at 1k and 4k cells; the GEMM path's grow", (mode) => {
-        const [fused1k, fused4k, gemm1k, gemm4k] = [memory(mode, 1024), memory(mode, 4096), memory(`${mode}+gemm`, 1024), memory(`${mode}+gemm`, 4096)];
-        expect(fused4k.computeBytes).toBe(fused1k.computeBytes);
-        expect(fused4k.cacheBytes).toBe(4 * fused1k.cacheBytes);
+    it.each(["xq-4", "xqcl-4"])("%s: the compute buffers are the same at 1k and 16k cells, below the mask kv-f16's holds; the GEMM path's grow", (mode) => {
+        const [fused1k, fused16k, gemm1k, gemm4k] = [memory(mode, 1024), memory(mode, 16384), memory(`${mode}+gemm`, 1024), memory(`${mode}+gemm`, 4096)];
+        expect(fused16k.computeBytes).toBe(fused1k.computeBytes);
+        expect(kv16k.computeBytes).toBeGreaterThanOrEqual(maskBytes16k);
+        expect(fused16k.computeBytes).toBeLessThan(maskBytes16k);
+        expect(fused16k.cacheBytes).toBe(16 * fused1k.cacheBytes);
         expect(gemm4k.computeBytes - gemm1k.computeBytes).toBeGreaterThan(3072 * 256 * 4);
         // the weights are read into the process (no mmap), so its peak RSS holds them
-        expect(fused4k.peakRssBytes).toBeGreaterThan(fused4k.weightBytes + fused4k.cacheBytes);
-    });
+        expect(fused16k.peakRssBytes).toBeGreaterThan(fused16k.weightBytes + fused16k.cacheBytes);
+    }, 300_000);
 
     it("refuses a context that is not a whole number of 512-cell sequences", () => {
         const result = spawnSync(toolPath("xquant-memory"), [fixturePath("mha-random-f32"), "xq-4", "1000", "2"], { encoding: "utf8" });

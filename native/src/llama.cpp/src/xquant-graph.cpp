@@ -14,7 +14,9 @@
 #include "ggml-backend.h"
 #include "ggml-xquant.h"
 
+#include <algorithm>
 #include <cstdint>
+#include <stdexcept>
 
 // Positions of the cells in view, for RoPE on the rebuilt K.
 class llm_graph_input_xq_pos : public llm_graph_input_i {
@@ -41,6 +43,88 @@ void llama_kv_cache_context::set_input_cell_pos(ggml_tensor * dst) const {
     }
 }
 
+// The tokens' visibility for XQ_ATTN on the CPU, instead of an n_kv x n_tokens mask: the
+// cells' side is the cache's cell table, outside the compute buffer.
+class llm_graph_input_xq_visibility : public llm_graph_input_i {
+public:
+    explicit llm_graph_input_xq_visibility(const llama_kv_cache_context * mctx) : mctx(mctx) {}
+
+    void set_input(const llama_ubatch * ubatch) override {
+        mctx->set_input_xq_visibility(tokens, ubatch);
+    }
+
+    ggml_tensor * tokens = nullptr; // I32 [3, n_tokens]
+
+    const llama_kv_cache_context * mctx;
+};
+
+ggml_tensor * llama_kv_cache::get_xq_cell_table() {
+    if (xq_cell_table == nullptr) {
+        const ggml_init_params params = { ggml_tensor_overhead(), nullptr, true };
+        ggml_context_ptr ctx(ggml_init(params));
+        xq_cell_table = ggml_new_tensor_2d(ctx.get(), GGML_TYPE_I32, get_size(), 2);
+        ggml_backend_buffer_ptr buf(ggml_backend_alloc_ctx_tensors_from_buft(ctx.get(), ggml_backend_cpu_buffer_type()));
+        if (buf == nullptr) {
+            xq_cell_table = nullptr;
+            throw std::runtime_error("failed to allocate the XQuant cell table");
+        }
+        ggml_backend_buffer_clear(buf.get(), 0);
+        ctxs_bufs.emplace_back(std::move(ctx), std::move(buf));
+    }
+    return xq_cell_table;
+}
+
+// As llama.cpp's mask (set_input_kq_mask) under causal attention: a token sees the cells of
+// its first sequence up to its own position and, in a sliding-window cache, inside the window
+// (llama_hparams::is_masked_swa), which is a range of positions for every window type.
+void llama_kv_cache::set_input_xq_visibility(ggml_tensor * tokens, const llama_ubatch * ubatch) const {
+    GGML_ASSERT(n_stream == 1 && n_seq_max <= 32 && xq_cell_table != nullptr);
+    GGML_ASSERT(ggml_backend_buffer_is_host(tokens->buffer) && tokens->ne[1] == ubatch->n_tokens);
+    int32_t * cell_pos = (int32_t *) xq_cell_table->data;
+    uint32_t * cell_seqs = (uint32_t *) ((char *) xq_cell_table->data + xq_cell_table->nb[1]);
+    const llama_kv_cells & cells = v_cells[0];
+    for (uint32_t i = 0; i < cells.size(); ++i) {
+        const bool empty = cells.is_empty(i);
+        uint32_t seqs = 0;
+        for (uint32_t s = 0; s < n_seq_max && !empty; ++s) {
+            seqs |= (uint32_t) cells.seq_has(i, s) << s;
+        }
+        cell_pos[i] = empty ? 0 : cells.pos_get(i);
+        cell_seqs[i] = seqs;
+    }
+    for (uint32_t t = 0; t < ubatch->n_tokens; ++t) {
+        const int64_t p = ubatch->pos[t];
+        int64_t lowest = INT32_MIN;
+        int64_t highest = p;
+        switch (swa_type) {
+            case LLAMA_SWA_TYPE_NONE:
+                break;
+            case LLAMA_SWA_TYPE_STANDARD:
+                lowest = p - n_swa + 1;
+                break;
+            case LLAMA_SWA_TYPE_CHUNKED:
+                lowest = p / n_swa * n_swa;
+                break;
+            case LLAMA_SWA_TYPE_SYMMETRIC:
+                lowest = p - (int64_t) n_swa / 2;
+                break;
+        }
+        int32_t * token = (int32_t *) ((char *) tokens->data + t * tokens->nb[1]);
+        token[0] = ubatch->seq_id[t][0];
+        token[1] = (int32_t) std::max<int64_t>(lowest, INT32_MIN);
+        token[2] = (int32_t) highest;
+    }
+}
+
+ggml_tensor * llama_kv_cache_context::get_xq_cells(ggml_context * ctx) const {
+    ggml_tensor * table = kv->get_xq_cell_table();
+    return ggml_view_2d(ctx, table, n_kv, 2, table->nb[1], 0);
+}
+
+void llama_kv_cache_context::set_input_xq_visibility(ggml_tensor * tokens, const llama_ubatch * ubatch) const {
+    kv->set_input_xq_visibility(tokens, ubatch);
+}
+
 ggml_tensor * llm_graph_context::build_attn_xq(
         const llama_kv_cache_context * mctx_cur,
         ggml_tensor * k_idxs,
@@ -64,16 +148,30 @@ ggml_tensor * llm_graph_context::build_attn_xq(
     const int32_t variant = xq_variant_of(cparams);
     const bool delta = (uint32_t) il >= cparams.xq_base_layers_resolved;
 
-    // one positions input per cache: the sliding-window layers' cache holds other cells
+    // one input of each kind per cache: the sliding-window layers' cache holds other cells
     const bool swa_layer = hparams.is_swa(il);
-    ggml_tensor *& cell_pos = xq_pos[swa_layer];
-    if (cell_pos == nullptr) {
-        auto pos = std::make_unique<llm_graph_input_xq_pos>(mctx_cur);
-        pos->cell_pos = ggml_new_tensor_1d(ctx0, GGML_TYPE_I32, n_kv);
-        ggml_set_input(pos->cell_pos);
-        cell_pos = pos->cell_pos;
-        res->add_input(std::move(pos));
-    }
+    const auto cell_positions = [&]() {
+        ggml_tensor *& cell_pos = xq_pos[swa_layer];
+        if (cell_pos == nullptr) {
+            auto pos = std::make_unique<llm_graph_input_xq_pos>(mctx_cur);
+            pos->cell_pos = ggml_new_tensor_1d(ctx0, GGML_TYPE_I32, n_kv);
+            ggml_set_input(pos->cell_pos);
+            cell_pos = pos->cell_pos;
+            res->add_input(std::move(pos));
+        }
+        return cell_pos;
+    };
+    const auto token_visibility = [&]() {
+        ggml_tensor *& tokens = xq_tokens[swa_layer];
+        if (tokens == nullptr) {
+            auto visibility = std::make_unique<llm_graph_input_xq_visibility>(mctx_cur);
+            visibility->tokens = ggml_new_tensor_2d(ctx0, GGML_TYPE_I32, 3, n_tokens);
+            ggml_set_input(visibility->tokens);
+            tokens = visibility->tokens;
+            res->add_input(std::move(visibility));
+        }
+        return tokens;
+    };
 
     // What a cell stores, and what it is a delta against (stored = rows - base):
     //  X:          X
@@ -182,8 +280,13 @@ ggml_tensor * llm_graph_context::build_attn_xq(
         ggml_tensor * exact_rows = xq_exact_ubatch(cparams) ? (variant == XQ_VARIANT_LATENT ? rows : xq_x) : nullptr;
         // V's source is X itself, or the V latent (the row's second half)
         const int64_t v_width = variant == XQ_VARIANT_LATENT ? n_embd_kv : width;
+        // On the CPU the op sees the cells through the cache's cell table and the tokens' visibility,
+        // so that no n_kv x n_tokens mask is in the compute buffer; the GPU kernels take the mask.
+        const bool by_visibility = weights_on_host && cparams.causal_attn && cparams.n_seq_max <= 32;
+        ggml_tensor * cells = by_visibility ? mctx_cur->get_xq_cells(ctx0) : cell_positions();
         ggml_tensor * cur = ggml_xq_attn(ctx0, stored, q_cur, fused_k_w, fused_absorb ? nullptr : fused_v_w,
-            layer.wk_b, layer.attn_k_norm, rope_factors, cell_pos, kq_mask, exact_rows, exact_rows ? k_idxs : nullptr,
+            layer.wk_b, layer.attn_k_norm, rope_factors, cells, by_visibility ? token_visibility() : kq_mask,
+            exact_rows, exact_rows ? k_idxs : nullptr,
             width, v_width, bits, kq_scale, hparams.f_norm_rms_eps, &rope);
         if (cross_layer) {
             ggml_tensor * earlier = delta ? xq_layers : nullptr;
@@ -259,7 +362,7 @@ ggml_tensor * llm_graph_context::build_attn_xq(
     if (layer.attn_k_norm) {
         k = build_norm(k, layer.attn_k_norm, NULL, LLM_NORM_RMS, il);
     }
-    k = ggml_rope_ext(ctx0, k, cell_pos, rope_factors,
+    k = ggml_rope_ext(ctx0, k, cell_positions(), rope_factors,
             n_rot, rope_type, n_ctx_orig, rope_base, rope_scale,
             ext_factor, attn_factor, beta_fast, beta_slow);
     cb(k, "xq_k", il);

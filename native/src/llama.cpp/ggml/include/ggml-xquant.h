@@ -120,7 +120,11 @@ struct ggml_xq_attn_rope {
 // row's first wk->ne[0] channels, score it against every head of q (f32
 // [head_dim, n_head, n_tokens]) with kq_scale and mask (f32/f16 [>= n_kv,
 // >= n_tokens]), and keep an online softmax. The V source is the row's last
-// v_width channels.
+// v_width channels. Instead of a mask, which grows with the context, mask may
+// be the tokens' visibility (I32 [3, >= n_tokens]: sequence, lowest and
+// highest position seen; CPU only) with cell_pos I32 [n_kv, 2], whose second
+// row holds each cell's sequences as bits (0: empty): token t sees a cell whose
+// bits hold t's sequence and whose position is in t's range.
 //  - wv given: V = wv * src is rebuilt per block and the result is each head's
 //    attention output, f32 [head_dim, n_tokens, n_head];
 //  - wv null (V absorbed): the result is each head's attention-weighted V

@@ -412,8 +412,14 @@ struct ggml_tensor * ggml_xq_attn(
     GGML_ASSERT(rope_factors == nullptr || (rope_factors->type == GGML_TYPE_F32 && rope_factors->ne[0] >= rope->n_rot / 2));
     GGML_ASSERT(rope->mode == GGML_ROPE_TYPE_NORMAL || rope->mode == GGML_ROPE_TYPE_NEOX);
     GGML_ASSERT(rope->n_rot % 2 == 0 && rope->n_rot <= head_dim);
-    GGML_ASSERT(cell_pos->type == GGML_TYPE_I32 && ggml_is_contiguous(cell_pos));
-    GGML_ASSERT((mask->type == GGML_TYPE_F32 || mask->type == GGML_TYPE_F16) && mask->ne[0] >= n_kv && mask->ne[1] >= n_tokens);
+    GGML_ASSERT(cell_pos->type == GGML_TYPE_I32 && cell_pos->nb[0] == sizeof(int32_t));
+    if (mask->type == GGML_TYPE_I32) {
+        // the tokens' visibility, against the cells' sequence sets in cell_pos' second row
+        GGML_ASSERT(mask->ne[0] == 3 && mask->nb[0] == sizeof(int32_t) && mask->ne[1] >= n_tokens && cell_pos->ne[1] == 2);
+    } else {
+        GGML_ASSERT((mask->type == GGML_TYPE_F32 || mask->type == GGML_TYPE_F16) && mask->ne[0] >= n_kv && mask->ne[1] >= n_tokens);
+        GGML_ASSERT(ggml_is_contiguous(cell_pos));
+    }
     GGML_ASSERT((exact_rows == nullptr) == (idxs == nullptr));
     GGML_ASSERT(exact_rows == nullptr || (exact_rows->type == GGML_TYPE_F32 && exact_rows->ne[0] == width && exact_rows->nb[0] == sizeof(float)
         && (idxs->type == GGML_TYPE_I64 || idxs->type == GGML_TYPE_I32) && ggml_nelements(idxs) == exact_rows->ne[1] && ggml_is_contiguous(idxs)));
@@ -479,6 +485,10 @@ bool ggml_xq_attn_gpu_supported(const struct ggml_tensor * op, int64_t max_head_
     // other flags belong to variants the GPU kernels do not take
     const int known = GGML_XQ_ATTN_HAS_WV | GGML_XQ_ATTN_HAS_K_BIAS | GGML_XQ_ATTN_HAS_K_NORM | GGML_XQ_ATTN_HAS_ROPE_FACTORS;
     if ((p.flags & ~known) != 0 || !ggml_xq_bits_supported(p.bits) || ggml_xq_group_size(p.width) == 0) {
+        return false;
+    }
+    // the mask's n_kv x n_tokens form only
+    if (op->src[4]->type == GGML_TYPE_I32) {
         return false;
     }
     const ggml_tensor * q = op->src[1];

@@ -43,7 +43,8 @@ struct attn_plan {
     const ggml_tensor * storage;
     const ggml_tensor * q;
     const ggml_tensor * wk;
-    const ggml_tensor * cell_pos;
+    const int32_t * cell_pos;
+    const uint32_t * cell_seqs = nullptr; // with the tokens' visibility instead of a mask
     const ggml_tensor * mask;
     const ggml_tensor * exact;
     const ggml_tensor * idxs;
@@ -68,8 +69,11 @@ attn_plan plan_of(const ggml_tensor * dst) {
     a.storage = dst->src[0];
     a.q = dst->src[1];
     a.wk = dst->src[2];
-    a.cell_pos = dst->src[3];
+    a.cell_pos = (const int32_t *) dst->src[3]->data;
     a.mask = dst->src[4];
+    if (a.mask->type == GGML_TYPE_I32) {
+        a.cell_seqs = (const uint32_t *) ((const char *) dst->src[3]->data + dst->src[3]->nb[1]);
+    }
     a.exact = dst->src[5];
     a.idxs = dst->src[6];
     int slot = GGML_XQ_ATTN_FIRST_OPTIONAL;
@@ -80,7 +84,7 @@ attn_plan plan_of(const ggml_tensor * dst) {
     if (a.p.flags & GGML_XQ_ATTN_HAS_LAYERS)       a.layers = dst->src[slot++];
     if (a.p.flags & GGML_XQ_ATTN_HAS_X_NORM)       a.x_norm = dst->src[slot++];
 
-    a.n_kv = a.cell_pos->ne[0];
+    a.n_kv = dst->src[3]->ne[0];
     a.head_dim = a.q->ne[0];
     a.n_head = a.q->ne[1];
     a.n_tokens = a.q->ne[2];
@@ -120,9 +124,17 @@ attn_plan plan_of(const ggml_tensor * dst) {
     return a;
 }
 
-float mask_at(const ggml_tensor * mask, int64_t t, int64_t cell) {
-    const char * row = (const char *) mask->data + t * mask->nb[1];
-    return mask->type == GGML_TYPE_F16 ? ggml_fp16_to_fp32(((const ggml_fp16_t *) row)[cell]) : ((const float *) row)[cell];
+// token t's mask at a cell: read from the mask, or, from the tokens' visibility, 0 where the
+// cell's sequences hold the token's and its position is in the token's range, else -inf
+float mask_at(const attn_plan & a, int64_t t, int64_t cell) {
+    const char * row = (const char *) a.mask->data + t * a.mask->nb[1];
+    if (a.cell_seqs) {
+        const int32_t * token = (const int32_t *) row; // sequence, lowest and highest position seen
+        const int32_t pos = a.cell_pos[cell];
+        const bool seen = (a.cell_seqs[cell] >> token[0] & 1u) && pos >= token[1] && pos <= token[2];
+        return seen ? 0.0f : -INFINITY;
+    }
+    return a.mask->type == GGML_TYPE_F16 ? ggml_fp16_to_fp32(((const ggml_fp16_t *) row)[cell]) : ((const float *) row)[cell];
 }
 
 // The block's cells as w's GEMM operand: X̂ itself (f32 weights), or its rows converted to
@@ -315,7 +327,7 @@ void fold_block_tiled(const ggml_compute_params * params, const attn_plan & a, c
             float * row = scores + t * cells_padded;
             float block_max = -INFINITY;
             for (int64_t c = 0; c < cells; ++c) {
-                const float m = mask_at(a.mask, t, cell0 + c);
+                const float m = mask_at(a, t, cell0 + c);
                 row[c] = m == -INFINITY ? -INFINITY : row[c] * a.p.kq_scale + m;
                 block_max = std::max(block_max, row[c]);
             }
@@ -377,7 +389,7 @@ void ggml_compute_forward_xq_attn(const ggml_compute_params * params, ggml_tenso
         bool visible = false;
         for (int64_t t = 0; t < a.n_tokens && !visible; ++t) {
             for (int64_t c = 0; c < cells && !visible; ++c) {
-                visible = mask_at(a.mask, t, cell0 + c) != -INFINITY;
+                visible = mask_at(a, t, cell0 + c) != -INFINITY;
             }
         }
         if (!visible) {
@@ -404,7 +416,7 @@ void ggml_compute_forward_xq_attn(const ggml_compute_params * params, ggml_tenso
             project_block(params, a.wv, v_operand, a.p.v_width, a.p.width, cells, (float *) (shared + a.v));
         }
         for (int64_t c = ith; c < cells; c += nth) {
-            finish_k(a, (float *) (shared + a.k) + c * a.d_kv, ((const int32_t *) a.cell_pos->data)[cell0 + c], (float *) (own + a.rope));
+            finish_k(a, (float *) (shared + a.k) + c * a.d_kv, a.cell_pos[cell0 + c], (float *) (own + a.rope));
         }
         ggml_barrier(params->threadpool);
 
@@ -416,7 +428,7 @@ void ggml_compute_forward_xq_attn(const ggml_compute_params * params, ggml_tenso
             const int64_t t = p / a.n_head;
             if (t != mask_token) {
                 for (int64_t c = 0; c < cells; ++c) {
-                    mask_row[c] = mask_at(a.mask, t, cell0 + c);
+                    mask_row[c] = mask_at(a, t, cell0 + c);
                 }
                 mask_token = t;
             }
