@@ -59,31 +59,32 @@ public:
 };
 
 ggml_tensor * llama_kv_cache::get_xq_cell_table() {
-    if (xq_cell_table == nullptr) {
+    if (xq_cell_table_ctx == nullptr) {
         const ggml_init_params params = { ggml_tensor_overhead(), nullptr, true };
         ggml_context_ptr ctx(ggml_init(params));
-        xq_cell_table = ggml_new_tensor_2d(ctx.get(), GGML_TYPE_I32, get_size(), 2);
+        ggml_new_tensor_2d(ctx.get(), GGML_TYPE_I32, get_size(), 2);
         ggml_backend_buffer_ptr buf(ggml_backend_alloc_ctx_tensors_from_buft(ctx.get(), ggml_backend_cpu_buffer_type()));
         if (buf == nullptr) {
-            xq_cell_table = nullptr;
             throw std::runtime_error("failed to allocate the XQuant cell table");
         }
-        ggml_backend_buffer_clear(buf.get(), 0);
-        ctxs_bufs.emplace_back(std::move(ctx), std::move(buf));
+        xq_cell_table_ctx = std::move(ctx);
+        xq_cell_table_buf = std::move(buf);
     }
-    return xq_cell_table;
+    return ggml_get_first_tensor(xq_cell_table_ctx.get());
 }
 
 // As llama.cpp's mask (set_input_kq_mask) under causal attention: a token sees the cells of
 // its first sequence up to its own position and, in a sliding-window cache, inside the window
 // (llama_hparams::is_masked_swa), which is a range of positions for every window type.
-void llama_kv_cache::set_input_xq_visibility(ggml_tensor * tokens, const llama_ubatch * ubatch) const {
-    GGML_ASSERT(n_stream == 1 && n_seq_max <= 32 && xq_cell_table != nullptr);
+void llama_kv_cache::set_input_xq_visibility(ggml_tensor * tokens, const llama_ubatch * ubatch, uint32_t n_kv) const {
+    GGML_ASSERT(n_stream == 1 && n_seq_max <= 32 && xq_cell_table_ctx != nullptr);
     GGML_ASSERT(ggml_backend_buffer_is_host(tokens->buffer) && tokens->ne[1] == ubatch->n_tokens);
-    int32_t * cell_pos = (int32_t *) xq_cell_table->data;
-    uint32_t * cell_seqs = (uint32_t *) ((char *) xq_cell_table->data + xq_cell_table->nb[1]);
+    const ggml_tensor * table = ggml_get_first_tensor(xq_cell_table_ctx.get());
+    int32_t * cell_pos = (int32_t *) table->data;
+    uint32_t * cell_seqs = (uint32_t *) ((char *) table->data + table->nb[1]);
     const llama_kv_cells & cells = v_cells[0];
-    for (uint32_t i = 0; i < cells.size(); ++i) {
+    GGML_ASSERT(n_kv <= cells.size());
+    for (uint32_t i = 0; i < n_kv; ++i) {
         const bool empty = cells.is_empty(i);
         uint32_t seqs = 0;
         for (uint32_t s = 0; s < n_seq_max && !empty; ++s) {
@@ -122,7 +123,7 @@ ggml_tensor * llama_kv_cache_context::get_xq_cells(ggml_context * ctx) const {
 }
 
 void llama_kv_cache_context::set_input_xq_visibility(ggml_tensor * tokens, const llama_ubatch * ubatch) const {
-    kv->set_input_xq_visibility(tokens, ubatch);
+    kv->set_input_xq_visibility(tokens, ubatch, (uint32_t) n_kv);
 }
 
 ggml_tensor * llm_graph_context::build_attn_xq(
