@@ -177,7 +177,7 @@ static void run_layer_list_case(ggml_backend_t backend, results & r, int bits, i
 }
 
 // XQ_ATTN with the tokens' visibility and the cells' table must give exactly what it gives
-// with llama.cpp's mask built from the same cells (two sequences, empty cells, windows),
+// with llama.cpp's mask built from the same cells (sequences past the first 32, empty cells, windows),
 // for decode, a small ubatch and a tiled prefill ubatch, V rebuilt or absorbed.
 static void run_visibility_case(ggml_backend_t backend, results & r, int64_t n_tokens, bool absorb_v, std::mt19937 & rng) {
     constexpr int64_t width = 128, head_dim = 32, n_head = 4, d_kv = 64, n_cells = 2500;
@@ -199,18 +199,26 @@ static void run_visibility_case(ggml_backend_t backend, results & r, int64_t n_t
     fill(wk, rng);
     if (wv) fill(wv, rng);
 
-    // cells: positions 0..n_cells-1 shuffled, each of sequence 0, 1, both, or empty
+    // cells: positions 0..n_cells-1 shuffled, each in any set of four sequences spread over
+    // three rows of bits (70 sequences), or empty
+    constexpr int32_t sequences[4] = { 0, 1, 37, 69 };
+    constexpr int64_t seq_words = 3;
     ggml_tensor * cell_pos = ggml_new_tensor_1d(ctx, GGML_TYPE_I32, n_cells);
-    ggml_tensor * table = ggml_new_tensor_2d(ctx, GGML_TYPE_I32, n_cells, 2);
+    ggml_tensor * table = ggml_new_tensor_2d(ctx, GGML_TYPE_I32, n_cells, 1 + seq_words);
     std::vector<int32_t> positions(n_cells);
     std::iota(positions.begin(), positions.end(), 0);
     std::shuffle(positions.begin(), positions.end(), rng);
-    std::uniform_int_distribution<uint32_t> seq_sets(0, 3);
+    std::uniform_int_distribution<uint32_t> seq_sets(0, 15);
+    std::vector<uint32_t> cell_sets(n_cells);
     int32_t * pos = (int32_t *) table->data;
-    uint32_t * seqs = (uint32_t *) ((char *) table->data + table->nb[1]);
+    const auto seq_bits = [&](int64_t word) { return (uint32_t *) ((char *) table->data + (word + 1) * table->nb[1]); };
     for (int64_t c = 0; c < n_cells; ++c) {
-        seqs[c] = seq_sets(rng);
-        pos[c] = seqs[c] ? positions[c] : 0;
+        cell_sets[c] = seq_sets(rng);
+        for (int64_t word = 0; word < seq_words; ++word) seq_bits(word)[c] = 0;
+        for (int i = 0; i < 4; ++i) {
+            if (cell_sets[c] >> i & 1u) seq_bits(sequences[i] / 32)[c] |= 1u << sequences[i] % 32;
+        }
+        pos[c] = cell_sets[c] ? positions[c] : 0;
         ((int32_t *) cell_pos->data)[c] = pos[c];
     }
     // tokens: a sequence, a position, and a window of 64 positions or none
@@ -219,11 +227,11 @@ static void run_visibility_case(ggml_backend_t backend, results & r, int64_t n_t
     std::uniform_int_distribution<int32_t> token_pos(0, n_cells - 1);
     for (int64_t t = 0; t < n_tokens; ++t) {
         int32_t * token = (int32_t *) tokens->data + 3 * t;
-        token[0] = (int32_t) (t % 2);
+        token[0] = sequences[t % 4];
         token[2] = token_pos(rng);
         token[1] = t % 3 == 0 ? token[2] - 63 : INT32_MIN;
         for (int64_t c = 0; c < n_cells; ++c) {
-            const bool seen = (seqs[c] >> token[0] & 1u) && pos[c] >= token[1] && pos[c] <= token[2];
+            const bool seen = (cell_sets[c] >> (t % 4) & 1u) && pos[c] >= token[1] && pos[c] <= token[2];
             ((float *) mask->data)[t * n_cells + c] = seen ? 0.0f : -INFINITY;
             r.visibility_pairs_seen += seen;
         }

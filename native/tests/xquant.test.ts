@@ -371,22 +371,26 @@ describe("memory of the fused attention op (xquant-memory)", () => {
 
     // llama.cpp's mask, n_kv x 512 f16 values (a ubatch's tokens), is in kv-f16's compute
     // buffer; the op does without it (the tokens' visibility and the cache's cell table)
-    const maskBytes16k = 16384 * 512 * 2;
-    let kv16k: MemoryRun;
+    // 32k cells are 64 sequences: the cells' sequence bits take two words. (llama.cpp reserves
+    // its graph for ⌊512 / n_seq⌋ tokens of each sequence, so a count that does not divide 512
+    // shifts the buffers by a few KiB.)
+    const longCells = 32768;
+    const maskBytesLong = longCells * 512 * 2;
+    let kvLong: MemoryRun;
     beforeAll(() => {
-        kv16k = memory("kv-f16", 16384);
+        kvLong = memory("kv-f16", longCells);
     }, 300_000);
 
     // XQuant-CL's GEMM path also carries every cell's reconstruction from layer to layer
-    it.each(["xq-4", "xqcl-4"])("%s: the compute buffers are the same at 1k and 16k cells, below the mask kv-f16's holds; the GEMM path's grow", (mode) => {
-        const [fused1k, fused16k, gemm1k, gemm4k] = [memory(mode, 1024), memory(mode, 16384), memory(`${mode}+gemm`, 1024), memory(`${mode}+gemm`, 4096)];
-        expect(fused16k.computeBytes).toBe(fused1k.computeBytes);
-        expect(kv16k.computeBytes).toBeGreaterThanOrEqual(maskBytes16k);
-        expect(fused16k.computeBytes).toBeLessThan(maskBytes16k);
-        expect(fused16k.cacheBytes).toBe(16 * fused1k.cacheBytes);
+    it.each(["xq-4", "xqcl-4"])("%s: the compute buffers are the same at 1k and 32k cells (64 sequences), below the mask kv-f16's holds; the GEMM path's grow", (mode) => {
+        const [fused1k, fusedLong, gemm1k, gemm4k] = [memory(mode, 1024), memory(mode, longCells), memory(`${mode}+gemm`, 1024), memory(`${mode}+gemm`, 4096)];
+        expect(fusedLong.computeBytes).toBe(fused1k.computeBytes);
+        expect(kvLong.computeBytes).toBeGreaterThanOrEqual(maskBytesLong);
+        expect(fusedLong.computeBytes).toBeLessThan(maskBytesLong);
+        expect(fusedLong.cacheBytes).toBe(longCells / 1024 * fused1k.cacheBytes);
         expect(gemm4k.computeBytes - gemm1k.computeBytes).toBeGreaterThan(3072 * 256 * 4);
         // the weights are read into the process (no mmap), so its peak RSS holds them
-        expect(fused16k.peakRssBytes).toBeGreaterThan(fused16k.weightBytes + fused16k.cacheBytes);
+        expect(fusedLong.peakRssBytes).toBeGreaterThan(fusedLong.weightBytes + fusedLong.cacheBytes);
     }, 300_000);
 
     it("refuses a context that is not a whole number of 512-cell sequences", () => {

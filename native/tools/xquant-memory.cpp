@@ -10,9 +10,10 @@
 // Filling N_CTX cells with one long sequence costs O(N_CTX²) attention (and, for an
 // X-cache, a rebuild of every older cell per ubatch): hours at 32k on two cores. So the
 // cells are filled as N_CTX/512 sequences of 511 tokens, which attention (flash attention
-// for KV, XQ_ATTN for X) skips across, and the decoded token (the 512th of each) belongs
-// to every sequence, so it attends to every cell, as a token at depth N_CTX would. Memory does not depend
-// on which cells a token sees; the compute buffers are reserved for N_CTX cells either way.
+// for KV, XQ_ATTN for X) skips across. The decoded token (the 512th of each) is stored in
+// every sequence, but llama.cpp's mask (and XQ_ATTN's visibility) lets a token see only the
+// cells of its first sequence. Memory does not depend on which cells a token sees: the
+// compute buffers are reserved for N_CTX cells either way.
 #include "llama.h"
 #include "xquant.h"
 #include "xquant-modes.h"
@@ -99,7 +100,7 @@ int main(int argc, char ** argv) {
         }
         decode_or_exit(ctx, batch, "fill");
     }
-    // one token at the next position of every sequence: it attends to every filled cell
+    // one token at the next position of every sequence
     batch.n_tokens = 1;
     batch.token[0] = token(rng);
     batch.pos[0] = ubatch - 1;

@@ -62,7 +62,8 @@ ggml_tensor * llama_kv_cache::get_xq_cell_table() {
     if (xq_cell_table_ctx == nullptr) {
         const ggml_init_params params = { ggml_tensor_overhead(), nullptr, true };
         ggml_context_ptr ctx(ggml_init(params));
-        ggml_new_tensor_2d(ctx.get(), GGML_TYPE_I32, get_size(), 2);
+        // a row of positions, then the sequences as bits, 32 a row
+        ggml_new_tensor_2d(ctx.get(), GGML_TYPE_I32, get_size(), 1 + (n_seq_max + 31) / 32);
         ggml_backend_buffer_ptr buf(ggml_backend_alloc_ctx_tensors_from_buft(ctx.get(), ggml_backend_cpu_buffer_type()));
         if (buf == nullptr) {
             throw std::runtime_error("failed to allocate the XQuant cell table");
@@ -77,21 +78,26 @@ ggml_tensor * llama_kv_cache::get_xq_cell_table() {
 // its first sequence up to its own position and, in a sliding-window cache, inside the window
 // (llama_hparams::is_masked_swa), which is a range of positions for every window type.
 void llama_kv_cache::set_input_xq_visibility(ggml_tensor * tokens, const llama_ubatch * ubatch, uint32_t n_kv) const {
-    GGML_ASSERT(n_stream == 1 && n_seq_max <= 32 && xq_cell_table_ctx != nullptr);
+    GGML_ASSERT(n_stream == 1 && xq_cell_table_ctx != nullptr);
     GGML_ASSERT(ggml_backend_buffer_is_host(tokens->buffer) && tokens->ne[1] == ubatch->n_tokens);
     const ggml_tensor * table = ggml_get_first_tensor(xq_cell_table_ctx.get());
     int32_t * cell_pos = (int32_t *) table->data;
-    uint32_t * cell_seqs = (uint32_t *) ((char *) table->data + table->nb[1]);
     const llama_kv_cells & cells = v_cells[0];
     GGML_ASSERT(n_kv <= cells.size());
     for (uint32_t i = 0; i < n_kv; ++i) {
-        const bool empty = cells.is_empty(i);
-        uint32_t seqs = 0;
-        for (uint32_t s = 0; s < n_seq_max && !empty; ++s) {
-            seqs |= (uint32_t) cells.seq_has(i, s) << s;
+        cell_pos[i] = cells.is_empty(i) ? 0 : cells.pos_get(i);
+    }
+    for (int64_t word = 0; word + 1 < table->ne[1]; ++word) {
+        uint32_t * cell_seqs = (uint32_t *) ((char *) table->data + (word + 1) * table->nb[1]);
+        const uint32_t first = (uint32_t) word * 32;
+        const uint32_t end = std::min<uint32_t>(first + 32, n_seq_max);
+        for (uint32_t i = 0; i < n_kv; ++i) {
+            uint32_t seqs = 0;
+            for (uint32_t s = first; s < end && !cells.is_empty(i); ++s) {
+                seqs |= (uint32_t) cells.seq_has(i, s) << (s - first);
+            }
+            cell_seqs[i] = seqs;
         }
-        cell_pos[i] = empty ? 0 : cells.pos_get(i);
-        cell_seqs[i] = seqs;
     }
     for (uint32_t t = 0; t < ubatch->n_tokens; ++t) {
         const int64_t p = ubatch->pos[t];
@@ -119,7 +125,7 @@ void llama_kv_cache::set_input_xq_visibility(ggml_tensor * tokens, const llama_u
 
 ggml_tensor * llama_kv_cache_context::get_xq_cells(ggml_context * ctx) const {
     ggml_tensor * table = kv->get_xq_cell_table();
-    return ggml_view_2d(ctx, table, n_kv, 2, table->nb[1], 0);
+    return ggml_view_2d(ctx, table, n_kv, table->ne[1], table->nb[1], 0);
 }
 
 void llama_kv_cache_context::set_input_xq_visibility(ggml_tensor * tokens, const llama_ubatch * ubatch) const {
@@ -283,7 +289,7 @@ ggml_tensor * llm_graph_context::build_attn_xq(
         const int64_t v_width = variant == XQ_VARIANT_LATENT ? n_embd_kv : width;
         // On the CPU the op sees the cells through the cache's cell table and the tokens' visibility,
         // so that no n_kv x n_tokens mask is in the compute buffer; the GPU kernels take the mask.
-        const bool by_visibility = weights_on_host && cparams.causal_attn && cparams.n_seq_max <= 32;
+        const bool by_visibility = weights_on_host && cparams.causal_attn;
         ggml_tensor * cells = by_visibility ? mctx_cur->get_xq_cells(ctx0) : cell_positions();
         ggml_tensor * cur = ggml_xq_attn(ctx0, stored, q_cur, fused_k_w, fused_absorb ? nullptr : fused_v_w,
             layer.wk_b, layer.attn_k_norm, rope_factors, cells, by_visibility ? token_visibility() : kq_mask,

@@ -122,9 +122,10 @@ struct ggml_xq_attn_rope {
 // >= n_tokens]), and keep an online softmax. The V source is the row's last
 // v_width channels. Instead of a mask, which grows with the context, mask may
 // be the tokens' visibility (I32 [3, >= n_tokens]: sequence, lowest and
-// highest position seen; CPU only) with cell_pos I32 [n_kv, 2], whose second
-// row holds each cell's sequences as bits (0: empty): token t sees a cell whose
-// bits hold t's sequence and whose position is in t's range.
+// highest position seen; CPU only) with cell_pos I32 [n_kv, 1 + n_words],
+// whose later rows hold each cell's sequences as bits (none: empty), sequence
+// s at bit s % 32 of row 1 + s / 32: token t sees a cell whose bits hold t's
+// sequence and whose position is in t's range.
 //  - wv given: V = wv * src is rebuilt per block and the result is each head's
 //    attention output, f32 [head_dim, n_tokens, n_head];
 //  - wv null (V absorbed): the result is each head's attention-weighted V

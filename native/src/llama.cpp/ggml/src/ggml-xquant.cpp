@@ -414,8 +414,8 @@ struct ggml_tensor * ggml_xq_attn(
     GGML_ASSERT(rope->n_rot % 2 == 0 && rope->n_rot <= head_dim);
     GGML_ASSERT(cell_pos->type == GGML_TYPE_I32 && cell_pos->nb[0] == sizeof(int32_t));
     if (mask->type == GGML_TYPE_I32) {
-        // the tokens' visibility, against the cells' sequence sets in cell_pos' second row
-        GGML_ASSERT(mask->ne[0] == 3 && mask->nb[0] == sizeof(int32_t) && mask->ne[1] >= n_tokens && cell_pos->ne[1] == 2);
+        // the tokens' visibility, against the cells' sequence sets in cell_pos' later rows
+        GGML_ASSERT(mask->ne[0] == 3 && mask->nb[0] == sizeof(int32_t) && mask->ne[1] >= n_tokens && cell_pos->ne[1] >= 2);
     } else {
         GGML_ASSERT((mask->type == GGML_TYPE_F32 || mask->type == GGML_TYPE_F16) && mask->ne[0] >= n_kv && mask->ne[1] >= n_tokens);
         GGML_ASSERT(ggml_is_contiguous(cell_pos));

@@ -44,7 +44,8 @@ struct attn_plan {
     const ggml_tensor * q;
     const ggml_tensor * wk;
     const int32_t * cell_pos;
-    const uint32_t * cell_seqs = nullptr; // with the tokens' visibility instead of a mask
+    const uint32_t * cell_seqs = nullptr; // with the tokens' visibility instead of a mask: 32 sequences a row
+    int64_t cell_seqs_row = 0;            // the rows' stride, in words
     const ggml_tensor * mask;
     const ggml_tensor * exact;
     const ggml_tensor * idxs;
@@ -73,6 +74,7 @@ attn_plan plan_of(const ggml_tensor * dst) {
     a.mask = dst->src[4];
     if (a.mask->type == GGML_TYPE_I32) {
         a.cell_seqs = (const uint32_t *) ((const char *) dst->src[3]->data + dst->src[3]->nb[1]);
+        a.cell_seqs_row = dst->src[3]->nb[1] / sizeof(uint32_t);
     }
     a.exact = dst->src[5];
     a.idxs = dst->src[6];
@@ -131,7 +133,8 @@ float mask_at(const attn_plan & a, int64_t t, int64_t cell) {
     if (a.cell_seqs) {
         const int32_t * token = (const int32_t *) row; // sequence, lowest and highest position seen
         const int32_t pos = a.cell_pos[cell];
-        const bool seen = (a.cell_seqs[cell] >> token[0] & 1u) && pos >= token[1] && pos <= token[2];
+        const uint32_t seqs = a.cell_seqs[token[0] / 32 * a.cell_seqs_row + cell];
+        const bool seen = (seqs >> token[0] % 32 & 1u) && pos >= token[1] && pos <= token[2];
         return seen ? 0.0f : -INFINITY;
     }
     return a.mask->type == GGML_TYPE_F16 ? ggml_fp16_to_fp32(((const ggml_fp16_t *) row)[cell]) : ((const float *) row)[cell];
