@@ -35,6 +35,8 @@ struct results {
     int visibility_cases = 0;
     int visibility_mismatches = 0;
     int visibility_pairs_seen = 0; // (token, cell) pairs visible, so the cases are not all masked
+    int lifted_list_cases = 0;
+    double lifted_list_error = 0.0; // max |list - chain| over max |chain|
 };
 
 static float value_at(const ggml_tensor * t, int64_t i) {
@@ -176,6 +178,58 @@ static void run_layer_list_case(ggml_backend_t backend, results & r, int bits, i
     ggml_free(ctx);
 }
 
+// GQA-CL's lifted list (ggml_xq_layers_lifted): three layers of f16 latents, each stored by
+// ggml_xq_set_rows_projected as project * (X - the list's sum), must reconstruct what the GEMM
+// path's chain does (latent rows and their deltas by mul_mat, the sum carried through each
+// layer's lift); only float rounding (and f16's at the store) separates the two.
+static void run_lifted_list_case(ggml_backend_t backend, results & r, std::mt19937 & rng) {
+    constexpr int n_layers = 3, bits = 16;
+    constexpr int64_t width = 128, n = 64, n_cells = 37;
+    ggml_init_params params = { 16u * 1024 * 1024, nullptr, false };
+    ggml_context * ctx = ggml_init(params);
+    const size_t row_bytes = xq_row_bytes(n, bits);
+    ggml_tensor * idxs = ggml_new_tensor_1d(ctx, GGML_TYPE_I64, n_cells);
+    std::vector<int64_t> order(n_cells);
+    std::iota(order.begin(), order.end(), 0);
+    std::shuffle(order.begin(), order.end(), rng);
+    std::memcpy(idxs->data, order.data(), n_cells * sizeof(int64_t));
+
+    ggml_cgraph * gf = ggml_new_graph(ctx);
+    ggml_tensor * list = nullptr;
+    ggml_tensor * chain = nullptr;
+    for (int l = 0; l < n_layers; ++l) {
+        ggml_tensor * x = ggml_new_tensor_2d(ctx, GGML_TYPE_F32, width, n_cells);
+        ggml_tensor * project = ggml_new_tensor_2d(ctx, GGML_TYPE_F32, width, n);
+        ggml_tensor * lift = ggml_new_tensor_2d(ctx, GGML_TYPE_F32, n, width);
+        fill(x, rng);
+        fill(project, rng);
+        fill(lift, rng);
+        ggml_tensor * by_list = ggml_new_tensor_1d(ctx, GGML_TYPE_I8, row_bytes * n_cells);
+        ggml_tensor * by_chain = ggml_new_tensor_1d(ctx, GGML_TYPE_I8, row_bytes * n_cells);
+        ggml_tensor * latent = ggml_mul_mat(ctx, project, x);
+        ggml_tensor * stored_by_list = list ? ggml_xq_set_rows_projected(ctx, by_list, x, idxs, list, project, bits)
+            : ggml_xq_set_rows(ctx, by_list, latent, idxs, nullptr, bits);
+        ggml_tensor * stored_by_chain = ggml_xq_set_rows(ctx, by_chain, latent, idxs, chain ? ggml_mul_mat(ctx, project, chain) : nullptr, bits);
+        list = ggml_xq_layers_lifted(ctx, list, stored_by_list, lift, n, bits);
+        ggml_tensor * lifted = ggml_mul_mat(ctx, lift, ggml_xq_load(ctx, stored_by_chain, nullptr, n, n_cells, bits));
+        chain = chain ? ggml_add(ctx, chain, lifted) : lifted;
+        ggml_build_forward_expand(gf, chain);
+    }
+    ggml_tensor * list_loaded = ggml_xq_layers_load(ctx, list, n_cells);
+    ggml_build_forward_expand(gf, list_loaded);
+    ggml_backend_graph_compute(backend, gf);
+
+    // both by cell
+    double worst = 0.0, scale = 0.0;
+    for (int64_t i = 0; i < width * n_cells; ++i) {
+        scale = std::max(scale, (double) std::fabs(((const float *) chain->data)[i]));
+        worst = std::max(worst, (double) std::fabs(((const float *) list_loaded->data)[i] - ((const float *) chain->data)[i]));
+    }
+    r.lifted_list_error = std::max(r.lifted_list_error, worst / scale);
+    r.lifted_list_cases++;
+    ggml_free(ctx);
+}
+
 // XQ_ATTN with the tokens' visibility and the cells' table must give exactly what it gives
 // with llama.cpp's mask built from the same cells (sequences past the first 32, empty cells, windows),
 // for decode, a small ubatch and a tiled prefill ubatch, V rebuilt or absorbed.
@@ -286,15 +340,19 @@ int main() {
             run_layer_list_case(backend, r, bits, n, 37, rng);
         }
     }
+    for (int i = 0; i < 3; ++i) {
+        run_lifted_list_case(backend, r, rng);
+    }
     for (int64_t n_tokens : { 1, 5, 20 }) {
         for (bool absorb_v : { false, true }) {
             run_visibility_case(backend, r, n_tokens, absorb_v, rng);
         }
     }
     std::printf("{\"cases\": %d, \"setRowsByteMismatches\": %d, \"loadValueMismatches\": %d, \"rebuildErrorF32\": %.3e, \"rebuildErrorF16\": %.3e, \"layerListCases\": %d, \"layerListMismatches\": %d, "
-        "\"visibilityCases\": %d, \"visibilityMismatches\": %d, \"visibilityPairsSeen\": %d, \"cpuFeatures\": %s}\n",
+        "\"visibilityCases\": %d, \"visibilityMismatches\": %d, \"visibilityPairsSeen\": %d, \"liftedListCases\": %d, \"liftedListError\": %.3e, \"cpuFeatures\": %s}\n",
         r.cases, r.set_rows_byte_mismatches, r.load_value_mismatches, r.rebuild_error_f32, r.rebuild_error_f16,
         r.layer_list_cases, r.layer_list_mismatches, r.visibility_cases, r.visibility_mismatches, r.visibility_pairs_seen,
+        r.lifted_list_cases, r.lifted_list_error,
         cpu_features(cpu).c_str());
     ggml_backend_free(backend);
     return 0;

@@ -22,6 +22,8 @@ interface OpsSummary {
     visibilityCases: number;
     visibilityMismatches: number;
     visibilityPairsSeen: number;
+    liftedListCases: number;
+    liftedListError: number;
     cpuFeatures: string[];
 }
 
@@ -70,6 +72,9 @@ describe("XQuant ggml ops on CPU", () => {
         expect(summary.visibilityCases).toBe(6);
         expect(summary.visibilityMismatches).toBe(0);
         expect(summary.visibilityPairsSeen).toBeGreaterThan(1000);
+        // GQA-CL's lifted list against the GEMM path's chain: f16 latents, float rounding only
+        expect(summary.liftedListCases).toBe(3);
+        expect(summary.liftedListError).toBeLessThan(1e-3);
     });
 
     it("runs the baseline x86-64 variant, and by default loads the best variant this CPU runs", () => {

@@ -357,6 +357,35 @@ describe("Gemma 3 270M (Q4_K_M; sliding-window layers of 512, head_dim 256)", ()
     });
 });
 
+// GQA-CL through the fused op (+fused; the GEMM path stays its default): each cell's X̂ is the sum
+// of every layer so far's stored latent through that layer's lift, summed per block inside the op,
+// and the store takes its delta against that sum at the ubatch's cells (ggml_xq_set_rows_projected).
+// On the 4-layer random GQA fixture, so that the sums of earlier layers stay cheap.
+describe("GQA-CL through the fused attention op", () => {
+    const model = fixturePath("gqa-random-f32");
+
+    it("xqlcl-f16+fused matches kv-f16 over 256 steps with two sequences", () => {
+        const result = native<Comparison>("compare", model, "xqlcl-f16+fused", "0", "2");
+        expect(result.steps).toBe(512);
+        expect(result.divergedOutsideTies).toBe(0);
+        expect(result.nmseMax).toBeLessThan(1e-5);
+    });
+
+    it("xqlcl-f16+fused survives a context shift, xqlcl-2+fused a seq_rm", () => {
+        const shifted = native<{ nmse: number; sameToken: boolean }>("shift", model, "xqlcl-f16+fused");
+        expect(shifted.nmse).toBeLessThan(1e-5);
+        expect(shifted.sameToken).toBe(true);
+        expect(native<{ nmse: number }>("seqrm", model, "xqlcl-2+fused").nmse).toBeLessThan(1e-10);
+    });
+
+    it("xqlcl-4+fused gives the GEMM path's tokens, logits within its quantizer's boundaries", () => {
+        const result = native<Comparison>("compare", model, "xqlcl-4+fused", "0", "1", "xqlcl-4");
+        expect(result.divergedOutsideTies).toBe(0);
+        expect(result.nmseMean).toBeLessThan(1e-6);
+        expect(result.nmseMax).toBeLessThan(1e-4);
+    });
+});
+
 // The fused op's scratch is a block of cells per thread, so the compute buffers llama.cpp reserves
 // (for a 512-token ubatch over every cell) stop growing with the context; the GEMM path's grow by
 // X̂ and K in f32 for every cell. native/tools/xquant-memory fills every cell (as 512-token

@@ -10,6 +10,7 @@
 //   +plain             rebuild V instead of absorbing it (LLAMA_XQUANT_PLAIN_V)
 //   +quantized-ubatch  the ubatch's own cells come from the cache too (LLAMA_XQUANT_QUANTIZED_UBATCH)
 //   +gemm              attention through a rebuilt K of every cell in view, not the fused op (LLAMA_XQUANT_GEMM_ATTN)
+//   +fused             GQA-CL through the fused op too (LLAMA_XQUANT_FUSED_GQA_CL)
 
 #include "llama.h"
 #include "xquant.h"
@@ -21,7 +22,7 @@
 inline bool xq_apply_mode(const std::string & full_name, int base_layers, llama_context_params & params) {
     std::string name = full_name;
     int32_t options = 0;
-    for (const auto & [modifier, bit] : { std::pair<std::string, int32_t>{ "+plain", LLAMA_XQUANT_PLAIN_V }, { "+quantized-ubatch", LLAMA_XQUANT_QUANTIZED_UBATCH }, { "+gemm", LLAMA_XQUANT_GEMM_ATTN } }) {
+    for (const auto & [modifier, bit] : { std::pair<std::string, int32_t>{ "+plain", LLAMA_XQUANT_PLAIN_V }, { "+quantized-ubatch", LLAMA_XQUANT_QUANTIZED_UBATCH }, { "+gemm", LLAMA_XQUANT_GEMM_ATTN }, { "+fused", LLAMA_XQUANT_FUSED_GQA_CL } }) {
         const size_t at = name.find(modifier);
         if (at != std::string::npos) {
             options |= bit;

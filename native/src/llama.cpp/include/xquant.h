@@ -15,6 +15,7 @@ extern "C" {
 #define LLAMA_XQUANT_PLAIN_V          0x100 // rebuild V for every cell instead of absorbing it into the attention output
 #define LLAMA_XQUANT_QUANTIZED_UBATCH 0x200 // the ubatch's own K/V come from the cache too, not from its unquantized X
 #define LLAMA_XQUANT_GEMM_ATTN        0x400 // attention through a rebuilt K (and V) of every cell in view, not the fused XQ_ATTN op
+#define LLAMA_XQUANT_FUSED_GQA_CL     0x800 // GQA-CL through XQ_ATTN too: flat memory, but every layer lifts the deltas of all layers before it
 
 struct llama_xquant_cache_info {
     int32_t  bits;             // X bits of the non-base layers; 0 for a KV cache

@@ -195,20 +195,21 @@ ggml_tensor * llm_graph_context::build_attn_xq(
     // The fused op (XQ_ATTN) rebuilds K (and V unless absorbed) block by block inside the
     // attention, so no tensor grows with the context. It covers X and the GQA latent on weights
     // in host memory (the CPU kernel) or on a device whose backend runs the op (the CUDA and
-    // Metal kernels: f32/f16 weights), and XQuant-CL on host weights. XQuant-CL sums each
-    // cell's deltas of every layer so far inside the op (ggml_xq_layers), so it takes the op
-    // only while the layers before it did. GQA-CL lifts every layer's delta through its own
-    // factor, which in the op would cost one GEMM per earlier layer; it and the rest of
-    // llama.cpp's attention features (KQ bias, sinks, soft cap, ALiBi, clamp, LoRA, scales)
-    // stay on the path below.
+    // Metal kernels: f32/f16 weights), and XQuant-CL (and, when asked, GQA-CL) on host weights.
+    // These sum each cell's deltas of every layer so far inside the op (ggml_xq_layers; GQA-CL
+    // lifts each through its layer's factor, ggml_xq_layers_lifted), so they take the op only
+    // while the layers before them did. The rest of llama.cpp's attention features (KQ bias, sinks, soft
+    // cap, ALiBi, clamp, LoRA, scales) stay on the path below.
     const bool cross_layer = variant == XQ_VARIANT_CROSS_LAYER;
+    const bool latent_cl = variant == XQ_VARIANT_LATENT_CL;
     ggml_tensor * fused_k_w = variant == XQ_VARIANT_LATENT ? (factors ? factors->rebuild_k : nullptr) : layer.wk;
     ggml_tensor * fused_v_w = variant == XQ_VARIANT_LATENT ? (factors ? factors->rebuild_v : nullptr) : layer.wv;
     const bool fused_absorb = xq_absorb_v(cparams) && n_tokens * n_head_q < n_embd_kv;
     const bool weights_on_host = ggml_backend_buffer_is_host(fused_k_w->buffer) && ggml_backend_buffer_is_host(fused_v_w->buffer);
     const bool fused_variant = variant == XQ_VARIANT_X || variant == XQ_VARIANT_LATENT
         || (cross_layer && weights_on_host && (!delta || xq_layers != nullptr) && layer.attn_norm != nullptr
-            && layer.attn_norm->type == GGML_TYPE_F32 && ggml_backend_buffer_is_host(layer.attn_norm->buffer));
+            && layer.attn_norm->type == GGML_TYPE_F32 && ggml_backend_buffer_is_host(layer.attn_norm->buffer))
+        || (latent_cl && xq_fused_gqa_cl(cparams) && weights_on_host && (!delta || xq_layers != nullptr));
     // whether to build the op; off the host it is used where the weights' device runs it
     const bool fused = xq_fused_attn(cparams) && fused_variant
         && kq_b == nullptr && sinks == nullptr && !hparams.attn_soft_cap && hparams.f_max_alibi_bias == 0.0f
@@ -216,6 +217,8 @@ ggml_tensor * llm_graph_context::build_attn_xq(
         && (rope_type == LLAMA_ROPE_TYPE_NORM || rope_type == LLAMA_ROPE_TYPE_NEOX) && kq_mask->ne[3] == 1
         && (cross_layer ? ggml_xq_attn_cross_layer_fits : ggml_xq_attn_fits)(fused_absorb ? nullptr : fused_v_w, layer.wk_b, layer.attn_k_norm, rope_factors);
 
+    // GQA-CL through the op stores project * (X - the earlier layers' lifted sum)
+    const bool projected_store = latent_cl && fused && delta;
     ggml_tensor * rows = nullptr;
     ggml_tensor * base = nullptr;
     switch (variant) {
@@ -232,20 +235,31 @@ ggml_tensor * llm_graph_context::build_attn_xq(
             rows = ggml_mul_mat(ctx0, factors->project, xq_x);
             break;
         case XQ_VARIANT_LATENT_CL:
+            if (projected_store) {
+                rows = xq_x;
+                base = xq_layers;
+                break;
+            }
             rows = ggml_mul_mat(ctx0, factors->project, xq_x);
+            if (delta && xq_acc == nullptr) {
+                xq_acc = ggml_xq_layers_load(ctx0, xq_layers, n_kv);
+            }
             base = delta ? ggml_mul_mat(ctx0, factors->project, xq_acc) : nullptr;
             break;
         default:
             GGML_ABORT("unknown XQuant variant");
     }
     GGML_ASSERT(rows != nullptr && rows->nb[0] == sizeof(float));
-    const int64_t width = rows->ne[0];
+    // the stored rows' channels
+    const int64_t width = latent_cl ? factors->project->ne[1] : rows->ne[0];
 
     // The store and load are ggml ops (GGML_OP_XQ_SET_ROWS / GGML_OP_XQ_REBUILD), so GPU
     // backends can run them. v_idxs is not an operand; as a graph leaf it is still allocated.
     ggml_tensor * storage = mctx_cur->get_k(ctx0, il);
     ggml_build_forward_expand(gf, v_idxs);
-    ggml_tensor * stored = ggml_xq_set_rows(ctx0, storage, rows, k_idxs, base, bits);
+    ggml_tensor * stored = projected_store
+        ? ggml_xq_set_rows_projected(ctx0, storage, rows, k_idxs, base, factors->project, bits)
+        : ggml_xq_set_rows(ctx0, storage, rows, k_idxs, base, bits);
     cb(stored, "xq_stored", il);
 
     // the heads' outputs through wo
@@ -285,16 +299,25 @@ ggml_tensor * llm_graph_context::build_attn_xq(
             ext_factor, attn_factor, beta_fast, beta_slow };
         // the ubatch's own cells: X itself (for XQuant-CL, the layer's normed input), or its latent
         ggml_tensor * exact_rows = xq_exact_ubatch(cparams) ? (variant == XQ_VARIANT_LATENT ? rows : xq_x) : nullptr;
+        // the op reads the stored rows, or for GQA-CL the layers so far, lifted and summed into X̂
+        ggml_tensor * source = stored;
+        int64_t source_width = width;
+        if (latent_cl) {
+            xq_layers = ggml_xq_layers_lifted(ctx0, delta ? xq_layers : nullptr, stored, factors->lift, width, bits);
+            xq_acc = nullptr;
+            source = xq_layers;
+            source_width = xq_x->ne[0];
+        }
         // V's source is X itself, or the V latent (the row's second half)
-        const int64_t v_width = variant == XQ_VARIANT_LATENT ? n_embd_kv : width;
+        const int64_t v_width = variant == XQ_VARIANT_LATENT ? n_embd_kv : source_width;
         // On the CPU the op sees the cells through the cache's cell table and the tokens' visibility,
         // so that no n_kv x n_tokens mask is in the compute buffer; the GPU kernels take the mask.
         const bool by_visibility = weights_on_host && cparams.causal_attn;
         ggml_tensor * cells = by_visibility ? mctx_cur->get_xq_cells(ctx0) : cell_positions();
-        ggml_tensor * cur = ggml_xq_attn(ctx0, stored, q_cur, fused_k_w, fused_absorb ? nullptr : fused_v_w,
+        ggml_tensor * cur = ggml_xq_attn(ctx0, source, q_cur, fused_k_w, fused_absorb ? nullptr : fused_v_w,
             layer.wk_b, layer.attn_k_norm, rope_factors, cells, by_visibility ? token_visibility() : kq_mask,
             exact_rows, exact_rows ? k_idxs : nullptr,
-            width, v_width, bits, kq_scale, hparams.f_norm_rms_eps, &rope);
+            source_width, v_width, bits, kq_scale, hparams.f_norm_rms_eps, &rope);
         if (cross_layer) {
             ggml_tensor * earlier = delta ? xq_layers : nullptr;
             cur = ggml_xq_attn_cross_layer(cur, earlier, layer.attn_norm, hparams.f_norm_rms_eps);
@@ -341,6 +364,7 @@ ggml_tensor * llm_graph_context::build_attn_xq(
         } else if (variant == XQ_VARIANT_LATENT_CL) {
             ggml_tensor * lifted = ggml_mul_mat(ctx0, factors->lift, loaded);
             xq_acc = delta ? ggml_add(ctx0, xq_acc, lifted) : lifted;
+            xq_layers = nullptr;
             x_hat = xq_exact_ubatch(cparams) ? exact_ubatch(ggml_dup(ctx0, xq_acc), xq_x) : xq_acc;
         } else {
             x_hat = exact_ubatch(loaded, xq_x);

@@ -23,3 +23,9 @@ inline bool xq_exact_ubatch(const llama_cparams & cparams) {
 inline bool xq_fused_attn(const llama_cparams & cparams) {
     return (cparams.xq_variant & LLAMA_XQUANT_GEMM_ATTN) == 0;
 }
+
+// GQA-CL takes the fused op only when asked: its per-cell sum lifts every earlier layer's
+// delta (a GEMM each), where the GEMM path carries one accumulator from layer to layer
+inline bool xq_fused_gqa_cl(const llama_cparams & cparams) {
+    return (cparams.xq_variant & LLAMA_XQUANT_FUSED_GQA_CL) != 0;
+}

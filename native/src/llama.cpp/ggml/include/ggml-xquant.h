@@ -40,6 +40,18 @@ GGML_API struct ggml_tensor * ggml_xq_set_rows(
         struct ggml_tensor  * base,
         int                   bits);
 
+// GQA-CL's XQ_SET_ROWS: rows are in X's space (f32 [width, n_tokens]); what is stored
+// is project * (row - the sum of the lifted list layers at the cell), project f32
+// [width, n] (rows of n channels). CPU only.
+GGML_API struct ggml_tensor * ggml_xq_set_rows_projected(
+        struct ggml_context * ctx,
+        struct ggml_tensor  * storage,
+        struct ggml_tensor  * rows,
+        struct ggml_tensor  * idxs,
+        struct ggml_tensor  * layers,
+        struct ggml_tensor  * project,
+        int                   bits);
+
 // GGML_OP_XQ_REBUILD, fused: the first n_kv cells of storage dequantized and
 // multiplied by w (f32 or f16 [n, n_out], as in ggml_mul_mat(w, x_hat)), plus
 // bias (f32 [n_out]) when given: f32 [n_out, n_kv]. X̂ stays in registers and
@@ -91,9 +103,23 @@ GGML_API struct ggml_tensor * ggml_xq_layers(
         int64_t               n,
         int                   bits);
 
+// GQA-CL's list: each layer's rows (n latent channels) count in the sum through its
+// own lift (f32 [n, width]), lift * row, so the sum is of width channels in X's space.
+// A list is all lifted or none.
+GGML_API struct ggml_tensor * ggml_xq_layers_lifted(
+        struct ggml_context * ctx,
+        struct ggml_tensor  * prev,
+        struct ggml_tensor  * stored,
+        struct ggml_tensor  * lift,
+        int64_t               n,
+        int                   bits);
+
+// the channels of a list's sum: n, or the lift's width
+GGML_API int64_t ggml_xq_layers_width(const struct ggml_tensor * layers);
+
 // The reconstruction of a layer list: its first n_kv cells summed over the layers,
-// as a chain of ggml_xq_load, f32 [n, n_kv] (for a layer that cannot take XQ_ATTN
-// after layers that did).
+// as a chain of ggml_xq_load (and, lifted, mul_mat), f32 [width, n_kv] (for a layer
+// that cannot take XQ_ATTN after layers that did).
 GGML_API struct ggml_tensor * ggml_xq_layers_load(
         struct ggml_context * ctx,
         struct ggml_tensor  * layers,
@@ -125,7 +151,8 @@ struct ggml_xq_attn_rope {
 // highest position seen; CPU only) with cell_pos I32 [n_kv, 1 + n_words],
 // whose later rows hold each cell's sequences as bits (none: empty), sequence
 // s at bit s % 32 of row 1 + s / 32: token t sees a cell whose bits hold t's
-// sequence and whose position is in t's range.
+// sequence and whose position is in t's range. storage may also be a lifted layer
+// list (ggml_xq_layers_lifted, GQA-CL, CPU only): a cell's row is the list's sum.
 //  - wv given: V = wv * src is rebuilt per block and the result is each head's
 //    attention output, f32 [head_dim, n_tokens, n_head];
 //  - wv null (V absorbed): the result is each head's attention-weighted V

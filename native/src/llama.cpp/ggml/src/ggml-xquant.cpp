@@ -270,11 +270,32 @@ struct ggml_tensor * ggml_xq_set_rows(
     GGML_ASSERT(rows->type == GGML_TYPE_F32 && ggml_is_contiguous_rows(rows) && ggml_nrows(rows) == rows->ne[1]);
     GGML_ASSERT((idxs->type == GGML_TYPE_I64 || idxs->type == GGML_TYPE_I32) && ggml_nelements(idxs) == rows->ne[1] && ggml_is_contiguous(idxs));
     GGML_ASSERT(ggml_is_contiguous(storage));
-    GGML_ASSERT(base == nullptr || (base->op == GGML_OP_XQ_LAYERS ? ggml_get_op_params_i32(base, 1) == rows->ne[0]
+    GGML_ASSERT(base == nullptr || (base->op == GGML_OP_XQ_LAYERS ? ggml_xq_layers_width(base) == rows->ne[0] && base->src[2] == nullptr
         : base->type == GGML_TYPE_F32 && base->ne[0] == rows->ne[0] && base->nb[0] == sizeof(float)));
 
     // sources in ggml_set_rows' order: rows, indices, destination
     return xq_op(ggml_view_tensor(ctx, storage), GGML_OP_XQ_SET_ROWS, bits, rows->ne[0], rows, idxs, storage, base);
+}
+
+struct ggml_tensor * ggml_xq_set_rows_projected(
+        struct ggml_context * ctx,
+        struct ggml_tensor  * storage,
+        struct ggml_tensor  * rows,
+        struct ggml_tensor  * idxs,
+        struct ggml_tensor  * layers,
+        struct ggml_tensor  * project,
+        int                   bits) {
+    const int64_t n = project->ne[1];
+    GGML_ASSERT(ggml_xq_bits_supported(bits) && ggml_xq_group_size(n) > 0);
+    GGML_ASSERT(rows->type == GGML_TYPE_F32 && ggml_is_contiguous_rows(rows) && ggml_nrows(rows) == rows->ne[1]);
+    GGML_ASSERT((idxs->type == GGML_TYPE_I64 || idxs->type == GGML_TYPE_I32) && ggml_nelements(idxs) == rows->ne[1] && ggml_is_contiguous(idxs));
+    GGML_ASSERT(ggml_is_contiguous(storage));
+    GGML_ASSERT(layers->op == GGML_OP_XQ_LAYERS && layers->src[2] != nullptr && ggml_xq_layers_width(layers) == rows->ne[0]);
+    GGML_ASSERT(project->type == GGML_TYPE_F32 && project->ne[0] == rows->ne[0] && ggml_is_contiguous(project));
+
+    struct ggml_tensor * result = xq_op(ggml_view_tensor(ctx, storage), GGML_OP_XQ_SET_ROWS, bits, n, rows, idxs, storage, layers);
+    result->src[4] = project;
+    return result;
 }
 
 static struct ggml_tensor * xq_rebuild_impl(
@@ -350,9 +371,27 @@ struct ggml_tensor * ggml_xq_layers(
         int64_t               n,
         int                   bits) {
     GGML_ASSERT(stored->op == GGML_OP_XQ_SET_ROWS && ggml_get_op_params_i32(stored, 1) == n && ggml_get_op_params_i32(stored, 0) == bits);
-    GGML_ASSERT(prev == nullptr || (prev->op == GGML_OP_XQ_LAYERS && ggml_get_op_params_i32(prev, 1) == n));
+    GGML_ASSERT(prev == nullptr || (prev->op == GGML_OP_XQ_LAYERS && prev->src[2] == nullptr && ggml_get_op_params_i32(prev, 1) == n));
     // a one-element placeholder: the list is its sources
     return xq_op(ggml_new_tensor_1d(ctx, GGML_TYPE_I32, 1), GGML_OP_XQ_LAYERS, bits, n, prev, stored, nullptr, nullptr);
+}
+
+struct ggml_tensor * ggml_xq_layers_lifted(
+        struct ggml_context * ctx,
+        struct ggml_tensor  * prev,
+        struct ggml_tensor  * stored,
+        struct ggml_tensor  * lift,
+        int64_t               n,
+        int                   bits) {
+    GGML_ASSERT(stored->op == GGML_OP_XQ_SET_ROWS && ggml_get_op_params_i32(stored, 1) == n && ggml_get_op_params_i32(stored, 0) == bits);
+    GGML_ASSERT(lift->type == GGML_TYPE_F32 && lift->ne[0] == n && ggml_is_contiguous(lift));
+    GGML_ASSERT(prev == nullptr || (prev->op == GGML_OP_XQ_LAYERS && prev->src[2] != nullptr && ggml_xq_layers_width(prev) == lift->ne[1]));
+    return xq_op(ggml_new_tensor_1d(ctx, GGML_TYPE_I32, 1), GGML_OP_XQ_LAYERS, bits, n, prev, stored, lift, nullptr);
+}
+
+int64_t ggml_xq_layers_width(const struct ggml_tensor * layers) {
+    GGML_ASSERT(layers->op == GGML_OP_XQ_LAYERS);
+    return layers->src[2] ? layers->src[2]->ne[1] : ggml_get_op_params_i32(layers, 1);
 }
 
 struct ggml_tensor * ggml_xq_layers_load(
@@ -361,6 +400,12 @@ struct ggml_tensor * ggml_xq_layers_load(
         int64_t               n_kv) {
     GGML_ASSERT(layers->op == GGML_OP_XQ_LAYERS);
     struct ggml_tensor * prev = layers->src[0] ? ggml_xq_layers_load(ctx, layers->src[0], n_kv) : nullptr;
+    struct ggml_tensor * lift = layers->src[2];
+    if (lift) {
+        // as GQA-CL's GEMM path: the sum so far plus this layer's latent through its lift
+        struct ggml_tensor * lifted = ggml_mul_mat(ctx, lift, ggml_xq_load(ctx, layers->src[1], nullptr, lift->ne[0], n_kv, ggml_get_op_params_i32(layers, 0)));
+        return prev ? ggml_add(ctx, prev, lifted) : lifted;
+    }
     return ggml_xq_load(ctx, layers->src[1], prev, ggml_get_op_params_i32(layers, 1), n_kv, ggml_get_op_params_i32(layers, 0));
 }
 
@@ -403,7 +448,11 @@ struct ggml_tensor * ggml_xq_attn(
     const int64_t n_head = q->ne[1];
     const int64_t n_tokens = q->ne[2];
     GGML_ASSERT(ggml_xq_bits_supported(bits) && ggml_xq_group_size(width) > 0);
-    GGML_ASSERT(ggml_is_contiguous(storage) && ggml_nbytes(storage) >= (size_t) n_kv * ggml_xq_row_bytes(width, bits));
+    if (storage->op == GGML_OP_XQ_LAYERS) {
+        GGML_ASSERT(storage->src[2] != nullptr && ggml_xq_layers_width(storage) == width);
+    } else {
+        GGML_ASSERT(ggml_is_contiguous(storage) && ggml_nbytes(storage) >= (size_t) n_kv * ggml_xq_row_bytes(width, bits));
+    }
     GGML_ASSERT(q->type == GGML_TYPE_F32 && q->nb[0] == sizeof(float) && q->ne[3] == 1);
     GGML_ASSERT(wk->ne[0] <= width && ggml_is_contiguous(wk) && wk->ne[1] % head_dim == 0 && n_head % (wk->ne[1] / head_dim) == 0);
     GGML_ASSERT(v_width <= width && (wv == nullptr || (wv->ne[0] == v_width && wv->ne[1] == wk->ne[1] && ggml_is_contiguous(wv))));
@@ -462,7 +511,8 @@ struct ggml_tensor * ggml_xq_attn_cross_layer(
         float                 eps) {
     struct ggml_xq_attn_params params = ggml_xq_attn_get_params(attn);
     GGML_ASSERT(attn->op == GGML_OP_XQ_ATTN && (params.flags & (GGML_XQ_ATTN_HAS_LAYERS | GGML_XQ_ATTN_HAS_X_NORM)) == 0);
-    GGML_ASSERT(layers == nullptr || (layers->op == GGML_OP_XQ_LAYERS && ggml_get_op_params_i32(layers, 1) == params.width));
+    GGML_ASSERT(attn->src[0]->op != GGML_OP_XQ_LAYERS);
+    GGML_ASSERT(layers == nullptr || (layers->op == GGML_OP_XQ_LAYERS && layers->src[2] == nullptr && ggml_get_op_params_i32(layers, 1) == params.width));
     GGML_ASSERT(x_norm->type == GGML_TYPE_F32 && ggml_nelements(x_norm) == params.width && ggml_is_contiguous(x_norm));
     int slot = GGML_XQ_ATTN_FIRST_OPTIONAL;
     while (slot < GGML_MAX_SRC && attn->src[slot] != nullptr) {
@@ -487,8 +537,8 @@ bool ggml_xq_attn_gpu_supported(const struct ggml_tensor * op, int64_t max_head_
     if ((p.flags & ~known) != 0 || !ggml_xq_bits_supported(p.bits) || ggml_xq_group_size(p.width) == 0) {
         return false;
     }
-    // the mask's n_kv x n_tokens form only
-    if (op->src[4]->type == GGML_TYPE_I32) {
+    // the mask's n_kv x n_tokens form only, and storage itself (not a lifted layer list)
+    if (op->src[4]->type == GGML_TYPE_I32 || op->src[0]->op == GGML_OP_XQ_LAYERS) {
         return false;
     }
     const ggml_tensor * q = op->src[1];

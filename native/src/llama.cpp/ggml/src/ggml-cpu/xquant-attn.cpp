@@ -61,6 +61,7 @@ struct attn_plan {
 
     size_t x_hat, k_dot, v_dot, k, v, state, tile_scores, tile_v, tile_out, tile_corr, shared;
     bool tiled; // the queries tiled into GEMMs (prefill ubatches)
+    bool lifted; // storage is a lifted layer list (GQA-CL): a cell's row is the list's sum
     size_t scores, rope, layer_rows, per_thread;
 };
 
@@ -121,7 +122,8 @@ attn_plan plan_of(const ggml_tensor * dst) {
     at = 0;
     a.scores = take(sizeof(float) * 2 * block_cells);
     a.rope   = take(sizeof(float) * a.head_dim);
-    a.layer_rows = take(a.x_norm ? sizeof(float) * 2 * a.p.width : 0);
+    a.lifted = a.storage->op == GGML_OP_XQ_LAYERS;
+    a.layer_rows = take(a.x_norm ? sizeof(float) * 2 * a.p.width : a.lifted ? sizeof(float) * ggml_xq_layers_scratch(a.storage) : 0);
     a.per_thread = at;
     return a;
 }
@@ -399,6 +401,10 @@ void ggml_compute_forward_xq_attn(const ggml_compute_params * params, ggml_tenso
             continue;
         }
         for (int64_t c = ith; c < cells; c += nth) {
+            if (a.lifted) {
+                ggml_xq_sum_layers(a.storage, cell0 + c, x_hat + c * a.p.width, (float *) (own + a.layer_rows));
+                continue;
+            }
             ggml_xq_dequantize_row((const uint8_t *) a.storage->data + (cell0 + c) * a.row_bytes, x_hat + c * a.p.width, a.p.width, a.p.bits);
             if (a.x_norm) {
                 cross_layer_row(a, cell0 + c, x_hat + c * a.p.width, (float *) (own + a.layer_rows));

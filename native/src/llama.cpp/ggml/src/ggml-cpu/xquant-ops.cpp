@@ -7,6 +7,7 @@
 #include "ggml-cpu-impl.h"
 #include "ggml-cpu.h"
 #include "ggml-xquant.h"
+#include "vec.h"
 
 #include <algorithm>
 #include <vector>
@@ -18,9 +19,26 @@ int64_t ggml_xq_index(const ggml_tensor * idxs, int64_t i) {
 void ggml_xq_sum_layers(const ggml_tensor * layers, int64_t cell, float * sum, float * scratch) {
     const ggml_tensor * prev = layers->src[0];
     const ggml_tensor * stored = layers->src[1];
+    const ggml_tensor * lift = layers->src[2];
     const int bits = ggml_get_op_params_i32(layers, 0);
     const int64_t n = ggml_get_op_params_i32(layers, 1);
     const uint8_t * row = (const uint8_t *) stored->data + cell * ggml_xq_row_bytes(n, bits);
+    if (lift) {
+        // GQA-CL: the sum so far plus this layer's latent through its lift
+        const int64_t width = lift->ne[1];
+        if (prev) {
+            ggml_xq_sum_layers(prev, cell, sum, scratch);
+        } else {
+            std::fill(sum, sum + width, 0.0f);
+        }
+        ggml_xq_dequantize_row(row, scratch, n, bits);
+        for (int64_t i = 0; i < width; ++i) {
+            float lifted;
+            ggml_vec_dot_f32((int) n, &lifted, 0, (const float *) ((const char *) lift->data + i * lift->nb[1]), 0, scratch, 0, 1);
+            sum[i] = sum[i] + lifted;
+        }
+        return;
+    }
     if (prev == nullptr) {
         ggml_xq_dequantize_row(row, sum, n, bits);
         return;
@@ -33,29 +51,46 @@ void ggml_xq_sum_layers(const ggml_tensor * layers, int64_t cell, float * sum, f
     }
 }
 
+int64_t ggml_xq_layers_scratch(const ggml_tensor * layers) {
+    int64_t n = 0;
+    for (const ggml_tensor * layer = layers; layer != nullptr; layer = layer->src[0]) {
+        n = std::max<int64_t>(n, ggml_get_op_params_i32(layer, 1));
+    }
+    return n;
+}
+
 void ggml_compute_forward_xq_set_rows(const ggml_compute_params * params, ggml_tensor * dst) {
     const ggml_tensor * rows = dst->src[0];
     const ggml_tensor * idxs = dst->src[1];
     const ggml_tensor * base = dst->src[3];
+    const ggml_tensor * project = dst->src[4]; // GQA-CL: rows in X's space, stored through project
     const bool base_is_layers = base && base->op == GGML_OP_XQ_LAYERS;
     const int bits = ggml_get_op_params_i32(dst, 0);
-    const int64_t n = rows->ne[0];
+    const int64_t n = ggml_get_op_params_i32(dst, 1);
+    const int64_t n_in = rows->ne[0];
     const size_t row_bytes = ggml_xq_row_bytes(n, bits);
-    std::vector<float> delta(base ? n : 0);
-    std::vector<float> layers_sum(base_is_layers ? 2 * n : 0);
+    std::vector<float> delta(base ? n_in : 0);
+    std::vector<float> projected(project ? n : 0);
+    std::vector<float> layers_sum(base_is_layers ? n_in + ggml_xq_layers_scratch(base) : 0);
     for (int64_t t = params->ith; t < rows->ne[1]; t += params->nth) {
         const int64_t cell = ggml_xq_index(idxs, t);
         GGML_ASSERT(cell >= 0 && (size_t) (cell + 1) * row_bytes <= ggml_nbytes(dst));
         const float * row = (const float *) ((const char *) rows->data + t * rows->nb[1]);
         if (base) {
             if (base_is_layers) {
-                ggml_xq_sum_layers(base, cell, layers_sum.data(), layers_sum.data() + n);
+                ggml_xq_sum_layers(base, cell, layers_sum.data(), layers_sum.data() + n_in);
             }
             const float * prev = base_is_layers ? layers_sum.data() : (const float *) ((const char *) base->data + cell * base->nb[1]);
-            for (int64_t i = 0; i < n; ++i) {
+            for (int64_t i = 0; i < n_in; ++i) {
                 delta[i] = row[i] - prev[i];
             }
             row = delta.data();
+        }
+        if (project) {
+            for (int64_t i = 0; i < n; ++i) {
+                ggml_vec_dot_f32((int) n_in, &projected[i], 0, (const float *) ((const char *) project->data + i * project->nb[1]), 0, row, 0, 1);
+            }
+            row = projected.data();
         }
         ggml_xq_quantize_row(row, (uint8_t *) dst->data + cell * row_bytes, n, bits);
     }
