@@ -357,6 +357,13 @@ describe("Gemma 3 270M (Q4_K_M; sliding-window layers of 512, head_dim 256)", ()
     });
 });
 
+interface MemoryRun { peakRssBytes: number; weightBytes: number; cacheBytes: number; computeBytes: number }
+function xquantMemory(name: FixtureName, mode: string, cells: number): MemoryRun {
+    const result = spawnSync(toolPath("xquant-memory"), [fixturePath(name), mode, String(cells), "2"], { encoding: "utf8" });
+    if (result.status !== 0) throw new Error(`xquant-memory ${mode} ${cells} failed (${result.status}):\n${result.stderr}`);
+    return JSON.parse(result.stdout) as MemoryRun;
+}
+
 // GQA-CL through the fused op (+fused; the GEMM path stays its default): each cell's X̂ is the sum
 // of every layer so far's stored latent through that layer's lift, summed per block inside the op,
 // and the store takes its delta against that sum at the ubatch's cells (ggml_xq_set_rows_projected).
@@ -378,6 +385,14 @@ describe("GQA-CL through the fused attention op", () => {
         expect(native<{ nmse: number }>("seqrm", model, "xqlcl-2+fused").nmse).toBeLessThan(1e-10);
     });
 
+    it("xqlcl-4+fused: the compute buffers are the same at 1k and 8k cells; the GEMM path's grow", () => {
+        const [fused1k, fused8k, gemm1k, gemm8k] = [xquantMemory("gqa-random-f32", "xqlcl-4+fused", 1024), xquantMemory("gqa-random-f32", "xqlcl-4+fused", 8192),
+            xquantMemory("gqa-random-f32", "xqlcl-4", 1024), xquantMemory("gqa-random-f32", "xqlcl-4", 8192)];
+        expect(fused8k.computeBytes).toBe(fused1k.computeBytes);
+        expect(fused8k.cacheBytes).toBe(gemm8k.cacheBytes);
+        expect(gemm8k.computeBytes - gemm1k.computeBytes).toBeGreaterThan(7168 * 256 * 4);
+    }, 300_000);
+
     it("xqlcl-4+fused gives the GEMM path's tokens, logits within its quantizer's boundaries", () => {
         const result = native<Comparison>("compare", model, "xqlcl-4+fused", "0", "1", "xqlcl-4");
         expect(result.divergedOutsideTies).toBe(0);
@@ -391,12 +406,7 @@ describe("GQA-CL through the fused attention op", () => {
 // X̂ and K in f32 for every cell. native/tools/xquant-memory fills every cell (as 512-token
 // sequences) and decodes a token that attends to all of them.
 describe("memory of the fused attention op (xquant-memory)", () => {
-    interface MemoryRun { peakRssBytes: number; weightBytes: number; cacheBytes: number; computeBytes: number }
-    const memory = (mode: string, cells: number) => {
-        const result = spawnSync(toolPath("xquant-memory"), [fixturePath("mha-random-f32"), mode, String(cells), "2"], { encoding: "utf8" });
-        if (result.status !== 0) throw new Error(`xquant-memory ${mode} ${cells} failed (${result.status}):\n${result.stderr}`);
-        return JSON.parse(result.stdout) as MemoryRun;
-    };
+    const memory = (mode: string, cells: number) => xquantMemory("mha-random-f32", mode, cells);
 
     // llama.cpp's mask, n_kv x 512 f16 values (a ubatch's tokens), is in kv-f16's compute
     // buffer; the op does without it (the tokens' visibility and the cache's cell table)
