@@ -134,6 +134,16 @@ static void run_case(ggml_backend_t backend, results & r, int bits, int64_t n, i
     ggml_free(ctx);
 }
 
+// every cell 0..n_cells-1 once, in a random order (I64)
+static ggml_tensor * shuffled_cells(ggml_context * ctx, int64_t n_cells, std::mt19937 & rng) {
+    ggml_tensor * idxs = ggml_new_tensor_1d(ctx, GGML_TYPE_I64, n_cells);
+    std::vector<int64_t> order(n_cells);
+    std::iota(order.begin(), order.end(), 0);
+    std::shuffle(order.begin(), order.end(), rng);
+    std::memcpy(idxs->data, order.data(), n_cells * sizeof(int64_t));
+    return idxs;
+}
+
 // XQuant-CL's layer list (ggml_xq_layers): three layers stored as deltas against the list
 // of the layers before them must store the bytes of deltas against the chained loads
 // (the GEMM path's accumulator), and the list's load must give the chain's values.
@@ -142,11 +152,7 @@ static void run_layer_list_case(ggml_backend_t backend, results & r, int bits, i
     ggml_init_params params = { 16u * 1024 * 1024, nullptr, false };
     ggml_context * ctx = ggml_init(params);
     const size_t row_bytes = xq_row_bytes(n, bits);
-    ggml_tensor * idxs = ggml_new_tensor_1d(ctx, GGML_TYPE_I64, n_cells);
-    std::vector<int64_t> order(n_cells);
-    std::iota(order.begin(), order.end(), 0);
-    std::shuffle(order.begin(), order.end(), rng);
-    std::memcpy(idxs->data, order.data(), n_cells * sizeof(int64_t));
+    ggml_tensor * idxs = shuffled_cells(ctx, n_cells, rng);
 
     ggml_cgraph * gf = ggml_new_graph(ctx);
     ggml_tensor * by_list[n_layers];
@@ -188,11 +194,7 @@ static void run_lifted_list_case(ggml_backend_t backend, results & r, std::mt199
     ggml_init_params params = { 16u * 1024 * 1024, nullptr, false };
     ggml_context * ctx = ggml_init(params);
     const size_t row_bytes = xq_row_bytes(n, bits);
-    ggml_tensor * idxs = ggml_new_tensor_1d(ctx, GGML_TYPE_I64, n_cells);
-    std::vector<int64_t> order(n_cells);
-    std::iota(order.begin(), order.end(), 0);
-    std::shuffle(order.begin(), order.end(), rng);
-    std::memcpy(idxs->data, order.data(), n_cells * sizeof(int64_t));
+    ggml_tensor * idxs = shuffled_cells(ctx, n_cells, rng);
 
     ggml_cgraph * gf = ggml_new_graph(ctx);
     ggml_tensor * list = nullptr;

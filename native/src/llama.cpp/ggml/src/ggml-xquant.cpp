@@ -259,6 +259,23 @@ static struct ggml_tensor * xq_op(struct ggml_tensor * result, enum ggml_op op, 
     return result;
 }
 
+// both stores: rows of f32 into the cells idxs, stored as rows of n channels at bits
+static struct ggml_tensor * xq_set_rows_impl(
+        struct ggml_context * ctx,
+        struct ggml_tensor  * storage,
+        struct ggml_tensor  * rows,
+        struct ggml_tensor  * idxs,
+        struct ggml_tensor  * base,
+        int64_t               n,
+        int                   bits) {
+    GGML_ASSERT(ggml_xq_bits_supported(bits) && ggml_xq_group_size(n) > 0);
+    GGML_ASSERT(rows->type == GGML_TYPE_F32 && ggml_is_contiguous_rows(rows) && ggml_nrows(rows) == rows->ne[1]);
+    GGML_ASSERT((idxs->type == GGML_TYPE_I64 || idxs->type == GGML_TYPE_I32) && ggml_nelements(idxs) == rows->ne[1] && ggml_is_contiguous(idxs));
+    GGML_ASSERT(ggml_is_contiguous(storage));
+    // sources in ggml_set_rows' order: rows, indices, destination
+    return xq_op(ggml_view_tensor(ctx, storage), GGML_OP_XQ_SET_ROWS, bits, n, rows, idxs, storage, base);
+}
+
 struct ggml_tensor * ggml_xq_set_rows(
         struct ggml_context * ctx,
         struct ggml_tensor  * storage,
@@ -266,15 +283,9 @@ struct ggml_tensor * ggml_xq_set_rows(
         struct ggml_tensor  * idxs,
         struct ggml_tensor  * base,
         int                   bits) {
-    GGML_ASSERT(ggml_xq_bits_supported(bits) && ggml_xq_group_size(rows->ne[0]) > 0);
-    GGML_ASSERT(rows->type == GGML_TYPE_F32 && ggml_is_contiguous_rows(rows) && ggml_nrows(rows) == rows->ne[1]);
-    GGML_ASSERT((idxs->type == GGML_TYPE_I64 || idxs->type == GGML_TYPE_I32) && ggml_nelements(idxs) == rows->ne[1] && ggml_is_contiguous(idxs));
-    GGML_ASSERT(ggml_is_contiguous(storage));
     GGML_ASSERT(base == nullptr || (base->op == GGML_OP_XQ_LAYERS ? ggml_xq_layers_width(base) == rows->ne[0] && base->src[2] == nullptr
         : base->type == GGML_TYPE_F32 && base->ne[0] == rows->ne[0] && base->nb[0] == sizeof(float)));
-
-    // sources in ggml_set_rows' order: rows, indices, destination
-    return xq_op(ggml_view_tensor(ctx, storage), GGML_OP_XQ_SET_ROWS, bits, rows->ne[0], rows, idxs, storage, base);
+    return xq_set_rows_impl(ctx, storage, rows, idxs, base, rows->ne[0], bits);
 }
 
 struct ggml_tensor * ggml_xq_set_rows_projected(
@@ -285,15 +296,9 @@ struct ggml_tensor * ggml_xq_set_rows_projected(
         struct ggml_tensor  * layers,
         struct ggml_tensor  * project,
         int                   bits) {
-    const int64_t n = project->ne[1];
-    GGML_ASSERT(ggml_xq_bits_supported(bits) && ggml_xq_group_size(n) > 0);
-    GGML_ASSERT(rows->type == GGML_TYPE_F32 && ggml_is_contiguous_rows(rows) && ggml_nrows(rows) == rows->ne[1]);
-    GGML_ASSERT((idxs->type == GGML_TYPE_I64 || idxs->type == GGML_TYPE_I32) && ggml_nelements(idxs) == rows->ne[1] && ggml_is_contiguous(idxs));
-    GGML_ASSERT(ggml_is_contiguous(storage));
     GGML_ASSERT(layers->op == GGML_OP_XQ_LAYERS && layers->src[2] != nullptr && ggml_xq_layers_width(layers) == rows->ne[0]);
     GGML_ASSERT(project->type == GGML_TYPE_F32 && project->ne[0] == rows->ne[0] && ggml_is_contiguous(project));
-
-    struct ggml_tensor * result = xq_op(ggml_view_tensor(ctx, storage), GGML_OP_XQ_SET_ROWS, bits, n, rows, idxs, storage, layers);
+    struct ggml_tensor * result = xq_set_rows_impl(ctx, storage, rows, idxs, layers, project->ne[1], bits);
     result->src[4] = project;
     return result;
 }
