@@ -26,6 +26,11 @@ GGML_API bool   ggml_xq_bits_supported(int bits);
 GGML_API void   ggml_xq_hadamard(float * x, int n);
 GGML_API void   ggml_xq_quantize_row  (const float   * src, uint8_t * dst, int64_t n, int bits);
 GGML_API void   ggml_xq_dequantize_row(const uint8_t * src, float   * dst, int64_t n, int bits);
+// Sums of many rows of a cell (XQuant-CL) rotate once: each row's values before the rotation
+// are added to rotated (raw fp16 rows, which are not rotated, to plain), and
+// ggml_xq_unrotate_row then turns rotated into X's values (the rotation is linear).
+GGML_API void   ggml_xq_dequantize_row_add(const uint8_t * src, float * rotated, float * plain, int64_t n, int bits);
+GGML_API void   ggml_xq_unrotate_row(float * rotated, int64_t n);
 
 // GGML_OP_XQ_SET_ROWS: quantize rows (f32 [n, n_tokens]) into the cells idxs
 // (I64 or I32 [n_tokens]) of storage, whose cell i starts at byte i * row_bytes;

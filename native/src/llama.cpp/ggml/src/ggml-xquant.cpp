@@ -196,33 +196,58 @@ void ggml_xq_quantize_row(const float * src, uint8_t * dst, int64_t n, int bits)
     }
 }
 
-// One group's values before the rotation: min + scale * code. Byte-aligned
-// widths unpack without the bit stream's shifts, so the loops vectorize.
+// One group's values before the rotation, min + scale * code, written to dst (or, with add,
+// added to it). Byte-aligned widths unpack without the bit stream's shifts, so the loops vectorize.
+template <bool add>
 XQ_HOT_LOOP
 static void unpack_group(const uint8_t * codes, float * dst, int group, int bits, float scale, float min) {
+    const auto put = [dst](int i, float value) { dst[i] = (add ? dst[i] : 0.0f) + value; };
     switch (bits) {
         case 8:
             for (int i = 0; i < group; ++i) {
-                dst[i] = min + scale * codes[i];
+                put(i, min + scale * codes[i]);
             }
             break;
         case 4:
             for (int i = 0; i < group / 2; ++i) {
-                dst[2 * i]     = min + scale * (codes[i] & 0x0F);
-                dst[2 * i + 1] = min + scale * (codes[i] >> 4);
+                put(2 * i,     min + scale * (codes[i] & 0x0F));
+                put(2 * i + 1, min + scale * (codes[i] >> 4));
             }
             break;
         case 2:
             for (int i = 0; i < group / 4; ++i) {
                 for (int k = 0; k < 4; ++k) {
-                    dst[4 * i + k] = min + scale * ((codes[i] >> (2 * k)) & 0x03);
+                    put(4 * i + k, min + scale * ((codes[i] >> (2 * k)) & 0x03));
                 }
             }
             break;
         default:
             for (int i = 0; i < group; ++i) {
-                dst[i] = min + scale * unpack_code(codes, i, bits);
+                put(i, min + scale * unpack_code(codes, i, bits));
             }
+    }
+}
+
+// each group's values before the rotation, the rotation's 1/sqrt(group) in the scale and min
+template <bool add>
+static void unpack_row(const uint8_t * src, float * dst, int64_t n, int bits) {
+    const int group = ggml_xq_group_size(n);
+    const float norm = 1.0f / std::sqrt((float) group);
+    for (int64_t g0 = 0; g0 < n; g0 += group) {
+        ggml_fp16_t scale_h;
+        ggml_fp16_t min_h;
+        std::memcpy(&scale_h, src, sizeof(scale_h));
+        std::memcpy(&min_h, src + sizeof(scale_h), sizeof(min_h));
+        // the inline conversion: the exported one is a call through the PLT, per group
+        unpack_group<add>(src + 2 * sizeof(ggml_fp16_t), dst + g0, group, bits, norm * GGML_FP16_TO_FP32(scale_h), norm * GGML_FP16_TO_FP32(min_h));
+        src += group_bytes(group, bits);
+    }
+}
+
+void ggml_xq_unrotate_row(float * rotated, int64_t n) {
+    const int group = ggml_xq_group_size(n);
+    for (int64_t g0 = 0; g0 < n; g0 += group) {
+        hadamard_unscaled(rotated + g0, group);
     }
 }
 
@@ -231,17 +256,18 @@ void ggml_xq_dequantize_row(const uint8_t * src, float * dst, int64_t n, int bit
         ggml_fp16_to_fp32_row((const ggml_fp16_t *) src, dst, n);
         return;
     }
-    const int group = ggml_xq_group_size(n);
-    for (int64_t g0 = 0; g0 < n; g0 += group) {
-        ggml_fp16_t scale_h;
-        ggml_fp16_t min_h;
-        std::memcpy(&scale_h, src, sizeof(scale_h));
-        std::memcpy(&min_h, src + sizeof(scale_h), sizeof(min_h));
-        // the rotation is linear: its 1/sqrt(group) goes into the scale and min
-        const float norm = 1.0f / std::sqrt((float) group);
-        unpack_group(src + 2 * sizeof(ggml_fp16_t), dst + g0, group, bits, norm * ggml_fp16_to_fp32(scale_h), norm * ggml_fp16_to_fp32(min_h));
-        hadamard_unscaled(dst + g0, group);
-        src += group_bytes(group, bits);
+    unpack_row<false>(src, dst, n, bits);
+    ggml_xq_unrotate_row(dst, n);
+}
+
+void ggml_xq_dequantize_row_add(const uint8_t * src, float * rotated, float * plain, int64_t n, int bits) {
+    if (bits != 16) {
+        unpack_row<true>(src, rotated, n, bits);
+        return;
+    }
+    const ggml_fp16_t * values = (const ggml_fp16_t *) src;
+    for (int64_t i = 0; i < n; ++i) {
+        plain[i] += GGML_FP16_TO_FP32(values[i]);
     }
 }
 

@@ -36,6 +36,30 @@ size_t align_up(size_t n) {
     return (n + scratch_align - 1) / scratch_align * scratch_align;
 }
 
+// the CPUs where llamafile's sgemm has an f32 kernel (its F32 case), so where this build has one
+#if GGML_USE_LLAMAFILE && (defined(__AVX__) || defined(__AVX512F__) || defined(__ARM_NEON))
+constexpr bool has_f32_sgemm = true;
+#else
+constexpr bool has_f32_sgemm = false;
+#endif
+
+// Quantized weights go through the f32 sgemm: their rows are dequantized a panel of about
+// 256 KiB at a time, and each panel serves every cell of the block. Measured faster than
+// their own kernels: 2.6x for Q4_1, which the tiled sgemm does not take (one vec_dot per row
+// and cell), 1.1-1.2x for Q4_0 and Q8_0 (docs/performance.md).
+bool dequantized_in_panels(const ggml_tensor * w) {
+    return has_f32_sgemm && ggml_is_quantized(w->type);
+}
+
+int64_t panel_rows_for(int64_t width) {
+    return std::max<int64_t>((int64_t{1} << 16) / width / 16 * 16, 16);
+}
+
+// the type a block's X̂ meets w in: f32 where w is f32 or dequantized in panels
+ggml_type operand_type(const ggml_tensor * w) {
+    return dequantized_in_panels(w) ? GGML_TYPE_F32 : ggml_get_type_traits_cpu(w->type)->vec_dot_type;
+}
+
 // Shapes, and the byte offsets of the scratch: the block's buffers and the softmax
 // states are shared by the threads, the scores and RoPE table are each thread's own.
 struct attn_plan {
@@ -59,7 +83,7 @@ struct attn_plan {
     int64_t n_kv, head_dim, n_head, n_tokens, d_kv, n_gqa, k_width, v_offset, out_width, state_width, block_cells;
     size_t row_bytes;
 
-    size_t x_hat, k_dot, v_dot, k, v, state, tile_scores, tile_v, tile_out, tile_corr, shared;
+    size_t x_hat, k_dot, v_dot, w_panel, k, v, state, tile_scores, tile_v, tile_out, tile_corr, shared;
     bool tiled; // the queries tiled into GEMMs (prefill ubatches)
     bool lifted; // storage is a lifted layer list (GQA-CL): a cell's row is the list's sum
     size_t scores, rope, layer_rows, per_thread;
@@ -102,14 +126,18 @@ attn_plan plan_of(const ggml_tensor * dst) {
     const int64_t block_cells = a.block_cells;
 
     const auto converted_bytes = [block_cells](const ggml_tensor * w, int64_t width) {
-        const ggml_type type = w ? ggml_get_type_traits_cpu(w->type)->vec_dot_type : GGML_TYPE_F32;
+        const ggml_type type = w ? operand_type(w) : GGML_TYPE_F32;
         return type == GGML_TYPE_F32 ? 0 : block_cells * ggml_row_size(type, width);
+    };
+    const auto panel_bytes = [](const ggml_tensor * w, int64_t width) {
+        return w && dequantized_in_panels(w) ? sizeof(float) * std::min(panel_rows_for(width), w->ne[1]) * width : 0;
     };
     size_t at = 0;
     auto take = [&](size_t bytes) { const size_t offset = at; at += align_up(bytes); return offset; };
     a.x_hat  = take(sizeof(float) * block_cells * a.p.width);
     a.k_dot  = take(converted_bytes(a.wk, a.k_width));
     a.v_dot  = take(converted_bytes(a.wv, a.p.v_width));
+    a.w_panel = take(std::max(panel_bytes(a.wk, a.k_width), panel_bytes(a.wv, a.p.v_width)));
     a.k      = take(sizeof(float) * block_cells * a.d_kv);
     a.v      = take(a.wv ? sizeof(float) * block_cells * a.d_kv : 0);
     a.state  = take(sizeof(float) * a.n_tokens * a.n_head * a.state_width);
@@ -142,11 +170,11 @@ float mask_at(const attn_plan & a, int64_t t, int64_t cell) {
     return a.mask->type == GGML_TYPE_F16 ? ggml_fp16_to_fp32(((const ggml_fp16_t *) row)[cell]) : ((const float *) row)[cell];
 }
 
-// The block's cells as w's GEMM operand: X̂ itself (f32 weights), or its rows converted to
+// The block's cells as w's GEMM operand: X̂ itself (an f32 operand), or its rows converted to
 // w's vec_dot_type, this thread's cells only
 const void * gemm_operand(const attn_plan & a, const ggml_tensor * w, const float * src, int64_t width, int64_t cells,
         char * converted, int ith, int nth) {
-    const ggml_type type = ggml_get_type_traits_cpu(w->type)->vec_dot_type;
+    const ggml_type type = operand_type(w);
     if (type == GGML_TYPE_F32) {
         return src;
     }
@@ -179,11 +207,24 @@ void gemm(const ggml_compute_params * params, int64_t m, int64_t n, int64_t k, g
 }
 
 // rows[c] = w * operand[c] for the block's cells
-void project_block(const ggml_compute_params * params, const ggml_tensor * w, const void * operand, int64_t width,
-        int64_t operand_stride, int64_t cells, float * rows) {
-    const ggml_type type = ggml_get_type_traits_cpu(w->type)->vec_dot_type;
+void project_block(const ggml_compute_params * params, const attn_plan & a, char * shared, const ggml_tensor * w,
+        const void * operand, int64_t width, int64_t operand_stride, int64_t cells, float * rows) {
+    const ggml_type type = operand_type(w);
     const size_t operand_row = type == GGML_TYPE_F32 ? sizeof(float) * operand_stride : ggml_row_size(type, width);
-    gemm(params, w->ne[1], cells, width, w->type, w->data, w->nb[1], operand, operand_row, rows, w->ne[1]);
+    if (!dequantized_in_panels(w)) {
+        gemm(params, w->ne[1], cells, width, w->type, w->data, w->nb[1], operand, operand_row, rows, w->ne[1]);
+        return;
+    }
+    float * panel = (float *) (shared + a.w_panel);
+    const auto to_float = ggml_get_type_traits(w->type)->to_float;
+    for (int64_t row0 = 0; row0 < w->ne[1]; row0 += panel_rows_for(width)) {
+        const int64_t n_rows = std::min(panel_rows_for(width), w->ne[1] - row0);
+        for (int64_t r = params->ith; r < n_rows; r += params->nth) {
+            to_float((const char *) w->data + (row0 + r) * w->nb[1], panel + r * width, width);
+        }
+        ggml_barrier(params->threadpool);
+        gemm(params, n_rows, cells, width, GGML_TYPE_F32, panel, sizeof(float) * width, operand, operand_row, rows + row0, w->ne[1]);
+    }
 }
 
 // RoPE's cos/sin for one position, as ggml's rope computes them (YaRN included)
@@ -220,15 +261,22 @@ void rope_head(const ggml_xq_attn_rope & rope, const float * cache, float * x) {
     }
 }
 
-// XQuant-CL: the cell's row (its stored delta, dequantized) plus the earlier layers' rows,
-// then the layer's RMS norm, as the GEMM path's chained load and build_norm compute it
+// XQuant-CL: the cell's row (its stored delta) plus the earlier layers' rows, then the layer's
+// RMS norm, as the GEMM path's chained load and build_norm compute it. The rows are summed
+// before the rotation and rotated once: one inverse Hadamard per cell, not one per layer.
 void cross_layer_row(const attn_plan & a, int64_t cell, float * row, float * layer_rows) {
-    if (a.layers) {
-        float * sum = layer_rows;
-        ggml_xq_sum_layers(a.layers, cell, sum, layer_rows + a.p.width);
-        for (int64_t i = 0; i < a.p.width; ++i) {
-            row[i] = row[i] + sum[i];
-        }
+    float * rotated = layer_rows;
+    float * plain = layer_rows + a.p.width;
+    std::fill(rotated, rotated + a.p.width, 0.0f);
+    std::fill(plain, plain + a.p.width, 0.0f);
+    ggml_xq_dequantize_row_add((const uint8_t *) a.storage->data + cell * a.row_bytes, rotated, plain, a.p.width, a.p.bits);
+    for (const ggml_tensor * layer = a.layers; layer != nullptr; layer = layer->src[0]) {
+        const int bits = ggml_get_op_params_i32(layer, 0);
+        ggml_xq_dequantize_row_add((const uint8_t *) layer->src[1]->data + cell * ggml_xq_row_bytes(a.p.width, bits), rotated, plain, a.p.width, bits);
+    }
+    ggml_xq_unrotate_row(rotated, a.p.width);
+    for (int64_t i = 0; i < a.p.width; ++i) {
+        row[i] = rotated[i] + plain[i];
     }
     double squares = 0.0;
     for (int64_t i = 0; i < a.p.width; ++i) {
@@ -405,10 +453,11 @@ void ggml_compute_forward_xq_attn(const ggml_compute_params * params, ggml_tenso
                 ggml_xq_sum_layers(a.storage, cell0 + c, x_hat + c * a.p.width, (float *) (own + a.layer_rows));
                 continue;
             }
-            ggml_xq_dequantize_row((const uint8_t *) a.storage->data + (cell0 + c) * a.row_bytes, x_hat + c * a.p.width, a.p.width, a.p.bits);
             if (a.x_norm) {
                 cross_layer_row(a, cell0 + c, x_hat + c * a.p.width, (float *) (own + a.layer_rows));
+                continue;
             }
+            ggml_xq_dequantize_row((const uint8_t *) a.storage->data + (cell0 + c) * a.row_bytes, x_hat + c * a.p.width, a.p.width, a.p.bits);
         }
         for (int64_t t = 0; a.exact && t < a.exact->ne[1]; ++t) {
             const int64_t c = ggml_xq_index(a.idxs, t) - cell0;
@@ -420,9 +469,9 @@ void ggml_compute_forward_xq_attn(const ggml_compute_params * params, ggml_tenso
         const void * v_operand = a.wv ? gemm_operand(a, a.wv, x_hat + a.v_offset, a.p.v_width, cells, shared + a.v_dot, ith, nth) : nullptr;
         ggml_barrier(params->threadpool);
 
-        project_block(params, a.wk, k_operand, a.k_width, a.p.width, cells, (float *) (shared + a.k));
+        project_block(params, a, shared, a.wk, k_operand, a.k_width, a.p.width, cells, (float *) (shared + a.k));
         if (a.wv) {
-            project_block(params, a.wv, v_operand, a.p.v_width, a.p.width, cells, (float *) (shared + a.v));
+            project_block(params, a, shared, a.wv, v_operand, a.p.v_width, a.p.width, cells, (float *) (shared + a.v));
         }
         for (int64_t c = ith; c < cells; c += nth) {
             finish_k(a, (float *) (shared + a.k) + c * a.d_kv, a.cell_pos[cell0 + c], (float *) (own + a.rope));
