@@ -201,7 +201,7 @@ void ggml_xq_quantize_row(const float * src, uint8_t * dst, int64_t n, int bits)
 template <bool add>
 XQ_HOT_LOOP
 static void unpack_group(const uint8_t * codes, float * dst, int group, int bits, float scale, float min) {
-    const auto put = [dst](int i, float value) { dst[i] = (add ? dst[i] : 0.0f) + value; };
+    const auto put = [dst](int i, float value) { dst[i] = add ? dst[i] + value : value; };
     switch (bits) {
         case 8:
             for (int i = 0; i < group; ++i) {
