@@ -147,13 +147,16 @@ EOF
         step "make the d=2048 16-layer random MHA model" 90 "$OUT/bench.log" \
             python3 fixtures/gguf_tool.py make "$OUT/bench-model.json"
     fi
-    for model in fixtures/models/mha-trained.gguf "$big"; do
+    # the Q4_0 fixture: quantized weights, which XQ_ATTN on CUDA reads through f16 copies
+    for model in fixtures/models/mha-trained.gguf "$big" fixtures/models/mha-trained-q4_0.gguf; do
         if [[ ! -f "$model" ]]; then
             note "bench: $model is missing (carry fixtures/models)"
             continue
         fi
+        modes=kv-f16,kv-q4_0,xq-4,xqcl-2
+        [[ "$model" == *q4_0* ]] && modes=kv-f16,xq-4,xq-4+gemm
         step "bench $(basename "$model")" 150 "$OUT/bench.log" \
-            npm run bench -- --model "$model" --modes kv-f16,kv-q4_0,xq-4,xqcl-2 --depths 1024,4096,16384 --gpu \
+            npm run bench -- --model "$model" --modes "$modes" --depths 1024,4096,16384 --gpu \
                 --json "$OUT/bench-$(basename "$model" .gguf).json"
     done
 fi

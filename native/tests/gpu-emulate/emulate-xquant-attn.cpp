@@ -40,12 +40,44 @@ static void with_instance(int group, bool f16_weights, F body) {
 }
 
 #if defined(XQ_EMULATE_CUDA)
+// ggml_get_to_fp16_cuda's types, as far as the CPU can tell: f32 and those with a dequantizer
+static bool converts_to_f16(ggml_type type) {
+    return type == GGML_TYPE_F32 || ggml_get_type_traits(type)->to_float != nullptr;
+}
+
+static const bool converts_weights = true;
+
+static bool gpu_supported(const ggml_tensor * op) {
+    return ggml_xq_attn_gpu_supported(op, XQ_ATTN_MAX_HEAD_DIM, XQ_ATTN_ROWS, converts_to_f16);
+}
+
+// w as f16 values, converted on the host as ggml_get_to_fp16_cuda converts it on the device
+static std::vector<ggml_fp16_t> f16_copy(const ggml_tensor * w) {
+    std::vector<float> values(ggml_nelements(w));
+    if (w->type == GGML_TYPE_F32) std::memcpy(values.data(), w->data, values.size() * sizeof(float));
+    else                          ggml_get_type_traits(w->type)->to_float(w->data, values.data(), (int64_t) values.size());
+    std::vector<ggml_fp16_t> copy(values.size());
+    ggml_fp32_to_fp16_row(values.data(), copy.data(), (int64_t) values.size());
+    return copy;
+}
+
 // as ggml_cuda_op_xq_attn (ggml-cuda/xquant-attn.cu), the pool's scratch full of NaN
 static int run_attn(ggml_tensor * dst) {
     xq_attn_plan plan = xq_attn_plan_of(dst, target_blocks);
     std::vector<float> partial(plan.partial_floats, NAN), max_sum(plan.max_sum_floats, NAN);
     plan.args.partial = partial.data();
     plan.args.max_sum = max_sum.data();
+    const ggml_tensor * wk = dst->src[2];
+    const ggml_tensor * wv = plan.args.wv ? dst->src[GGML_XQ_ATTN_FIRST_OPTIONAL] : nullptr;
+    std::vector<ggml_fp16_t> wk_f16, wv_f16;
+    if (xq_attn_converts(wk, plan.f16_weights)) {
+        wk_f16 = f16_copy(wk);
+        plan.args.wk = wk_f16.data();
+    }
+    if (xq_attn_converts(wv, plan.f16_weights)) {
+        wv_f16 = f16_copy(wv);
+        plan.args.wv = wv_f16.data();
+    }
     with_instance(plan.group, plan.f16_weights, [&]<int G, typename TW>() {
         emu_launch(plan.grid_x, (unsigned) plan.n_splits, XQ_ATTN_THREADS, [&](unsigned x, unsigned y, int t) {
             blockIdx = { x, y, 0 };
@@ -59,23 +91,6 @@ static int run_attn(ggml_tensor * dst) {
         k_xq_attn_merge(plan.args, plan.n_splits, (char *) dst->data, dst->nb[1], dst->nb[2]);
     });
     return plan.n_splits;
-}
-
-// CUDA's supports_op must take the case, and refuse it with a flag it does not
-// know (the cross-layer variant's) or a quantized weight
-static int supports_op_mismatches(ggml_tensor * op) {
-    int mismatches = !ggml_xq_attn_gpu_supported(op, XQ_ATTN_MAX_HEAD_DIM, XQ_ATTN_ROWS);
-    ggml_xq_attn_params p = ggml_xq_attn_get_params(op);
-    p.flags |= 1 << 4;
-    std::memcpy(op->op_params, &p, sizeof(p));
-    mismatches += ggml_xq_attn_gpu_supported(op, XQ_ATTN_MAX_HEAD_DIM, XQ_ATTN_ROWS);
-    p.flags &= ~(1 << 4);
-    std::memcpy(op->op_params, &p, sizeof(p));
-    const ggml_type type_w = op->src[2]->type;
-    op->src[2]->type = GGML_TYPE_Q8_0;
-    mismatches += ggml_xq_attn_gpu_supported(op, XQ_ATTN_MAX_HEAD_DIM, XQ_ATTN_ROWS);
-    op->src[2]->type = type_w;
-    return mismatches;
 }
 #else
 // as ggml_metal_op_xq_attn (patch 0013, ggml-metal-ops.cpp), the scratch after dst full of NaN
@@ -133,23 +148,53 @@ static int run_attn(ggml_tensor * op) {
     return n_splits;
 }
 
-// supports_op is in ggml-metal-device.cpp (patch 0013), which needs Metal to link
-static int supports_op_mismatches(ggml_tensor *) {
-    return 0;
+// as ggml_metal_device_supports_xq_attn (patch 0013): Metal converts no weights
+static const bool converts_weights = false;
+
+static bool gpu_supported(const ggml_tensor * op) {
+    return ggml_xq_attn_gpu_supported(op, OP_XQ_ATTN_MAX_HEAD_DIM, OP_XQ_ATTN_ROWS, nullptr);
 }
 #endif
+
+// supports_op must refuse op with a flag the kernels do not know (the cross-layer
+// variant's) or a weight type no backend converts
+static int refusal_mismatches(ggml_tensor * op) {
+    ggml_xq_attn_params p = ggml_xq_attn_get_params(op);
+    p.flags |= 1 << 4;
+    std::memcpy(op->op_params, &p, sizeof(p));
+    int mismatches = gpu_supported(op);
+    p.flags &= ~(1 << 4);
+    std::memcpy(op->op_params, &p, sizeof(p));
+    const ggml_type type_w = op->src[2]->type;
+    op->src[2]->type = GGML_TYPE_I32;
+    mismatches += gpu_supported(op);
+    op->src[2]->type = type_w;
+    return mismatches;
+}
 
 struct attn_case {
     int bits;
     int64_t width, k_width, v_width, head_dim, n_head, n_head_kv, n_kv, n_tokens;
-    bool f16_w, plain_v, neox, bias, norm, factors, yarn, mask_f16, idx32, padded_token;
+    ggml_type type_wk, type_wv; // wv's only where not absorbed (plain_v)
+    bool plain_v, neox, bias, norm, factors, yarn, mask_f16, idx32, padded_token;
 };
+
+// the weights the kernels read as they are (f32, or f16, of one type) or through f16 copies
+enum weight_kind { WEIGHTS_F32, WEIGHTS_F16, WEIGHTS_CONVERTED };
+
+static weight_kind weight_kind_of(const attn_case & k) {
+    const bool one_type = !k.plain_v || k.type_wv == k.type_wk;
+    if (one_type && k.type_wk == GGML_TYPE_F32) return WEIGHTS_F32;
+    if (one_type && k.type_wk == GGML_TYPE_F16) return WEIGHTS_F16;
+    return WEIGHTS_CONVERTED;
+}
 
 struct totals {
     int cases = 0;
     int splits_max = 0;
+    int refused = 0; // cases the backend's supports_op refuses, as it should
     int supports_op_mismatches = 0;
-    double nmse_max[2] = { 0.0, 0.0 }; // f32, f16 weights
+    double nmse_max[3] = { 0.0, 0.0, 0.0 }; // by weight_kind
     double padded_max_abs = 0.0;
 };
 
@@ -157,23 +202,22 @@ static void fill(ggml_tensor * t, std::mt19937 & rng, float lo, float hi) {
     std::uniform_real_distribution<float> dist(lo, hi);
     std::vector<float> v(ggml_nelements(t));
     for (float & x : v) x = dist(rng);
-    if (t->type == GGML_TYPE_F16) {
-        ggml_fp32_to_fp16_row(v.data(), (ggml_fp16_t *) t->data, (int64_t) v.size());
-    } else {
+    if (t->type == GGML_TYPE_F32) {
         std::memcpy(t->data, v.data(), v.size() * sizeof(float));
+    } else {
+        ggml_quantize_chunk(t->type, v.data(), t->data, 0, ggml_nrows(t), t->ne[0], nullptr);
     }
 }
 
 static void run_case(totals & r, const attn_case & k, ggml_backend_t cpu, std::mt19937 & rng) {
-    const ggml_type type_w = k.f16_w ? GGML_TYPE_F16 : GGML_TYPE_F32;
     const int64_t d_kv = k.head_dim * k.n_head_kv;
     const size_t row_bytes = ggml_xq_row_bytes(k.width, k.bits);
     ggml_init_params params = { 64 * ggml_tensor_overhead() + ggml_graph_overhead(), nullptr, true };
     ggml_context * ctx = ggml_init(params);
     ggml_tensor * storage = ggml_new_tensor_1d(ctx, GGML_TYPE_I8, (int64_t) row_bytes * k.n_kv);
     ggml_tensor * q = ggml_new_tensor_3d(ctx, GGML_TYPE_F32, k.head_dim, k.n_head, k.n_tokens);
-    ggml_tensor * wk = ggml_new_tensor_2d(ctx, type_w, k.k_width, d_kv);
-    ggml_tensor * wv = k.plain_v ? ggml_new_tensor_2d(ctx, type_w, k.v_width, d_kv) : nullptr;
+    ggml_tensor * wk = ggml_new_tensor_2d(ctx, k.type_wk, k.k_width, d_kv);
+    ggml_tensor * wv = k.plain_v ? ggml_new_tensor_2d(ctx, k.type_wv, k.v_width, d_kv) : nullptr;
     ggml_tensor * k_bias = k.bias ? ggml_new_tensor_1d(ctx, GGML_TYPE_F32, d_kv) : nullptr;
     ggml_tensor * k_norm = k.norm ? ggml_new_tensor_1d(ctx, GGML_TYPE_F32, k.head_dim) : nullptr;
     ggml_tensor * factors = k.factors ? ggml_new_tensor_1d(ctx, GGML_TYPE_F32, k.head_dim / 2) : nullptr;
@@ -231,7 +275,16 @@ static void run_case(totals & r, const attn_case & k, ggml_backend_t cpu, std::m
     if (ggml_backend_graph_compute(cpu, graph) != GGML_STATUS_SUCCESS) std::abort();
     std::vector<float> want((const float *) out->data, (const float *) out->data + ggml_nelements(out));
     std::fill((float *) out->data, (float *) out->data + ggml_nelements(out), NAN);
-    r.supports_op_mismatches += supports_op_mismatches(out);
+    const weight_kind kind = weight_kind_of(k);
+    // CUDA takes every case; Metal every case but converted weights
+    const bool taken = gpu_supported(out);
+    r.supports_op_mismatches += refusal_mismatches(out) + (taken != (kind != WEIGHTS_CONVERTED || converts_weights));
+    if (!taken) {
+        r.refused++;
+        ggml_backend_buffer_free(buffer);
+        ggml_free(ctx);
+        return;
+    }
     r.splits_max = std::max(r.splits_max, run_attn(out));
 
     const float * got = (const float *) out->data;
@@ -241,7 +294,7 @@ static void run_case(totals & r, const attn_case & k, ggml_backend_t cpu, std::m
         den += (double) want[i] * want[i];
     }
     const double nmse = std::isfinite(num) ? num / den : INFINITY;
-    r.nmse_max[k.f16_w] = std::max(r.nmse_max[k.f16_w], nmse);
+    r.nmse_max[kind] = std::max(r.nmse_max[kind], nmse);
     if (k.padded_token) {
         // out is [out_width, n_tokens, n_head]: the padded token's rows must be zero
         for (int64_t h = 0; h < k.n_head; ++h) {
@@ -249,9 +302,10 @@ static void run_case(totals & r, const attn_case & k, ggml_backend_t cpu, std::m
             for (int64_t e = 0; e < out->ne[0]; ++e) r.padded_max_abs = std::max(r.padded_max_abs, (double) std::fabs(o[e]));
         }
     }
-    std::fprintf(stderr, "bits %d width %lld k/v %lld/%lld D %lld heads %lld/%lld n_kv %lld tokens %lld %s %s %s%s%s%s%s%s: nmse %.3e\n",
+    std::fprintf(stderr, "bits %d width %lld k/v %lld/%lld D %lld heads %lld/%lld n_kv %lld tokens %lld %s/%s %s %s%s%s%s%s%s: nmse %.3e\n",
         k.bits, (long long) k.width, (long long) k.k_width, (long long) k.v_width, (long long) k.head_dim, (long long) k.n_head,
-        (long long) k.n_head_kv, (long long) k.n_kv, (long long) k.n_tokens, k.f16_w ? "f16" : "f32", k.plain_v ? "plain" : "absorbed",
+        (long long) k.n_head_kv, (long long) k.n_kv, (long long) k.n_tokens, ggml_type_name(k.type_wk),
+        k.plain_v ? ggml_type_name(k.type_wv) : "-", k.plain_v ? "plain" : "absorbed",
         k.neox ? "neox" : "normal", k.bias ? " bias" : "", k.norm ? " norm" : "", k.factors ? " factors" : "", k.yarn ? " yarn" : "",
         k.padded_token ? " padded" : "", nmse);
     r.cases++;
@@ -271,32 +325,41 @@ int main(int argc, char ** argv) {
         return 1;
     }
     // bits, width, k_width, v_width, head_dim, n_head, n_head_kv, n_kv, n_tokens,
-    // f16_w, plain_v, neox, bias, norm, factors, yarn, mask_f16, idx32, padded_token
+    // type_wk, type_wv, plain_v, neox, bias, norm, factors, yarn, mask_f16, idx32, padded_token
+    const ggml_type F32 = GGML_TYPE_F32, F16 = GGML_TYPE_F16;
+    const ggml_type Q4_0 = GGML_TYPE_Q4_0, Q4_K = GGML_TYPE_Q4_K, Q6_K = GGML_TYPE_Q6_K, Q8_0 = GGML_TYPE_Q8_0;
     const attn_case cases[] = {
         // decode steps: 100 cells are 7 tiles, in 4 splits
-        { 4,  256, 256, 256, 64, 4, 2, 100, 1, false, false, false, false, false, false, false, false, false, false },
-        { 2,  256, 256, 256, 64, 4, 2, 100, 1, true,  true,  true,  true,  true,  false, false, false, true,  false },
-        { 8,  256, 256, 256, 64, 4, 2, 100, 1, false, true,  false, false, false, true,  true,  true,  false, false },
-        { 16, 256, 256, 256, 64, 4, 2, 100, 1, true,  false, true,  true,  true,  true,  false, false, false, false },
+        { 4,  256, 256, 256, 64,  4, 2, 100, 1, F32,  F32,  false, false, false, false, false, false, false, false, false },
+        { 2,  256, 256, 256, 64,  4, 2, 100, 1, F16,  F16,  true,  true,  true,  true,  false, false, false, true,  false },
+        { 8,  256, 256, 256, 64,  4, 2, 100, 1, F32,  F32,  true,  false, false, false, true,  true,  true,  false, false },
+        { 16, 256, 256, 256, 64,  4, 2, 100, 1, F16,  F16,  false, true,  true,  true,  true,  false, false, false, false },
         // ubatches of 5 tokens
-        { 4,  256, 256, 256, 64, 4, 2, 100, 5, true,  false, true,  false, true,  false, false, true,  false, true  },
-        { 2,  256, 256, 256, 64, 4, 2, 100, 5, false, true,  false, true,  false, true,  false, false, true,  false },
-        { 8,  256, 256, 256, 64, 4, 2, 100, 5, true,  true,  true,  false, false, false, false, false, false, true  },
-        { 16, 256, 256, 256, 64, 4, 2, 100, 5, false, false, false, true,  true,  true,  true,  false, false, false },
+        { 4,  256, 256, 256, 64,  4, 2, 100, 5, F16,  F16,  false, true,  false, true,  false, false, true,  false, true },
+        { 2,  256, 256, 256, 64,  4, 2, 100, 5, F32,  F32,  true,  false, true,  false, true,  false, false, true,  false },
+        { 8,  256, 256, 256, 64,  4, 2, 100, 5, F16,  F16,  true,  true,  false, false, false, false, false, false, true },
+        { 16, 256, 256, 256, 64,  4, 2, 100, 5, F32,  F32,  false, false, true,  true,  true,  true,  false, false, false },
         // the GQA latent layout: K from the row's first half, V from its second, inside one group of 128
-        { 4,  128, 64,  64,  32, 4, 2, 60,  1, false, false, true,  false, false, false, false, false, false, false },
-        { 4,  128, 64,  64,  32, 4, 2, 60,  5, true,  true,  false, true,  false, false, false, false, false, false },
+        { 4,  128, 64,  64,  32,  4, 2, 60,  1, F32,  F32,  false, true,  false, false, false, false, false, false, false },
+        { 4,  128, 64,  64,  32,  4, 2, 60,  5, F16,  F16,  true,  false, true,  false, false, false, false, false, false },
         // groups of 32 and 64, one kv head per query head, head_dim 128
-        { 2,  96,  96,  96,  32, 2, 2, 40,  5, false, true,  true,  false, true,  false, false, false, false, false },
-        { 8,  192, 192, 192, 128, 2, 1, 40, 1, true,  false, false, false, false, false, false, false, false, false },
+        { 2,  96,  96,  96,  32,  2, 2, 40,  5, F32,  F32,  true,  true,  false, true,  false, false, false, false, false },
+        { 8,  192, 192, 192, 128, 2, 1, 40,  1, F16,  F16,  false, false, false, false, false, false, false, false, false },
+        // a quantized GGUF's weights (CUDA converts them to f16 copies; Metal refuses them):
+        // Q4_0, Q4_K_M's Q4_K wk with Q6_K wv, Q8_0 absorbed, f16 wk beside f32 wv
+        { 4,  256, 256, 256, 64,  4, 2, 100, 1, Q4_0, Q4_0, true,  true,  false, false, false, false, false, false, false },
+        { 3,  256, 256, 256, 64,  4, 2, 100, 5, Q4_K, Q6_K, true,  false, true,  true,  false, false, true,  false, false },
+        { 2,  128, 64,  64,  32,  4, 2, 60,  1, Q8_0, Q8_0, false, true,  false, false, true,  false, false, true,  false },
+        { 8,  256, 256, 256, 64,  4, 2, 100, 1, F16,  F32,  true,  false, false, true,  false, false, false, false, false },
     };
     std::mt19937 rng(7);
     totals r;
     const auto start = std::chrono::steady_clock::now();
     for (const attn_case & k : cases) run_case(r, k, cpu, rng);
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    std::printf("{\"cases\": %d, \"splitsMax\": %d, \"supportsOpMismatches\": %d, \"nmseMaxF32\": %.3e, \"nmseMaxF16\": %.3e, \"paddedMaxAbs\": %.3e, \"seconds\": %.1f}\n",
-        r.cases, r.splits_max, r.supports_op_mismatches, r.nmse_max[0], r.nmse_max[1], r.padded_max_abs, seconds);
+    std::printf("{\"cases\": %d, \"refused\": %d, \"splitsMax\": %d, \"supportsOpMismatches\": %d, \"nmseMaxF32\": %.3e, \"nmseMaxF16\": %.3e, \"nmseMaxConverted\": %.3e, \"paddedMaxAbs\": %.3e, \"seconds\": %.1f}\n",
+        r.cases, r.refused, r.splits_max, r.supports_op_mismatches, r.nmse_max[WEIGHTS_F32], r.nmse_max[WEIGHTS_F16],
+        r.nmse_max[WEIGHTS_CONVERTED], r.padded_max_abs, seconds);
     ggml_backend_free(cpu);
     return 0;
 }

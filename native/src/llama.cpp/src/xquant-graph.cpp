@@ -206,6 +206,12 @@ ggml_tensor * llm_graph_context::build_attn_xq(
     ggml_tensor * fused_v_w = variant == XQ_VARIANT_LATENT ? (factors ? factors->rebuild_v : nullptr) : layer.wv;
     const bool fused_absorb = xq_absorb_v(cparams) && n_tokens * n_head_q < n_embd_kv;
     const bool weights_on_host = ggml_backend_buffer_is_host(fused_k_w->buffer) && ggml_backend_buffer_is_host(fused_v_w->buffer);
+    // whether op runs on the device that holds the weights: where it does not, the scheduler
+    // would run it on the CPU and copy its inputs (a layer's whole X storage) at every step
+    const auto runs_with_weights = [&](ggml_tensor * op) {
+        ggml_backend_dev_t device = ggml_backend_buft_get_device(ggml_backend_buffer_get_type(fused_k_w->buffer));
+        return weights_on_host || (device != nullptr && ggml_backend_dev_supports_op(device, op));
+    };
     const bool fused_variant = variant == XQ_VARIANT_X || variant == XQ_VARIANT_LATENT
         || (cross_layer && weights_on_host && (!delta || xq_layers != nullptr) && layer.attn_norm != nullptr
             && layer.attn_norm->type == GGML_TYPE_F32 && ggml_backend_buffer_is_host(layer.attn_norm->buffer))
@@ -324,8 +330,7 @@ ggml_tensor * llm_graph_context::build_attn_xq(
             xq_layers = ggml_xq_layers(ctx0, earlier, stored, width, bits);
             xq_acc = nullptr;
         }
-        ggml_backend_dev_t device = ggml_backend_buft_get_device(ggml_backend_buffer_get_type(fused_k_w->buffer));
-        if (weights_on_host || (device != nullptr && ggml_backend_dev_supports_op(device, cur))) {
+        if (runs_with_weights(cur)) {
             return attn_output(xq_attn_heads(cur));
         }
         // not on this device: the op stays out of the graph and the GEMM path runs
@@ -411,14 +416,15 @@ ggml_tensor * llm_graph_context::build_attn_xq(
     if (absorb) {
         // Attention weights V over the cells, so it wants each channel's values over the cells
         // contiguous (llama.cpp's transposed V layout). For X, the load writes X̂ that way
-        // (with the ubatch's exact rows); otherwise v_src is transposed by a copy.
-        ggml_tensor * v_shared;
+        // (with the ubatch's exact rows) where it runs with the weights (no GPU kernel has it);
+        // otherwise v_src is transposed by a copy.
+        ggml_tensor * v_shared = ggml_reshape_3d(ctx0, v_src, v_src->ne[0], 1, n_kv);
         if (variant == XQ_VARIANT_X) {
             const bool exact = xq_exact_ubatch(cparams);
             ggml_tensor * x_hat_t = ggml_xq_load_transposed(ctx0, stored, exact ? xq_x : nullptr, exact ? k_idxs : nullptr, width, n_kv, bits);
-            v_shared = ggml_view_3d(ctx0, x_hat_t, n_kv, 1, width, x_hat_t->nb[1] * width, x_hat_t->nb[1], 0);
-        } else {
-            v_shared = ggml_reshape_3d(ctx0, v_src, v_src->ne[0], 1, n_kv);
+            if (runs_with_weights(x_hat_t)) {
+                v_shared = ggml_view_3d(ctx0, x_hat_t, n_kv, 1, width, x_hat_t->nb[1] * width, x_hat_t->nb[1], 0);
+            }
         }
         ggml_tensor * v_heads = ggml_reshape_3d(ctx0, v_w, v_w->ne[0], n_embd_head, n_head_kv);
         cur = build_attn_mha(q_cur, k, v_shared, kq_b, kq_mask, sinks, v_heads, 0, kq_scale, il);

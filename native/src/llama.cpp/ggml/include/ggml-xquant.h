@@ -211,10 +211,13 @@ GGML_API struct ggml_tensor * ggml_xq_attn_cross_layer(
         float                 eps);
 
 // Whether the GPU kernels of XQ_ATTN (CUDA, Metal) take op: f32 or f16 wk (wv of
-// the same type), head_dim <= max_head_dim, at most max_rows query heads per kv
-// head, none of the cross-layer sources; q, the mask and the exact rows read by
-// their row strides, the other sources contiguous.
-GGML_API bool ggml_xq_attn_gpu_supported(const struct ggml_tensor * op, int64_t max_head_dim, int64_t max_rows);
+// the same type), or, where the backend converts weights to f16 copies
+// (converts_to_f16 non-null), any types that are f16 or that it converts;
+// head_dim <= max_head_dim, at most max_rows query heads per kv head, none of the
+// cross-layer sources; q, the mask and the exact rows read by their row strides,
+// the other sources contiguous.
+GGML_API bool ggml_xq_attn_gpu_supported(const struct ggml_tensor * op, int64_t max_head_dim, int64_t max_rows,
+        bool (*converts_to_f16)(enum ggml_type type));
 
 // the op's parameters, read back by the kernels
 enum ggml_xq_attn_flag {

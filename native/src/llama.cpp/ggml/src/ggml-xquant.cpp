@@ -561,7 +561,8 @@ struct ggml_tensor * ggml_xq_attn_cross_layer(
     return attn;
 }
 
-bool ggml_xq_attn_gpu_supported(const struct ggml_tensor * op, int64_t max_head_dim, int64_t max_rows) {
+bool ggml_xq_attn_gpu_supported(const struct ggml_tensor * op, int64_t max_head_dim, int64_t max_rows,
+        bool (*converts_to_f16)(enum ggml_type type)) {
     const ggml_xq_attn_params p = ggml_xq_attn_get_params(op);
     // other flags belong to variants the GPU kernels do not take
     const int known = GGML_XQ_ATTN_HAS_WV | GGML_XQ_ATTN_HAS_K_BIAS | GGML_XQ_ATTN_HAS_K_NORM | GGML_XQ_ATTN_HAS_ROPE_FACTORS;
@@ -575,8 +576,12 @@ bool ggml_xq_attn_gpu_supported(const struct ggml_tensor * op, int64_t max_head_
     const ggml_tensor * q = op->src[1];
     const ggml_tensor * wk = op->src[2];
     const ggml_tensor * wv = p.flags & GGML_XQ_ATTN_HAS_WV ? op->src[GGML_XQ_ATTN_FIRST_OPTIONAL] : nullptr;
-    // one weight type per kernel
-    if ((wk->type != GGML_TYPE_F32 && wk->type != GGML_TYPE_F16) || (wv && wv->type != wk->type)) {
+    // f32 or f16 weights of one type as they are; any other mix only through f16 copies
+    const bool as_they_are = (wk->type == GGML_TYPE_F32 || wk->type == GGML_TYPE_F16) && (!wv || wv->type == wk->type);
+    const auto as_f16 = [converts_to_f16](const ggml_tensor * w) {
+        return w == nullptr || w->type == GGML_TYPE_F16 || converts_to_f16(w->type);
+    };
+    if (!as_they_are && (converts_to_f16 == nullptr || !as_f16(wk) || !as_f16(wv))) {
         return false;
     }
     // a tile's K sits in shared memory, and a block's query rows hold at least one token's heads

@@ -358,6 +358,12 @@ static __global__ void __launch_bounds__(XQ_ATTN_THREADS) k_xq_attn_merge(const 
 // scratch stays within max(XQ_ATTN_MAX_SPLITS, n_tokens) rows per head (Metal reserves
 // it by that rule). The caller points partial/max_sum at scratch of partial_floats and
 // max_sum_floats.
+// The f32 kernel reads f32 weights; the f16 kernel reads f16 ones, and the host first
+// converts every other weight (quantized, or f32 beside another type) into an f16 copy.
+static bool xq_attn_converts(const ggml_tensor * w, const bool f16_weights) {
+    return w != nullptr && w->type != (f16_weights ? GGML_TYPE_F16 : GGML_TYPE_F32);
+}
+
 struct xq_attn_plan {
     xq_attn_args args;
     int group;
@@ -408,8 +414,13 @@ static xq_attn_plan xq_attn_plan_of(const ggml_tensor * dst, const int target_bl
     a.n_kv      = (int) dst->src[3]->ne[0];
     a.n_exact   = exact ? (int) exact->ne[1] : 0;
     a.row_bytes = (int64_t) ggml_xq_row_bytes(p.width, p.bits);
-    a.ldwk      = wk->nb[1] / ggml_type_size(wk->type);
-    a.ldwv      = wv ? wv->nb[1] / ggml_type_size(wv->type) : 0;
+    plan.f16_weights = wk->type != GGML_TYPE_F32 || (wv && wv->type != GGML_TYPE_F32);
+    // a converted copy is contiguous
+    const auto row_stride = [&](const ggml_tensor * w) {
+        return xq_attn_converts(w, plan.f16_weights) ? w->ne[0] : (int64_t) (w->nb[1] / ggml_type_size(w->type));
+    };
+    a.ldwk      = row_stride(wk);
+    a.ldwv      = wv ? row_stride(wv) : 0;
     a.nb_q1     = q->nb[1];
     a.nb_q2     = q->nb[2];
     a.nb_mask1  = mask->nb[1];
@@ -436,7 +447,6 @@ static xq_attn_plan xq_attn_plan_of(const ggml_tensor * dst, const int target_bl
     plan.n_splits = std::max(1, (n_tiles + a.tiles_per_split - 1) / a.tiles_per_split);
 
     plan.group = ggml_xq_group_size(p.width);
-    plan.f16_weights = wk->type == GGML_TYPE_F16;
     plan.grid_x = (unsigned) blocks;
     plan.partial_floats = (size_t) plan.n_splits * a.n_tokens * a.n_head * a.out_width;
     plan.max_sum_floats = (size_t) plan.n_splits * a.n_tokens * a.n_head * 2;

@@ -5,9 +5,14 @@
 #include "ggml-xquant.h"
 #include "xquant-kernels.cuh"
 #include "xquant-attn-kernels.cuh"
+#include "convert.cuh"
+
+static bool xq_attn_converts_to_f16(const ggml_type type) {
+    return ggml_get_to_fp16_cuda(type) != nullptr;
+}
 
 bool ggml_cuda_xq_attn_supports_op(const ggml_tensor * op) {
-    return ggml_xq_attn_gpu_supported(op, XQ_ATTN_MAX_HEAD_DIM, XQ_ATTN_ROWS);
+    return ggml_xq_attn_gpu_supported(op, XQ_ATTN_MAX_HEAD_DIM, XQ_ATTN_ROWS, xq_attn_converts_to_f16);
 }
 
 template <int G, typename TW>
@@ -39,6 +44,22 @@ void ggml_cuda_op_xq_attn(ggml_backend_cuda_context & ctx, ggml_tensor * dst) {
     plan.args.partial = partial.get();
     plan.args.max_sum = max_sum.get();
     cudaStream_t stream = ctx.stream();
+    // weights the kernel does not read as they are (a quantized GGUF's) go through ggml's own
+    // converters into f16 copies: d x d_kv halves each, whatever n_kv
+    ggml_cuda_pool_alloc<half> wk_f16(ctx.pool()), wv_f16(ctx.pool());
+    const auto f16_copy = [&](const ggml_tensor * w, ggml_cuda_pool_alloc<half> & copy) {
+        copy.alloc(ggml_nelements(w));
+        ggml_get_to_fp16_cuda(w->type)(w->data, copy.get(), ggml_nelements(w), stream);
+        return (const void *) copy.get();
+    };
+    const ggml_tensor * wk = dst->src[2];
+    const ggml_tensor * wv = plan.args.wv ? dst->src[GGML_XQ_ATTN_FIRST_OPTIONAL] : nullptr;
+    if (xq_attn_converts(wk, plan.f16_weights)) {
+        plan.args.wk = f16_copy(wk, wk_f16);
+    }
+    if (xq_attn_converts(wv, plan.f16_weights)) {
+        plan.args.wv = f16_copy(wv, wv_f16);
+    }
     switch (plan.group) {
         case 128: xq_attn_launch_group<128>(plan, dst, stream); break;
         case 64:  xq_attn_launch_group<64> (plan, dst, stream); break;
