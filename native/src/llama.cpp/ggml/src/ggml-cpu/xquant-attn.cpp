@@ -83,7 +83,7 @@ struct attn_plan {
     int64_t n_kv, head_dim, n_head, n_tokens, d_kv, n_gqa, k_width, v_offset, out_width, state_width, block_cells;
     size_t row_bytes;
 
-    size_t x_hat, k_dot, v_dot, w_panel, k, v, state, tile_scores, tile_v, tile_out, tile_corr, shared;
+    size_t x_hat, k_dot, v_dot, w_panel, k, v, state, tile_mask, tile_scores, tile_v, tile_out, tile_corr, shared;
     bool tiled; // the queries tiled into GEMMs (prefill ubatches)
     bool lifted; // storage is a lifted layer list (GQA-CL): a cell's row is the list's sum
     size_t scores, rope, layer_rows, per_thread;
@@ -142,6 +142,7 @@ attn_plan plan_of(const ggml_tensor * dst) {
     a.v      = take(a.wv ? sizeof(float) * block_cells * a.d_kv : 0);
     a.state  = take(sizeof(float) * a.n_tokens * a.n_head * a.state_width);
     a.tiled = a.wv != nullptr && a.n_tokens >= tile_min_tokens;
+    a.tile_mask   = take(a.tiled ? sizeof(float) * a.n_tokens * block_cells : 0);
     a.tile_scores = take(a.tiled ? sizeof(float) * a.n_tokens * block_cells : 0);
     a.tile_v      = take(a.tiled ? sizeof(float) * a.head_dim * block_cells : 0);
     a.tile_out    = take(a.tiled ? sizeof(float) * a.n_tokens * a.head_dim : 0);
@@ -362,6 +363,14 @@ void fold_block_tiled(const ggml_compute_params * params, const attn_plan & a, c
     float * v_t = (float *) (shared + a.tile_v);         // a kv head's V over the cells, per channel
     float * out = (float *) (shared + a.tile_out);       // [n_tokens][head_dim]
     float * corr = (float *) (shared + a.tile_corr);     // each token's rescaling of its state
+    // [n_tokens][cells_padded], the same for every head; each thread fills and reads its own
+    // tokens' rows (the token loops below split them alike), so no barrier
+    float * mask = (float *) (shared + a.tile_mask);
+    for (int64_t t = ith; t < a.n_tokens; t += nth) {
+        for (int64_t c = 0; c < cells; ++c) {
+            mask[t * cells_padded + c] = mask_at(a, t, cell0 + c);
+        }
+    }
     for (int64_t h = 0; h < a.n_head; ++h) {
         const int64_t kv_head = h / a.n_gqa;
         if (h % a.n_gqa == 0) {
@@ -380,7 +389,7 @@ void fold_block_tiled(const ggml_compute_params * params, const attn_plan & a, c
             float * row = scores + t * cells_padded;
             float block_max = -INFINITY;
             for (int64_t c = 0; c < cells; ++c) {
-                const float m = mask_at(a, t, cell0 + c);
+                const float m = mask[t * cells_padded + c];
                 row[c] = m == -INFINITY ? -INFINITY : row[c] * a.p.kq_scale + m;
                 block_max = std::max(block_max, row[c]);
             }
