@@ -31,6 +31,8 @@ constexpr size_t scratch_align = 64;
 constexpr int64_t tile_min_tokens = 16;
 // sgemm's depth (cells in the P·V GEMM) must be a multiple of its vector width
 constexpr int64_t tile_cell_pad = 16;
+// pairs (token, head) per P·V GEMM outside the tiled form: its result's scratch
+constexpr int64_t fold_pairs = 32;
 
 size_t align_up(size_t n) {
     return (n + scratch_align - 1) / scratch_align * scratch_align;
@@ -61,7 +63,7 @@ ggml_type operand_type(const ggml_tensor * w) {
 }
 
 // Shapes, and the byte offsets of the scratch: the block's buffers and the softmax
-// states are shared by the threads, the scores and RoPE table are each thread's own.
+// states are shared by the threads, a token's mask row and the RoPE table are each thread's own.
 struct attn_plan {
     ggml_xq_attn_params p;
     const ggml_tensor * storage;
@@ -83,10 +85,10 @@ struct attn_plan {
     int64_t n_kv, head_dim, n_head, n_tokens, d_kv, n_gqa, k_width, v_offset, out_width, state_width, block_cells;
     size_t row_bytes;
 
-    size_t x_hat, k_dot, v_dot, w_panel, k, v, state, tile_mask, tile_scores, tile_v, tile_out, tile_corr, shared;
+    size_t x_hat, k_dot, v_dot, w_panel, k, v, state, fold_weights, fold_corr, fold_v_t, fold_out, tile_mask, tile_scores, tile_v, tile_out, tile_corr, shared;
     bool tiled; // the queries tiled into GEMMs (prefill ubatches)
     bool lifted; // storage is a lifted layer list (GQA-CL): a cell's row is the list's sum
-    size_t scores, rope, layer_rows, per_thread;
+    size_t mask_row, rope, layer_rows, per_thread;
 };
 
 attn_plan plan_of(const ggml_tensor * dst) {
@@ -142,6 +144,10 @@ attn_plan plan_of(const ggml_tensor * dst) {
     a.v      = take(a.wv ? sizeof(float) * block_cells * a.d_kv : 0);
     a.state  = take(sizeof(float) * a.n_tokens * a.n_head * a.state_width);
     a.tiled = a.wv != nullptr && a.n_tokens >= tile_min_tokens;
+    a.fold_weights = take(a.tiled ? 0 : sizeof(float) * a.n_tokens * a.n_head * block_cells);
+    a.fold_corr    = take(a.tiled ? 0 : sizeof(float) * a.n_tokens * a.n_head);
+    a.fold_v_t     = take(a.tiled ? 0 : sizeof(float) * a.out_width * block_cells);
+    a.fold_out     = take(a.tiled ? 0 : sizeof(float) * std::max(fold_pairs, a.n_gqa) * a.out_width);
     a.tile_mask   = take(a.tiled ? sizeof(float) * a.n_tokens * block_cells : 0);
     a.tile_scores = take(a.tiled ? sizeof(float) * a.n_tokens * block_cells : 0);
     a.tile_v      = take(a.tiled ? sizeof(float) * a.head_dim * block_cells : 0);
@@ -149,7 +155,7 @@ attn_plan plan_of(const ggml_tensor * dst) {
     a.tile_corr   = take(a.tiled ? sizeof(float) * a.n_tokens : 0);
     a.shared = at;
     at = 0;
-    a.scores = take(sizeof(float) * 2 * block_cells);
+    a.mask_row = take(sizeof(float) * block_cells);
     a.rope   = take(sizeof(float) * a.head_dim);
     a.lifted = a.storage->op == GGML_OP_XQ_LAYERS;
     a.layer_rows = take(a.x_norm ? sizeof(float) * 2 * a.p.width : a.lifted ? sizeof(float) * ggml_xq_layers_scratch(a.storage) : 0);
@@ -310,9 +316,11 @@ void finish_k(const attn_plan & a, float * k_cell, int32_t pos, float * cache) {
     }
 }
 
-// Fold one block into the online softmax of a (token, head): scores against the rebuilt K,
-// rescale the state to the new running max, accumulate the weighted V (or V source).
-void fold_block(const attn_plan & a, char * shared, const float * mask_row, float * scores, int64_t t, int64_t h, int64_t cells) {
+// Fold one block into the online softmax of pair p (token t, head h), first step: the scores
+// against the rebuilt K, the running max and sum, and the block's weights exp(score - max)
+// (0 where masked, and past the cells up to the GEMM's padding). Returns the factor the pair's accumulator must first be scaled by (0 on
+// the first block it sees), or -1 when the block adds nothing to it.
+float fold_scores(const attn_plan & a, char * shared, const float * mask_row, float * weights, int64_t t, int64_t h, int64_t cells) {
     const int64_t kv_head = h / a.n_gqa;
     const float * k = (const float *) (shared + a.k);
     const float * q = (const float *) ((const char *) a.q->data + h * a.q->nb[1] + t * a.q->nb[2]);
@@ -323,30 +331,76 @@ void fold_block(const attn_plan & a, char * shared, const float * mask_row, floa
             ggml_vec_dot_f32((int) a.head_dim, &s, 0, q, 0, k + c * a.d_kv + kv_head * a.head_dim, 0, 1);
             s = s * a.p.kq_scale + mask_row[c];
         }
-        scores[c] = s;
+        weights[c] = s;
         block_max = std::max(block_max, s);
     }
+    // the GEMM's depth is padded with zero weights
+    std::fill(weights + cells, weights + (cells + tile_cell_pad - 1) / tile_cell_pad * tile_cell_pad, 0.0f);
     if (block_max == -INFINITY) {
-        return;
+        std::fill(weights, weights + cells, 0.0f);
+        return -1.0f;
     }
     float * st = (float *) (shared + a.state) + (t * a.n_head + h) * a.state_width;
-    float * acc = st + 2;
+    float correction = 1.0f;
     if (block_max > st[0]) {
-        const float correction = expf(st[0] - block_max);
+        correction = expf(st[0] - block_max);
         st[1] *= correction;
-        ggml_vec_scale_f32((int) a.out_width, acc, correction);
         st[0] = block_max;
     }
-    // the weights exp(score - max) in one vectorized pass (masked cells give 0)
-    st[1] += (float) ggml_vec_soft_max_f32((int) cells, scores, scores, st[0]);
+    // the weights in one vectorized pass
+    st[1] += (float) ggml_vec_soft_max_f32((int) cells, weights, weights, st[0]);
+    return correction;
+}
+
+// Second step, by all threads after the first: the weighted V (or V source) of the pairs as
+// GEMMs over the block's cells (P·V, with V transposed so that the cells are the depth, as
+// fold_block_tiled does), then each thread rescales its slice of the pairs' accumulators and
+// adds its slice of the result. V absorbed: one V source (X̂'s slice) for every pair, fold_pairs
+// at a time; plain: per kv head, its heads of each token.
+void fold_values(const ggml_compute_params * params, const attn_plan & a, char * shared, int64_t cells) {
+    const int ith = params->ith;
+    const int nth = params->nth;
+    const int64_t n_pairs = a.n_tokens * a.n_head;
+    const int64_t cells_padded = (cells + tile_cell_pad - 1) / tile_cell_pad * tile_cell_pad;
+    const float * weights = (const float *) (shared + a.fold_weights); // [n_pairs][block_cells]
+    const float * corr = (const float *) (shared + a.fold_corr);
     const float * x_hat = (const float *) (shared + a.x_hat);
     const float * v = (const float *) (shared + a.v);
-    for (int64_t c = 0; c < cells; ++c) {
-        if (scores[c] == 0.0f) {
-            continue;
+    float * v_t = (float *) (shared + a.fold_v_t); // [out_width][cells_padded]
+    float * out = (float *) (shared + a.fold_out); // [run][out_width]
+    const int64_t slice = (a.out_width + nth - 1) / nth;
+    const int64_t e0 = std::min(a.out_width, ith * slice);
+    const int n = (int) (std::min(a.out_width, e0 + slice) - e0);
+    const int64_t n_sources = a.wv ? a.d_kv / a.head_dim : 1;
+    for (int64_t g = 0; g < n_sources; ++g) {
+        for (int64_t i = ith; i < a.out_width; i += nth) {
+            float * row = v_t + i * cells_padded;
+            for (int64_t c = 0; c < cells; ++c) {
+                row[c] = a.wv ? v[c * a.d_kv + g * a.head_dim + i] : x_hat[c * a.p.width + a.v_offset + i];
+            }
+            std::fill(row + cells, row + cells_padded, 0.0f);
         }
-        const float * v_src = a.wv ? v + c * a.d_kv + kv_head * a.head_dim : x_hat + c * a.p.width + a.v_offset;
-        ggml_vec_mad_f32((int) a.out_width, acc, v_src, scores[c]);
+        ggml_barrier(params->threadpool);
+        const int64_t run = a.wv ? a.n_gqa : fold_pairs;
+        const int64_t stride = a.wv ? a.n_head : fold_pairs;
+        for (int64_t first = a.wv ? g * a.n_gqa : 0; first < n_pairs; first += stride) {
+            const int64_t len = std::min(run, n_pairs - first);
+            gemm(params, a.out_width, len, cells_padded, GGML_TYPE_F32, v_t, sizeof(float) * cells_padded,
+                weights + first * a.block_cells, sizeof(float) * a.block_cells, out, a.out_width);
+            for (int64_t j = 0; j < len && n > 0; ++j) {
+                const int64_t p = first + j;
+                if (corr[p] < 0.0f) {
+                    continue;
+                }
+                float * acc = (float *) (shared + a.state) + p * a.state_width + 2 + e0;
+                if (corr[p] != 1.0f) {
+                    ggml_vec_scale_f32(n, acc, corr[p]);
+                }
+                ggml_vec_acc_f32(n, acc, out + j * a.out_width + e0);
+            }
+            // the next run rewrites out, the next source v_t
+            ggml_barrier(params->threadpool);
+        }
     }
 }
 
@@ -434,8 +488,7 @@ void ggml_compute_forward_xq_attn(const ggml_compute_params * params, ggml_tenso
     char * own = shared + a.shared + a.per_thread * ith;
     GGML_ASSERT(shared + a.shared + a.per_thread * nth <= (char *) params->wdata + params->wsize);
     float * x_hat = (float *) (shared + a.x_hat);
-    float * mask_row = (float *) (own + a.scores);
-    float * scores = mask_row + a.block_cells;
+    float * mask_row = (float *) (own + a.mask_row);
     const int64_t block_cells = a.block_cells;
     const int64_t n_pairs = a.n_tokens * a.n_head;
     for (int64_t p = ith; p < n_pairs; p += nth) {
@@ -499,7 +552,12 @@ void ggml_compute_forward_xq_attn(const ggml_compute_params * params, ggml_tenso
                 }
                 mask_token = t;
             }
-            fold_block(a, shared, mask_row, scores, t, p % a.n_head, cells);
+            float * weights = (float *) (shared + a.fold_weights) + p * block_cells;
+            ((float *) (shared + a.fold_corr))[p] = fold_scores(a, shared, mask_row, weights, t, p % a.n_head, cells);
+        }
+        if (!a.tiled) {
+            ggml_barrier(params->threadpool);
+            fold_values(params, a, shared, cells);
         }
         // the next block overwrites X̂, K and V
         ggml_barrier(params->threadpool);
