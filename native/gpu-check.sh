@@ -134,7 +134,7 @@ elif ! command -v node > /dev/null; then
 else
     big=$repo/native/build/gpu-check-mha-d2048.gguf
     if [[ ! -f "$big" ]]; then
-        # a random llama MHA model of d = 2048, 16 layers, 32 heads (f16, ~1.4 GB)
+        # a random llama MHA model of d = 2048, 16 layers, 32 heads (f16, ~1.4 GB), 32k context
         vocab=native/build/source/llama.cpp/models/ggml-vocab-llama-spm.gguf
         [[ -f "$vocab" ]] || vocab=$carry/ggml-vocab-llama-spm.gguf
         python3 - "$big" "$vocab" > "$OUT/bench-model.json" << 'EOF'
@@ -142,7 +142,7 @@ import json, sys
 out, vocab = sys.argv[1], sys.argv[2]
 print(json.dumps({"ggufPy": "native/build/source/llama.cpp/gguf-py", "vocabGguf": vocab, "keepTokenIds": list(range(8192)),
                   "out": out, "name": "mha-random-d2048", "nEmbd": 2048, "nLayer": 16, "nHead": 32, "nHeadKv": 32,
-                  "nFf": 5632, "nCtx": 20480, "dtype": "f16", "seed": 7, "logitScale": 4}))
+                  "nFf": 5632, "nCtx": 32768, "dtype": "f16", "seed": 7, "logitScale": 4}))
 EOF
         step "make the d=2048 16-layer random MHA model" 90 "$OUT/bench.log" \
             python3 fixtures/gguf_tool.py make "$OUT/bench-model.json"
@@ -153,10 +153,12 @@ EOF
             note "bench: $model is missing (carry fixtures/models)"
             continue
         fi
-        modes=kv-f16,kv-q4_0,xq-4,xqcl-2
+        # the big model gives the issue's rows: kv-f16, xq-4 and xqcl-2 at 4k, 16k and 32k
+        modes=kv-f16,kv-q4_0,xq-4,xqcl-2 depths=1024,4096,16384
+        [[ "$model" == "$big" ]] && modes=kv-f16,xq-4,xqcl-2 depths=4096,16384,32768
         [[ "$model" == *q4_0* ]] && modes=kv-f16,xq-4,xq-4+gemm
         step "bench $(basename "$model")" 150 "$OUT/bench.log" \
-            npm run bench -- --model "$model" --modes "$modes" --depths 1024,4096,16384 --gpu \
+            npm run bench -- --model "$model" --modes "$modes" --depths "$depths" --gpu \
                 --json "$OUT/bench-$(basename "$model" .gguf).json"
     done
 fi
