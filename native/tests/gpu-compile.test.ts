@@ -81,10 +81,12 @@ interface EmulationSummary {
 
 interface AttnEmulationSummary {
     cases: number;
+    refused: number;
     splitsMax: number;
     supportsOpMismatches: number;
     nmseMaxF32: number;
     nmseMaxF16: number;
+    nmseMaxConverted: number;
     paddedMaxAbs: number;
     seconds: number;
 }
