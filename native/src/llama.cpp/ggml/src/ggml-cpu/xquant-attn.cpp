@@ -34,6 +34,10 @@ constexpr int64_t tile_cell_pad = 16;
 // pairs (token, head) per P·V GEMM outside the tiled form: its result's scratch
 constexpr int64_t fold_pairs = 32;
 
+int64_t padded_cells(int64_t cells) {
+    return (cells + tile_cell_pad - 1) / tile_cell_pad * tile_cell_pad;
+}
+
 size_t align_up(size_t n) {
     return (n + scratch_align - 1) / scratch_align * scratch_align;
 }
@@ -318,8 +322,9 @@ void finish_k(const attn_plan & a, float * k_cell, int32_t pos, float * cache) {
 
 // Fold one block into the online softmax of pair p (token t, head h), first step: the scores
 // against the rebuilt K, the running max and sum, and the block's weights exp(score - max)
-// (0 where masked, and past the cells up to the GEMM's padding). Returns the factor the pair's accumulator must first be scaled by (0 on
-// the first block it sees), or -1 when the block adds nothing to it.
+// (0 where masked, and past the cells up to the GEMM's padding). Returns the factor the pair's
+// accumulator must first be scaled by (0 on the first block it sees), or -1 when the block adds
+// nothing to it.
 float fold_scores(const attn_plan & a, char * shared, const float * mask_row, float * weights, int64_t t, int64_t h, int64_t cells) {
     const int64_t kv_head = h / a.n_gqa;
     const float * k = (const float *) (shared + a.k);
@@ -335,7 +340,7 @@ float fold_scores(const attn_plan & a, char * shared, const float * mask_row, fl
         block_max = std::max(block_max, s);
     }
     // the GEMM's depth is padded with zero weights
-    std::fill(weights + cells, weights + (cells + tile_cell_pad - 1) / tile_cell_pad * tile_cell_pad, 0.0f);
+    std::fill(weights + cells, weights + padded_cells(cells), 0.0f);
     if (block_max == -INFINITY) {
         std::fill(weights, weights + cells, 0.0f);
         return -1.0f;
@@ -361,7 +366,7 @@ void fold_values(const ggml_compute_params * params, const attn_plan & a, char *
     const int ith = params->ith;
     const int nth = params->nth;
     const int64_t n_pairs = a.n_tokens * a.n_head;
-    const int64_t cells_padded = (cells + tile_cell_pad - 1) / tile_cell_pad * tile_cell_pad;
+    const int64_t cells_padded = padded_cells(cells);
     const float * weights = (const float *) (shared + a.fold_weights); // [n_pairs][block_cells]
     const float * corr = (const float *) (shared + a.fold_corr);
     const float * x_hat = (const float *) (shared + a.x_hat);
@@ -410,7 +415,7 @@ void fold_values(const ggml_compute_params * params, const attn_plan & a, char *
 void fold_block_tiled(const ggml_compute_params * params, const attn_plan & a, char * shared, int64_t cell0, int64_t cells) {
     const int ith = params->ith;
     const int nth = params->nth;
-    const int64_t cells_padded = (cells + tile_cell_pad - 1) / tile_cell_pad * tile_cell_pad;
+    const int64_t cells_padded = padded_cells(cells);
     const float * k = (const float *) (shared + a.k);
     const float * v = (const float *) (shared + a.v);
     float * scores = (float *) (shared + a.tile_scores); // [n_tokens][cells_padded], then the weights
