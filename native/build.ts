@@ -28,7 +28,7 @@ const sourceDir = path.join(workDir, "source");
 const buildDir = path.join(workDir, gpu ? `out-${gpu}` : "out");
 const ccacheDir = path.join(cacheDir, "ccache");
 const nlcLlamaDir = path.join(nodeLlamaCppDir, "llama");
-const installedTools = ["llama-perplexity", "llama-finetune", "llama-quantize", "xquant-eval", "xquant-bench", "xquant-memory", "xquant-native-tests", "xquant-ops-tests"];
+const installedTools = ["llama-perplexity", "llama-bench", "llama-finetune", "llama-quantize", "xquant-eval", "xquant-bench", "xquant-memory", "xquant-native-tests", "xquant-ops-tests"];
 // On x86-64 the CPU backend is built once per variant (native/cpu-variants.ts) and the
 // best one the CPU really runs is loaded at run time, so one build runs on any x86-64 CPU.
 const cpuVariantTargets = process.arch === "x64" ? builtCpuVariantTags.map((tag) => `ggml-cpu-${tag}`) : ["ggml-cpu"];

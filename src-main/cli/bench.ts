@@ -11,15 +11,19 @@
 // repetition), and each figure is the median over repetitions of its ratio to the
 // kv-f16 run of the same repetition and depth. Then xquant-bench (native/tools)
 // times the rebuild's GEMMs inside a decode step against a plain ggml GEMM of the
-// same shape. Writes a table to stdout, and bench.json plus two PNG charts to --out.
+// same shape. Every row also stands against stock llama.cpp: its own llama-bench, built
+// from the same tree, on the same model, depth, threads and KV type (bench-llama-cpp.ts),
+// run in the same interleaved loop. Writes a table to stdout, and bench.json plus two PNG
+// charts to --out.
 import { spawn, spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { fixturePath, heldOutTextPath, type FixtureName } from "../../fixtures/fixtures.ts";
 import { toolPath } from "../../native/paths.ts";
-import { isCacheMode, type CacheMode } from "../api/cache-modes.ts";
-import { Engine } from "../engine/engine.ts";
+import { cacheModeSpecs, isCacheMode, type CacheMode } from "../api/cache-modes.ts";
+import { defaultThreads, Engine } from "../engine/engine.ts";
+import { runLlamaCpp, type LlamaCppKvType, type LlamaCppResult } from "./bench-llama-cpp.ts";
 import { lineChartSvg, type ChartSeries } from "./line-chart.ts";
 import { runMemoryBench } from "./bench-memory.ts";
 import { svgToPng } from "./render-png.ts";
@@ -110,6 +114,11 @@ export interface BenchRow {
     decodeVsF16: number;
     peakRssVsF16: number;
     cacheBytesVsF16: number;
+    // medians of the ratio to stock llama.cpp (llama-bench) in the same repetition: with the
+    // row's own KV type for the KV modes, with f16 (and q4_0) for the X modes
+    prefillVsLlamaCpp: number;
+    decodeVsLlamaCpp: number;
+    decodeVsLlamaCppQ4_0: number | null;
     // medians of the absolute figures
     prefillTokensPerSecond: number;
     decodeTokensPerSecond: number;
@@ -177,11 +186,27 @@ function median(values: number[]): number {
     return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
 }
 
-function summarise(depth: number, model: string, label: string, runs: WorkerResult[], references: WorkerResult[]): BenchRow {
+// llama.cpp's KV type a mode is compared against: its own for the KV modes, f16 for the X modes
+function llamaCppKvType(mode: CacheMode): LlamaCppKvType {
+    const spec = cacheModeSpecs[mode];
+    return spec.kind === "kv" ? spec.type.toLowerCase() as LlamaCppKvType : "f16";
+}
+
+// llama.cpp's runs at one depth and model, by KV type, one per repetition
+type LlamaCppRuns = Map<LlamaCppKvType, LlamaCppResult[]>;
+
+function summarise(depth: number, model: string, variant: Variant, label: string, runs: WorkerResult[], references: WorkerResult[], llamaCpp: LlamaCppRuns): BenchRow {
     const ratio = (pick: (run: WorkerResult) => number) => median(runs.map((run, i) => pick(run) / pick(references[i]!)));
+    const llamaCppRatio = (kvType: LlamaCppKvType, pick: (run: LlamaCppResult) => number, own: (run: WorkerResult) => number) =>
+        median(runs.map((run, i) => own(run) / pick(llamaCpp.get(kvType)![i]!)));
+    const kvType = llamaCppKvType(variant.mode);
     const mid = (pick: (run: WorkerResult) => number) => median(runs.map(pick));
     return {
         depth, model, label,
+        prefillVsLlamaCpp: llamaCppRatio(kvType, (run) => run.prefillTokensPerSecond, (run) => run.prefillTokensPerSecond),
+        decodeVsLlamaCpp: llamaCppRatio(kvType, (run) => run.decodeTokensPerSecond, (run) => run.decodeTokensPerSecond),
+        decodeVsLlamaCppQ4_0: cacheModeSpecs[variant.mode].kind === "xq"
+            ? llamaCppRatio("q4_0", (run) => run.decodeTokensPerSecond, (run) => run.decodeTokensPerSecond) : null,
         prefillVsF16: ratio((run) => run.prefillTokensPerSecond),
         decodeVsF16: ratio((run) => run.decodeTokensPerSecond),
         peakRssVsF16: ratio((run) => run.peakRssBytes),
@@ -204,9 +229,11 @@ const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(1);
 
 export function formatBenchTable(rows: BenchRow[]): string {
     return markdownTable(
-        ["depth", "mode", "prefill ×f16", "decode ×f16", "peak RSS ×f16", "cache ×f16", "prefill tok/s", "decode tok/s", "cache MiB", "compute buf MiB"],
+        ["depth", "mode", "prefill ×f16", "decode ×f16", "prefill ×llama.cpp", "decode ×llama.cpp", "decode ×llama.cpp q4_0", "peak RSS ×f16", "cache ×f16", "prefill tok/s", "decode tok/s", "cache MiB", "compute buf MiB"],
         rows.map((row) => [
-            String(row.depth), row.label, row.prefillVsF16.toFixed(2), row.decodeVsF16.toFixed(2), row.peakRssVsF16.toFixed(3), row.cacheBytesVsF16.toFixed(3),
+            String(row.depth), row.label, row.prefillVsF16.toFixed(2), row.decodeVsF16.toFixed(2),
+            row.prefillVsLlamaCpp.toFixed(2), row.decodeVsLlamaCpp.toFixed(2), row.decodeVsLlamaCppQ4_0?.toFixed(2) ?? "–",
+            row.peakRssVsF16.toFixed(3), row.cacheBytesVsF16.toFixed(3),
             row.prefillTokensPerSecond.toFixed(0), row.decodeTokensPerSecond.toFixed(1), mib(row.cacheBytes), mib(row.computeBytes),
         ]));
 }
@@ -234,7 +261,7 @@ async function main(): Promise<void> {
             worker: { type: "string" },
             quick: { type: "boolean", default: false },
             reps: { type: "string" },
-            threads: { type: "string", default: "1" },
+            threads: { type: "string" },
             "decode-tokens": { type: "string" },
             out: { type: "string", default: "bench-results" },
             json: { type: "string" },
@@ -253,14 +280,15 @@ async function main(): Promise<void> {
         if (values.model === undefined) throw new Error("--memory needs --model");
         runMemoryBench({
             model: path.resolve(values.model), depths: (values.depths ?? "4096,16384,32768").split(",").map(Number),
-            modes: (values.modes ?? "xq-4").split(","), threads: Number(values.threads),
+            modes: (values.modes ?? "xq-4").split(","), threads: Number(values.threads ?? defaultThreads()),
             json: values.json ?? path.join(values.out, "bench-memory.json"),
         });
         return;
     }
     const quick = values.quick;
     const reps = Number(values.reps ?? (quick ? 1 : 3));
-    const threads = Number(values.threads);
+    // the engine's own default, so that the figures are what the app gets
+    const threads = Number(values.threads ?? defaultThreads());
     const decodeTokens = Number(values["decode-tokens"] ?? (quick ? 8 : 16));
     const gpu = values.gpu;
     // a model of one's own: every depth on it, and no wide-model section
@@ -281,18 +309,40 @@ async function main(): Promise<void> {
         const result = await spawnWorker({ model: modelPath(model), variant, depth, decodeTokens, threads, gpu });
         runs.set(key, [...(runs.get(key) ?? []), result]);
     };
+    // stock llama.cpp at a depth and model, in every KV type the modes there are compared against
+    const llamaCppRuns = new Map<string, LlamaCppRuns>();
+    const measureLlamaCpp = (depth: number, model: string, measured: Variant[], rep: number) => {
+        const kvTypes = new Set(measured.map((variant) => llamaCppKvType(variant.mode)));
+        if (measured.some((variant) => cacheModeSpecs[variant.mode].kind === "xq")) kvTypes.add("q4_0");
+        const key = `${depth} ${model}`;
+        const byType = llamaCppRuns.get(key) ?? new Map<LlamaCppKvType, LlamaCppResult[]>();
+        llamaCppRuns.set(key, byType);
+        for (const kvType of kvTypes) {
+            process.stderr.write(`[bench] rep ${rep + 1}/${reps} depth ${depth} ${path.basename(model)} llama-bench ${kvType} (${((Date.now() - started) / 1000).toFixed(0)} s)\n`);
+            const result = runLlamaCpp({ model: modelPath(model), kvType, prefillTokens: depth - decodeTokens - 1, decodeTokens, decodeDepth: depth - decodeTokens, threads, gpu });
+            byType.set(kvType, [...(byType.get(kvType) ?? []), result]);
+        }
+    };
     for (let rep = 0; rep < reps; rep++) {
         for (const { depth, model } of plan) {
             for (const variant of variants) await measure(depth, model, variant, `${depth} ${variant.label}`, rep);
+            measureLlamaCpp(depth, model, variants, rep);
         }
         for (const variant of wideVariants) await measure(wide.depth, wide.model, variant, `${wide.depth} ${variant.label}${wideSuffix}`, rep);
+        if (wideVariants.length > 0) measureLlamaCpp(wide.depth, wide.model, wideVariants, rep);
     }
     const rows = [
         ...plan.flatMap(({ depth, model }) => variants.map((variant) =>
-            summarise(depth, path.basename(model), variant.label, runs.get(`${depth} ${variant.label}`)!, runs.get(`${depth} kv-f16`)!))),
-        ...wideVariants.map((variant) => summarise(wide.depth, wide.model, `${variant.label}${wideSuffix}`,
-            runs.get(`${wide.depth} ${variant.label}${wideSuffix}`)!, runs.get(`${wide.depth} kv-f16${wideSuffix}`)!)),
+            summarise(depth, path.basename(model), variant, variant.label, runs.get(`${depth} ${variant.label}`)!, runs.get(`${depth} kv-f16`)!, llamaCppRuns.get(`${depth} ${model}`)!))),
+        ...wideVariants.map((variant) => summarise(wide.depth, wide.model, variant, `${variant.label}${wideSuffix}`,
+            runs.get(`${wide.depth} ${variant.label}${wideSuffix}`)!, runs.get(`${wide.depth} kv-f16${wideSuffix}`)!, llamaCppRuns.get(`${wide.depth} ${wide.model}`)!)),
     ];
+    // llama.cpp's own figures, medians over the repetitions
+    const llamaCppRows = [...plan, ...(wideVariants.length > 0 ? [wide] : [])].flatMap(({ depth, model }) => [...llamaCppRuns.get(`${depth} ${model}`)!].map(([kvType, results]) => ({
+        depth, model: path.basename(model), kvType,
+        prefillTokensPerSecond: median(results.map((result) => result.prefillTokensPerSecond)),
+        decodeTokensPerSecond: median(results.map((result) => result.decodeTokensPerSecond)),
+    })));
 
     // the rebuild GEMMs of xq-4's GEMM path, absorbed and plain (CPU only; the fused op has none)
     const gemm: GemmResult[] = [];
@@ -321,6 +371,9 @@ async function main(): Promise<void> {
     const models = plan.map(({ depth, model }) => `${depth}: ${path.basename(model)}`).join(", ");
     console.log(`\nCache modes against kv-f16 (${reps} interleaved repetitions, medians; ${gpu ? "all layers on the GPU" : `${threads} thread(s)`}; ${decodeTokens} decode tokens; models ${models})\n`);
     console.log(formatBenchTable(rows));
+    console.log(`\nStock llama.cpp (llama-bench from the same build, ${gpu ? "all layers on the GPU" : `${threads} thread(s)`}; medians)`);
+    console.log(markdownTable(["depth", "model", "KV type", "prefill tok/s", "decode tok/s"], llamaCppRows.map((row) =>
+        [String(row.depth), row.model, row.kvType, row.prefillTokensPerSecond.toFixed(0), row.decodeTokensPerSecond.toFixed(1)])));
     console.log("\nV absorption: xq-4 decode speed over xq-4+plain");
     console.log(markdownTable(["depth", "model", "speedup"], absorbedSpeedup.map((entry) => [String(entry.depth), entry.model, `${entry.decodeSpeedup.toFixed(2)}x`])));
     console.log("\nFused attention (XQ_ATTN): decode speed over the same mode's GEMM path (+gemm)");
@@ -331,7 +384,7 @@ async function main(): Promise<void> {
     fs.mkdirSync(values.out, { recursive: true });
     const json = values.json ?? path.join(values.out, "bench.json");
     fs.mkdirSync(path.dirname(json), { recursive: true });
-    fs.writeFileSync(json, JSON.stringify({ reps, threads, gpu, decodeTokens, seconds: (Date.now() - started) / 1000, rows, absorbedSpeedup, fusedSpeedup, gemm }, null, 2) + "\n");
+    fs.writeFileSync(json, JSON.stringify({ reps, threads, gpu, decodeTokens, seconds: (Date.now() - started) / 1000, rows, llamaCppRows, absorbedSpeedup, fusedSpeedup, gemm }, null, 2) + "\n");
     const speedPng = path.join(values.out, "bench-speed.png");
     await svgToPng(lineChartSvg({
         title: "Speed against kv-f16 (solid: decode, dashed: prefill)", xLabel: "context depth (cells)", yLabel: "tokens/s ÷ kv-f16",

@@ -10,6 +10,7 @@ import { cacheDir, installedBinDir } from "../../native/paths.ts";
 import { adviseModes, cacheModeSpecs, crossLayerOnSlidingWindow, estimateCacheBytes, isLatent, xqBaseBits, xquantVariantIds, type CacheMode, type ModeAdvice, type ModelShape } from "../api/cache-modes.ts";
 import type { EngineInfo } from "../api/contract.ts";
 import { EngineChat } from "./chat.ts";
+import { physicalCores } from "./cpu-cores.ts";
 import { EngineError } from "./errors.ts";
 import { Lock } from "./lock.ts";
 import { ggufModelFacts, sha256File } from "./models.ts";
@@ -26,7 +27,7 @@ export function recommendedModes(shape: ModelShape): ModeAdvice[] {
 
 export interface EngineOptions {
     // Threads for llama.cpp. Oversubscribing a small CPU is 20-100x slower, so
-    // the default is the number of cores, never more.
+    // the default is the number of physical cores, never more.
     maxThreads?: number;
     // Where the GQA latent factors are kept, one file per model file hash and variant.
     factorsDir?: string;
@@ -364,8 +365,9 @@ export function verifyXQuantBinary(systemInfo: string): string {
     return /XQUANT_PATCHES = ([^\s|]+)/.exec(systemInfo)?.[1] ?? "unknown";
 }
 
+// One thread per physical core this process may use (cpu-cores.ts).
 export function defaultThreads(): number {
-    return Math.max(1, os.availableParallelism());
+    return physicalCores();
 }
 
 // GPU memory, or null when the engine runs on the CPU only.
