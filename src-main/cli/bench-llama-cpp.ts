@@ -1,6 +1,6 @@
 // The bench's standing anchor: stock llama.cpp's own `llama-bench`, built from the same
-// patched tree (npm run build:native), on the same model, depth, threads and KV cache type.
-// It measures what the engine path measures: prefill of the same number of tokens into an
+// patched tree (npm run build:native), on the same model, threads and KV cache type. It
+// measures what the engine path measures: prefill of the same number of tokens into an
 // empty context, and decode of the same number of tokens at the same depth.
 import { spawnSync } from "node:child_process";
 import { toolPath } from "../../native/paths.ts";
@@ -8,31 +8,22 @@ import { toolPath } from "../../native/paths.ts";
 // llama.cpp's KV cache types the bench compares against (quantized V needs flash attention there)
 export type LlamaCppKvType = "f16" | "q8_0" | "q4_0";
 
-export interface LlamaCppJob {
+export interface LlamaCppSetup {
     model: string;
     kvType: LlamaCppKvType;
-    prefillTokens: number;
-    decodeTokens: number;
-    decodeDepth: number;
     threads: number;
     gpu: boolean;
 }
 
-export interface LlamaCppResult {
-    prefillTokensPerSecond: number;
-    decodeTokensPerSecond: number;
-}
-
 interface LlamaBenchRecord {
-    n_prompt: number;
-    n_gen: number;
     avg_ts: number;
 }
 
-function llamaBench(job: LlamaCppJob, test: string[]): number {
+// tokens/s of the one test the arguments ask for
+function llamaBench(setup: LlamaCppSetup, test: string[]): number {
     const args = [
-        "-m", job.model, "-t", String(job.threads), "-ngl", job.gpu ? "99" : "0",
-        "-ctk", job.kvType, "-ctv", job.kvType, "-fa", job.kvType === "f16" ? "0" : "1",
+        "-m", setup.model, "-t", String(setup.threads), "-ngl", setup.gpu ? "99" : "0",
+        "-ctk", setup.kvType, "-ctv", setup.kvType, "-fa", setup.kvType === "f16" ? "0" : "1",
         "-r", "1", "-o", "json", ...test,
     ];
     const result = spawnSync(toolPath("llama-bench"), args, { encoding: "utf8", maxBuffer: 16 * 2 ** 20 });
@@ -42,9 +33,10 @@ function llamaBench(job: LlamaCppJob, test: string[]): number {
     return records[0]!.avg_ts;
 }
 
-export function runLlamaCpp(job: LlamaCppJob): LlamaCppResult {
-    return {
-        prefillTokensPerSecond: llamaBench(job, ["-p", String(job.prefillTokens), "-n", "0", "-d", "0"]),
-        decodeTokensPerSecond: llamaBench(job, ["-p", "0", "-n", String(job.decodeTokens), "-d", String(job.decodeDepth)]),
-    };
+export function llamaCppPrefill(setup: LlamaCppSetup, tokens: number): number {
+    return llamaBench(setup, ["-p", String(tokens), "-n", "0", "-d", "0"]);
+}
+
+export function llamaCppDecode(setup: LlamaCppSetup, tokens: number, depth: number): number {
+    return llamaBench(setup, ["-p", "0", "-n", String(tokens), "-d", String(depth)]);
 }

@@ -23,7 +23,8 @@ import { fixturePath, heldOutTextPath, type FixtureName } from "../../fixtures/f
 import { toolPath } from "../../native/paths.ts";
 import { cacheModeSpecs, isCacheMode, type CacheMode } from "../api/cache-modes.ts";
 import { defaultThreads, Engine } from "../engine/engine.ts";
-import { runLlamaCpp, type LlamaCppKvType, type LlamaCppResult } from "./bench-llama-cpp.ts";
+import { benchChat } from "./bench-chat.ts";
+import { llamaCppDecode, llamaCppPrefill, type LlamaCppKvType } from "./bench-llama-cpp.ts";
 import { lineChartSvg, type ChartSeries } from "./line-chart.ts";
 import { runMemoryBench } from "./bench-memory.ts";
 import { svgToPng } from "./render-png.ts";
@@ -192,6 +193,11 @@ function llamaCppKvType(mode: CacheMode): LlamaCppKvType {
     return spec.kind === "kv" ? spec.type.toLowerCase() as LlamaCppKvType : "f16";
 }
 
+interface LlamaCppResult {
+    prefillTokensPerSecond: number;
+    decodeTokensPerSecond: number;
+}
+
 // llama.cpp's runs at one depth and model, by KV type, one per repetition
 type LlamaCppRuns = Map<LlamaCppKvType, LlamaCppResult[]>;
 
@@ -319,7 +325,8 @@ async function main(): Promise<void> {
         llamaCppRuns.set(key, byType);
         for (const kvType of kvTypes) {
             process.stderr.write(`[bench] rep ${rep + 1}/${reps} depth ${depth} ${path.basename(model)} llama-bench ${kvType} (${((Date.now() - started) / 1000).toFixed(0)} s)\n`);
-            const result = runLlamaCpp({ model: modelPath(model), kvType, prefillTokens: depth - decodeTokens - 1, decodeTokens, decodeDepth: depth - decodeTokens, threads, gpu });
+            const setup = { model: modelPath(model), kvType, threads, gpu };
+            const result = { prefillTokensPerSecond: llamaCppPrefill(setup, depth - decodeTokens - 1), decodeTokensPerSecond: llamaCppDecode(setup, decodeTokens, depth - decodeTokens) };
             byType.set(kvType, [...(byType.get(kvType) ?? []), result]);
         }
     };
@@ -380,11 +387,18 @@ async function main(): Promise<void> {
     console.log(markdownTable(["depth", "model", "mode", "speedup"], fusedSpeedup.map((entry) => [String(entry.depth), entry.model, entry.mode, `${entry.decodeSpeedup.toFixed(2)}x`])));
     console.log("\nRebuild GEMMs inside a decode step against a plain ggml GEMM of the same shape (xquant-bench)\n");
     console.log(formatGemmTable(gemm));
+    // on a model of one's own, the app's chat path too (the fixtures have no chat template)
+    const chat = ownModel === null || gpu ? null : await benchChat(ownModel, threads, 64);
+    if (chat !== null) {
+        console.log(`\nA chat through the app's services and engine process (kv-f16, greedy, ${threads} thread(s)) against llama-bench's decode at the same depth\n`);
+        console.log(markdownTable(["reply tokens", "context tokens", "chat decode tok/s", "llama.cpp decode tok/s", "chat ×llama.cpp"],
+            [[String(chat.replyTokens), String(chat.contextTokens), chat.chatDecodeTokensPerSecond.toFixed(1), chat.llamaCppDecodeTokensPerSecond.toFixed(1), chat.chatVsLlamaCpp.toFixed(2)]]));
+    }
 
     fs.mkdirSync(values.out, { recursive: true });
     const json = values.json ?? path.join(values.out, "bench.json");
     fs.mkdirSync(path.dirname(json), { recursive: true });
-    fs.writeFileSync(json, JSON.stringify({ reps, threads, gpu, decodeTokens, seconds: (Date.now() - started) / 1000, rows, llamaCppRows, absorbedSpeedup, fusedSpeedup, gemm }, null, 2) + "\n");
+    fs.writeFileSync(json, JSON.stringify({ reps, threads, gpu, decodeTokens, seconds: (Date.now() - started) / 1000, rows, llamaCppRows, chat, absorbedSpeedup, fusedSpeedup, gemm }, null, 2) + "\n");
     const speedPng = path.join(values.out, "bench-speed.png");
     await svgToPng(lineChartSvg({
         title: "Speed against kv-f16 (solid: decode, dashed: prefill)", xLabel: "context depth (cells)", yLabel: "tokens/s ÷ kv-f16",

@@ -26,6 +26,7 @@ import { ChatStore } from "../services/chats.ts";
 import { EventBus } from "../services/events.ts";
 import { ModelLibrary } from "../services/library.ts";
 import { Services } from "../services/services.ts";
+import { nextEvent, ok } from "./service-calls.ts";
 
 const { values: args } = parseArgs({
     options: {
@@ -48,23 +49,6 @@ interface Figure {
 const tempDir = (name: string) => fs.mkdtempSync(path.join(os.tmpdir(), `xq-stress-${name}-`));
 const randomInt = (below: number) => crypto.randomInt(below);
 const log = (line: string) => console.log(`[stress] ${line}`);
-
-// Resolves with the first event that matches.
-function nextEvent<T extends ApiEvent>(services: Services, match: (event: ApiEvent) => event is T): Promise<T> {
-    return new Promise((resolve) => {
-        const unsubscribe = services.subscribe((event) => {
-            if (!match(event)) return;
-            unsubscribe();
-            resolve(event);
-        });
-    });
-}
-
-async function ok<T>(result: Promise<{ ok: true; value: T } | { ok: false; error: { code: string; message: string } }>): Promise<T> {
-    const answer = await result;
-    if (!answer.ok) throw new Error(`${answer.error.code}: ${answer.error.message}`);
-    return answer.value;
-}
 
 // R2: each download's first transfer is cut at a random offset; the downloader resumes it.
 async function cutDownloads(count: number): Promise<Figure> {

@@ -1,0 +1,61 @@
+// The app's own path, end to end: one chat through the services and the engine process,
+// as the UI sends it (chat template, sampling, streaming), in kv-f16. The decode speed its
+// reply reports stands against llama-bench's decode of as many tokens at the same context
+// depth, threads and KV type, measured right after it.
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import type { ApiEvent } from "../api/contract.ts";
+import { Services } from "../services/services.ts";
+import { llamaCppDecode } from "./bench-llama-cpp.ts";
+import { nextEvent, ok } from "./service-calls.ts";
+
+export interface ChatBenchResult {
+    replyTokens: number;
+    // the context's tokens when the reply ended
+    contextTokens: number;
+    // as the chat reports it (message stats)
+    chatDecodeTokensPerSecond: number;
+    llamaCppDecodeTokensPerSecond: number;
+    chatVsLlamaCpp: number;
+}
+
+const question = "Write a long story about a lighthouse keeper and a storm.";
+
+// One greedy reply in a new chat: its tokens, its reported speed and the context it ended at.
+async function chatReply(appDir: string, model: string, threads: number, maxTokens: number): Promise<{ tokens: number; tokensPerSecond: number; contextTokens: number }> {
+    const services = new Services({ appDir, maxThreads: threads });
+    try {
+        const modelId = (await ok(services.handleRequest("importModel", { path: model }))).id;
+        const chat = await ok(services.handleRequest("createChat", { modelId }));
+        await ok(services.handleRequest("updateChat", {
+            chatId: chat.id, runOverride: { cacheMode: "kv-f16", contextSize: 2048, baseLayers: -1 },
+            sampling: { temperature: 0, topP: 1, topK: 1, maxTokens, seed: null },
+        }));
+        const finished = nextEvent(services, (event): event is Extract<ApiEvent, { type: "generation-done" | "generation-error" }> =>
+            (event.type === "generation-done" || event.type === "generation-error") && event.chatId === chat.id);
+        await ok(services.handleRequest("sendMessage", { chatId: chat.id, text: question }));
+        const end = await finished;
+        if (end.type === "generation-error") throw new Error(`the chat failed: ${end.error.message}`);
+        const { tokens, tokensPerSecond } = end.message.stats!;
+        const samples = (await ok(services.handleRequest("getMetrics", {}))).filter((sample) => sample.chatId === chat.id);
+        return { tokens, tokensPerSecond, contextTokens: Math.max(tokens, ...samples.map((sample) => sample.contextTokens)) };
+    } finally {
+        await services.dispose();
+    }
+}
+
+export async function benchChat(model: string, threads: number, maxTokens: number): Promise<ChatBenchResult> {
+    const appDir = fs.mkdtempSync(path.join(os.tmpdir(), "xq-bench-chat-"));
+    try {
+        const reply = await chatReply(appDir, model, threads, maxTokens);
+        const llamaCpp = llamaCppDecode({ model, kvType: "f16", threads, gpu: false }, reply.tokens, reply.contextTokens - reply.tokens);
+        return {
+            replyTokens: reply.tokens, contextTokens: reply.contextTokens,
+            chatDecodeTokensPerSecond: reply.tokensPerSecond, llamaCppDecodeTokensPerSecond: llamaCpp,
+            chatVsLlamaCpp: reply.tokensPerSecond / llamaCpp,
+        };
+    } finally {
+        fs.rmSync(appDir, { recursive: true, force: true });
+    }
+}
