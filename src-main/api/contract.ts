@@ -16,6 +16,14 @@ export type { CacheMode, ModeAdvice, ModelShape };
 const text = (maxLength = 100_000) => z.string().max(maxLength, `is longer than ${maxLength} characters`);
 const nonEmptyText = (maxLength = 100_000) => text(maxLength).refine((value) => value.trim() !== "", "must not be empty");
 const idSchema = nonEmptyText(200);
+// The id of what is saved as <id>.json or staged as <id>.gguf (a chat, a download, a
+// compare run): no folder part and no leading dot, so an id read from disk stays in its folder.
+export const fileIdSchema = z.string().regex(/^[A-Za-z0-9_-][A-Za-z0-9._-]{0,199}$/, "must be letters, digits, '.', '_' or '-', not starting with '.'");
+// A model's file name in the models folder: a plain name ending in .gguf, never a path.
+export const ggufFileNameSchema = nonEmptyText(255).regex(/^[^/\\\0]+\.gguf$/i, "must be a file name ending in .gguf, without a folder");
+// A saved message's text. A reply may be far longer than anything typed (max tokens go up
+// to 2^20); the session ends a reply at this length, so every saved reply reads back.
+export const maxMessageLength = 1 << 22;
 const integer = (min: number, max: number) => z.number().int().min(min).max(max);
 const timestamp = z.number().int().nonnegative();
 export const cacheModeSchema = z.enum(cacheModes);
@@ -78,9 +86,9 @@ export const downloadStateSchema = z.enum(["downloading", "paused", "verifying",
 export type DownloadState = z.infer<typeof downloadStateSchema>;
 
 export const downloadInfoSchema = z.object({
-    id: idSchema,
+    id: fileIdSchema,
     url: nonEmptyText(4096),
-    fileName: nonEmptyText(255),
+    fileName: ggufFileNameSchema,
     state: downloadStateSchema,
     downloadedBytes: z.number().nonnegative(),
     totalBytes: z.number().nonnegative(),
@@ -169,14 +177,14 @@ export type ChatTurn = z.infer<typeof chatTurnSchema>;
 export const chatMessageSchema = z.object({
     id: idSchema,
     role: roleSchema,
-    text: text(),
+    text: text(maxMessageLength),
     createdAt: timestamp,
     stats: chatMessageStatsSchema.nullable(),
 });
 export type ChatMessage = z.infer<typeof chatMessageSchema>;
 
 export const chatSchema = z.object({
-    id: idSchema,
+    id: fileIdSchema,
     title: text(200),
     createdAt: timestamp,
     updatedAt: timestamp,
@@ -254,7 +262,7 @@ export const compareModeResultSchema = z.object({
 export type CompareModeResult = z.infer<typeof compareModeResultSchema>;
 
 export const compareRunSchema = z.object({
-    id: idSchema,
+    id: fileIdSchema,
     createdAt: timestamp,
     request: compareRequestSchema,
     state: z.enum(["running", "done", "failed"]),

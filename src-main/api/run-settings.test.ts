@@ -13,6 +13,13 @@ describe("run settings", () => {
         expect(resolveRunSettings(settings, null)).toEqual(defaultRun);
     });
 
+    it("a model named like a property of every object gets the global default, not Object.prototype's", () => {
+        for (const modelId of ["constructor", "toString", "__proto__", "hasOwnProperty"]) {
+            expect(resolveRunSettings(settings, modelId)).toEqual(defaultRun);
+        }
+        expect(resolveRunSettings({ defaultRun, modelDefaults: { constructor: tuned } }, "constructor")).toEqual(tuned);
+    });
+
     it("a chat's override wins over both", () => {
         expect(resolveRunSettings(settings, "tuned", override)).toEqual(override);
         expect(resolveRunSettings(settings, null, override)).toEqual(override);

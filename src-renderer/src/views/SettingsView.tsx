@@ -1,7 +1,7 @@
 import { useEffect, useId, useState } from "react";
 import type { ModeEstimate, RunSettings, Settings, Theme } from "../../../src-main/api/contract.ts";
 import { cacheModes, cacheModeSpecs } from "../../../src-main/api/cache-modes.ts";
-import { resolveRunSettings } from "../../../src-main/api/run-settings.ts";
+import { modelDefault, resolveRunSettings } from "../../../src-main/api/run-settings.ts";
 import { call, refreshMemory, setModelDefault, updateSettings } from "../actions.ts";
 import { NumberField, SamplingFields, TextField } from "../components/Fields.tsx";
 import { formatBytes, mib } from "../components/format.ts";
@@ -110,7 +110,7 @@ function RunSettingsEditor({ settings, modelId }: { settings: Settings; modelId:
             <p className="muted small">Chats use this unless they override the cache mode in their own settings panel. Changing it reloads an open session of this model, re-evaluating its history.</p>
             <div className="row">
                 <button type="submit" className="primary" data-testid="save-run-settings">{modelId === null ? "Save as the default for all models" : "Save as this model's default"}</button>
-                {modelId !== null && settings.modelDefaults[modelId] && (
+                {modelId !== null && modelDefault(settings, modelId) && (
                     <button type="button" onClick={() => void setModelDefault(modelId, null).then(() => setDraft(settings.defaultRun))}>Use the global default</button>
                 )}
             </div>
