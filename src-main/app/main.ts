@@ -82,7 +82,7 @@ function createWindow(services: Services): BrowserWindow {
     });
     if (saved?.maximized) window.maximize();
     window.on("close", () => {
-        writeJsonAtomic(boundsFile(), { ...window.getNormalBounds(), maximized: window.isMaximized() } satisfies WindowBounds);
+        writeJsonAtomic(boundsFile(), windowBoundsSchema, { ...window.getNormalBounds(), maximized: window.isMaximized() } satisfies WindowBounds);
     });
     // The renderer never navigates away or opens windows; https links go to the system browser.
     window.webContents.on("will-navigate", (event) => event.preventDefault());

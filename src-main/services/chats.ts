@@ -6,6 +6,7 @@ import { chatSummary } from "../api/chat-summary.ts";
 import { chatSchema, type Chat, type ChatSummary } from "../api/contract.ts";
 import { RequestError } from "./errors.ts";
 import { readJson, removeLeftoverTempFiles, writeJsonAtomic } from "./json-file.ts";
+import { fileIn } from "./paths.ts";
 
 export const newId = (): string => crypto.randomUUID();
 
@@ -19,9 +20,15 @@ export class ChatStore {
         removeLeftoverTempFiles(this.dir);
         for (const file of fs.readdirSync(this.dir)) {
             if (!file.endsWith(".json")) continue;
-            const chat = readJson(path.join(this.dir, file), chatSchema);
+            // a chat is saved as <id>.json: one whose id names another file is damaged
+            // (an id of "../settings" would overwrite settings.json at its next save)
+            const chat = readJson(path.join(this.dir, file), chatSchema.refine((read) => `${read.id}.json` === file, "its id does not match its file name"));
             if (chat !== null) this.chats.set(chat.id, chat);
         }
+    }
+
+    private file(chatId: string): string {
+        return fileIn(this.dir, `${chatId}.json`);
     }
 
     list(): ChatSummary[] {
@@ -36,17 +43,16 @@ export class ChatStore {
         return chat;
     }
 
-    // Saves a changed chat; the file is replaced atomically.
+    // Saves a changed chat; the file is replaced atomically, and memory holds what the file holds.
     save(chat: Chat): Chat {
-        const saved = { ...chat, updatedAt: Date.now() };
-        writeJsonAtomic(path.join(this.dir, `${chat.id}.json`), saved);
+        const saved = writeJsonAtomic(this.file(chat.id), chatSchema, { ...chat, updatedAt: Date.now() });
         this.chats.set(chat.id, saved);
         return saved;
     }
 
     delete(chatId: string): void {
         this.get(chatId);
-        fs.rmSync(path.join(this.dir, `${chatId}.json`), { force: true });
+        fs.rmSync(this.file(chatId), { force: true });
         this.chats.delete(chatId);
     }
 }

@@ -9,6 +9,7 @@ import { newId } from "./chats.ts";
 import { toRequestError } from "./errors.ts";
 import type { EventBus } from "./events.ts";
 import { readJson, writeJsonAtomic } from "./json-file.ts";
+import { fileIn } from "./paths.ts";
 import type { GenerationQueue } from "./queue.ts";
 import type { SessionService } from "./session.ts";
 
@@ -38,7 +39,7 @@ export class CompareService {
     }
 
     private save(run: CompareRun): void {
-        writeJsonAtomic(path.join(this.dir, `${run.id}.json`), run);
+        writeJsonAtomic(fileIn(this.dir, `${run.id}.json`), compareRunSchema, run);
         this.events.emit({ type: "compare", run });
     }
 

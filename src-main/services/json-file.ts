@@ -1,30 +1,73 @@
 // Crash-safe JSON files: write a temp file, fsync it, rename it over the old
 // one, fsync the folder. A crash leaves either the old file or the new one.
+// What is saved is checked against the schema it will be read with, so that a
+// save never writes a file that the next start would keep aside as damaged.
 import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import type { z } from "zod";
+import { describeIssues } from "../api/contract.ts";
+import { RequestError } from "./errors.ts";
 
 const tempFile = /^\..+\.[0-9a-f]{12}\.tmp$/;
 
-export function writeJsonAtomic(filePath: string, value: unknown): void {
+// Saves `value` as its schema reads it and returns that (what the next start will read).
+// Throws, leaving the old file in place, if the value does not fit or the file cannot be
+// replaced. Once the new file is in place the save has happened: a folder fsync refused
+// after the rename is only logged, so the caller's memory never differs from the disk.
+export function writeJsonAtomic<S extends z.ZodType>(filePath: string, schema: S, value: z.input<S>): z.output<S> {
+    const checked = schema.safeParse(value);
+    if (!checked.success) throw new RequestError("internal", `${path.basename(filePath)} was not saved: ${describeIssues(checked.error)}`);
     const dir = path.dirname(filePath);
     fs.mkdirSync(dir, { recursive: true });
     const temp = path.join(dir, `.${path.basename(filePath)}.${crypto.randomBytes(6).toString("hex")}.tmp`);
-    const fd = fs.openSync(temp, "w");
     try {
-        fs.writeSync(fd, JSON.stringify(value, null, 1));
-        fs.fsyncSync(fd);
-    } finally {
-        fs.closeSync(fd);
-    }
-    try {
-        fs.renameSync(temp, filePath);
+        const fd = fs.openSync(temp, "w");
+        try {
+            writeAll(fd, Buffer.from(JSON.stringify(checked.data, null, 1)));
+            fs.fsyncSync(fd);
+        } finally {
+            fs.closeSync(fd);
+        }
+        renameRetried(temp, filePath);
     } catch (error) {
         fs.rmSync(temp, { force: true });
         throw error;
     }
-    syncFolder(dir);
+    try {
+        syncFolder(dir);
+    } catch (error) {
+        console.warn(`${filePath} was saved, but its folder could not be synced (${(error as Error).message}); a power cut may bring back the previous version.`);
+    }
+    return checked.data;
+}
+
+// fs.writeSync may write less than it was given (a nearly full disk): write the rest,
+// and fail rather than leave a short file to be renamed over a whole one.
+function writeAll(fd: number, bytes: Buffer): void {
+    for (let offset = 0; offset < bytes.length;) {
+        const written = fs.writeSync(fd, bytes, offset, bytes.length - offset);
+        if (written <= 0) throw Object.assign(new Error("ENOSPC: no space left on device, write"), { code: "ENOSPC" });
+        offset += written;
+    }
+}
+
+// Windows refuses a rename for a moment while a virus scanner or the search indexer
+// holds the target open (EPERM, EBUSY): try again a few times before giving up.
+const renameRetryDelaysMs = [10, 50, 100, 250, 500];
+const retriedRenameErrors = new Set(["EPERM", "EBUSY"]);
+
+function renameRetried(from: string, to: string): void {
+    for (const delayMs of [...renameRetryDelaysMs, null]) {
+        try {
+            fs.renameSync(from, to);
+            return;
+        } catch (error) {
+            if (delayMs === null || !retriedRenameErrors.has((error as NodeJS.ErrnoException).code ?? "")) throw error;
+            // the save is synchronous, so it waits synchronously
+            Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, delayMs);
+        }
+    }
 }
 
 // Removes the temp files that a process killed mid-write left in `dir` (never read: the
@@ -34,7 +77,7 @@ export function removeLeftoverTempFiles(dir: string): void {
 }
 
 // Windows refuses to open or fsync a folder (NTFS makes the rename durable
-// without it); everywhere else a refusal is a real error.
+// without it); everywhere else a refusal is worth the warning above.
 const windowsFolderSyncRefusals = new Set(["EPERM", "EISDIR", "EINVAL"]);
 
 function syncFolder(dir: string): void {

@@ -8,7 +8,7 @@ import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { z } from "zod";
-import { downloadInfoSchema, type CatalogEntry, type DownloadInfo, type ModelEntry, type ModelMetadata } from "../api/contract.ts";
+import { downloadInfoSchema, ggufFileNameSchema, type CatalogEntry, type DownloadInfo, type ModelEntry, type ModelMetadata } from "../api/contract.ts";
 import { throttle } from "../api/throttle.ts";
 import { recommendedModes } from "../engine/engine.ts";
 import { EngineError } from "../engine/errors.ts";
@@ -17,12 +17,14 @@ import { newId } from "./chats.ts";
 import { RequestError } from "./errors.ts";
 import type { EventBus } from "./events.ts";
 import { readJson, readJsonFile, writeJsonAtomic } from "./json-file.ts";
+import { fileIn } from "./paths.ts";
 
 const sha256Schema = z.string().regex(/^[0-9a-f]{64}$/);
 
 const indexSchema = z.array(z.object({
     id: z.string().min(1),
-    fileName: z.string().min(1),
+    // checked when read: a fileName of "../x.gguf" would have "delete model" remove a file outside the folder
+    fileName: ggufFileNameSchema,
     sha256: sha256Schema.nullable(),
     source: z.enum(["download", "import"]),
 }));
@@ -50,10 +52,11 @@ function safeFileName(name: string): string {
     return base.toLowerCase().endsWith(".gguf") ? base : `${base}.gguf`;
 }
 
-// An id for a model file that no model in the index has yet.
+// An id for a model file that no model in the index has yet. "__proto__" counts as taken:
+// the settings' record of model defaults (zod, JSON) cannot keep that key.
 function uniqueModelId(index: readonly IndexedModel[], fileName: string): string {
     let id = fileName.replace(/\.gguf$/i, "").toLowerCase().replace(/[^a-z0-9._-]+/g, "-");
-    while (index.some((model) => model.id === id)) id = `${id}-${crypto.randomBytes(2).toString("hex")}`;
+    while (id === "__proto__" || index.some((model) => model.id === id)) id = `${id}-${crypto.randomBytes(2).toString("hex")}`;
     return id;
 }
 
@@ -116,18 +119,17 @@ export class ModelLibrary {
         if (read.state === "ok") return read.value;
         if (read.state === "missing") return [];
         const index: IndexedModel[] = [];
-        for (const fileName of fs.readdirSync(this.modelsDir()).filter((name) => name.toLowerCase().endsWith(".gguf")).sort()) {
+        for (const fileName of fs.readdirSync(this.modelsDir()).filter((name) => ggufFileNameSchema.safeParse(name).success).sort()) {
             // how the file came is not known any more; its checksum is not computed until asked
             index.push({ id: uniqueModelId(index, fileName), fileName, sha256: null, source: "import" });
         }
-        writeJsonAtomic(this.indexFile, index);
-        return index;
+        return writeJsonAtomic(this.indexFile, indexSchema, index);
     }
 
     async list(): Promise<ModelEntry[]> {
         const entries: ModelEntry[] = [];
         for (const model of this.readIndex()) {
-            const filePath = path.join(this.modelsDir(), model.fileName);
+            const filePath = fileIn(this.modelsDir(), model.fileName);
             if (!fs.existsSync(filePath)) continue;
             let metadata = this.metadataCache.get(filePath);
             if (metadata === undefined) {
@@ -157,14 +159,14 @@ export class ModelLibrary {
             throw new RequestError("model-invalid", `${message}. The file was not added.`);
         }
         const stem = fileName.replace(/\.gguf$/i, "");
-        let target = path.join(this.modelsDir(), fileName);
+        let target = fileIn(this.modelsDir(), fileName);
         // no await between the check and the rename: nothing in this process can take the name meanwhile
-        for (let n = 2; fs.existsSync(target); n++) target = path.join(this.modelsDir(), `${stem}-${n}.gguf`);
+        for (let n = 2; fs.existsSync(target); n++) target = fileIn(this.modelsDir(), `${stem}-${n}.gguf`);
         fs.renameSync(stagedPath, target);
         const index = this.readIndex();
         const id = uniqueModelId(index, path.basename(target));
         index.push({ id, fileName: path.basename(target), sha256, source });
-        writeJsonAtomic(this.indexFile, index);
+        writeJsonAtomic(this.indexFile, indexSchema, index);
         const models = await this.list();
         this.events.emit({ type: "models", models });
         return models.find((model) => model.id === id)!;
@@ -200,7 +202,7 @@ export class ModelLibrary {
         const model = await this.get(modelId);
         fs.rmSync(model.path, { force: true });
         this.metadataCache.delete(model.path);
-        writeJsonAtomic(this.indexFile, this.readIndex().filter((entry) => entry.id !== modelId));
+        writeJsonAtomic(this.indexFile, indexSchema, this.readIndex().filter((entry) => entry.id !== modelId));
         const models = await this.list();
         this.events.emit({ type: "models", models });
         return models;
@@ -226,7 +228,7 @@ export class ModelLibrary {
     // Saves the unfinished downloads (finished and cancelled ones are not resumed).
     private saveDownloads(): void {
         const unfinished = [...this.downloads.values()].filter((active) => active.info.state !== "done" && active.info.state !== "cancelled");
-        writeJsonAtomic(this.downloadsFile, unfinished.map(({ info, sha256 }) => ({ info, sha256 })));
+        writeJsonAtomic(this.downloadsFile, savedDownloadsSchema, unfinished.map(({ info, sha256 }) => ({ info, sha256 })));
     }
 
     // The downloads saved before a restart, paused where they were (or failed, as they were).

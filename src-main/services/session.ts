@@ -4,7 +4,7 @@
 // waits its turn in the app's one GenerationQueue, and at most `maxModels`
 // models stay loaded (the least recently used is unloaded first).
 import { chatSummary } from "../api/chat-summary.ts";
-import type { ApiResult, Chat, ChatMessage, ChatTurn, MetricsSample, RunSettings, SamplingSettings, SessionInfo, StartedReply } from "../api/contract.ts";
+import { maxMessageLength, type ApiResult, type Chat, type ChatMessage, type ChatTurn, type MetricsSample, type RunSettings, type SamplingSettings, type SessionInfo, type StartedReply } from "../api/contract.ts";
 import { resolveRunSettings } from "../api/run-settings.ts";
 import { throttle } from "../api/throttle.ts";
 import type { ReplyResult } from "../engine/chat.ts";
@@ -43,6 +43,16 @@ const metricsHistory = 2400;
 const stoppedBeforeStart: ReplyResult = { text: "", tokens: 0, tokensPerSecond: 0, stopped: true, contextShifted: false };
 
 const turnsOf = (messages: readonly ChatMessage[]): ChatTurn[] => messages.map(({ role, text }) => ({ role, text }));
+
+// A finished reply as it is saved. The session stops a reply at the longest text a saved
+// message holds, but its last chunk may run past: the rest is cut, and the reply reads as stopped.
+export function replyMessage(messageId: string, result: ReplyResult, createdAt: number): ChatMessage {
+    const cut = result.text.length > maxMessageLength;
+    return {
+        id: messageId, role: "assistant", text: cut ? result.text.slice(0, maxMessageLength) : result.text, createdAt,
+        stats: { tokens: result.tokens, tokensPerSecond: result.tokensPerSecond, stopped: result.stopped || cut, contextShifted: result.contextShifted },
+    };
+}
 
 export class SessionService {
     private loaded: Loaded | null = null;
@@ -266,16 +276,18 @@ export class SessionService {
     private async generate(chat: Chat, messageId: string, signal: AbortSignal): Promise<ReplyResult> {
         const loaded = await this.readySession(chat.id);
         this.setInfo({ state: "generating" });
+        // max tokens may be 2^20: the reply stops where a saved message must end
+        const full = new AbortController();
+        let length = 0;
         return loaded.chat.reply(chat.systemPrompt, turnsOf(chat.messages.slice(0, -1)), chat.messages.at(-1)!.text, chat.sampling, (text) => {
+            length += text.length;
+            if (length >= maxMessageLength) full.abort();
             this.events.emit({ type: "token", chatId: chat.id, messageId, text });
-        }, signal);
+        }, AbortSignal.any([signal, full.signal]));
     }
 
     private finishReply(chatId: string, messageId: string, result: ReplyResult): void {
-        const message: ChatMessage = {
-            id: messageId, role: "assistant", text: result.text, createdAt: Date.now(),
-            stats: { tokens: result.tokens, tokensPerSecond: result.tokensPerSecond, stopped: result.stopped, contextShifted: result.contextShifted },
-        };
+        const message = replyMessage(messageId, result, Date.now());
         const chat = this.chats.get(chatId);
         const saved = this.chats.save({ ...chat, messages: [...chat.messages, message] });
         if (result.contextShifted) this.events.emit({ type: "context-shift", chatId });

@@ -42,13 +42,11 @@ export class SettingsStore {
                 throw new RequestError("bad-request", `The folder ${patch.dataDir} cannot be used for models: ${(error as Error).message}. Choose a folder you can write to.`);
             }
         }
-        const modelDefaults = { ...this.settings.modelDefaults };
-        for (const [modelId, run] of Object.entries(patch.modelDefaults ?? {})) {
-            if (run === null) delete modelDefaults[modelId];
-            else modelDefaults[modelId] = run;
-        }
-        this.settings = { ...this.settings, ...patch, modelDefaults };
-        writeJsonAtomic(this.file, this.settings);
+        // built from entries, never by assignment: a model id may be any own key, "constructor" included
+        const modelDefaults = Object.fromEntries(Object.entries({ ...this.settings.modelDefaults, ...patch.modelDefaults })
+            .flatMap(([modelId, run]) => run === null ? [] : [[modelId, run]]));
+        // memory changes only once the file has
+        this.settings = writeJsonAtomic(this.file, settingsSchema, { ...this.settings, ...patch, modelDefaults });
         return this.settings;
     }
 }
