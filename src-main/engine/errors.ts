@@ -4,7 +4,9 @@ export type EngineErrorCode = "native-not-built" | "stock-binary" | "model-not-f
     // the engine process ended (a crash, an abort, an out-of-memory kill)
     | "engine-stopped"
     // the context's cache would not fit in the free memory
-    | "context-too-large";
+    | "context-too-large"
+    // a download's write hit ENOSPC
+    | "disk-full";
 
 export class EngineError extends Error {
     readonly code: EngineErrorCode;

@@ -122,6 +122,7 @@ export class ModelDownload {
             return !abort.signal.aborted;
         } catch (error) {
             if (abort.signal.aborted) return false;
+            if ((error as NodeJS.ErrnoException).code === "ENOSPC") throw new EngineError("disk-full", `The disk filled up during the download of ${this.fileName}. Free some space, then resume.`);
             throw new EngineError("model-not-found", `The download of ${this.fileName} failed: ${(error as Error).message}`);
         }
     }

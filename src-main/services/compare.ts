@@ -30,17 +30,29 @@ export class CompareService {
     }
 
     // Runs in the app's generation queue; nothing is saved unless the queue admits it.
+    // A run that cannot be saved (a full disk) is refused before it starts.
     start(request: CompareRequest): CompareRun {
         return this.queue.start(() => {
             const run: CompareRun = { id: newId(), createdAt: Date.now(), request, state: "running", results: [] };
-            this.save(run);
+            this.write(run);
+            this.events.emit({ type: "compare", run });
             return run;
         }, (run, leave) => this.execute(run, leave));
     }
 
-    private save(run: CompareRun): void {
+    private write(run: CompareRun): void {
         writeJsonAtomic(fileIn(this.dir, `${run.id}.json`), compareRunSchema, run);
+    }
+
+    // A started run's progress: announced, then saved. It runs unawaited, so a save that
+    // fails (a full disk) is logged and never thrown; the run goes on and its end is announced.
+    private save(run: CompareRun): void {
         this.events.emit({ type: "compare", run });
+        try {
+            this.write(run);
+        } catch (error) {
+            console.error(`The compare run ${run.id} could not be saved: ${(error as Error).message}`);
+        }
     }
 
     // `leave` gives the queue's place back before the last save announces the end.

@@ -1,11 +1,14 @@
-// The library with files from disk that point outside their folder.
+// The library on a full disk and with files from disk that point outside their folder.
 // No model is ever read here: the metadata reader stands in for the engine's and
 // accepts any file, so these tests need neither the native engine nor the fixtures.
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { describe, expect, it } from "vitest";
-import type { ModelMetadata } from "../api/contract.ts";
+import { afterAll, afterEach, describe, expect, it, vi } from "vitest";
+import { fillDisk } from "../../test-support/disk-faults.ts";
+import { startTestFileServer, type TestFileServer } from "../../test-support/file-server.ts";
+import { unhandledRejectionsDuring } from "../../test-support/unhandled-rejections.ts";
+import type { ApiEvent, DownloadInfo, ModelMetadata } from "../api/contract.ts";
 import { EventBus } from "./events.ts";
 import { ModelLibrary } from "./library.ts";
 
@@ -20,6 +23,67 @@ function libraryIn(dir: string): { library: ModelLibrary; events: EventBus } {
     const events = new EventBus();
     return { library: new ModelLibrary(() => dir, events, anyFile), events };
 }
+
+function settled(events: EventBus, downloadId: string, states: DownloadInfo["state"][]): Promise<DownloadInfo> {
+    return new Promise((resolve) => {
+        const unsubscribe = events.subscribe((event: ApiEvent) => {
+            if (event.type === "download" && event.download.id === downloadId && states.includes(event.download.state)) {
+                unsubscribe();
+                resolve(event.download);
+            }
+        });
+    });
+}
+
+// ipull 3.9.5, node-llama-cpp's downloader, leaves a `.then()` of every chunk write
+// unhandled, so each write that fails is an unhandled rejection of its own: that is
+// what the process guard (process-guard.ts) is for. Every other one is a bug here.
+const notIpulls = (reasons: Error[]): Error[] => reasons.filter((reason) => !reason.stack?.includes(`${path.sep}ipull${path.sep}`));
+
+describe("downloads on a full disk", () => {
+    const servers: TestFileServer[] = [];
+    afterEach(() => vi.restoreAllMocks());
+    afterAll(async () => {
+        for (const server of servers) await server.close();
+    });
+    const serve = async (...args: Parameters<typeof startTestFileServer>) => {
+        const server = await startTestFileServer(...args);
+        servers.push(server);
+        return server;
+    };
+    const file = Buffer.alloc(1_000_000, 7);
+
+    it("fails with the disk-full message and its event, even when the list of downloads cannot be saved either", async () => {
+        const server = await serve({ "model.gguf": file }, { bytesPerTick: 100_000 });
+        const { library, events } = libraryIn(tempDir());
+        const logged = vi.spyOn(console, "error").mockImplementation(() => {});
+        const unhandled = await unhandledRejectionsDuring(async () => {
+            const started = await library.startDownload({ url: server.url("model.gguf") });
+            const failed = settled(events, started.id, ["failed", "done"]);
+            fillDisk();
+            expect(await failed).toMatchObject({ state: "failed", error: "The disk is full. Free some space, then resume." });
+            expect(library.listDownloads()).toEqual([expect.objectContaining({ id: started.id, state: "failed" })]);
+        });
+        expect(notIpulls(unhandled)).toEqual([]);
+        expect(logged).toHaveBeenCalledWith(expect.stringMatching(/^The list of downloads could not be saved: ENOSPC/));
+    });
+
+    it("counts what the downloads in progress still need before starting another", async () => {
+        const server = await serve({ "slow.gguf": file }, { bytesPerTick: 10_000 });
+        const dir = tempDir();
+        const { library } = libraryIn(dir);
+        // room for one of these files and a half
+        vi.spyOn(fs, "statfsSync").mockReturnValue({ ...fs.statfsSync(dir), bavail: 1_500_000, bsize: 1 });
+        const first = await library.startDownload({ url: server.url("slow.gguf") });
+        await expect(library.startDownload({ url: server.url("slow.gguf") })).rejects.toMatchObject({
+            error: { code: "disk-full", message: expect.stringContaining("once the downloads in progress have the") },
+        });
+        await library.cancel(first.id);
+        const second = await library.startDownload({ url: server.url("slow.gguf") });
+        expect(second.state).toBe("downloading");
+        await library.cancel(second.id);
+    });
+});
 
 describe("names read from disk stay inside their folder", () => {
     it("an index whose file name leads outside the models folder is kept aside, and delete never reaches that file", async () => {

@@ -14,7 +14,7 @@ import { recommendedModes } from "../engine/engine.ts";
 import { EngineError } from "../engine/errors.ts";
 import { ModelDownload, sha256File } from "../engine/models.ts";
 import { newId } from "./chats.ts";
-import { RequestError } from "./errors.ts";
+import { RequestError, toRequestError } from "./errors.ts";
 import type { EventBus } from "./events.ts";
 import { readJson, readJsonFile, writeJsonAtomic } from "./json-file.ts";
 import { fileIn } from "./paths.ts";
@@ -43,6 +43,9 @@ function freeDiskBytes(dir: string): number {
     const stats = fs.statfsSync(dir);
     return stats.bavail * stats.bsize;
 }
+
+// Finished and cancelled downloads are not resumed; every other one may still write its rest.
+const isUnfinished = (info: DownloadInfo): boolean => info.state !== "done" && info.state !== "cancelled";
 
 const mib = (bytes: number): string => `${(bytes / 2 ** 20).toFixed(0)} MiB`;
 
@@ -184,8 +187,9 @@ export class ModelLibrary {
         }
         fs.mkdirSync(this.stagingDir, { recursive: true });
         const size = fs.statSync(sourcePath).size;
-        if (size > freeDiskBytes(this.stagingDir)) {
-            throw new RequestError("disk-full", `Importing needs ${mib(size)}, but only ${mib(freeDiskBytes(this.stagingDir))} are free. Free some disk space or choose another models folder in Settings.`);
+        const free = this.freeBytesForNew();
+        if (size > free) {
+            throw new RequestError("disk-full", `Importing needs ${mib(size)}, but only ${mib(Math.max(0, free))} are free${this.reservedNote()}. Free some disk space or choose another models folder in Settings.`);
         }
         const staged = path.join(this.stagingDir, `${newId()}.importing`);
         try {
@@ -218,17 +222,40 @@ export class ModelLibrary {
         return active;
     }
 
+    // Changes a download's state and tells the UI, then saves the list. Never throws: the state
+    // in memory is the download's, and the list only lets a restart resume it. A list that
+    // cannot be saved (a full disk) is logged; after a restart it may show an older state.
     private update(active: ActiveDownload, change: Partial<DownloadInfo>): DownloadInfo {
         active.info = { ...active.info, ...change };
-        if (change.state !== undefined) this.saveDownloads();
         this.events.emit({ type: "download", download: active.info });
+        if (change.state === undefined) return active.info;
+        try {
+            this.saveDownloads();
+        } catch (error) {
+            console.error(`The list of downloads could not be saved: ${(error as Error).message}`);
+        }
         return active.info;
     }
 
-    // Saves the unfinished downloads (finished and cancelled ones are not resumed).
     private saveDownloads(): void {
-        const unfinished = [...this.downloads.values()].filter((active) => active.info.state !== "done" && active.info.state !== "cancelled");
+        const unfinished = [...this.downloads.values()].filter((active) => isUnfinished(active.info));
         writeJsonAtomic(this.downloadsFile, savedDownloadsSchema, unfinished.map(({ info, sha256 }) => ({ info, sha256 })));
+    }
+
+    // The disk's free bytes less what the unfinished downloads still have to write.
+    private freeBytesForNew(): number {
+        return freeDiskBytes(this.stagingDir) - this.reservedBytes();
+    }
+
+    private reservedBytes(): number {
+        let reserved = 0;
+        for (const { info } of this.downloads.values()) if (isUnfinished(info)) reserved += Math.max(0, info.totalBytes - info.downloadedBytes);
+        return reserved;
+    }
+
+    private reservedNote(): string {
+        const reserved = this.reservedBytes();
+        return reserved > 0 ? ` once the downloads in progress have the ${mib(reserved)} they still need` : "";
     }
 
     // The downloads saved before a restart, paused where they were (or failed, as they were).
@@ -267,9 +294,9 @@ export class ModelLibrary {
         } catch (error) {
             throw new RequestError("download-failed", `${(error as Error).message}. Check the address and your connection.`);
         }
-        const free = freeDiskBytes(this.stagingDir);
+        const free = this.freeBytesForNew();
         if (totalBytes > free) {
-            throw new RequestError("disk-full", `${fileName} needs ${mib(totalBytes)}, but only ${mib(free)} are free. Free some disk space or choose another models folder in Settings.`);
+            throw new RequestError("disk-full", `${fileName} needs ${mib(totalBytes)}, but only ${mib(Math.max(0, free))} are free${this.reservedNote()}. Free some disk space or choose another models folder in Settings.`);
         }
         active.info.totalBytes = totalBytes;
         this.downloads.set(id, active);
@@ -278,9 +305,10 @@ export class ModelLibrary {
     }
 
     // Transfers, then verifies and lists the model; failures stay visible with a message.
+    // It runs unawaited, so it never rejects: every failure ends in the catch.
     private async run(active: ActiveDownload): Promise<void> {
-        this.update(active, { state: "downloading", error: null });
         try {
+            this.update(active, { state: "downloading", error: null });
             const complete = await active.download.run();
             if (!complete) return;
             this.update(active, { state: "verifying", downloadedBytes: active.info.totalBytes });
@@ -294,7 +322,7 @@ export class ModelLibrary {
             this.update(active, { state: "done", modelId: model.id });
         } catch (error) {
             if (active.info.state === "cancelled" || active.info.state === "paused") return;
-            const full = (error as NodeJS.ErrnoException).code === "ENOSPC";
+            const full = toRequestError(error).error.code === "disk-full";
             this.update(active, { state: "failed", error: full ? "The disk is full. Free some space, then resume." : (error as Error).message });
         }
     }
