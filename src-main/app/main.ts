@@ -11,6 +11,7 @@ import type { HostReply } from "../engine/host.ts";
 import type { SpawnEngine } from "../engine/remote.ts";
 import { Services } from "../services/services.ts";
 import { readJson, writeJsonAtomic } from "../services/json-file.ts";
+import { logUnhandledRejections } from "../services/process-guard.ts";
 import { allowsPermission, appEntryUrl, appScheme, isAppFrame, resolveAppPath } from "./app-protocol.ts";
 
 const rendererDir = path.join(import.meta.dirname, "..", "dist-renderer");
@@ -101,6 +102,7 @@ function createWindow(services: Services): BrowserWindow {
 if (!app.requestSingleInstanceLock()) {
     app.quit();
 } else {
+    logUnhandledRejections();
     const services = new Services({ appDir: app.getPath("userData"), spawnEngine: spawnUtilityEngine });
     for (const method of apiMethods) {
         // only the app's own page may ask; services.handleRequest validates every argument

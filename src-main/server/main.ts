@@ -1,8 +1,11 @@
 // npm run serve: the UI in a browser at http://127.0.0.1:PORT/.
 import path from "node:path";
 import { repoRoot } from "../../native/paths.ts";
+import { logUnhandledRejections } from "../services/process-guard.ts";
 import { Services } from "../services/services.ts";
 import { startServer } from "./server.ts";
+
+logUnhandledRejections();
 
 const portArgument = process.argv.indexOf("--port");
 const port = portArgument >= 0 ? Number(process.argv[portArgument + 1]) : Number(process.env.XQ_PORT ?? 5170);
