@@ -130,6 +130,15 @@ export function estimateCacheBytes(shape: ModelShape, mode: CacheMode, contextSi
     return cacheCells(contextSize) * cacheBytesPerCell(shape, mode, baseLayers);
 }
 
+// Whether the parts of what a context needs (its cache, and its compute buffers and latent
+// factors where they are known; the weights too for an estimate before loading) fit in
+// `freeBytes`. A part that is not a finite count never fits: a damaged model header gives
+// NaN, and `NaN > free` is false. The one rule for the engine's check and the estimate.
+export function fitsInMemory(parts: readonly number[], freeBytes: number): boolean {
+    const isCount = (bytes: number) => Number.isFinite(bytes) && bytes >= 0;
+    return parts.every(isCount) && isCount(freeBytes) && parts.reduce((sum, bytes) => sum + bytes, 0) <= freeBytes;
+}
+
 // The values one cell stores per layer: X (n_embd), or the two latents (2·d_kv).
 function xqRowWidth(shape: ModelShape, spec: CacheModeSpec): number {
     return isLatent(spec) ? 2 * shape.nHeadKv * shape.headDimK : shape.nEmbd;

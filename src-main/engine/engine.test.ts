@@ -1,7 +1,7 @@
 import os from "node:os";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { fixturePath } from "../../fixtures/fixtures.ts";
-import { cacheBytesPerCell } from "../api/cache-modes.ts";
+import { cacheBytesPerCell, estimateCacheBytes } from "../api/cache-modes.ts";
 import { Engine, XQUANT_MARKER, verifyXQuantBinary } from "./engine.ts";
 import { EngineError } from "./errors.ts";
 
@@ -33,6 +33,23 @@ describe("engine on our patched llama.cpp", () => {
                 message: expect.stringMatching(new RegExp(`^A xq-4 context of ${contextSize} tokens needs \\d+ MiB of cache, but only \\d+ MiB of memory is free`)),
             });
         } finally {
+            await model.dispose();
+        }
+    });
+
+    it("counts the compute buffers an earlier context of the same options allocated, not only the cache", async () => {
+        const model = await engine.loadModel(fixturePath("mha-random-f16"));
+        const options = { cacheMode: "xq-4", contextSize: 512 } as const;
+        try {
+            const first = await model.createContext(options);
+            const { computeBytes } = first.cacheStats();
+            await first.dispose();
+            expect(computeBytes).toBeGreaterThan(0);
+            // room for the cache and half the compute buffers
+            vi.spyOn(os, "freemem").mockReturnValue(estimateCacheBytes(model.shape, "xq-4", 512) + computeBytes / 2);
+            await expect(model.createContext(options)).rejects.toMatchObject({ code: "context-too-large", message: expect.stringContaining("of compute buffers and factors") });
+        } finally {
+            vi.restoreAllMocks();
             await model.dispose();
         }
     });

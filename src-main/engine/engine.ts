@@ -7,7 +7,7 @@ import os from "node:os";
 import path from "node:path";
 import { getLlama, LlamaCompletion, LlamaLogLevel, type Llama, type LlamaContext, type LlamaContextSequence, type LlamaModel, type Token } from "node-llama-cpp";
 import { cacheDir, installedBinDir } from "../../native/paths.ts";
-import { adviseModes, cacheModeSpecs, crossLayerOnSlidingWindow, estimateCacheBytes, isLatent, xqBaseBits, xquantVariantIds, type CacheMode, type ModeAdvice, type ModelShape } from "../api/cache-modes.ts";
+import { adviseModes, cacheModeSpecs, crossLayerOnSlidingWindow, estimateCacheBytes, fitsInMemory, isLatent, xqBaseBits, xquantVariantIds, type CacheMode, type ModeAdvice, type ModelShape } from "../api/cache-modes.ts";
 import type { EngineInfo } from "../api/contract.ts";
 import { EngineChat } from "./chat.ts";
 import { physicalCores } from "./cpu-cores.ts";
@@ -246,6 +246,9 @@ export class EngineModel {
     private readonly model: LlamaModel;
     private readonly runtime: EngineRuntime;
     private fileHash: Promise<string> | null = null;
+    // what the contexts made so far allocated besides their cache, by their options: the
+    // memory check counts it for the next context of the same options
+    private readonly allocated = new Map<string, { computeBytes: number; factorBytes: number }>();
 
     constructor(model: LlamaModel, filePath: string, runtime: EngineRuntime) {
         this.model = model;
@@ -298,6 +301,8 @@ export class EngineModel {
                 const engineContext = new EngineContext(options.cacheMode, context, addon);
                 try {
                     engineContext.verifyMode();
+                    const { computeBytes, factorBytes } = engineContext.cacheStats();
+                    this.allocated.set(JSON.stringify(options), { computeBytes, factorBytes });
                 } catch (error) {
                     await engineContext.dispose();
                     throw error;
@@ -326,16 +331,21 @@ export class EngineModel {
 
     // node-llama-cpp's own memory check assumes a KV cache, so it would refuse X-cache
     // contexts that fit (ignoreMemorySafetyChecks stays on); this one uses the mode's exact
-    // cache formula (an upper bound for sliding-window layers) against the memory the
-    // cache will live in: VRAM where layers are offloaded, else RAM.
+    // cache formula (an upper bound for sliding-window layers), plus the compute buffers and
+    // latent factors that an earlier context of the same options allocated, against the
+    // memory they will live in: VRAM where layers are offloaded, else RAM.
     private async checkCacheFits(options: ContextOptions): Promise<void> {
         const cacheBytes = estimateCacheBytes(this.shape, options.cacheMode, options.contextSize, options.baseLayers);
+        const { computeBytes, factorBytes } = this.allocated.get(JSON.stringify(options)) ?? { computeBytes: 0, factorBytes: 0 };
         const freeBytes = this.model.gpuLayers > 0 ? (await this.runtime.vram())?.freeBytes ?? os.freemem() : os.freemem();
-        if (cacheBytes > freeBytes) {
-            const mib = (bytes: number) => `${Math.round(bytes / 2 ** 20)} MiB`;
-            throw new EngineError("context-too-large",
-                `A ${options.cacheMode} context of ${options.contextSize} tokens needs ${mib(cacheBytes)} of cache, but only ${mib(freeBytes)} of memory is free. Choose a smaller context or a cache mode that needs less.`);
+        if (fitsInMemory([cacheBytes, computeBytes, factorBytes], freeBytes)) return;
+        if (!Number.isFinite(cacheBytes)) {
+            throw new EngineError("context-too-large", `This model's header gives no usable size for a ${options.cacheMode} cache (${cacheBytes} bytes); the file may be damaged.`);
         }
+        const mib = (bytes: number) => `${Math.round(bytes / 2 ** 20)} MiB`;
+        const measured = computeBytes + factorBytes > 0 ? ` and ${mib(computeBytes + factorBytes)} of compute buffers and factors` : "";
+        throw new EngineError("context-too-large",
+            `A ${options.cacheMode} context of ${options.contextSize} tokens needs ${mib(cacheBytes)} of cache${measured}, but only ${mib(freeBytes)} of memory is free. Choose a smaller context or a cache mode that needs less.`);
     }
 
     // The factors file of this model, keyed by a hash of the model file (hashed once).

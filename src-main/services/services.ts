@@ -3,7 +3,7 @@
 // completions, planCompletion and complete) and subscribes to events.
 import os from "node:os";
 import path from "node:path";
-import { estimateCacheBytes } from "../api/cache-modes.ts";
+import { estimateCacheBytes, fitsInMemory } from "../api/cache-modes.ts";
 import { chatSummary } from "../api/chat-summary.ts";
 import type { ApiMethod, ApiRequest, ApiResponse, ApiResult, Chat, ModeEstimate, StartedReply } from "../api/contract.ts";
 import { apiMethodTable, completionRequestSchema, isApiMethod, samplingSettingsSchema } from "../api/contract.ts";
@@ -203,8 +203,9 @@ export class Services {
             const estimate = { mode: advice.mode, cacheBytes };
             const memory = measured[modes.indexOf(advice.mode)];
             if (memory?.ok) {
-                const totalBytes = weightsAndCache + memory.value.computeBytes;
-                return { ...estimate, available: true, recommended: advice.recommended, explanation: advice.reason, computeBytes: memory.value.computeBytes, totalBytes, fits: totalBytes <= freeBytes };
+                const { computeBytes } = memory.value;
+                const fits = fitsInMemory([model.metadata.sizeBytes, cacheBytes, computeBytes], freeBytes);
+                return { ...estimate, available: true, recommended: advice.recommended, explanation: advice.reason, computeBytes, totalBytes: weightsAndCache + computeBytes, fits };
             }
             // not measured: an unavailable mode, or one whose context could not be made
             const available = advice.available && memory?.error.code !== "unsupported-architecture";
