@@ -6,6 +6,8 @@ import type { ChatTurn, SamplingSettings } from "../api/contract.ts";
 
 export interface ReplyResult {
     text: string;
+    // the prompt as the model read it: the chat template over the history and the question
+    promptTokens: number;
     tokens: number;
     // decode speed, from the first generated token to the last
     tokensPerSecond: number;
@@ -53,7 +55,8 @@ export class EngineChat {
     // An abort always ends the reply as stopped, with what it had generated: node-llama-cpp
     // throws instead of stopping when the abort comes before generation (a Stop pressed at once).
     async reply(systemPrompt: string, turns: readonly ChatTurn[], userText: string, sampling: SamplingSettings, onText: (text: string) => void, signal: AbortSignal): Promise<ReplyResult> {
-        this.session.setChatHistory(toHistory(systemPrompt, turns));
+        const history = toHistory(systemPrompt, turns);
+        this.session.setChatHistory(history);
         const { sequence } = this;
         let tokens = 0;
         let firstTokenAt = 0;
@@ -86,11 +89,19 @@ export class EngineChat {
         const seconds = tokens > 1 ? (performance.now() - firstTokenAt) / 1000 : 0;
         return {
             text: result.responseText,
+            promptTokens: this.promptTokens([...history, { type: "user", text: userText }]),
             tokens,
             tokensPerSecond: seconds > 0 ? (tokens - 1) / seconds : 0,
             stopped: result.stopReason === "abort",
             contextShifted,
         };
+    }
+
+    // The tokens of the history as the chat template lays it out for the next answer, as
+    // node-llama-cpp's LlamaChat tokenizes it (an empty model turn opens the answer).
+    private promptTokens(history: readonly ChatHistoryItem[]): number {
+        const { contextText } = this.session.chatWrapper.generateContextState({ chatHistory: [...history, { type: "model", response: [] }] });
+        return contextText.tokenize(this.sequence.model.tokenizer).length;
     }
 
     dispose(): void {

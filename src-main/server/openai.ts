@@ -25,7 +25,8 @@ const errorStatus: Partial<Record<ApiErrorCode, [number, string]>> = {
 
 function sendApiError(response: http.ServerResponse, error: ApiError): void {
     const [status, type] = errorStatus[error.code] ?? [400, "invalid_request_error"];
-    const message = error.message.replace(/"(\w+)"/g, (quoted, name: string) => openAiFieldNames[name] === undefined ? quoted : `"${openAiFieldNames[name]}"`);
+    // own keys only: a quoted "constructor" must not find Object.prototype's
+    const message = error.message.replace(/"(\w+)"/g, (quoted, name: string) => Object.hasOwn(openAiFieldNames, name) ? `"${openAiFieldNames[name]}"` : quoted);
     openAiError(response, status, message, type);
 }
 
@@ -43,6 +44,8 @@ const openAiRequestSchema = z.object({
     max_tokens: z.number().int().min(1).optional(),
     seed: z.number().int().min(0).max(2 ** 31).optional(),
     stream: z.boolean().optional(),
+    // include_usage: a last chunk carries the usage, as OpenAI sends it
+    stream_options: z.object({ include_usage: z.boolean().optional() }).optional(),
     n: z.literal(1, "must be 1: this server answers with one choice").optional(),
     stop: z.null("is not supported; leave it out").optional(),
     xquant_cache_mode: cacheModeSchema.optional(),
@@ -98,8 +101,11 @@ async function completions(services: Services, request: http.IncomingMessage, re
         return;
     }
     const finishReason = result.value.tokens >= plan.sampling.maxTokens ? "length" : "stop";
+    const { promptTokens, tokens } = result.value;
+    const usage = { prompt_tokens: promptTokens, completion_tokens: tokens, total_tokens: promptTokens + tokens };
     if (stream) {
         write(chunk({}, finishReason));
+        if (parsed.data.stream_options?.include_usage) write({ id, object: "chat.completion.chunk", created, model: plan.modelId, choices: [], usage });
         writeEvent(response, "data: [DONE]\n\n");
         response.end();
         return;
@@ -107,7 +113,7 @@ async function completions(services: Services, request: http.IncomingMessage, re
     sendJson(response, 200, {
         id, object: "chat.completion", created, model: plan.modelId, xquant_cache_mode: plan.run.cacheMode,
         choices: [{ index: 0, message: { role: "assistant", content: result.value.text }, finish_reason: finishReason }],
-        usage: { completion_tokens: result.value.tokens },
+        usage,
     });
 }
 

@@ -125,14 +125,18 @@ describe("local server", () => {
 
     it("answers chat completions in one piece and streamed, in the requested cache mode", async () => {
         const request = { model: "mha-trained", messages: [{ role: "user", content: "In the beginning" }], temperature: 0, max_tokens: 8, xquant_cache_mode: "xq-4" };
-        const whole = await (await openAi("/v1/chat/completions", request)).json() as { choices: { message: { content: string } }[] };
+        const whole = await (await openAi("/v1/chat/completions", request)).json() as { choices: { message: { content: string } }[]; usage: { prompt_tokens: number } };
         expect(whole).toMatchObject({ object: "chat.completion", xquant_cache_mode: "xq-4", choices: [{ message: { role: "assistant" }, finish_reason: "length" }] });
         const content = whole.choices[0]!.message.content;
         expect(content.length).toBeGreaterThan(0);
-        const streamed = await (await openAi("/v1/chat/completions", { ...request, stream: true })).text();
+        // the chat template's tokens count: more than the question's own three or so
+        expect(whole.usage.prompt_tokens).toBeGreaterThan(3);
+        expect(whole.usage).toEqual({ prompt_tokens: whole.usage.prompt_tokens, completion_tokens: 8, total_tokens: whole.usage.prompt_tokens + 8 });
+        const streamed = await (await openAi("/v1/chat/completions", { ...request, stream: true, stream_options: { include_usage: true } })).text();
         const chunks = streamed.split("\n\n").filter((line) => line.startsWith("data: {")).map((line) => JSON.parse(line.slice(6)));
         expect(streamed.trim().endsWith("data: [DONE]")).toBe(true);
-        expect(chunks.map((chunk) => chunk.choices[0].delta.content ?? "").join("")).toBe(content);
+        expect(chunks.at(-1)).toMatchObject({ choices: [], usage: whole.usage });
+        expect(chunks.slice(0, -1).map((chunk) => chunk.choices[0].delta.content ?? "").join("")).toBe(content);
     });
 
     it("answers malformed completions with OpenAI-style errors", async () => {

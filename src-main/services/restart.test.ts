@@ -52,7 +52,7 @@ const settingsPatch: fc.Arbitrary<SettingsPatch> = fc.record({
 // What the engine can return: any text (far past a saved message's length too), finite speeds.
 const replyResult: fc.Arbitrary<ReplyResult> = fc.record({
     text: fc.oneof(fc.string({ unit: "binary" }), fc.constantFrom(100_001, maxMessageLength, maxMessageLength + 7).map((length) => "x".repeat(length))),
-    tokens: fc.nat(), tokensPerSecond: fc.double({ min: 0, noNaN: true, noDefaultInfinity: true }), stopped: fc.boolean(), contextShifted: fc.boolean(),
+    promptTokens: fc.nat(), tokens: fc.nat(), tokensPerSecond: fc.double({ min: 0, noNaN: true, noDefaultInfinity: true }), stopped: fc.boolean(), contextShifted: fc.boolean(),
 });
 
 type Action =

@@ -40,7 +40,7 @@ const metricsIntervalMs = 250;
 const metricsHistory = 2400;
 
 // A reply stopped while it waited in the queue: nothing was generated.
-const stoppedBeforeStart: ReplyResult = { text: "", tokens: 0, tokensPerSecond: 0, stopped: true, contextShifted: false };
+const stoppedBeforeStart: ReplyResult = { text: "", promptTokens: 0, tokens: 0, tokensPerSecond: 0, stopped: true, contextShifted: false };
 
 const turnsOf = (messages: readonly ChatMessage[]): ChatTurn[] => messages.map(({ role, text }) => ({ role, text }));
 
