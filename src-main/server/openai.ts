@@ -30,6 +30,11 @@ function sendApiError(response: http.ServerResponse, error: ApiError): void {
     openAiError(response, status, message, type);
 }
 
+// The most tokens one completion generates: what a request may ask for, and where the
+// settings' default max tokens (which may be up to 2^20) stops for a request that asks
+// for nothing. OpenAI's own chat models stop at 16,384 output tokens too.
+export const maxCompletionTokens = 16_384;
+
 // OpenAI's chat request, as far as this server implements it, with OpenAI's
 // ranges. What it cannot honour (`stop`, several choices) is refused with a
 // 400 that says so, never silently ignored; fields it does not know are dropped.
@@ -41,7 +46,7 @@ const openAiRequestSchema = z.object({
     })).min(1),
     temperature: z.number().min(0).max(2).optional(),
     top_p: z.number().min(0).max(1).optional(),
-    max_tokens: z.number().int().min(1).optional(),
+    max_tokens: z.number().int().min(1).max(maxCompletionTokens).optional(),
     seed: z.number().int().min(0).max(2 ** 31).optional(),
     stream: z.boolean().optional(),
     // include_usage: a last chunk carries the usage, as OpenAI sends it
@@ -66,18 +71,21 @@ function toCompletionRequest(request: OpenAiRequest): CompletionRequest {
 }
 
 async function completions(services: Services, request: http.IncomingMessage, response: http.ServerResponse): Promise<void> {
+    // before the first await: a client that leaves at any point, even while its request is
+    // read or planned, stops its completion and gives its place in the queue back
+    const abort = new AbortController();
+    response.on("close", () => abort.abort());
     const read = await readJsonBody(request);
     if (!read.ok) return openAiError(response, read.status, read.message);
     const parsed = openAiRequestSchema.safeParse(read.value);
     if (!parsed.success) return openAiError(response, 400, describeIssues(parsed.error));
     const planned = await services.planCompletion(toCompletionRequest(parsed.data));
     if (!planned.ok) return sendApiError(response, planned.error);
-    const plan = planned.value;
+    if (abort.signal.aborted) return;
+    const plan = { ...planned.value, sampling: { ...planned.value.sampling, maxTokens: Math.min(planned.value.sampling.maxTokens, maxCompletionTokens) } };
     const stream = parsed.data.stream === true;
     const id = `chatcmpl-${Date.now().toString(36)}`;
     const created = Math.floor(Date.now() / 1000);
-    const abort = new AbortController();
-    response.on("close", () => abort.abort());
     const chunk = (delta: Record<string, string>, finishReason: string | null) => ({
         id, object: "chat.completion.chunk", created, model: plan.modelId, xquant_cache_mode: plan.run.cacheMode,
         choices: [{ index: 0, delta, finish_reason: finishReason }],
@@ -88,8 +96,8 @@ async function completions(services: Services, request: http.IncomingMessage, re
             response.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-store" });
             writeEvent(response, `data: ${JSON.stringify(chunk({ role: "assistant" }, null))}\n\n`);
         }
-        // a client that stops reading is dropped, which aborts the generation (the close above)
-        writeEvent(response, `data: ${JSON.stringify(data)}\n\n`);
+        // a client that lets too much pile up unread is dropped, and its generation stops at once
+        if (!writeEvent(response, `data: ${JSON.stringify(data)}\n\n`)) abort.abort();
     };
     const result = await services.complete(plan, (text) => {
         if (stream) write(chunk({ content: text }, null));

@@ -199,3 +199,34 @@ describe("local server", () => {
         await finished;
     });
 });
+
+describe("a completion whose client leaves", () => {
+    it("while its request is still being planned gives its place in the queue back", async () => {
+        const appDir = fs.mkdtempSync(path.join(os.tmpdir(), "xq-server-left-"));
+        const setup = new Services({ appDir, maxThreads: 2 });
+        await setup.handleRequest("importModel", { path: fixturePath("mha-trained") });
+        await setup.handleRequest("updateSettings", { defaultSampling: { temperature: 0, topP: 1, topK: 1, maxTokens: 4000, seed: 1 }, defaultRun: { cacheMode: "kv-f16", contextSize: 256, baseLayers: -1 } });
+        await setup.dispose();
+        // a fresh start: its first plan reads the model's header in an engine process that has yet to start
+        const services = new Services({ appDir, maxThreads: 2, generationQueueCapacity: 1 });
+        const server = await startServer({ services, staticDir: fs.mkdtempSync(path.join(os.tmpdir(), "xq-static-")) });
+        try {
+            const { request } = await import("node:http");
+            const left = request(`${server.origin}/v1/chat/completions`, { method: "POST", headers: { authorization: `Bearer ${server.token}`, "content-type": "application/json" } });
+            left.on("error", () => undefined);
+            left.end(JSON.stringify({ model: "mha-trained", messages: [{ role: "user", content: "In the beginning" }] }));
+            await new Promise((resolve) => setTimeout(resolve, 100));
+            left.destroy();
+            // long enough for a completion that nobody stopped to be generating its 4000 tokens
+            await new Promise((resolve) => setTimeout(resolve, 3000));
+            const next = await fetch(`${server.origin}/v1/chat/completions`, {
+                method: "POST", headers: { authorization: `Bearer ${server.token}` },
+                body: JSON.stringify({ model: "mha-trained", messages: [{ role: "user", content: "In the beginning" }], max_tokens: 4 }),
+            });
+            expect(next.status).toBe(200);
+        } finally {
+            await server.close();
+            await services.dispose();
+        }
+    });
+});
