@@ -34,12 +34,20 @@ async function chatReply(appDir: string, model: string, threads: number, maxToke
         }));
         const finished = nextEvent(services, (event): event is Extract<ApiEvent, { type: "generation-done" | "generation-error" }> =>
             (event.type === "generation-done" || event.type === "generation-error") && event.chatId === chat.id);
+        // after the reply, the session reports the tokens its context holds
+        let contextTokens = 0;
+        services.subscribe((event) => {
+            if (event.type === "session" && event.session?.chatId === chat.id) contextTokens = event.session.contextTokens;
+        });
         await ok(services.handleRequest("sendMessage", { chatId: chat.id, text: question }));
         const end = await finished;
         if (end.type === "generation-error") throw new Error(`the chat failed: ${end.error.message}`);
         const { tokens, tokensPerSecond } = end.message.stats!;
-        const samples = (await ok(services.handleRequest("getMetrics", {}))).filter((sample) => sample.chatId === chat.id);
-        return { tokens, tokensPerSecond, contextTokens: Math.max(tokens, ...samples.map((sample) => sample.contextTokens)) };
+        for (let waited = 0; contextTokens <= tokens; waited += 50) {
+            if (waited > 10_000) throw new Error("the session did not report its context after the reply");
+            await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+        return { tokens, tokensPerSecond, contextTokens };
     } finally {
         await services.dispose();
     }
