@@ -5,8 +5,8 @@
 // Speed and memory of cache modes against kv-f16 at context depths 512, 2k and 8k.
 // --model runs one model at the given depths and modes instead of the fixtures
 // (--gpu offloads every layer; the GEMM profile is CPU-only and is then skipped).
-// Each measurement runs in its own process (so that peak RSS is its own): fill a
-// context of `depth` cells, timing the prefill, then decode a few tokens. The runs
+// Each measurement runs in its own process (so that peak RSS is its own): after a
+// 32-token warm-up, fill a context of `depth` cells, timing the prefill, then decode a few tokens. The runs
 // are interleaved (every mode at a depth, then the next depth, then the next
 // repetition), and each figure is the median over repetitions of its ratio to the
 // kv-f16 run of the same repetition and depth. Then xquant-bench (native/tools)
@@ -136,6 +136,9 @@ async function runWorker(job: WorkerJob): Promise<WorkerResult> {
     // held-out text, repeated as needed (speed does not depend on the text)
     const text = model.tokenize(fs.readFileSync(heldOutTextPath, "utf8"));
     const prompt = Array.from({ length: job.depth - job.decodeTokens }, (_, i) => text[i % text.length]!);
+    // a warm-up, as llama-bench's: the weights paged in and the graphs allocated before the clock starts
+    await context.prefill(prompt.slice(0, 32));
+    await context.clear();
     let started = performance.now();
     await context.prefill(prompt.slice(0, -1));
     const prefillSeconds = (performance.now() - started) / 1000;

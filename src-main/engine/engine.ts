@@ -177,6 +177,11 @@ export class EngineContext {
         return this.sequence().contextTokens;
     }
 
+    // Empties the context.
+    async clear(): Promise<void> {
+        await this.sequence().clearHistory();
+    }
+
     // Evaluates tokens into the context without generating.
     async prefill(tokens: readonly number[]): Promise<void> {
         await this.sequence().evaluateWithoutGeneratingNewTokens(tokens as Token[]);
