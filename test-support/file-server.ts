@@ -67,3 +67,18 @@ export async function startTestFileServer(files: Record<string, Buffer>, options
         }),
     };
 }
+
+// The servers one test file starts, closed together after it.
+export function fileServerPool(): { serve: typeof startTestFileServer; closeAll(): Promise<void> } {
+    const servers: TestFileServer[] = [];
+    return {
+        serve: async (...args) => {
+            const server = await startTestFileServer(...args);
+            servers.push(server);
+            return server;
+        },
+        closeAll: async () => {
+            for (const server of servers.splice(0)) await server.close();
+        },
+    };
+}

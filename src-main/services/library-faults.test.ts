@@ -6,11 +6,10 @@ import os from "node:os";
 import path from "node:path";
 import { afterAll, afterEach, describe, expect, it, vi } from "vitest";
 import { fillDisk } from "../../test-support/disk-faults.ts";
-import { startTestFileServer, type TestFileServer } from "../../test-support/file-server.ts";
+import { fileServerPool } from "../../test-support/file-server.ts";
+import { libraryIn, settled } from "../../test-support/downloads.ts";
 import { unhandledRejectionsDuring } from "../../test-support/unhandled-rejections.ts";
-import type { ApiEvent, DownloadInfo, ModelMetadata } from "../api/contract.ts";
-import { EventBus } from "./events.ts";
-import { ModelLibrary } from "./library.ts";
+import type { ModelMetadata } from "../api/contract.ts";
 
 const anyFile = async (filePath: string): Promise<ModelMetadata> => ({
     name: path.basename(filePath), architecture: "llama", nLayer: 2, nEmbd: 64, nHead: 2, nHeadKv: 2, headDimK: 32, headDimV: 32,
@@ -19,43 +18,20 @@ const anyFile = async (filePath: string): Promise<ModelMetadata> => ({
 
 const tempDir = () => fs.mkdtempSync(path.join(os.tmpdir(), "xq-library-faults-"));
 
-function libraryIn(dir: string): { library: ModelLibrary; events: EventBus } {
-    const events = new EventBus();
-    return { library: new ModelLibrary(() => dir, events, anyFile), events };
-}
-
-function settled(events: EventBus, downloadId: string, states: DownloadInfo["state"][]): Promise<DownloadInfo> {
-    return new Promise((resolve) => {
-        const unsubscribe = events.subscribe((event: ApiEvent) => {
-            if (event.type === "download" && event.download.id === downloadId && states.includes(event.download.state)) {
-                unsubscribe();
-                resolve(event.download);
-            }
-        });
-    });
-}
-
 // ipull 3.9.5, node-llama-cpp's downloader, leaves a `.then()` of every chunk write
 // unhandled, so each write that fails is an unhandled rejection of its own: that is
 // what the process guard (process-guard.ts) is for. Every other one is a bug here.
 const notIpulls = (reasons: Error[]): Error[] => reasons.filter((reason) => !reason.stack?.includes(`${path.sep}ipull${path.sep}`));
 
 describe("downloads on a full disk", () => {
-    const servers: TestFileServer[] = [];
+    const { serve, closeAll } = fileServerPool();
     afterEach(() => vi.restoreAllMocks());
-    afterAll(async () => {
-        for (const server of servers) await server.close();
-    });
-    const serve = async (...args: Parameters<typeof startTestFileServer>) => {
-        const server = await startTestFileServer(...args);
-        servers.push(server);
-        return server;
-    };
+    afterAll(closeAll);
     const file = Buffer.alloc(1_000_000, 7);
 
     it("fails with the disk-full message and its event, even when the list of downloads cannot be saved either", async () => {
         const server = await serve({ "model.gguf": file }, { bytesPerTick: 100_000 });
-        const { library, events } = libraryIn(tempDir());
+        const { library, events } = libraryIn(tempDir(), anyFile);
         const logged = vi.spyOn(console, "error").mockImplementation(() => {});
         const unhandled = await unhandledRejectionsDuring(async () => {
             const started = await library.startDownload({ url: server.url("model.gguf") });
@@ -71,7 +47,7 @@ describe("downloads on a full disk", () => {
     it("counts what the downloads in progress still need before starting another", async () => {
         const server = await serve({ "slow.gguf": file }, { bytesPerTick: 10_000 });
         const dir = tempDir();
-        const { library } = libraryIn(dir);
+        const { library } = libraryIn(dir, anyFile);
         // room for one of these files and a half
         vi.spyOn(fs, "statfsSync").mockReturnValue({ ...fs.statfsSync(dir), bavail: 1_500_000, bsize: 1 });
         const first = await library.startDownload({ url: server.url("slow.gguf") });
@@ -94,7 +70,7 @@ describe("names read from disk stay inside their folder", () => {
         fs.writeFileSync(victim, "not yours to delete");
         const index = JSON.stringify([{ id: "victim", fileName: "../victim.gguf", sha256: null, source: "import" }]);
         fs.writeFileSync(path.join(modelsDir, "index.json"), index);
-        const { library } = libraryIn(modelsDir);
+        const { library } = libraryIn(modelsDir, anyFile);
         expect(await library.list()).toEqual([]);
         await expect(library.delete("victim")).rejects.toMatchObject({ error: { code: "not-found" } });
         expect(fs.readFileSync(victim, "utf8")).toBe("not yours to delete");
@@ -108,7 +84,7 @@ describe("names read from disk stay inside their folder", () => {
             fs.mkdirSync(path.dirname(downloadsFile));
             const saved = [{ info: { ...info, url: "https://example.com/m.gguf", state: "paused", downloadedBytes: 0, totalBytes: 10, error: null, modelId: null }, sha256: null }];
             fs.writeFileSync(downloadsFile, JSON.stringify(saved));
-            expect(libraryIn(modelsDir).library.listDownloads()).toEqual([]);
+            expect(libraryIn(modelsDir, anyFile).library.listDownloads()).toEqual([]);
             expect(fs.existsSync(`${downloadsFile}.damaged-1`)).toBe(true);
         }
     });

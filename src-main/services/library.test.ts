@@ -3,49 +3,23 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import type { ApiEvent, DownloadInfo } from "../api/contract.ts";
 import { fixturePath } from "../../fixtures/fixtures.ts";
 import { readGgufMetadata } from "../engine/models.ts";
-import { EventBus } from "./events.ts";
-import { ModelLibrary } from "./library.ts";
-import { startTestFileServer, type TestFileServer } from "../../test-support/file-server.ts";
+import { libraryIn, settled } from "../../test-support/downloads.ts";
+import { fileServerPool } from "../../test-support/file-server.ts";
 
 const model = fs.readFileSync(fixturePath("mha-random-f16"));
 const modelSha256 = crypto.createHash("sha256").update(model).digest("hex");
 
-function libraryIn(dir: string): { library: ModelLibrary; events: EventBus } {
-    const events = new EventBus();
-    return { library: new ModelLibrary(() => dir, events, readGgufMetadata), events };
-}
-
-// Resolves when the download reaches one of the given states.
-function settled(events: EventBus, downloadId: string, states: DownloadInfo["state"][]): Promise<DownloadInfo> {
-    return new Promise((resolve) => {
-        const unsubscribe = events.subscribe((event: ApiEvent) => {
-            if (event.type === "download" && event.download.id === downloadId && states.includes(event.download.state)) {
-                unsubscribe();
-                resolve(event.download);
-            }
-        });
-    });
-}
-
 describe("model downloads from a local HTTP server", () => {
-    const servers: TestFileServer[] = [];
-    afterAll(async () => {
-        for (const server of servers) await server.close();
-    });
-    const serve = async (...args: Parameters<typeof startTestFileServer>) => {
-        const server = await startTestFileServer(...args);
-        servers.push(server);
-        return server;
-    };
+    const { serve, closeAll } = fileServerPool();
+    afterAll(closeAll);
     const tempDir = () => fs.mkdtempSync(path.join(os.tmpdir(), "xq-library-"));
 
     it("resumes after the connection is cut part-way, verifies sha256, and lists the model", async () => {
         const server = await serve({ "model.gguf": model }, { cutAfterBytes: 3_000_000 });
         const dir = tempDir();
-        const { library, events } = libraryIn(dir);
+        const { library, events } = libraryIn(dir, readGgufMetadata);
         const started = await library.startDownload({ url: server.url("model.gguf"), sha256: modelSha256 });
         expect(started).toMatchObject({ state: "downloading", totalBytes: model.length });
         const finished = await settled(events, started.id, ["done", "failed"]);
@@ -59,7 +33,7 @@ describe("model downloads from a local HTTP server", () => {
 
     it("pauses and resumes a slow download, continuing from the partial file", async () => {
         const server = await serve({ "slow.gguf": model }, { bytesPerTick: 500_000 });
-        const { library, events } = libraryIn(tempDir());
+        const { library, events } = libraryIn(tempDir(), readGgufMetadata);
         const started = await library.startDownload({ url: server.url("slow.gguf"), sha256: modelSha256 });
         await new Promise((resolve) => setTimeout(resolve, 600));
         expect(library.pause(started.id).state).toBe("paused");
@@ -74,7 +48,7 @@ describe("model downloads from a local HTTP server", () => {
     it("deletes a download whose sha256 does not match, with a readable error", async () => {
         const server = await serve({ "model.gguf": model });
         const dir = tempDir();
-        const { library, events } = libraryIn(dir);
+        const { library, events } = libraryIn(dir, readGgufMetadata);
         const started = await library.startDownload({ url: server.url("model.gguf"), sha256: "0".repeat(64) });
         const failed = await settled(events, started.id, ["done", "failed"]);
         expect(failed).toMatchObject({ state: "failed", error: expect.stringContaining("sha256") });
@@ -83,13 +57,13 @@ describe("model downloads from a local HTTP server", () => {
 
     it("refuses a download larger than the free disk before transferring anything", async () => {
         const server = await serve({ "huge.gguf": model }, { claimedSize: 2 ** 40 });
-        const { library } = libraryIn(tempDir());
+        const { library } = libraryIn(tempDir(), readGgufMetadata);
         await expect(library.startDownload({ url: server.url("huge.gguf") })).rejects.toMatchObject({ error: { code: "disk-full", message: expect.stringContaining("free") } });
     });
 
     it("does not list a download that is not a GGUF file", async () => {
         const server = await serve({ "fake.gguf": Buffer.from("this is an HTML error page, not a model".repeat(100)) });
-        const { library, events } = libraryIn(tempDir());
+        const { library, events } = libraryIn(tempDir(), readGgufMetadata);
         const started = await library.startDownload({ url: server.url("fake.gguf") });
         const failed = await settled(events, started.id, ["done", "failed"]);
         expect(failed).toMatchObject({ state: "failed", error: expect.stringContaining("not a valid GGUF") });
@@ -97,7 +71,7 @@ describe("model downloads from a local HTTP server", () => {
     });
 
     it("refuses plain http to other hosts, judged on the parsed host, and unknown catalog ids", async () => {
-        const { library } = libraryIn(tempDir());
+        const { library } = libraryIn(tempDir(), readGgufMetadata);
         await expect(library.startDownload({ url: "http://example.com/model.gguf" })).rejects.toMatchObject({ error: { code: "bad-request" } });
         await expect(library.startDownload({ url: "http://localhost:x@evil.example/m.gguf" })).rejects.toMatchObject({ error: { code: "bad-request", message: expect.stringContaining("use https") } });
         await expect(library.startDownload({ url: "http://127.0.0.1.evil.example/m.gguf" })).rejects.toMatchObject({ error: { code: "bad-request" } });
@@ -108,7 +82,7 @@ describe("model downloads from a local HTTP server", () => {
     it("never overwrites a model: a bad download of the same name leaves it, a good one gets a name of its own", async () => {
         const server = await serve({ "model.gguf": model, "broken/model.gguf": Buffer.from("not a model".repeat(1000)) });
         const dir = tempDir();
-        const { library, events } = libraryIn(dir);
+        const { library, events } = libraryIn(dir, readGgufMetadata);
         const first = await library.startDownload({ url: server.url("model.gguf") });
         expect(await settled(events, first.id, ["done", "failed"])).toMatchObject({ state: "done", modelId: "model" });
         const broken = await library.startDownload({ url: server.url("broken/model.gguf") });
@@ -121,7 +95,7 @@ describe("model downloads from a local HTTP server", () => {
 
     it("stages two downloads of one file name apart, and lists both", async () => {
         const server = await serve({ "twin.gguf": model }, { bytesPerTick: 2_000_000 });
-        const { library, events } = libraryIn(tempDir());
+        const { library, events } = libraryIn(tempDir(), readGgufMetadata);
         const downloads = await Promise.all([library.startDownload({ url: server.url("twin.gguf") }), library.startDownload({ url: server.url("twin.gguf") })]);
         const finished = await Promise.all(downloads.map((download) => settled(events, download.id, ["done", "failed"])));
         expect(finished.map((download) => download.state)).toEqual(["done", "done"]);
@@ -131,24 +105,24 @@ describe("model downloads from a local HTTP server", () => {
     it("keeps a paused download across a restart and resumes it from the partial file", async () => {
         const server = await serve({ "slow.gguf": model }, { bytesPerTick: 500_000 });
         const dir = tempDir();
-        const before = libraryIn(dir);
+        const before = libraryIn(dir, readGgufMetadata);
         const started = await before.library.startDownload({ url: server.url("slow.gguf"), sha256: modelSha256 });
         await new Promise((resolve) => setTimeout(resolve, 600));
         before.library.pause(started.id);
-        const after = libraryIn(dir);
+        const after = libraryIn(dir, readGgufMetadata);
         expect(after.library.listDownloads()).toEqual([expect.objectContaining({ id: started.id, state: "paused", fileName: "slow.gguf" })]);
         const requestsBeforeResume = server.ranges.length;
         after.library.resume(started.id);
         expect(await settled(after.events, started.id, ["done", "failed"])).toMatchObject({ state: "done", modelId: "slow" });
         expect(server.ranges.slice(requestsBeforeResume).filter((range) => range !== "" && !/^bytes=0-/.test(range)).length).toBeGreaterThan(0);
-        expect(libraryIn(dir).library.listDownloads()).toEqual([]);
+        expect(libraryIn(dir, readGgufMetadata).library.listDownloads()).toEqual([]);
     });
 
     it("rebuilds a damaged index from the models folder, keeping the damaged copy", async () => {
         const dir = tempDir();
         fs.copyFileSync(fixturePath("mha-random-f16"), path.join(dir, "kept.gguf"));
         fs.writeFileSync(path.join(dir, "index.json"), "[{\"id\": \"kept\", \"fileNa");
-        const { library } = libraryIn(dir);
+        const { library } = libraryIn(dir, readGgufMetadata);
         expect(await library.list()).toEqual([expect.objectContaining({ id: "kept", fileName: "kept.gguf", metadata: expect.objectContaining({ nLayer: 4 }) })]);
         expect(fs.readFileSync(path.join(dir, "index.json.damaged-1"), "utf8")).toBe("[{\"id\": \"kept\", \"fileNa");
     });
