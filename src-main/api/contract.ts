@@ -287,7 +287,7 @@ export type CompletionRequest = z.infer<typeof completionRequestSchema>;
 // ---- the method table ----
 
 export type ApiErrorCode =
-    | "bad-request" | "unknown-method" | "not-found" | "engine-unavailable" | "model-invalid"
+    | "bad-request" | "unknown-method" | "not-found" | "engine-unavailable" | "engine-timeout" | "model-invalid"
     | "unsupported-architecture" | "disk-full" | "download-failed" | "busy" | "forbidden" | "internal";
 
 export interface ApiError {

@@ -37,14 +37,20 @@ export class EngineChat {
         return this.sequence.contextTokens.length;
     }
 
-    // Evaluates a whole history into the context, reporting 0..1 as it goes.
-    async evaluate(systemPrompt: string, turns: readonly ChatTurn[], onProgress: (fraction: number) => void): Promise<void> {
+    // Evaluates a whole history into the context, reporting 0..1 as it goes (only when it
+    // changes: a report is progress to the engine's watchdog). An abort stops it with an error.
+    async evaluate(systemPrompt: string, turns: readonly ChatTurn[], onProgress: (fraction: number) => void, signal?: AbortSignal): Promise<void> {
         const history = toHistory(systemPrompt, turns);
         this.session.setChatHistory(history);
         const expectedTokens = Math.max(1, this.sequence.model.tokenize(turns.map((turn) => turn.text).join("\n") + systemPrompt).length);
-        const poll = setInterval(() => onProgress(Math.min(0.99, this.contextTokens() / expectedTokens)), 100);
+        let reported = -1;
+        const poll = setInterval(() => {
+            const fraction = Math.min(0.99, this.contextTokens() / expectedTokens);
+            if (fraction !== reported) onProgress(fraction);
+            reported = fraction;
+        }, 100);
         try {
-            await this.session.preloadPrompt("");
+            await this.session.preloadPrompt("", { signal });
         } finally {
             clearInterval(poll);
         }

@@ -193,11 +193,11 @@ export class EngineContext {
     }
 
     // Continues raw text (no chat template); greedy unless a temperature is given; onTokens hears
-    // how many tokens each step generated.
-    complete(prompt: string, options: { maxTokens: number; temperature?: number; seed?: number; onTokens?: (count: number) => void }): Promise<string> {
+    // how many tokens each step generated; an abort ends it early with the text so far.
+    complete(prompt: string, options: { maxTokens: number; temperature?: number; seed?: number; onTokens?: (count: number) => void; signal?: AbortSignal }): Promise<string> {
         const completion = new LlamaCompletion({ contextSequence: this.sequence() });
         const onToken = options.onTokens ? (tokens: Token[]) => options.onTokens!(tokens.length) : undefined;
-        return completion.generateCompletion(prompt, { maxTokens: options.maxTokens, temperature: options.temperature ?? 0, seed: options.seed, onToken });
+        return completion.generateCompletion(prompt, { maxTokens: options.maxTokens, temperature: options.temperature ?? 0, seed: options.seed, onToken, signal: options.signal, stopOnAbortSignal: true });
     }
 
     // The full softmax (temperature 1, no truncation) after each token from
@@ -427,11 +427,12 @@ export class Engine {
     }
 
     // gpuLayers -1 lets node-llama-cpp offload as many layers as fit
-    async loadModel(modelPath: string, options: { vocabOnly?: boolean; gpuLayers?: number } = {}): Promise<EngineModel> {
+    // onProgress hears the load's progress (0..1) as the weights are read
+    async loadModel(modelPath: string, options: { vocabOnly?: boolean; gpuLayers?: number; onProgress?: (fraction: number) => void } = {}): Promise<EngineModel> {
         if (!fs.existsSync(modelPath)) throw new EngineError("model-not-found", `Model file not found: ${modelPath}`);
         let model: LlamaModel;
         try {
-            model = await this.llama.loadModel({ modelPath, vocabOnly: options.vocabOnly ?? false, gpuLayers: options.gpuLayers === -1 ? "auto" : options.gpuLayers ?? 0 });
+            model = await this.llama.loadModel({ modelPath, vocabOnly: options.vocabOnly ?? false, gpuLayers: options.gpuLayers === -1 ? "auto" : options.gpuLayers ?? 0, onLoadProgress: options.onProgress });
         } catch (error) {
             throw new EngineError("model-invalid", `Could not load ${path.basename(modelPath)}: ${(error as Error).message}`);
         }

@@ -3,6 +3,8 @@ export type EngineErrorCode = "native-not-built" | "stock-binary" | "model-not-f
     | "unsupported-architecture" | "context-failed" | "state-mode-mismatch"
     // the engine process ended (a crash, an abort, an out-of-memory kill)
     | "engine-stopped"
+    // an engine call got no answer (or no progress) in time; its process was killed
+    | "engine-timeout"
     // the context's cache would not fit in the free memory
     | "context-too-large"
     // a download's write hit ENOSPC

@@ -11,9 +11,11 @@ import { EngineError } from "./errors.ts";
 import { readGgufMetadata } from "./models.ts";
 import { engineProcessMarker } from "./remote.ts";
 
-// What an operation may do besides returning: stream values back, and notice an abort.
+// What an operation may do besides returning: stream values back, report progress
+// (which keeps the caller's watchdog from judging it hung), and notice an abort.
 export interface CallIo {
     emit(value: unknown): void;
+    progress(): void;
     signal: AbortSignal;
 }
 
@@ -24,7 +26,8 @@ export type HostRequest =
 export type HostReply =
     | { kind: "result"; callId: number; value: unknown }
     | { kind: "error"; callId: number; code: string; message: string }
-    | { kind: "emit"; callId: number; value: unknown };
+    | { kind: "emit"; callId: number; value: unknown }
+    | { kind: "progress"; callId: number };
 
 let engine: Engine | null = null;
 const handles = new Map<number, EngineModel | EngineContext | EngineChat>();
@@ -41,6 +44,22 @@ function handle<T extends EngineModel | EngineContext | EngineChat>(id: number, 
     return object;
 }
 
+// Runs work that fills a context, reporting progress whenever its token count changes (a
+// prompt evaluated batch by batch, a token generated): real progress, never a timer's beat.
+async function reportingTokens<T>(io: CallIo, tokenCount: () => number, work: () => Promise<T>): Promise<T> {
+    let last = tokenCount();
+    const poll = setInterval(() => {
+        const count = tokenCount();
+        if (count !== last) io.progress();
+        last = count;
+    }, 100);
+    try {
+        return await work();
+    } finally {
+        clearInterval(poll);
+    }
+}
+
 function started(): Engine {
     if (engine === null) throw new EngineError("engine-stopped", "The engine has not started");
     return engine;
@@ -55,20 +74,32 @@ const operations = {
         return engine.info;
     },
     vram: async (_io: CallIo) => started().vram(),
-    loadModel: async (_io: CallIo, modelPath: string, options: { gpuLayers?: number }) => {
-        const model = await started().loadModel(modelPath, options);
+    loadModel: async (io: CallIo, modelPath: string, options: { gpuLayers?: number }) => {
+        const model = await started().loadModel(modelPath, { ...options, onProgress: io.progress });
         return { id: keep(model), shape: model.shape };
     },
     tokenize: async (_io: CallIo, model: number, text: string, specialTokens: boolean) => handle(model, EngineModel).tokenize(text, specialTokens),
     createContext: async (_io: CallIo, model: number, options: ContextOptions) => keep(await handle(model, EngineModel).createContext(options)),
     measureContext: async (_io: CallIo, model: number, options: ContextOptions) => handle(model, EngineModel).measureContext(options),
     cacheStats: async (_io: CallIo, context: number) => handle(context, EngineContext).cacheStats(),
-    complete: async (_io: CallIo, context: number, prompt: string, options: { maxTokens: number }) => handle(context, EngineContext).complete(prompt, options),
-    nextTokenDistributions: async (_io: CallIo, context: number, tokens: number[], firstScored: number) => handle(context, EngineContext).nextTokenDistributions(tokens, firstScored),
+    complete: async (io: CallIo, context: number, prompt: string, options: { maxTokens: number }) => {
+        const engineContext = handle(context, EngineContext);
+        return reportingTokens(io, () => engineContext.contextTokens().length, () => engineContext.complete(prompt, { ...options, signal: io.signal }));
+    },
+    nextTokenDistributions: async (io: CallIo, context: number, tokens: number[], firstScored: number) => {
+        const engineContext = handle(context, EngineContext);
+        return reportingTokens(io, () => engineContext.contextTokens().length, () => engineContext.nextTokenDistributions(tokens, firstScored));
+    },
     chat: async (_io: CallIo, context: number) => keep(handle(context, EngineContext).chat()),
-    evaluate: async (io: CallIo, chat: number, systemPrompt: string, turns: ChatTurn[]) => handle(chat, EngineChat).evaluate(systemPrompt, turns, io.emit),
-    reply: async (io: CallIo, chat: number, systemPrompt: string, turns: ChatTurn[], userText: string, sampling: SamplingSettings) =>
-        handle(chat, EngineChat).reply(systemPrompt, turns, userText, sampling, io.emit, io.signal),
+    evaluate: async (io: CallIo, chat: number, systemPrompt: string, turns: ChatTurn[]) => {
+        const engineChat = handle(chat, EngineChat);
+        return reportingTokens(io, () => engineChat.contextTokens(), () => engineChat.evaluate(systemPrompt, turns, io.emit, io.signal));
+    },
+    // the prompt's evaluation reports progress too: a long history takes a while before the first token
+    reply: async (io: CallIo, chat: number, systemPrompt: string, turns: ChatTurn[], userText: string, sampling: SamplingSettings) => {
+        const engineChat = handle(chat, EngineChat);
+        return reportingTokens(io, () => engineChat.contextTokens(), () => engineChat.reply(systemPrompt, turns, userText, sampling, io.emit, io.signal));
+    },
     contextTokens: async (_io: CallIo, chat: number) => handle(chat, EngineChat).contextTokens(),
     dispose: async (_io: CallIo, id: number) => {
         const object = handles.get(id);
@@ -93,7 +124,11 @@ function serve(): void {
         if (request.kind === "abort") return aborts.get(request.callId)?.abort();
         const abort = new AbortController();
         aborts.set(request.callId, abort);
-        const io: CallIo = { emit: (value) => send({ kind: "emit", callId: request.callId, value }), signal: abort.signal };
+        const io: CallIo = {
+            emit: (value) => send({ kind: "emit", callId: request.callId, value }),
+            progress: () => send({ kind: "progress", callId: request.callId }),
+            signal: abort.signal,
+        };
         const operation = operations[request.operation as keyof EngineOperations] as (io: CallIo, ...args: unknown[]) => Promise<unknown>;
         void Promise.resolve()
             .then(() => operation(io, ...request.args))

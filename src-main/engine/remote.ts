@@ -2,7 +2,9 @@
 // handles, run in the engine process (host.ts). If that process dies, every
 // pending call fails with a typed `engine-stopped` error, onStop listeners
 // hear why, and the handles of that process are dead; a new RemoteEngine is a
-// fresh process.
+// fresh process. A watchdog guards every call: one that does not answer in
+// time (or, if it reports progress, makes none for that long) fails with a
+// typed `engine-timeout` error, and the process, hung, is killed.
 import { fork } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
@@ -50,25 +52,44 @@ export const forkEngine: SpawnEngine = (hostModule, env) => {
     };
 };
 
+// How long an engine call may go without an answer before its process counts as hung.
+export interface EngineTimeouts {
+    // a plain call, and the engine's start
+    callMs: number;
+    // a call that reports progress (a model load, an evaluation, a generation): the time without progress
+    progressMs: number;
+    // a call that computes for long without progress: creating a large context, computing latent factors
+    heavyMs: number;
+}
+
+export const defaultEngineTimeouts: EngineTimeouts = { callMs: 60_000, progressMs: 60_000, heavyMs: 600_000 };
+
 type Operations = EngineOperations;
+
+const watchdogs: Record<keyof Operations, keyof EngineTimeouts> = {
+    readGgufMetadata: "callMs", start: "callMs", vram: "callMs", tokenize: "callMs", cacheStats: "callMs", chat: "callMs", contextTokens: "callMs", dispose: "callMs",
+    loadModel: "progressMs", evaluate: "progressMs", reply: "progressMs", complete: "progressMs", nextTokenDistributions: "progressMs",
+    createContext: "heavyMs", measureContext: "heavyMs",
+};
+
 type Args<K extends keyof Operations> = Operations[K] extends (io: CallIo, ...args: infer A) => unknown ? A : never;
 type Result<K extends keyof Operations> = Awaited<ReturnType<Operations[K]>>;
 
 export class RemoteEngine {
-    private readonly pending = new Map<number, { resolve(value: unknown): void; reject(error: Error): void; onValue?: (value: never) => void; settled(): void }>();
+    private readonly pending = new Map<number, { resolve(value: unknown): void; reject(error: Error): void; onValue?: (value: never) => void; progressed(): void; settled(): void }>();
     private lastCallId = 0;
     private stopReason: string | null = null;
     private readonly stopListeners = new Set<(reason: string) => void>();
     info!: EngineInfo;
 
-    private constructor(private readonly channel: EngineChannel) {
+    private constructor(private readonly channel: EngineChannel, private readonly timeouts: EngineTimeouts) {
         channel.onMessage((reply) => this.receive(reply));
         channel.onExit((reason) => this.stopped(reason));
     }
 
-    static async start(options: EngineOptions & { spawn?: SpawnEngine } = {}): Promise<RemoteEngine> {
-        const { spawn = forkEngine, ...engineOptions } = options;
-        const engine = new RemoteEngine(spawn(engineHostModule(), { ...process.env, [engineProcessMarker]: "1" }));
+    static async start(options: EngineOptions & { spawn?: SpawnEngine; timeouts?: Partial<EngineTimeouts> } = {}): Promise<RemoteEngine> {
+        const { spawn = forkEngine, timeouts, ...engineOptions } = options;
+        const engine = new RemoteEngine(spawn(engineHostModule(), { ...process.env, [engineProcessMarker]: "1" }), { ...defaultEngineTimeouts, ...timeouts });
         try {
             engine.info = await engine.call("start", [engineOptions]);
         } catch (error) {
@@ -95,10 +116,22 @@ export class RemoteEngine {
     call<K extends keyof Operations>(operation: K, args: Args<K>, io: { onValue?: (value: never) => void; signal?: AbortSignal } = {}): Promise<Result<K>> {
         if (this.stopReason !== null) return Promise.reject(this.stoppedError());
         const callId = ++this.lastCallId;
+        const watchdog = watchdogs[operation];
+        const limitMs = this.timeouts[watchdog];
         const abort = () => this.channel.send({ kind: "abort", callId });
-        const settled = () => io.signal?.removeEventListener("abort", abort);
+        let timer: NodeJS.Timeout | undefined;
+        const watch = () => {
+            clearTimeout(timer);
+            timer = setTimeout(() => this.hung(callId, operation, limitMs), limitMs);
+        };
+        const settled = () => {
+            clearTimeout(timer);
+            io.signal?.removeEventListener("abort", abort);
+        };
         return new Promise<Result<K>>((resolve, reject) => {
-            this.pending.set(callId, { resolve: resolve as (value: unknown) => void, reject, onValue: io.onValue, settled });
+            const progressed = watchdog === "progressMs" ? watch : () => undefined;
+            this.pending.set(callId, { resolve: resolve as (value: unknown) => void, reject, onValue: io.onValue, progressed, settled });
+            watch();
             this.channel.send({ kind: "call", callId, operation, args });
             if (io.signal?.aborted) abort();
             else io.signal?.addEventListener("abort", abort, { once: true });
@@ -108,11 +141,29 @@ export class RemoteEngine {
     private receive(reply: HostReply): void {
         const call = this.pending.get(reply.callId);
         if (call === undefined) return;
-        if (reply.kind === "emit") return call.onValue?.(reply.value as never);
+        if (reply.kind === "progress") return call.progressed();
+        if (reply.kind === "emit") {
+            call.progressed();
+            return call.onValue?.(reply.value as never);
+        }
         this.pending.delete(reply.callId);
         call.settled();
         if (reply.kind === "result") call.resolve(reply.value);
         else call.reject(new EngineError(reply.code as EngineError["code"], reply.message));
+    }
+
+    // A call got no answer (or no progress) in time: the process is hung (a read from a FIFO
+    // or a dead network folder, a native deadlock, a stopped process). It fails with a typed
+    // error, and the process is killed: its other calls fail, and stop listeners hear it.
+    private hung(callId: number, operation: string, limitMs: number): void {
+        const call = this.pending.get(callId);
+        if (call === undefined) return;
+        this.pending.delete(callId);
+        call.settled();
+        const seconds = `${limitMs / 1000} s`;
+        call.reject(new EngineError("engine-timeout", `The engine did not answer (${operation}) for ${seconds}, so its process was stopped. It restarts on the next request; your chats are saved.`));
+        this.stopped(`${operation} hung for ${seconds}`);
+        this.channel.kill();
     }
 
     private stoppedError(): EngineError {
@@ -194,8 +245,9 @@ export class RemoteContext {
         return this.engine.call("cacheStats", [this.id]);
     }
 
-    complete(prompt: string, options: { maxTokens: number }): Promise<string> {
-        return this.engine.call("complete", [this.id, prompt, options]);
+    // an abort ends the completion early, with the text generated so far
+    complete(prompt: string, options: { maxTokens: number }, signal?: AbortSignal): Promise<string> {
+        return this.engine.call("complete", [this.id, prompt, options], { signal });
     }
 
     nextTokenDistributions(tokens: readonly number[], firstScored: number): Promise<Map<number, number>[]> {
@@ -214,8 +266,8 @@ export class RemoteContext {
 export class RemoteChat {
     constructor(private readonly engine: RemoteEngine, private readonly id: number) {}
 
-    evaluate(systemPrompt: string, turns: readonly ChatTurn[], onProgress: (fraction: number) => void): Promise<void> {
-        return this.engine.call("evaluate", [this.id, systemPrompt, [...turns]], { onValue: onProgress });
+    evaluate(systemPrompt: string, turns: readonly ChatTurn[], onProgress: (fraction: number) => void, signal?: AbortSignal): Promise<void> {
+        return this.engine.call("evaluate", [this.id, systemPrompt, [...turns]], { onValue: onProgress, signal });
     }
 
     reply(systemPrompt: string, turns: readonly ChatTurn[], userText: string, sampling: SamplingSettings, onText: (text: string) => void, signal: AbortSignal): Promise<ReplyResult> {

@@ -15,7 +15,7 @@ export class RequestError extends Error {
 export function toRequestError(error: unknown): RequestError {
     if (error instanceof RequestError) return error;
     if (error instanceof EngineError) {
-        const code = error.code === "unsupported-architecture" || error.code === "disk-full" ? error.code
+        const code = error.code === "unsupported-architecture" || error.code === "disk-full" || error.code === "engine-timeout" ? error.code
             : error.code === "model-invalid" || error.code === "model-not-found" ? "model-invalid" : "engine-unavailable";
         return new RequestError(code, error.message);
     }

@@ -10,7 +10,7 @@ import { apiMethodTable, completionRequestSchema, isApiMethod, samplingSettingsS
 import { resolveRunSettings } from "../api/run-settings.ts";
 import type { ReplyResult } from "../engine/chat.ts";
 import { defaultThreads } from "../engine/engine.ts";
-import { RemoteEngine, type SpawnEngine } from "../engine/remote.ts";
+import { RemoteEngine, type EngineTimeouts, type SpawnEngine } from "../engine/remote.ts";
 import { EngineError } from "../engine/errors.ts";
 import { catalog } from "./catalog.ts";
 import { ChatStore, newId } from "./chats.ts";
@@ -35,6 +35,8 @@ export interface ServicesOptions {
     maxLoadedModels?: number;
     // how the engine process starts: a Node child process unless given (Electron passes a utility process)
     spawnEngine?: SpawnEngine;
+    // the watchdog's limits on engine calls (defaultEngineTimeouts unless given)
+    engineTimeouts?: Partial<EngineTimeouts>;
 }
 
 // Where the app keeps its data outside Electron (Electron passes its userData folder).
@@ -51,6 +53,7 @@ export class Services {
     readonly compare: CompareService;
     private enginePromise: Promise<RemoteEngine> | null = null;
     private readonly spawnEngine: SpawnEngine | undefined;
+    private readonly engineTimeouts: Partial<EngineTimeouts> | undefined;
     private readonly maxThreads: number;
     readonly appDir: string;
 
@@ -59,6 +62,7 @@ export class Services {
         this.appDir = appDir;
         this.maxThreads = options.maxThreads ?? defaultThreads();
         this.spawnEngine = options.spawnEngine;
+        this.engineTimeouts = options.engineTimeouts;
         this.settings = new SettingsStore(appDir, this.maxThreads);
         this.chats = new ChatStore(appDir);
         this.library = new ModelLibrary(() => path.join(this.settings.get().dataDir, "models"), this.events,
@@ -73,7 +77,7 @@ export class Services {
     // An engine process that stops (a crash, an abort, an out-of-memory kill) is
     // replaced by the next request, and the session reloads its chat in the new one.
     engine(): Promise<RemoteEngine> {
-        this.enginePromise ??= RemoteEngine.start({ maxThreads: this.maxThreads, spawn: this.spawnEngine }).then((engine) => {
+        this.enginePromise ??= RemoteEngine.start({ maxThreads: this.maxThreads, spawn: this.spawnEngine, timeouts: this.engineTimeouts }).then((engine) => {
             engine.onStop((reason) => {
                 this.enginePromise = null;
                 this.session.engineStopped(reason);
@@ -81,8 +85,7 @@ export class Services {
             return engine;
         }, (error: unknown) => {
             this.enginePromise = null;
-            const message = error instanceof EngineError ? error.message : `The engine could not start: ${(error as Error).message}`;
-            throw new RequestError("engine-unavailable", message);
+            throw error instanceof EngineError ? toRequestError(error) : new RequestError("engine-unavailable", `The engine could not start: ${(error as Error).message}`);
         });
         return this.enginePromise;
     }

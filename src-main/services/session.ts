@@ -62,6 +62,8 @@ export class SessionService {
     private readonly replies = new Map<string, AbortController>();
     // stops one-off completions when the services shut down
     private readonly shutdown = new AbortController();
+    // the chat load in progress: a newer load, or the shutdown, stops its evaluation
+    private loading: AbortController | null = null;
     // one model load, session load or unload at a time
     private readonly loads = new Lock();
     private readonly samples: MetricsSample[] = [];
@@ -140,12 +142,15 @@ export class SessionService {
         if (chat.modelId === null) throw new RequestError("bad-request", "This chat has no model yet. Pick a model for it first.");
         const run = resolveRunSettings(this.settings.get(), chat.modelId, chat.runOverride);
         const info: SessionInfo = { chatId, modelId: chat.modelId, run, state: "loading", progress: 0, contextTokens: 0, contextSize: run.contextSize, error: null };
-        void this.loads.run(() => this.load(info)).catch(() => undefined);
+        this.loading?.abort();
+        const loading = new AbortController();
+        this.loading = loading;
+        void this.loads.run(() => this.load(info, loading.signal)).catch(() => undefined);
         this.events.emit({ type: "session", session: info });
         return info;
     }
 
-    private async load(info: SessionInfo): Promise<void> {
+    private async load(info: SessionInfo, signal: AbortSignal): Promise<void> {
         try {
             await this.unload();
             this.loaded = { info, context: null, chat: null };
@@ -159,10 +164,12 @@ export class SessionService {
             const engineChat = await context.chat();
             this.loaded.chat = engineChat;
             this.setInfo({ state: "evaluating", progress: 0, contextSize: (await context.cacheStats()).contextSize });
-            await engineChat.evaluate(chat.systemPrompt, turnsOf(chat.messages), (progress) => this.setInfo({ progress }));
+            await engineChat.evaluate(chat.systemPrompt, turnsOf(chat.messages), (progress) => this.setInfo({ progress }), signal);
             this.setInfo({ state: "ready", progress: 1, contextTokens: await engineChat.contextTokens() });
             this.startSampler();
         } catch (error) {
+            // a newer load replaces this one; it says how that one goes
+            if (signal.aborted) return;
             // also when the old session could not be unloaded: the session never stays "loading"
             this.loaded ??= { info, context: null, chat: null };
             const message = toRequestError(error).error.message;

@@ -1,0 +1,93 @@
+// The engine process's watchdog: a call to an engine that stops answering (here it is
+// stopped with SIGSTOP, as a hung read or a native deadlock would leave it) ends with a
+// typed engine-timeout error within its limit, and the hung process is killed.
+import { afterEach, describe, expect, it } from "vitest";
+import { fixturePath } from "../../fixtures/fixtures.ts";
+import { EngineError } from "./errors.ts";
+import { forkEngine, RemoteEngine, type SpawnEngine } from "./remote.ts";
+
+const limitMs = 1500;
+const timeouts = { callMs: limitMs, progressMs: limitMs, heavyMs: limitMs };
+const sampling = { temperature: 0, topP: 1, topK: 1, maxTokens: 4000, seed: 1 };
+
+const isRunning = (pid: number): boolean => {
+    try {
+        process.kill(pid, 0);
+        return true;
+    } catch {
+        return false;
+    }
+};
+
+async function until(condition: () => boolean, timeoutMs = 5000): Promise<void> {
+    const end = Date.now() + timeoutMs;
+    while (!condition() && Date.now() < end) await new Promise((resolve) => setTimeout(resolve, 20));
+}
+
+// How a promise ends, and after how many milliseconds.
+async function timed(promise: Promise<unknown>): Promise<{ error: unknown; ms: number }> {
+    const started = performance.now();
+    const error = await promise.then(() => null, (caught: unknown) => caught);
+    return { error, ms: performance.now() - started };
+}
+
+describe("the engine watchdog", () => {
+    let engine: RemoteEngine | null = null;
+    afterEach(() => engine?.kill());
+
+    it("fails a plain call to a stopped engine with engine-timeout within its limit, and kills the process", async () => {
+        engine = await RemoteEngine.start({ maxThreads: 2, timeouts });
+        const model = await engine.loadModel(fixturePath("mha-random-f16"));
+        const pid = engine.pid!;
+        const stopReasons: string[] = [];
+        engine.onStop((reason) => stopReasons.push(reason));
+        process.kill(pid, "SIGSTOP");
+        const { error, ms } = await timed(model.tokenize("In the beginning"));
+        expect(error).toBeInstanceOf(EngineError);
+        expect(error).toMatchObject({ code: "engine-timeout", message: expect.stringContaining("(tokenize) for 1.5 s") });
+        expect(ms).toBeGreaterThanOrEqual(limitMs - 50);
+        expect(ms).toBeLessThan(limitMs + 1000);
+        expect(engine.alive).toBe(false);
+        expect(stopReasons).toEqual(["tokenize hung for 1.5 s"]);
+        await until(() => !isRunning(pid));
+        expect(isRunning(pid)).toBe(false);
+        await expect(model.tokenize("x")).rejects.toMatchObject({ code: "engine-stopped" });
+    });
+
+    it("lets a generation run past the limit while it makes progress, and ends it once progress stops", async () => {
+        engine = await RemoteEngine.start({ maxThreads: 2, timeouts });
+        const model = await engine.loadModel(fixturePath("mha-random-f16"));
+        const context = await model.createContext({ cacheMode: "kv-f16", contextSize: 4096 });
+        const chat = await context.chat();
+        const pid = engine.pid!;
+        let chunks = 0;
+        const started = performance.now();
+        const reply = timed(chat.reply("", [], "In the beginning", sampling, () => void chunks++, new AbortController().signal));
+        // well past the limit in total, then the process stops answering
+        await until(() => performance.now() - started > 2 * limitMs, 3 * limitMs);
+        const chunksBeforeStop = chunks;
+        process.kill(pid, "SIGSTOP");
+        const stoppedAt = performance.now();
+        const { error } = await reply;
+        expect(chunksBeforeStop).toBeGreaterThan(0);
+        expect(error).toMatchObject({ code: "engine-timeout", message: expect.stringContaining("(reply)") });
+        expect(performance.now() - stoppedAt).toBeLessThan(limitMs + 1000);
+        await until(() => !isRunning(pid));
+        expect(isRunning(pid)).toBe(false);
+    });
+
+    it("fails a start that gets no answer with engine-timeout, and kills that process", async () => {
+        let pid = 0;
+        const stoppedAtOnce: SpawnEngine = (module, env) => {
+            const channel = forkEngine(module, env);
+            pid = channel.pid!;
+            process.kill(pid, "SIGSTOP");
+            return channel;
+        };
+        const { error, ms } = await timed(RemoteEngine.start({ maxThreads: 2, timeouts, spawn: stoppedAtOnce }));
+        expect(error).toMatchObject({ code: "engine-timeout", message: expect.stringContaining("(start)") });
+        expect(ms).toBeLessThan(limitMs + 1000);
+        await until(() => !isRunning(pid));
+        expect(isRunning(pid)).toBe(false);
+    });
+});
