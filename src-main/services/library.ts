@@ -90,8 +90,16 @@ function checkedDownloadUrl(url: string): { url: string; fileName: string } {
     return { url, fileName: safeFileName(fileName) };
 }
 
+// A header read, remembered with the size and mtime of the file it read: a file that failed
+// (damaged, or one whose reading crashed or hung the engine process) is not read again until it changes.
+interface HeaderRead {
+    sizeBytes: number;
+    mtimeMs: number;
+    metadata: Promise<{ ok: true; value: ModelMetadata } | { ok: false; error: RequestError }>;
+}
+
 export class ModelLibrary {
-    private readonly metadataCache = new Map<string, ModelMetadata>();
+    private readonly headers = new Map<string, HeaderRead>();
     private readonly downloads = new Map<string, ActiveDownload>();
 
     // readMetadata reads and checks a GGUF header (the services read it in the engine process)
@@ -132,23 +140,43 @@ export class ModelLibrary {
     async list(): Promise<ModelEntry[]> {
         const entries: ModelEntry[] = [];
         for (const model of this.readIndex()) {
-            const filePath = fileIn(this.modelsDir(), model.fileName);
-            if (!fs.existsSync(filePath)) continue;
-            let metadata = this.metadataCache.get(filePath);
-            if (metadata === undefined) {
-                metadata = await this.readMetadata(filePath).catch(() => undefined);
-                if (metadata === undefined) continue;
-                this.metadataCache.set(filePath, metadata);
-            }
-            entries.push({ id: model.id, fileName: model.fileName, path: filePath, metadata, modes: recommendedModes(metadata), sha256: model.sha256, source: model.source });
+            const entry = await this.entry(model);
+            if (entry?.ok) entries.push(entry.value);
         }
         return entries;
     }
 
+    // Reads only this model's header (remembered), never the other models'.
     async get(modelId: string): Promise<ModelEntry> {
-        const model = (await this.list()).find((entry) => entry.id === modelId);
-        if (model === undefined) throw new RequestError("not-found", `The model ${modelId} is not in the library. Download or import it first.`);
-        return model;
+        const model = this.readIndex().find((indexed) => indexed.id === modelId);
+        const entry = model === undefined ? null : await this.entry(model);
+        if (entry === null) throw new RequestError("not-found", `The model ${modelId} is not in the library. Download or import it first.`);
+        if (!entry.ok) throw entry.error;
+        return entry.value;
+    }
+
+    // An indexed model with its header, or null when its file is gone.
+    private async entry(model: IndexedModel): Promise<{ ok: true; value: ModelEntry } | { ok: false; error: RequestError } | null> {
+        const filePath = fileIn(this.modelsDir(), model.fileName);
+        let stats: fs.Stats;
+        try {
+            stats = fs.statSync(filePath);
+        } catch {
+            return null;
+        }
+        let read = this.headers.get(filePath);
+        if (read === undefined || read.sizeBytes !== stats.size || read.mtimeMs !== stats.mtimeMs) {
+            const metadata = this.readMetadata(filePath).then((value) => ({ ok: true as const, value }), (error: unknown) => {
+                const refused = toRequestError(error);
+                return { ok: false as const, error: new RequestError(refused.error.code, `${model.fileName} cannot be used: ${refused.error.message}`) };
+            });
+            read = { sizeBytes: stats.size, mtimeMs: stats.mtimeMs, metadata };
+            this.headers.set(filePath, read);
+        }
+        const header = await read.metadata;
+        if (!header.ok) return header;
+        const metadata = header.value;
+        return { ok: true, value: { id: model.id, fileName: model.fileName, path: filePath, metadata, modes: recommendedModes(metadata), sha256: model.sha256, source: model.source } };
     }
 
     // Validates a staged file, moves it into the models folder under a name no
@@ -202,10 +230,13 @@ export class ModelLibrary {
         return this.addToLibrary(staged, safeFileName(path.basename(sourcePath)), await sha256File(staged), "import");
     }
 
+    // Deletes any model in the index, one whose file cannot be read too.
     async delete(modelId: string): Promise<ModelEntry[]> {
-        const model = await this.get(modelId);
-        fs.rmSync(model.path, { force: true });
-        this.metadataCache.delete(model.path);
+        const model = this.readIndex().find((indexed) => indexed.id === modelId);
+        if (model === undefined) throw new RequestError("not-found", `The model ${modelId} is not in the library.`);
+        const filePath = fileIn(this.modelsDir(), model.fileName);
+        fs.rmSync(filePath, { force: true });
+        this.headers.delete(filePath);
         writeJsonAtomic(this.indexFile, indexSchema, this.readIndex().filter((entry) => entry.id !== modelId));
         const models = await this.list();
         this.events.emit({ type: "models", models });
