@@ -165,6 +165,9 @@ export const chatMessageStatsSchema = z.object({
     stopped: z.boolean(),
     // the engine shifted the context during this reply to keep going
     contextShifted: z.boolean(),
+    // a reply cut short by something else than Stop, and saved as far as it came: the app
+    // quit, or the engine process stopped (its token counts are then unknown, and 0)
+    interrupted: z.enum(["app-quit", "engine-stopped"]).nullable().default(null),
 });
 export type ChatMessageStats = z.infer<typeof chatMessageStatsSchema>;
 

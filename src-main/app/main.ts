@@ -134,5 +134,12 @@ if (!app.requestSingleInstanceLock()) {
         contents.on("will-attach-webview", (event) => event.preventDefault());
     });
     app.on("window-all-closed", () => app.quit());
-    app.on("will-quit", () => void services.dispose());
+    // the quit waits for the services: a reply in progress is saved, as far as it came, before the engine goes
+    let quitting = false;
+    app.on("will-quit", (event) => {
+        event.preventDefault();
+        if (quitting) return;
+        quitting = true;
+        void services.dispose().finally(() => app.exit(0));
+    });
 }

@@ -33,6 +33,11 @@ export class GenerationQueue {
         return prepared;
     }
 
+    // Resolves once every job admitted so far has ended.
+    settled(): Promise<void> {
+        return this.order.settled();
+    }
+
     // Nothing generating and nothing waiting.
     idle(): boolean {
         return this.admitted === 0;

@@ -4,7 +4,7 @@
 // waits its turn in the app's one GenerationQueue, and at most `maxModels`
 // models stay loaded (the least recently used is unloaded first).
 import { chatSummary } from "../api/chat-summary.ts";
-import { maxMessageLength, type ApiResult, type Chat, type ChatMessage, type ChatTurn, type MetricsSample, type RunSettings, type SamplingSettings, type SessionInfo, type StartedReply } from "../api/contract.ts";
+import { maxMessageLength, type ApiResult, type Chat, type ChatMessage, type ChatMessageStats, type ChatTurn, type MetricsSample, type RunSettings, type SamplingSettings, type SessionInfo, type StartedReply } from "../api/contract.ts";
 import { resolveRunSettings } from "../api/run-settings.ts";
 import { throttle } from "../api/throttle.ts";
 import type { ReplyResult } from "../engine/chat.ts";
@@ -46,13 +46,16 @@ const turnsOf = (messages: readonly ChatMessage[]): ChatTurn[] => messages.map((
 
 // A finished reply as it is saved. The session stops a reply at the longest text a saved
 // message holds, but its last chunk may run past: the rest is cut, and the reply reads as stopped.
-export function replyMessage(messageId: string, result: ReplyResult, createdAt: number): ChatMessage {
+export function replyMessage(messageId: string, result: ReplyResult, createdAt: number, interrupted: ChatMessageStats["interrupted"] = null): ChatMessage {
     const cut = result.text.length > maxMessageLength;
     return {
         id: messageId, role: "assistant", text: cut ? result.text.slice(0, maxMessageLength) : result.text, createdAt,
-        stats: { tokens: result.tokens, tokensPerSecond: result.tokensPerSecond, stopped: result.stopped || cut, contextShifted: result.contextShifted },
+        stats: { tokens: result.tokens, tokensPerSecond: result.tokensPerSecond, stopped: result.stopped || cut, contextShifted: result.contextShifted, interrupted },
     };
 }
+
+// What a reply had streamed when the engine process stopped under it: its text, nothing measured.
+const interruptedReply = (text: string): ReplyResult => ({ ...stoppedBeforeStart, text });
 
 export class SessionService {
     private loaded: Loaded | null = null;
@@ -262,16 +265,23 @@ export class SessionService {
     }
 
     // `ended` runs before the reply's last events: the chat and the queue take
-    // new requests from whoever hears them.
+    // new requests from whoever hears them. A reply ended by the app's quit is saved
+    // as interrupted; so is what a reply had streamed when the engine process stopped.
     private async generateReply(chat: Chat, messageId: string, signal: AbortSignal, ended: () => void): Promise<void> {
+        let streamed = "";
         try {
-            // stopped while it waited: an empty stopped reply, without loading anything
-            const result = signal.aborted ? stoppedBeforeStart : await this.generate(chat, messageId, signal);
+            let result: ReplyResult;
+            try {
+                // stopped while it waited: an empty stopped reply, without loading anything
+                result = signal.aborted ? stoppedBeforeStart : await this.generate(chat, messageId, signal, (text) => streamed += text);
+            } catch (error) {
+                ended();
+                if (streamed !== "") this.saveReply(chat.id, replyMessage(messageId, interruptedReply(streamed), Date.now(), "engine-stopped"), false);
+                this.events.emit({ type: "generation-error", chatId: chat.id, error: toRequestError(error).error });
+                return;
+            }
             ended();
-            this.finishReply(chat.id, messageId, result);
-        } catch (error) {
-            ended();
-            this.events.emit({ type: "generation-error", chatId: chat.id, error: toRequestError(error).error });
+            this.saveReply(chat.id, replyMessage(messageId, result, Date.now(), result.stopped && this.shutdown.signal.aborted ? "app-quit" : null), result.contextShifted);
         } finally {
             const engineChat = this.loaded?.chat;
             // after an engine crash there is no chat to ask, and the session already says what happened
@@ -280,7 +290,7 @@ export class SessionService {
         }
     }
 
-    private async generate(chat: Chat, messageId: string, signal: AbortSignal): Promise<ReplyResult> {
+    private async generate(chat: Chat, messageId: string, signal: AbortSignal, onText: (text: string) => void): Promise<ReplyResult> {
         const loaded = await this.readySession(chat.id);
         this.setInfo({ state: "generating" });
         // max tokens may be 2^20: the reply stops where a saved message must end
@@ -289,15 +299,22 @@ export class SessionService {
         return loaded.chat.reply(chat.systemPrompt, turnsOf(chat.messages.slice(0, -1)), chat.messages.at(-1)!.text, chat.sampling, (text) => {
             length += text.length;
             if (length >= maxMessageLength) full.abort();
+            onText(text);
             this.events.emit({ type: "token", chatId: chat.id, messageId, text });
         }, AbortSignal.any([signal, full.signal]));
     }
 
-    private finishReply(chatId: string, messageId: string, result: ReplyResult): void {
-        const message = replyMessage(messageId, result, Date.now());
-        const chat = this.chats.get(chatId);
-        const saved = this.chats.save({ ...chat, messages: [...chat.messages, message] });
-        if (result.contextShifted) this.events.emit({ type: "context-shift", chatId });
+    // Saves a reply and announces it; a save that fails (a full disk, a deleted chat) is told as the reply's error.
+    private saveReply(chatId: string, message: ChatMessage, contextShifted: boolean): void {
+        let saved: Chat;
+        try {
+            const chat = this.chats.get(chatId);
+            saved = this.chats.save({ ...chat, messages: [...chat.messages, message] });
+        } catch (error) {
+            this.events.emit({ type: "generation-error", chatId, error: toRequestError(error).error });
+            return;
+        }
+        if (contextShifted) this.events.emit({ type: "context-shift", chatId });
         this.events.emit({ type: "generation-done", chatId, message });
         this.events.emit({ type: "chat", chat: chatSummary(saved) });
     }
@@ -395,9 +412,13 @@ export class SessionService {
         if (wasWorking) this.startLoad(loaded.info.chatId);
     }
 
+    // Stops every reply and completion, and waits until the queue has run out: a reply
+    // in progress is saved, as far as it came, before the engine goes.
     async dispose(): Promise<void> {
         this.shutdown.abort();
+        this.loading?.abort();
         for (const abort of this.replies.values()) abort.abort();
+        await this.queue.settled();
         await this.loads.run(() => this.unload());
         for (const model of this.models.values()) await model.dispose();
         this.models.clear();

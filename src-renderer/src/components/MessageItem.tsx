@@ -3,12 +3,19 @@ import type { ChatMessage } from "../../../src-main/api/contract.ts";
 import { editMessage } from "../actions.ts";
 import { Markdown } from "./Markdown.tsx";
 
+const interruptions: Record<NonNullable<ChatMessage["stats"]>["interrupted"] & string, string> = {
+    "app-quit": "interrupted: the app quit",
+    "engine-stopped": "interrupted: the engine stopped",
+};
+
 function Stats({ stats }: { stats: NonNullable<ChatMessage["stats"]> }) {
-    return (
-        <p className="stats muted small" data-testid="message-stats">
-            {stats.tokens} tokens · {stats.tokensPerSecond.toFixed(1)} tokens/s{stats.stopped ? " · stopped" : ""}{stats.contextShifted ? " · context shifted" : ""}
-        </p>
-    );
+    const parts = [
+        // a reply the engine's stop cut short has no counts, only its text
+        ...stats.interrupted === "engine-stopped" ? [] : [`${stats.tokens} tokens`, `${stats.tokensPerSecond.toFixed(1)} tokens/s`],
+        ...stats.interrupted !== null ? [interruptions[stats.interrupted]] : stats.stopped ? ["stopped"] : [],
+        ...stats.contextShifted ? ["context shifted"] : [],
+    ];
+    return <p className="stats muted small" data-testid="message-stats">{parts.join(" · ")}</p>;
 }
 
 function UserMessage({ chatId, message, busy }: { chatId: string; message: ChatMessage; busy: boolean }) {

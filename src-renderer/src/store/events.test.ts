@@ -9,7 +9,7 @@ import { useUi } from "./ui.ts";
 
 const sampling = { temperature: 0.7, topP: 0.9, topK: 40, maxTokens: 256, seed: null };
 const chat: Chat = { id: "c1", title: "t", createdAt: 1, updatedAt: 1, modelId: "m", systemPrompt: "", sampling, runOverride: null, messages: [] };
-const reply: ChatMessage = { id: "a1", role: "assistant", text: "Hello world", createdAt: 2, stats: { tokens: 2, tokensPerSecond: 10, stopped: false, contextShifted: false } };
+const reply: ChatMessage = { id: "a1", role: "assistant", text: "Hello world", createdAt: 2, stats: { tokens: 2, tokensPerSecond: 10, stopped: false, contextShifted: false, interrupted: null } };
 
 function sample(contextTokens: number): MetricsSample {
     return { time: contextTokens, chatId: "c1", mode: "xq-4", contextTokens, contextSize: 512, cacheBytesUsed: contextTokens * 100, cacheBytesAllocated: 51200, computeBytes: 4096, rssBytes: 1, vramUsedBytes: null };
