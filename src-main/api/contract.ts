@@ -268,7 +268,8 @@ export const compareRunSchema = z.object({
     id: fileIdSchema,
     createdAt: timestamp,
     request: compareRequestSchema,
-    state: z.enum(["running", "done", "failed"]),
+    // "stopped": stopped by the user (or the app's quit), with the modes it had finished
+    state: z.enum(["running", "done", "failed", "stopped"]),
     results: z.array(compareModeResultSchema),
 });
 export type CompareRun = z.infer<typeof compareRunSchema>;
@@ -363,6 +364,8 @@ export const apiMethodTable = {
     getMetrics: method<MetricsSample[]>()(empty),
 
     startCompare: method<CompareRun>()(compareRequestSchema),
+    // stops a compare run that waits or runs; it ends as "stopped"
+    stopCompare: method<Empty>()(idOf("runId")),
     listCompareRuns: method<CompareRun[]>()(empty),
 // exactly the methods of methods.ts: a missing or an extra one does not compile
 } satisfies Record<ApiMethod, { readonly request: z.ZodType }>;

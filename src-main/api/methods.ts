@@ -7,7 +7,7 @@ export const apiMethods = [
     "getSettings", "updateSettings", "estimateModes",
     "listChats", "getChat", "createChat", "deleteChat", "updateChat", "sendMessage", "regenerate", "editMessage", "stopGeneration",
     "openSession", "getSession", "closeSession", "getMetrics",
-    "startCompare", "listCompareRuns",
+    "startCompare", "stopCompare", "listCompareRuns",
 ] as const;
 
 export type ApiMethod = (typeof apiMethods)[number];

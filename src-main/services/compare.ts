@@ -6,7 +6,7 @@ import type { CacheMode } from "../api/cache-modes.ts";
 import { compareRunSchema, type CompareModeResult, type CompareRequest, type CompareRun } from "../api/contract.ts";
 import { meanKlDivergence, perplexity } from "../engine/score.ts";
 import { newId } from "./chats.ts";
-import { toRequestError } from "./errors.ts";
+import { RequestError, toRequestError } from "./errors.ts";
 import type { EventBus } from "./events.ts";
 import { readJson, writeJsonAtomic } from "./json-file.ts";
 import { fileIn } from "./paths.ts";
@@ -15,6 +15,8 @@ import type { SessionService } from "./session.ts";
 
 export class CompareService {
     private readonly dir: string;
+    // the runs waiting or running, by id
+    private readonly running = new Map<string, AbortController>();
 
     constructor(appDir: string, private readonly session: SessionService, private readonly events: EventBus, private readonly queue: GenerationQueue) {
         this.dir = path.join(appDir, "compare");
@@ -32,12 +34,29 @@ export class CompareService {
     // Runs in the app's generation queue; nothing is saved unless the queue admits it.
     // A run that cannot be saved (a full disk) is refused before it starts.
     start(request: CompareRequest): CompareRun {
+        const abort = new AbortController();
         return this.queue.start(() => {
             const run: CompareRun = { id: newId(), createdAt: Date.now(), request, state: "running", results: [] };
             this.write(run);
+            this.running.set(run.id, abort);
             this.events.emit({ type: "compare", run });
             return run;
-        }, (run, leave) => this.execute(run, leave));
+        }, (run, leave) => this.execute(run, abort.signal, () => {
+            this.running.delete(run.id);
+            leave();
+        }));
+    }
+
+    // Stops a run that waits or runs: it ends as "stopped", with the modes it finished.
+    stop(runId: string): void {
+        const abort = this.running.get(runId);
+        if (abort === undefined) throw new RequestError("not-found", `No compare run ${runId} is waiting or running; it may have ended.`);
+        abort.abort();
+    }
+
+    // Stops every run (the app is quitting).
+    dispose(): void {
+        for (const abort of this.running.values()) abort.abort();
     }
 
     private write(run: CompareRun): void {
@@ -55,10 +74,13 @@ export class CompareService {
         }
     }
 
-    // `leave` gives the queue's place back before the last save announces the end.
-    private async execute(run: CompareRun, leave: () => void): Promise<void> {
+    // `leave` gives the queue's place back before the last save announces the end. A stop ends
+    // the run between steps, and a generation at its next token; the mode it cut is not recorded.
+    private async execute(run: CompareRun, signal: AbortSignal, leave: () => void): Promise<void> {
         const { request } = run;
         try {
+            // stopped while it waited: nothing is loaded
+            if (signal.aborted) throw signal.reason;
             const model = await this.session.model(request.modelId);
             const prompt = (await model.tokenize(request.text, true)).slice(0, Math.max(2, request.contextSize - request.maxTokens));
             // kv-f16 goes first: its distributions are the reference, and for a prompt its greedy continuation is the scored text
@@ -66,6 +88,7 @@ export class CompareService {
             let reference: Map<number, number>[] = [];
             let scored: number[] = prompt;
             for (const mode of modes) {
+                if (signal.aborted) break;
                 const result: CompareModeResult = { mode, cacheBytes: 0, tokensPerSecond: 0, kldVsF16: 0, perplexity: null, output: null, error: null };
                 try {
                     // every K/V is read back from the cache, as in the paper's protocol: with exact ubatches a
@@ -74,7 +97,8 @@ export class CompareService {
                     try {
                         const started = performance.now();
                         if (request.kind === "prompt") {
-                            const output = await context.complete(request.text, { maxTokens: request.maxTokens });
+                            const output = await context.complete(request.text, { maxTokens: request.maxTokens }, signal);
+                            if (signal.aborted) break;
                             const outputTokens = await model.tokenize(output);
                             result.output = output;
                             // the whole reply's rate, prompt evaluation included
@@ -93,15 +117,17 @@ export class CompareService {
                         await context.dispose();
                     }
                 } catch (error) {
+                    // node-llama-cpp throws for an abort that comes before the first token
+                    if (signal.aborted) break;
                     result.error = toRequestError(error).error.message;
                 }
                 if (mode !== "kv-f16" || request.modes.includes("kv-f16")) run.results.push(result);
                 this.save(run);
             }
-            run.state = "done";
+            run.state = signal.aborted ? "stopped" : "done";
         } catch (error) {
-            run.state = "failed";
-            run.results.push({ mode: request.modes[0]!, cacheBytes: 0, tokensPerSecond: 0, kldVsF16: 0, perplexity: null, output: null, error: toRequestError(error).error.message });
+            run.state = signal.aborted ? "stopped" : "failed";
+            if (!signal.aborted) run.results.push({ mode: request.modes[0]!, cacheBytes: 0, tokensPerSecond: 0, kldVsF16: 0, perplexity: null, output: null, error: toRequestError(error).error.message });
         }
         leave();
         this.save(run);

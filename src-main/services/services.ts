@@ -161,6 +161,10 @@ export class Services {
             await this.library.get(request.modelId);
             return this.compare.start(request);
         },
+        stopCompare: async ({ runId }) => {
+            this.compare.stop(runId);
+            return {};
+        },
         listCompareRuns: async () => this.compare.list(),
     };
 
@@ -252,7 +256,9 @@ export class Services {
         return answer(() => this.session.complete(plan, onText, signal));
     }
 
+    // Stops every compare run and reply, and saves what the replies had generated, before the engine goes.
     async dispose(): Promise<void> {
+        this.compare.dispose();
         await this.session.dispose();
         const engine = await this.enginePromise?.catch(() => null);
         await engine?.dispose();

@@ -160,3 +160,8 @@ export async function startCompare(request: ApiRequest<"startCompare">): Promise
     const run = await call("startCompare", request);
     if (run) useCompare.setState((state) => ({ runs: [run, ...state.runs.filter((entry) => entry.id !== run.id)] }));
 }
+
+// The run ends as "stopped" (its compare event says so), keeping the modes it finished.
+export async function stopCompare(runId: string): Promise<void> {
+    await call("stopCompare", { runId });
+}

@@ -1,7 +1,7 @@
 import { useRef, useState } from "react";
 import { Bar, BarChart, CartesianGrid, Cell, Tooltip, XAxis, YAxis } from "recharts";
 import type { CacheMode, CompareModeResult, CompareRequest, CompareRun } from "../../../src-main/api/contract.ts";
-import { startCompare } from "../actions.ts";
+import { startCompare, stopCompare } from "../actions.ts";
 import { NumberField, TextField } from "../components/Fields.tsx";
 import { exportChartsPng } from "../components/exportPng.ts";
 import { downloadBlob, mib } from "../components/format.ts";
@@ -113,6 +113,7 @@ export function CompareView() {
                             <button type="button" aria-current={run.id === selected?.id ? "true" : undefined} onClick={() => setSelectedId(run.id)}>
                                 {new Date(run.createdAt).toLocaleString()} · {run.request.kind} · {run.request.modes.join(", ")} · <span data-testid="compare-state">{run.state}</span>
                             </button>
+                            {run.state === "running" && <button type="button" data-testid="compare-stop" onClick={() => void stopCompare(run.id)}>Stop</button>}
                         </li>
                     ))}
                 </ul>
