@@ -37,6 +37,12 @@ export class EngineChat {
         return this.sequence.contextTokens.length;
     }
 
+    // Tokens evaluated or generated so far, counted as each batch starts: progress through a long prompt too.
+    processedTokens(): number {
+        const meter = this.sequence.tokenMeter;
+        return meter.usedInputTokens + meter.usedOutputTokens;
+    }
+
     // Evaluates a whole history into the context, reporting 0..1 as it goes (only when it
     // changes: a report is progress to the engine's watchdog). An abort stops it with an error.
     async evaluate(systemPrompt: string, turns: readonly ChatTurn[], onProgress: (fraction: number) => void, signal?: AbortSignal): Promise<void> {

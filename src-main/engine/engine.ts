@@ -182,6 +182,12 @@ export class EngineContext {
         await this.sequence().clearHistory();
     }
 
+    // Tokens evaluated or generated so far, counted as each batch starts: progress through a long prompt too.
+    processedTokens(): number {
+        const meter = this.sequence().tokenMeter;
+        return meter.usedInputTokens + meter.usedOutputTokens;
+    }
+
     // Evaluates tokens into the context without generating.
     async prefill(tokens: readonly number[]): Promise<void> {
         await this.sequence().evaluateWithoutGeneratingNewTokens(tokens as Token[]);

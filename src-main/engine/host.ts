@@ -44,8 +44,8 @@ function handle<T extends EngineModel | EngineContext | EngineChat>(id: number, 
     return object;
 }
 
-// Runs work that fills a context, reporting progress whenever its token count changes (a
-// prompt evaluated batch by batch, a token generated): real progress, never a timer's beat.
+// Runs work on a context, reporting progress whenever it has processed more tokens (a batch of
+// the prompt started, a token generated): real progress, never a timer's beat.
 async function reportingTokens<T>(io: CallIo, tokenCount: () => number, work: () => Promise<T>): Promise<T> {
     let last = tokenCount();
     const poll = setInterval(() => {
@@ -84,21 +84,21 @@ const operations = {
     cacheStats: async (_io: CallIo, context: number) => handle(context, EngineContext).cacheStats(),
     complete: async (io: CallIo, context: number, prompt: string, options: { maxTokens: number }) => {
         const engineContext = handle(context, EngineContext);
-        return reportingTokens(io, () => engineContext.contextTokens().length, () => engineContext.complete(prompt, { ...options, signal: io.signal }));
+        return reportingTokens(io, () => engineContext.processedTokens(), () => engineContext.complete(prompt, { ...options, signal: io.signal }));
     },
     nextTokenDistributions: async (io: CallIo, context: number, tokens: number[], firstScored: number) => {
         const engineContext = handle(context, EngineContext);
-        return reportingTokens(io, () => engineContext.contextTokens().length, () => engineContext.nextTokenDistributions(tokens, firstScored));
+        return reportingTokens(io, () => engineContext.processedTokens(), () => engineContext.nextTokenDistributions(tokens, firstScored));
     },
     chat: async (_io: CallIo, context: number) => keep(handle(context, EngineContext).chat()),
     evaluate: async (io: CallIo, chat: number, systemPrompt: string, turns: ChatTurn[]) => {
         const engineChat = handle(chat, EngineChat);
-        return reportingTokens(io, () => engineChat.contextTokens(), () => engineChat.evaluate(systemPrompt, turns, io.emit, io.signal));
+        return reportingTokens(io, () => engineChat.processedTokens(), () => engineChat.evaluate(systemPrompt, turns, io.emit, io.signal));
     },
     // the prompt's evaluation reports progress too: a long history takes a while before the first token
     reply: async (io: CallIo, chat: number, systemPrompt: string, turns: ChatTurn[], userText: string, sampling: SamplingSettings) => {
         const engineChat = handle(chat, EngineChat);
-        return reportingTokens(io, () => engineChat.contextTokens(), () => engineChat.reply(systemPrompt, turns, userText, sampling, io.emit, io.signal));
+        return reportingTokens(io, () => engineChat.processedTokens(), () => engineChat.reply(systemPrompt, turns, userText, sampling, io.emit, io.signal));
     },
     contextTokens: async (_io: CallIo, chat: number) => handle(chat, EngineChat).contextTokens(),
     dispose: async (_io: CallIo, id: number) => {

@@ -1,8 +1,9 @@
 // The engine process's watchdog: a call to an engine that stops answering (here it is
 // stopped with SIGSTOP, as a hung read or a native deadlock would leave it) ends with a
 // typed engine-timeout error within its limit, and the hung process is killed.
+import fs from "node:fs";
 import { afterEach, describe, expect, it } from "vitest";
-import { fixturePath } from "../../fixtures/fixtures.ts";
+import { fixturePath, heldOutTextPath } from "../../fixtures/fixtures.ts";
 import { EngineError } from "./errors.ts";
 import { forkEngine, RemoteEngine, type SpawnEngine } from "./remote.ts";
 
@@ -74,6 +75,21 @@ describe("the engine watchdog", () => {
         expect(performance.now() - stoppedAt).toBeLessThan(limitMs + 1000);
         await until(() => !isRunning(pid));
         expect(isRunning(pid)).toBe(false);
+    });
+
+    it("evaluates a long history for longer than the limit: the prompt reports progress batch by batch", async () => {
+        const batchLimitMs = 2000;
+        engine = await RemoteEngine.start({ maxThreads: 2, timeouts: { ...timeouts, progressMs: batchLimitMs } });
+        const model = await engine.loadModel(fixturePath("mha-random-f16"));
+        const context = await model.createContext({ cacheMode: "kv-f16", contextSize: 4096 });
+        const chat = await context.chat();
+        // about 3,200 tokens in six turns: seven 512-token batches (about 0.6 s each here), together past the limit
+        const text = fs.readFileSync(heldOutTextPath, "utf8");
+        const turns = Array.from({ length: 6 }, (_, index) => ({ role: index % 2 === 0 ? "user" as const : "assistant" as const, text: text.slice(index * 2000, (index + 1) * 2000) }));
+        const { error, ms } = await timed(chat.evaluate("", turns, () => {}));
+        expect(error).toBeNull();
+        expect(ms).toBeGreaterThan(batchLimitMs);
+        expect(await chat.contextTokens()).toBeGreaterThan(3000);
     });
 
     it("fails a start that gets no answer with engine-timeout, and kills that process", async () => {
