@@ -23,6 +23,25 @@ const tempDir = () => fs.mkdtempSync(path.join(os.tmpdir(), "xq-library-faults-"
 // what the process guard (process-guard.ts) is for. Every other one is a bug here.
 const notIpulls = (reasons: Error[]): Error[] => reasons.filter((reason) => !reason.stack?.includes(`${path.sep}ipull${path.sep}`));
 
+describe("an import on a full disk", () => {
+    afterEach(() => vi.restoreAllMocks());
+
+    it("leaves no unlisted file when the index cannot be saved, and imports under the same name once there is room", async () => {
+        const dir = tempDir();
+        const source = path.join(tempDir(), "model.gguf");
+        fs.writeFileSync(source, Buffer.alloc(1000, 7));
+        const { library } = libraryIn(dir);
+        // the copy goes through the kernel; the index is the first write that fails
+        fillDisk(0);
+        await expect(library.importFile(source)).rejects.toMatchObject({ code: "ENOSPC" });
+        vi.restoreAllMocks();
+        expect(fs.readdirSync(dir).filter((name) => name.endsWith(".gguf"))).toEqual([]);
+        expect(fs.readdirSync(path.join(dir, ".downloads"))).toEqual([]);
+        expect(await library.list()).toEqual([]);
+        expect(await library.importFile(source)).toMatchObject({ fileName: "model.gguf" });
+    });
+});
+
 describe("downloads on a full disk", () => {
     const { serve, closeAll } = fileServerPool();
     afterEach(() => vi.restoreAllMocks());

@@ -193,11 +193,18 @@ export class ModelLibrary {
         let target = fileIn(this.modelsDir(), fileName);
         // no await between the check and the rename: nothing in this process can take the name meanwhile
         for (let n = 2; fs.existsSync(target); n++) target = fileIn(this.modelsDir(), `${stem}-${n}.gguf`);
-        fs.renameSync(stagedPath, target);
+        // read before the move: an index rebuilt from the folder must not list the new file already
         const index = this.readIndex();
         const id = uniqueModelId(index, path.basename(target));
         index.push({ id, fileName: path.basename(target), sha256, source });
-        writeJsonAtomic(this.indexFile, indexSchema, index);
+        fs.renameSync(stagedPath, target);
+        try {
+            writeJsonAtomic(this.indexFile, indexSchema, index);
+        } catch (error) {
+            // an index that cannot be saved (a full disk) would leave the file in the folder unlisted: it goes back
+            fs.renameSync(target, stagedPath);
+            throw error;
+        }
         const models = await this.list();
         this.events.emit({ type: "models", models });
         return models.find((model) => model.id === id)!;
@@ -227,7 +234,12 @@ export class ModelLibrary {
             const full = (error as NodeJS.ErrnoException).code === "ENOSPC";
             throw new RequestError(full ? "disk-full" : "internal", full ? "The disk filled up during the import; nothing was imported." : `The import failed: ${(error as Error).message}`);
         }
-        return this.addToLibrary(staged, safeFileName(path.basename(sourcePath)), await sha256File(staged), "import");
+        try {
+            return await this.addToLibrary(staged, safeFileName(path.basename(sourcePath)), await sha256File(staged), "import");
+        } catch (error) {
+            fs.rmSync(staged, { force: true });
+            throw error;
+        }
     }
 
     // Deletes any model in the index, one whose file cannot be read too.
