@@ -230,3 +230,91 @@ describe("a completion whose client leaves", () => {
         }
     });
 });
+
+describe("a completion whose client disconnects frees its place in the queue within 1 s", () => {
+    // a queue of two: a chat reply generating takes one place, a waiting completion the other
+    const services = new Services({ appDir: fs.mkdtempSync(path.join(os.tmpdir(), "xq-server-gone-")), maxThreads: 2, generationQueueCapacity: 2 });
+    let server: RunningServer;
+    let modelId = "";
+    const body = JSON.stringify({ model: "", messages: [{ role: "user", content: "In the beginning" }], stream: true });
+
+    beforeAll(async () => {
+        server = await startServer({ services, staticDir: fs.mkdtempSync(path.join(os.tmpdir(), "xq-static-")) });
+        const imported = await services.handleRequest("importModel", { path: fixturePath("mha-random-f16") });
+        if (!imported.ok) throw new Error(imported.error.message);
+        modelId = imported.value.id;
+        await services.handleRequest("updateSettings", { defaultSampling: { temperature: 0, topP: 1, topK: 1, maxTokens: 4000, seed: 1 }, defaultRun: { cacheMode: "kv-f16", contextSize: 4096, baseLayers: -1 } });
+    });
+
+    afterAll(async () => {
+        await server.close();
+        await services.dispose();
+    });
+
+    // A streaming completion, on a raw connection the test can cut at any moment.
+    const completion = async (options: { partialBody?: boolean } = {}) => {
+        const { request } = await import("node:http");
+        const json = body.replace('"model":""', `"model":"${modelId}"`);
+        const chunks: string[] = [];
+        let status = 0;
+        const client = request(`${server.origin}/v1/chat/completions`, { method: "POST", headers: { authorization: `Bearer ${server.token}`, "content-type": "application/json", "content-length": String(json.length) } }, (response) => {
+            status = response.statusCode ?? 0;
+            response.on("data", (chunk: Buffer) => chunks.push(chunk.toString()));
+            response.on("error", () => undefined);
+        });
+        client.on("error", () => undefined);
+        if (options.partialBody) client.write(json.slice(0, 10));
+        else client.end(json);
+        return { client, status: () => status, text: () => chunks.join("") };
+    };
+
+    const until = async (condition: () => boolean, timeoutMs = 60_000) => {
+        const end = Date.now() + timeoutMs;
+        while (!condition()) {
+            if (Date.now() > end) throw new Error("timed out waiting");
+            await new Promise((resolve) => setTimeout(resolve, 10));
+        }
+    };
+
+    const second = () => new Promise((resolve) => setTimeout(resolve, 1000));
+
+    // Whether a new completion gets a place: a full queue answers 429 at once, a free one lets it
+    // wait or run. The probe leaves again, and has a second to give its place back.
+    const admitted = async () => {
+        const probe = await completion();
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        const refused = probe.status() === 429;
+        probe.client.destroy();
+        await second();
+        return !refused;
+    };
+
+    it("while its body is read, while it waits in the queue, and while it generates", async () => {
+        // while its body is read
+        const reading = await completion({ partialBody: true });
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        reading.client.destroy();
+        await second();
+        expect(await admitted()).toBe(true);
+
+        // while it generates
+        const generating = await completion();
+        await until(() => generating.text().includes('"content"'));
+        generating.client.destroy();
+        await second();
+        const holder = await completion();
+        await until(() => holder.text().includes('"content"'));
+        // the holder generates; one more place is left
+        expect(await admitted()).toBe(true);
+
+        // while it waits behind the holder
+        const waiting = await completion();
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        expect(waiting.status()).toBe(0);
+        expect(await admitted()).toBe(false);
+        waiting.client.destroy();
+        await second();
+        expect(await admitted()).toBe(true);
+        holder.client.destroy();
+    });
+});

@@ -44,7 +44,7 @@ export class CompareService {
         }, (run, leave) => this.execute(run, abort.signal, () => {
             this.running.delete(run.id);
             leave();
-        }));
+        }), abort.signal);
     }
 
     // Stops a run that waits or runs: it ends as "stopped", with the modes it finished.

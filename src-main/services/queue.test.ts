@@ -33,6 +33,22 @@ describe("the generation queue", () => {
         expect(queue.idle()).toBe(true);
     });
 
+    it("gives the place of a job stopped while it waits back at once, and still runs that job in its turn", async () => {
+        const queue = new GenerationQueue(2);
+        const log: string[] = [];
+        const held = heldJob(log, "held");
+        const running = queue.run(held.job);
+        const stop = new AbortController();
+        const waiting = queue.run(async () => void log.push(stop.signal.aborted ? "stopped job ended at once" : "stopped job ran"), stop.signal);
+        expect(() => queue.run(async () => {})).toThrow(expect.objectContaining({ error: expect.objectContaining({ code: "busy" }) }));
+        stop.abort();
+        const next = queue.run(async () => void log.push("next"));
+        held.finish();
+        await Promise.all([running, waiting, next]);
+        expect(log).toEqual(["held started", "held done", "stopped job ended at once", "next"]);
+        expect(queue.idle()).toBe(true);
+    });
+
     it("refuses a job past its bound with a typed busy error, before the job saves anything", async () => {
         const queue = new GenerationQueue(1);
         const held = heldJob([], "held");

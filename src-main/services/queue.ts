@@ -11,16 +11,17 @@ export class GenerationQueue {
 
     constructor(readonly capacity: number) {}
 
-    // Admits a job and runs it in turn; the caller waits for its result.
-    run<T>(job: () => Promise<T>): Promise<T> {
-        return this.runAdmitted(this.admit(), job);
+    // Admits a job and runs it in turn; the caller waits for its result. A job whose
+    // signal aborts gives its place back at once (see runAdmitted).
+    run<T>(job: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+        return this.runAdmitted(this.admit(), job, signal);
     }
 
     // Admits a job, then runs `prepare` (which saves what the job needs) at
     // once and returns its result; the job gets it when its turn comes. A
     // refused request never reaches `prepare`. The job calls `leave` before it
     // announces its end, so that a request made on hearing it is admitted.
-    start<S>(prepare: () => S, job: (prepared: S, leave: () => void) => Promise<void>): S {
+    start<S>(prepare: () => S, job: (prepared: S, leave: () => void) => Promise<void>, signal?: AbortSignal): S {
         const release = this.admit();
         let prepared: S;
         try {
@@ -29,7 +30,7 @@ export class GenerationQueue {
             release();
             throw error;
         }
-        void this.runAdmitted(release, () => job(prepared, release));
+        void this.runAdmitted(release, () => job(prepared, release), signal);
         return prepared;
     }
 
@@ -56,11 +57,16 @@ export class GenerationQueue {
         };
     }
 
-    private runAdmitted<T>(release: () => void, job: () => Promise<T>): Promise<T> {
+    // A stopped job gives its place back when it is stopped, not when it ends: one stopped
+    // while it waits would otherwise hold its place until its turn came (the job itself
+    // still runs in order, and must end at once when its signal has aborted).
+    private runAdmitted<T>(release: () => void, job: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+        signal?.addEventListener("abort", release, { once: true });
         return this.order.run(async () => {
             try {
                 return await job();
             } finally {
+                signal?.removeEventListener("abort", release);
                 release();
             }
         });

@@ -258,7 +258,7 @@ export class SessionService {
         const saved = this.queue.start(() => save(chat), (admitted, leave) => this.generateReply(admitted, messageId, abort.signal, () => {
             leave();
             this.replies.delete(chat.id);
-        }));
+        }), abort.signal);
         // the job starts on a later tick, so the reply is registered before it runs
         this.replies.set(chat.id, abort);
         return { chat: saved, replyId: messageId };
@@ -341,7 +341,7 @@ export class SessionService {
             } finally {
                 await context.dispose();
             }
-        });
+        }, signal);
     }
 
     metrics(): MetricsSample[] {
