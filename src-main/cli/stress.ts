@@ -1,4 +1,4 @@
-// npm run stress [-- --downloads 20] [--kills 50] [--ggufs 1000] [--requests 1000] [--turns 1000] [--out docs/reliability.md]
+// npm run stress [-- --downloads 20] [--kills 50] [--ggufs 1000] [--requests 1000] [--turns 1000] [--full-disk 30] [--hangs 100] [--only R7,R8] [--out docs/reliability.md]
 //
 // Reliability figures, each measured through the app's own code (services,
 // local server, engine process), in temporary folders:
@@ -7,7 +7,12 @@
 //   R4  fuzzed GGUFs and malformed API/OpenAI requests get typed errors; the app
 //       process survives every one (the engine process may die; it restarts)
 //   R6  a long chat soak with context shifts: cache bytes bounded, engine RSS flat
-// Writes the figures, with the command that made them, to --out.
+//   R7  downloads, chat replies and compare runs while writes fail with ENOSPC at
+//       random: no crash, no file lost or damaged, every error typed
+//   R8  engine calls against an engine process that stops answering at random
+//       (SIGSTOP): every call ends within its watchdog's limit, with a typed error
+// Writes the figures, with the command that made them, to --out; with --only, just
+// those figures, each with its own command, in place of their old sections.
 import { spawn } from "node:child_process";
 import crypto from "node:crypto";
 import fs from "node:fs";
@@ -20,12 +25,14 @@ import { repoRoot } from "../../native/paths.ts";
 import { startTestFileServer } from "../../test-support/file-server.ts";
 import type { ApiEvent, CacheMode, MetricsSample } from "../api/contract.ts";
 import { apiMethods } from "../api/methods.ts";
-import { readGgufMetadata } from "../engine/models.ts";
 import { startServer, tokenHeader } from "../server/server.ts";
 import { ChatStore } from "../services/chats.ts";
 import { EventBus } from "../services/events.ts";
 import { ModelLibrary } from "../services/library.ts";
+import { readGgufMetadata, sha256File } from "../engine/models.ts";
+import { logUnhandledRejections } from "../services/process-guard.ts";
 import { Services } from "../services/services.ts";
+import { enospcAtRandom } from "../../test-support/random-enospc.ts";
 import { nextEvent, ok } from "./service-calls.ts";
 
 const { values: args } = parseArgs({
@@ -35,6 +42,10 @@ const { values: args } = parseArgs({
         ggufs: { type: "string", default: "1000" },
         requests: { type: "string", default: "1000" },
         turns: { type: "string", default: "1000" },
+        "full-disk": { type: "string", default: "30" },
+        hangs: { type: "string", default: "100" },
+        // figure ids to run, e.g. R7,R8 (default: all)
+        only: { type: "string" },
         out: { type: "string", default: path.join(repoRoot, "docs", "reliability.md") },
     },
 });
@@ -262,24 +273,224 @@ async function soak(mode: CacheMode, fixture: FixtureName, turns: number): Promi
     }
 }
 
-function report(figures: Figure[], seconds: number): string {
-    const command = `npm run stress -- --downloads ${args.downloads} --kills ${args.kills} --ggufs ${args.ggufs} --requests ${args.requests} --turns ${args.turns}`;
-    const sections = figures.map((figure) => [
+const countIn = (counts: Map<string, number>, key: string) => counts.set(key, (counts.get(key) ?? 0) + 1);
+const countRows = (counts: Map<string, number>): [string, string][] => [...counts].sort().map(([what, n]) => [what, `${n}`]);
+const threads = Math.min(2, os.availableParallelism());
+type EventOf<T extends ApiEvent["type"]> = Extract<ApiEvent, { type: T }>;
+
+// R7: each round a download, a chat reply or a compare run, while every write fails with
+// ENOSPC at a random chance (0-50%, new each round). Then the app starts again on its
+// folder: every acknowledged message and compare run must be there, no file damaged,
+// every model listed whole.
+async function fullDisk(count: number): Promise<Figure> {
+    const appDir = tempDir("full-disk");
+    const model = fs.readFileSync(fixturePath("mha-random-f16"));
+    const sha256 = crypto.createHash("sha256").update(model).digest("hex");
+    const server = await startTestFileServer({ "model.gguf": model });
+    const services = new Services({ appDir, maxThreads: threads });
+    // ipull (node-llama-cpp's downloader) leaves each failed chunk write unhandled: the guard logs
+    // those and the process keeps running; any other unhandled rejection is a bug
+    const unhandled = { ipull: 0, other: 0 };
+    logUnhandledRejections((message) => void (message.includes(`${path.sep}ipull${path.sep}`) ? unhandled.ipull++ : unhandled.other++));
+    const outcomes = new Map<string, number>();
+    let untyped = 0;
+    let writesFailed = 0;
+    const typed = (what: string, code: string) => {
+        if (code === "internal") untyped++;
+        countIn(outcomes, `${what}: ${code}`);
+    };
+    const acknowledged = { messages: new Set<string>(), runs: new Set<string>() };
+    const chatIds: string[] = [];
+    try {
+        const modelId = (await ok(services.handleRequest("importModel", { path: fixturePath("mha-random-f16") }))).id;
+        await ok(services.handleRequest("updateSettings", { defaultSampling: { temperature: 0, topP: 1, topK: 1, maxTokens: 16, seed: 1 }, defaultRun: { cacheMode: "kv-f16", contextSize: 256, baseLayers: -1 } }));
+        for (let index = 0; index < count; index++) {
+            const kind = (["download", "chat reply", "compare run"] as const)[index % 3];
+            const chat = kind === "chat reply" ? await ok(services.handleRequest("createChat", { modelId })) : null;
+            // log-uniform, so that some rounds fail one write in a thousand and others every other one
+            const disk = enospcAtRandom(0.5 * 10 ** (-2.7 * Math.random()));
+            try {
+                if (kind === "download") {
+                    const started = await services.handleRequest("startDownload", { url: server.url("model.gguf"), sha256 });
+                    if (!started.ok) typed("download refused", started.error.code);
+                    else {
+                        const end = await nextEvent(services, (event): event is EventOf<"download"> => event.type === "download" && event.download.id === started.value.id && ["done", "failed"].includes(event.download.state));
+                        const reason = end.download.error?.startsWith("The disk is full") ? "disk full" : end.download.error;
+                        countIn(outcomes, `download ${end.download.state}${reason ? ` (${reason})` : ""}`);
+                    }
+                } else if (kind === "chat reply") {
+                    chatIds.push(chat!.id);
+                    const ended = nextEvent(services, (event): event is EventOf<"generation-done" | "generation-error"> => (event.type === "generation-done" || event.type === "generation-error") && event.chatId === chat!.id);
+                    const sent = await services.handleRequest("sendMessage", { chatId: chat!.id, text: "In the beginning" });
+                    if (!sent.ok) typed("message refused", sent.error.code);
+                    else {
+                        acknowledged.messages.add(sent.value.chat.messages.at(-1)!.id);
+                        const end = await ended;
+                        if (end.type === "generation-done") {
+                            acknowledged.messages.add(end.message.id);
+                            countIn(outcomes, "reply saved");
+                        } else typed("reply not saved", end.error.code);
+                    }
+                } else {
+                    const started = await services.handleRequest("startCompare", { modelId, modes: ["xq-4"], kind: "prompt", text: "In the beginning", maxTokens: 8, contextSize: 256 });
+                    if (!started.ok) typed("compare run refused", started.error.code);
+                    else {
+                        acknowledged.runs.add(started.value.id);
+                        const end = await nextEvent(services, (event): event is EventOf<"compare"> => event.type === "compare" && event.run.id === started.value.id && event.run.state !== "running");
+                        countIn(outcomes, `compare run ${end.run.state}`);
+                    }
+                }
+            } finally {
+                writesFailed += disk.failures;
+                disk.restore();
+            }
+        }
+    } finally {
+        await services.dispose();
+        await server.close();
+    }
+    // the app again, on the same folder
+    const restarted = new Services({ appDir, maxThreads: threads });
+    try {
+        const files = fs.readdirSync(appDir, { recursive: true }) as string[];
+        const damaged = files.filter((file) => /\.damaged-\d+$/.test(file)).length;
+        // a chat that is gone loses every message it had
+        const saved = new Set(chatIds.flatMap((chatId) => restarted.chats.list().some((chat) => chat.id === chatId) ? restarted.chats.get(chatId).messages.map((message) => message.id) : []));
+        const runs = new Set(restarted.compare.list().map((run) => run.id));
+        const lost = [...acknowledged.messages].filter((id) => !saved.has(id)).length + [...acknowledged.runs].filter((id) => !runs.has(id)).length;
+        const models = await ok(restarted.handleRequest("listModels", {}));
+        let corrupt = 0;
+        for (const listed of models) if (await sha256File(listed.path) !== sha256) corrupt++;
+        return {
+            id: "R7", title: `${count} downloads, chat replies and compare runs on a disk that is full at random writes (ENOSPC at a chance of 0.1-50% per write, new each round)`,
+            passed: untyped === 0 && lost === 0 && damaged === 0 && corrupt === 0 && unhandled.other === 0,
+            rows: [...countRows(outcomes), ["writes failed with ENOSPC", `${writesFailed}`], ["errors without a type (internal)", `${untyped}`],
+                ["acknowledged messages and compare runs lost after a restart", `${lost} of ${acknowledged.messages.size + acknowledged.runs.size}`],
+                ["files found damaged after a restart", `${damaged}`], ["models listed", `${models.length}`], ["models listed corrupt (sha256)", `${corrupt}`],
+                ["unhandled rejections the process guard logged: ipull's failed chunk writes", `${unhandled.ipull}`], ["unhandled rejections the process guard logged: any other", `${unhandled.other}`],
+                ["app process crashes", "0 (this process ran every round)"]],
+        };
+    } finally {
+        await restarted.dispose();
+    }
+}
+
+// R8: completions and memory queries; for about half of them the engine process is
+// stopped (SIGSTOP) 0-300 ms after the call starts: during it, or before the next call.
+// Every call must end within the watchdog's limit of the stop (or of its own start,
+// where the engine was stopped already), typed.
+async function hangs(count: number): Promise<Figure> {
+    const limitMs = 3000;
+    const services = new Services({ appDir: tempDir("hangs"), maxThreads: threads, engineTimeouts: { callMs: limitMs, progressMs: limitMs, heavyMs: limitMs } });
+    const outcomes = new Map<string, number>();
+    let untyped = 0;
+    let late = 0;
+    let longest = 0;
+    let stops = 0;
+    const pids = new Set<number>();
+    try {
+        const modelId = (await ok(services.handleRequest("importModel", { path: fixturePath("mha-random-f16") }))).id;
+        await ok(services.handleRequest("updateSettings", { defaultSampling: { temperature: 0, topP: 1, topK: 1, maxTokens: 32, seed: 1 }, defaultRun: { cacheMode: "kv-f16", contextSize: 256, baseLayers: -1 } }));
+        let stoppedAt: number | null = null;
+        let pendingStop: NodeJS.Timeout | undefined;
+        for (let index = 0; index < count; index++) {
+            const pid = (await services.engine()).pid!;
+            pids.add(pid);
+            const kind = index % 3 === 2 ? "memory queries" : "completions";
+            const started = performance.now();
+            if (pendingStop === undefined && stoppedAt === null && randomInt(2) === 0) {
+                pendingStop = setTimeout(() => {
+                    pendingStop = undefined;
+                    try {
+                        process.kill(pid, "SIGSTOP");
+                        stoppedAt = performance.now();
+                        stops++;
+                    } catch {
+                        // the process has ended already
+                    }
+                }, randomInt(300));
+            }
+            const plan = kind === "completions" ? await services.planCompletion({ modelId, systemPrompt: "", messages: [{ role: "user", text: "In the beginning" }] }) : null;
+            const result = plan === null ? await services.handleRequest("getSystemMemory", {})
+                : plan.ok ? await services.complete(plan.value, () => {}, new AbortController().signal) : plan;
+            const ended = performance.now();
+            if (result.ok) countIn(outcomes, `${kind} answered`);
+            else {
+                if (result.error.code === "internal") untyped++;
+                countIn(outcomes, `${kind} ended by ${result.error.code}`);
+            }
+            // the wait that the watchdog bounds: from the stop, or from the start if the engine was stopped before
+            if (stoppedAt !== null) {
+                const waited = ended - Math.max(started, stoppedAt);
+                longest = Math.max(longest, waited);
+                if (waited > limitMs + 1000) late++;
+                // a stopped engine is killed by the watchdog of the call that meets it
+                if (!result.ok) stoppedAt = null;
+            }
+        }
+        clearTimeout(pendingStop);
+    } finally {
+        await services.dispose();
+    }
+    return {
+        id: "R8", title: `${count} engine calls (completions and memory queries) against an engine process stopped (SIGSTOP) at random; watchdog limit ${limitMs / 1000} s`,
+        passed: untyped === 0 && late === 0,
+        rows: [["engine stops (SIGSTOP)", `${stops}`], ...countRows(outcomes), ["errors without a type (internal)", `${untyped}`],
+            ["longest wait after a stop", `${(longest / 1000).toFixed(1)} s`], [`calls that ended later than ${limitMs / 1000 + 1} s after a stop`, `${late}`],
+            ["engine processes (each stop killed one; the next call started a new one)", `${pids.size}`]],
+    };
+}
+
+// The arguments each figure's size comes from.
+const figureArgs: Record<string, (keyof typeof args)[]> = { R2: ["downloads"], R3: ["kills"], R4: ["ggufs", "requests"], R6: ["turns"], R7: ["full-disk"], R8: ["hangs"] };
+const only = args.only?.split(",");
+
+function command(ids: string[]): string {
+    const sizes = ids.flatMap((id) => figureArgs[id]!).map((name) => `--${name} ${args[name]}`).join(" ");
+    return `npm run stress -- ${only === undefined ? "" : `--only ${only.join(",")} `}${sizes}`;
+}
+
+const measuredOn = (seconds: number) => `${(seconds / 60).toFixed(1)} minutes on ${os.availableParallelism()} cores, ${os.cpus()[0]?.model ?? "unknown CPU"}`;
+
+function section(figure: Figure, measuredBy: string | null): string {
+    return [
         `## ${figure.id}: ${figure.title} — ${figure.passed ? "pass" : "FAIL"}`, "",
+        ...measuredBy === null ? [] : [measuredBy, ""],
         "| what | measured |", "|---|---|", ...figure.rows.map(([what, measured]) => `| ${what} | ${measured} |`), "",
-    ].join("\n"));
+    ].join("\n");
+}
+
+function report(figures: Figure[], seconds: number): string {
     return [
         "# Reliability", "",
-        `Measured by \`${command}\` (written by it; ${(seconds / 60).toFixed(1)} minutes on ${os.availableParallelism()} cores, ${os.cpus()[0]?.model ?? "unknown CPU"}).`,
+        `Measured by \`${command(Object.keys(figureArgs))}\` (written by it; ${measuredOn(seconds)}).`,
         "Every figure goes through the app's own code: the services, the local server and the engine process, in temporary folders.", "",
-        ...sections,
+        ...figures.map((figure) => section(figure, null)),
     ].join("\n");
+}
+
+// The report with these figures' sections replaced (or added), each saying how it was measured.
+function updatedReport(old: string, figures: Figure[], seconds: number): string {
+    let text = old.trimEnd() + "\n";
+    const measuredBy = `Measured by \`${command(only!)}\` (written by it; ${measuredOn(seconds)}).`;
+    for (const figure of figures) {
+        const updated = section(figure, measuredBy);
+        const start = text.indexOf(`## ${figure.id}: `);
+        if (start < 0) {
+            text += `\n${updated}`;
+            continue;
+        }
+        const next = text.indexOf("\n## ", start + 1);
+        text = text.slice(0, start) + updated + (next < 0 ? "" : text.slice(next + 1));
+    }
+    return text;
 }
 
 async function main(): Promise<void> {
     const started = performance.now();
     const figures: Figure[] = [];
     const run = async (name: string, measure: () => Promise<Figure>) => {
+        if (only !== undefined && !only.includes(name.split(" ")[0]!)) return;
         log(`${name}…`);
         const figure = await measure();
         log(`${figure.id}: ${figure.passed ? "pass" : "FAIL"} ${figure.rows.map(([what, measured]) => `${what}: ${measured}`).join("; ")}`);
@@ -291,7 +502,10 @@ async function main(): Promise<void> {
     await run("R4 malformed requests", () => malformedRequests(Number(args.requests)));
     await run("R6 soak xq-4", () => soak("xq-4", "mha-trained", Number(args.turns)));
     await run("R6 soak xqlcl-2", () => soak("xqlcl-2", "gqa-trained", Number(args.turns)));
-    fs.writeFileSync(args.out, `${report(figures, (performance.now() - started) / 1000)}\n`);
+    await run("R7 full disk", () => fullDisk(Number(args["full-disk"])));
+    await run("R8 hangs", () => hangs(Number(args.hangs)));
+    const seconds = (performance.now() - started) / 1000;
+    fs.writeFileSync(args.out, only === undefined ? `${report(figures, seconds)}\n` : updatedReport(fs.existsSync(args.out) ? fs.readFileSync(args.out, "utf8") : "# Reliability\n", figures, seconds));
     log(`wrote ${args.out}`);
     process.exitCode = figures.every((figure) => figure.passed) ? 0 : 1;
 }
