@@ -58,23 +58,47 @@ function tensorDataEnd(info: Awaited<ReturnType<typeof readGgufFileInfo>>): numb
     return end;
 }
 
+// The GGUF versions node-llama-cpp reads. It reads a file of any other version as version 3,
+// and on a short such file it never returns (a 12-byte file: still reading after minutes).
+const ggufVersions = [1, 2, 3];
+
+// The magic and version, read before node-llama-cpp's reader sees the file.
+function checkGgufStart(filePath: string, fileName: string): void {
+    const start = Buffer.alloc(8);
+    const fd = fs.openSync(filePath, "r");
+    let read: number;
+    try {
+        read = fs.readSync(fd, start, 0, 8, 0);
+    } finally {
+        fs.closeSync(fd);
+    }
+    if (read < 8 || start.toString("latin1", 0, 4) !== "GGUF") throw new EngineError("model-invalid", `${fileName} is not a valid GGUF file: it does not start with the GGUF magic and version`);
+    const version = start.readUInt32LE(4);
+    if (!ggufVersions.includes(version)) throw new EngineError("model-invalid", `${fileName} is not a valid GGUF file: its version ${version} is not one of ${ggufVersions.join(", ")}`);
+}
+
 // Reads the header; throws model-invalid for anything that is not a complete GGUF file.
 export async function readGgufMetadata(filePath: string): Promise<ModelMetadata> {
     if (!fs.existsSync(filePath)) throw new EngineError("model-not-found", `Model file not found: ${filePath}`);
     const fileName = path.basename(filePath);
     const sizeBytes = fs.statSync(filePath).size;
+    checkGgufStart(filePath, fileName);
     let info: Awaited<ReturnType<typeof readGgufFileInfo>>;
+    let facts: Omit<ModelMetadata, "sizeBytes">;
+    let dataEnd: number;
     try {
         info = await readGgufFileInfo(filePath, { readTensorInfo: true });
+        // a header cut short parses without its general.* keys
+        facts = ggufModelFacts(info.metadata, fileName);
+        dataEnd = tensorDataEnd(info);
     } catch (error) {
         throw new EngineError("model-invalid", `${fileName} is not a valid GGUF file: ${(error as Error).message}`);
     }
     // the header can be whole while the tensor data is cut short (an interrupted copy or download)
-    const dataEnd = tensorDataEnd(info);
     if (sizeBytes < dataEnd) {
         throw new EngineError("model-invalid", `${fileName} is truncated: it has ${sizeBytes} bytes, but its tensors need ${dataEnd}`);
     }
-    return { ...ggufModelFacts(info.metadata, fileName), sizeBytes };
+    return { ...facts, sizeBytes };
 }
 
 export interface DownloadProgress {
