@@ -95,6 +95,30 @@ describe("interrupted work", () => {
         expect(fs.existsSync(path.join(modelsDir, "x.gguf"))).toBe(false);
     });
 
+    it("reads a GGUF that crashes the reader once: the engine dies once, not on every list, load or completion", async () => {
+        const setup = await servicesWithModel();
+        services = setup.services;
+        const modelsDir = path.join(services.settings.get().dataDir, "models");
+        const bytes = Buffer.from(fs.readFileSync(fixturePath("mha-random-f16")));
+        // the first key's length, between 2^31 and 2^32: node-llama-cpp hands it to a native fs read, which asserts and aborts
+        bytes.writeBigUInt64LE(3_000_000_000n, 24);
+        fs.writeFileSync(path.join(modelsDir, "crashes.gguf"), bytes);
+        const index = JSON.parse(fs.readFileSync(path.join(modelsDir, "index.json"), "utf8")) as unknown[];
+        fs.writeFileSync(path.join(modelsDir, "index.json"), JSON.stringify([...index, { id: "crashes", fileName: "crashes.gguf", sha256: null, source: "import" }]));
+        const pids = new Set([(await services.engine()).pid]);
+        expect((await call(services, "listModels", {})).map((model) => model.id)).toEqual([setup.modelId]);
+        pids.add((await services.engine()).pid);
+        expect(pids.size).toBe(2);
+        for (let round = 0; round < 3; round++) {
+            expect((await call(services, "listModels", {})).map((model) => model.id)).toEqual([setup.modelId]);
+            expect(await services.planCompletion({ modelId: "crashes", systemPrompt: "", messages: [{ role: "user", text: "hi" }] })).toMatchObject({ ok: false, error: { code: "model-invalid" } });
+            const plan = await services.planCompletion({ modelId: setup.modelId, systemPrompt: "", messages: [{ role: "user", text: "In the beginning" }], sampling: { maxTokens: 2 } });
+            expect(await services.complete(plan.ok ? plan.value : (null as never), () => {}, new AbortController().signal)).toMatchObject({ ok: true });
+            pids.add((await services.engine()).pid);
+        }
+        expect(pids.size).toBe(2);
+    });
+
     it("remembers a damaged .gguf as refused, and reads it again once it changes", async () => {
         const setup = await servicesWithModel();
         services = setup.services;
