@@ -8,7 +8,7 @@ import path from "node:path";
 import type { ApiEvent } from "../api/contract.ts";
 import { Services } from "../services/services.ts";
 import { llamaCppDecode } from "./bench-llama-cpp.ts";
-import { nextEvent, ok } from "./service-calls.ts";
+import { nextEvent, ok } from "../services/service-calls.ts";
 
 export interface ChatBenchResult {
     replyTokens: number;

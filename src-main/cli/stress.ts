@@ -33,7 +33,7 @@ import { readGgufMetadata, sha256File } from "../engine/models.ts";
 import { logUnhandledRejections } from "../services/process-guard.ts";
 import { Services } from "../services/services.ts";
 import { enospcAtRandom } from "../../test-support/random-enospc.ts";
-import { nextEvent, ok } from "./service-calls.ts";
+import { nextEvent, ok } from "../services/service-calls.ts";
 
 const { values: args } = parseArgs({
     options: {

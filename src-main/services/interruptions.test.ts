@@ -8,31 +8,14 @@ import os from "node:os";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { fixturePath } from "../../fixtures/fixtures.ts";
-import type { ApiEvent, ApiMethod, ApiRequest, ApiResponse, ChatMessage, CompareRun } from "../api/contract.ts";
+import type { ApiEvent, ChatMessage, CompareRun } from "../api/contract.ts";
 import { ChatStore } from "./chats.ts";
+import { call, nextEvent } from "./service-calls.ts";
 import { Services } from "./services.ts";
 
 const limitMs = 1500;
 const engineTimeouts = { callMs: limitMs, progressMs: limitMs, heavyMs: limitMs };
 const tempDir = () => fs.mkdtempSync(path.join(os.tmpdir(), "xq-interruptions-"));
-
-async function call<M extends ApiMethod>(services: Services, method: M, request: ApiRequest<M>): Promise<ApiResponse<M>> {
-    const result = await services.handleRequest(method, request);
-    if (!result.ok) throw new Error(`${method}: ${result.error.code}: ${result.error.message}`);
-    return result.value;
-}
-
-function nextEvent<T extends ApiEvent>(services: Services, match: (event: ApiEvent) => event is T, timeoutMs = 60_000): Promise<T> {
-    return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error("no matching event")), timeoutMs);
-        const unsubscribe = services.subscribe((event) => {
-            if (!match(event)) return;
-            clearTimeout(timer);
-            unsubscribe();
-            resolve(event);
-        });
-    });
-}
 
 const tokenOf = (chatId: string) => (event: ApiEvent): event is Extract<ApiEvent, { type: "token" }> => event.type === "token" && event.chatId === chatId;
 const doneOf = (chatId: string) => (event: ApiEvent): event is Extract<ApiEvent, { type: "generation-done" }> => event.type === "generation-done" && event.chatId === chatId;

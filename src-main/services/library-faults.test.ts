@@ -30,7 +30,7 @@ describe("an import on a full disk", () => {
         const dir = tempDir();
         const source = path.join(tempDir(), "model.gguf");
         fs.writeFileSync(source, Buffer.alloc(1000, 7));
-        const { library } = libraryIn(dir);
+        const { library } = libraryIn(dir, anyFile);
         // the copy goes through the kernel; the index is the first write that fails
         fillDisk(0);
         await expect(library.importFile(source)).rejects.toMatchObject({ code: "ENOSPC" });

@@ -2,31 +2,13 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { ApiEvent, ApiMethod, ApiRequest, ApiResponse, Chat, MetricsSample, SessionInfo } from "../api/contract.ts";
+import type { ApiEvent, Chat, MetricsSample, SessionInfo } from "../api/contract.ts";
 import { fixturePath, heldOutTextPath } from "../../fixtures/fixtures.ts";
 import { estimateCacheBytes } from "../api/cache-modes.ts";
+import { call, nextEvent } from "./service-calls.ts";
 import { Services } from "./services.ts";
 
 const appDir = fs.mkdtempSync(path.join(os.tmpdir(), "xq-services-"));
-
-async function call<M extends ApiMethod>(services: Services, method: M, request: ApiRequest<M>): Promise<ApiResponse<M>> {
-    const result = await services.handleRequest(method, request);
-    if (!result.ok) throw new Error(`${method}: ${result.error.code}: ${result.error.message}`);
-    return result.value;
-}
-
-// Resolves with the first event that matches.
-function nextEvent<T extends ApiEvent>(services: Services, match: (event: ApiEvent) => event is T, timeoutMs = 60_000): Promise<T> {
-    return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error("no matching event")), timeoutMs);
-        const unsubscribe = services.subscribe((event) => {
-            if (!match(event)) return;
-            clearTimeout(timer);
-            unsubscribe();
-            resolve(event);
-        });
-    });
-}
 
 const done = (chatId: string) => (event: ApiEvent): event is Extract<ApiEvent, { type: "generation-done" }> => event.type === "generation-done" && event.chatId === chatId;
 const ready = (event: ApiEvent): event is { type: "session"; session: SessionInfo } => event.type === "session" && (event.session?.state === "ready" || event.session?.state === "failed");
