@@ -78,15 +78,21 @@ describe("the engine watchdog", () => {
     });
 
     it("evaluates a long history for longer than the limit: the prompt reports progress batch by batch", async () => {
-        const batchLimitMs = 2000;
-        engine = await RemoteEngine.start({ maxThreads: 2, timeouts: { ...timeouts, progressMs: batchLimitMs } });
-        const model = await engine.loadModel(fixturePath("mha-random-f16"));
-        const context = await model.createContext({ cacheMode: "kv-f16", contextSize: 4096 });
-        const chat = await context.chat();
-        // about 3,200 tokens in six turns: seven 512-token batches (about 0.6 s each here), together past the limit
+        // about 3,200 tokens in six turns: seven 512-token batches
         const text = fs.readFileSync(heldOutTextPath, "utf8");
         const turns = Array.from({ length: 6 }, (_, index) => ({ role: index % 2 === 0 ? "user" as const : "assistant" as const, text: text.slice(index * 2000, (index + 1) * 2000) }));
-        const { error, ms } = await timed(chat.evaluate("", turns, () => {}));
+        const evaluateHistory = async (timeoutsOfRun: typeof timeouts) => {
+            engine?.kill();
+            engine = await RemoteEngine.start({ maxThreads: 2, timeouts: timeoutsOfRun });
+            const model = await engine.loadModel(fixturePath("mha-random-f16"));
+            const chat = await (await model.createContext({ cacheMode: "kv-f16", contextSize: 4096 })).chat();
+            return { chat, ...await timed(chat.evaluate("", turns, () => {})) };
+        };
+        // the limit is a third of the whole history's time on this machine, so one batch (a seventh) stays under it
+        const untimed = await evaluateHistory({ callMs: 600_000, progressMs: 600_000, heavyMs: 600_000 });
+        expect(untimed.error).toBeNull();
+        const batchLimitMs = untimed.ms / 3;
+        const { chat, error, ms } = await evaluateHistory({ ...timeouts, progressMs: batchLimitMs });
         expect(error).toBeNull();
         expect(ms).toBeGreaterThan(batchLimitMs);
         expect(await chat.contextTokens()).toBeGreaterThan(3000);

@@ -280,7 +280,11 @@ describe("services", () => {
         expect(sessionStates).toEqual(expect.arrayContaining(["failed", "loading", "evaluating", "ready"]));
         const restarted = await services.engine();
         expect(restarted.pid).not.toBe(killed.pid);
-        expect((await call(services, "getChat", { chatId: chat.id })).messages.map((message) => message.text)).toEqual(["And the LORD"]);
+        // the reply streamed before the kill is kept, marked interrupted
+        const kept = (await call(services, "getChat", { chatId: chat.id })).messages;
+        expect(kept.map((message) => message.role)).toEqual(["user", "assistant"]);
+        expect(kept[0]!.text).toBe("And the LORD");
+        expect(kept[1]!.stats).toMatchObject({ stopped: true, interrupted: "engine-stopped" });
 
         await call(services, "updateChat", { chatId: chat.id, sampling: { temperature: 0, topP: 1, topK: 1, maxTokens: 8, seed: 1 } });
         const finished = nextEvent(services, done(chat.id));
