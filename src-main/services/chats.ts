@@ -33,7 +33,8 @@ export class ChatStore {
 
     list(): ChatSummary[] {
         return [...this.chats.values()]
-            .sort((a, b) => b.updatedAt - a.updatedAt)
+            // newest first; chats saved in the same millisecond keep one order across restarts
+            .sort((a, b) => b.updatedAt - a.updatedAt || a.id.localeCompare(b.id))
             .map(chatSummary);
     }
 
