@@ -6,8 +6,8 @@
 // --model runs one model at the given depths and modes instead of the fixtures
 // (--gpu offloads every layer; the GEMM profile is CPU-only and is then skipped).
 // Each measurement runs in its own process (so that peak RSS is its own): after a
-// 32-token warm-up, fill a context of `depth` cells, timing the prefill, then decode a few tokens. The runs
-// are interleaved (every mode at a depth, then the next depth, then the next
+// 32-token warm-up, fill a context of `depth` cells, timing the prefill, then decode a
+// few tokens. The runs are interleaved (every mode at a depth, then the next depth, then the next
 // repetition), and each figure is the median over repetitions of its ratio to the
 // kv-f16 run of the same repetition and depth. Then xquant-bench (native/tools)
 // times the rebuild's GEMMs inside a decode step against a plain ggml GEMM of the
@@ -206,16 +206,14 @@ type LlamaCppRuns = Map<LlamaCppKvType, LlamaCppResult[]>;
 
 function summarise(depth: number, model: string, variant: Variant, label: string, runs: WorkerResult[], references: WorkerResult[], llamaCpp: LlamaCppRuns): BenchRow {
     const ratio = (pick: (run: WorkerResult) => number) => median(runs.map((run, i) => pick(run) / pick(references[i]!)));
-    const llamaCppRatio = (kvType: LlamaCppKvType, pick: (run: LlamaCppResult) => number, own: (run: WorkerResult) => number) =>
-        median(runs.map((run, i) => own(run) / pick(llamaCpp.get(kvType)![i]!)));
+    const llamaCppRatio = (kvType: LlamaCppKvType, rate: keyof LlamaCppResult) => median(runs.map((run, i) => run[rate] / llamaCpp.get(kvType)![i]![rate]));
     const kvType = llamaCppKvType(variant.mode);
     const mid = (pick: (run: WorkerResult) => number) => median(runs.map(pick));
     return {
         depth, model, label,
-        prefillVsLlamaCpp: llamaCppRatio(kvType, (run) => run.prefillTokensPerSecond, (run) => run.prefillTokensPerSecond),
-        decodeVsLlamaCpp: llamaCppRatio(kvType, (run) => run.decodeTokensPerSecond, (run) => run.decodeTokensPerSecond),
-        decodeVsLlamaCppQ4_0: cacheModeSpecs[variant.mode].kind === "xq"
-            ? llamaCppRatio("q4_0", (run) => run.decodeTokensPerSecond, (run) => run.decodeTokensPerSecond) : null,
+        prefillVsLlamaCpp: llamaCppRatio(kvType, "prefillTokensPerSecond"),
+        decodeVsLlamaCpp: llamaCppRatio(kvType, "decodeTokensPerSecond"),
+        decodeVsLlamaCppQ4_0: cacheModeSpecs[variant.mode].kind === "xq" ? llamaCppRatio("q4_0", "decodeTokensPerSecond") : null,
         prefillVsF16: ratio((run) => run.prefillTokensPerSecond),
         decodeVsF16: ratio((run) => run.decodeTokensPerSecond),
         peakRssVsF16: ratio((run) => run.peakRssBytes),

@@ -210,7 +210,7 @@ export class EngineContext {
     // `firstScored - 1` on, so that result[i] predicts tokens[firstScored + i].
     async nextTokenDistributions(tokens: readonly number[], firstScored: number): Promise<Map<number, number>[]> {
         const sequence = this.sequence();
-        await sequence.clearHistory();
+        await this.clear();
         const scoreFrom = Math.max(0, firstScored - 1);
         const input = tokens.slice(0, -1).map((token, index) => index >= scoreFrom
             ? [token as Token, { generateNext: { probabilities: true, options: { temperature: 1, topK: 0, topP: 1, minP: 0 } } }] as const
