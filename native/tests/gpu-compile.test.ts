@@ -33,7 +33,7 @@ function compile(command: string, args: string[]): { status: number | null; outp
     return { status: result.status, output: `${result.stdout ?? ""}${result.stderr ?? ""}${result.error ? String(result.error) : ""}` };
 }
 
-// The patched tree must carry our ggml ops and the GPU side of XQ_ATTN (patch 0013);
+// The patched tree must carry our ggml ops and the GPU side of XQ_ATTN (patches 0003 and 0004);
 // refresh it when it predates them.
 beforeAll(() => {
     const carries = (file: string, text: string) => fs.existsSync(file) && fs.readFileSync(file, "utf8").includes(text);

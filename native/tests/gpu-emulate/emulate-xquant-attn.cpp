@@ -93,7 +93,7 @@ static int run_attn(ggml_tensor * dst) {
     return plan.n_splits;
 }
 #else
-// as ggml_metal_op_xq_attn (patch 0013, ggml-metal-ops.cpp), the scratch after dst full of NaN
+// as ggml_metal_op_xq_attn (patch 0004, ggml-metal-ops.cpp), the scratch after dst full of NaN
 static int run_attn(ggml_tensor * op) {
     const ggml_xq_attn_params p = ggml_xq_attn_get_params(op);
     const ggml_tensor * q = op->src[1];
@@ -148,7 +148,7 @@ static int run_attn(ggml_tensor * op) {
     return n_splits;
 }
 
-// as ggml_metal_device_supports_xq_attn (patch 0013): Metal converts no weights
+// as ggml_metal_device_supports_xq_attn (patch 0004): Metal converts no weights
 static const bool converts_weights = false;
 
 static bool gpu_supported(const ggml_tensor * op) {
