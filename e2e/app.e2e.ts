@@ -134,7 +134,6 @@ describe("XQuant Desktop end to end", () => {
         const status = await page.evaluate(async () => (await fetch("./api/listChats", { method: "POST", body: "{}" })).status);
         expect(status).toBe(401);
         const chatsBefore = await app.services.handleRequest("listChats", {});
-        const token = new URL(page.url()).hash.replace("#token=", "");
         const foreign = await page.context().browser()!.newPage();
         await foreign.goto("about:blank");
         const outcome = await foreign.evaluate(async ({ url, token }) => {
@@ -144,7 +143,7 @@ describe("XQuant Desktop end to end", () => {
             } catch {
                 return "blocked";
             }
-        }, { url: new URL("/api/createChat", page.url()).href, token });
+        }, { url: new URL("/api/createChat", page.url()).href, token: app.token });
         expect(outcome).toMatch(/blocked|status 403/);
         // nothing happened on the server
         expect(await app.services.handleRequest("listChats", {})).toEqual(chatsBefore);

@@ -12,6 +12,8 @@ import { launchChromium } from "./browser.ts";
 export interface UiApp {
     services: Services;
     appDir: string;
+    // the server's per-run token (the page keeps it out of its address after the first load)
+    token: string;
     page: Page;
     // uncaught exceptions in the page
     pageErrors: string[];
@@ -29,7 +31,7 @@ export async function openUiApp(prepare: (services: Services) => Promise<void> =
     page.on("pageerror", (error) => pageErrors.push(String(error)));
     await page.goto(server.url);
     return {
-        services, appDir, page, pageErrors,
+        services, appDir, token: server.token, page, pageErrors,
         close: async () => {
             await browser.close();
             await server.close();

@@ -1,6 +1,6 @@
 // A file server on 127.0.0.1 for download tests: honours Range requests, can
 // cut the first long transfer part-way (an interrupted connection), can hold
-// transfers back (to pause them), and records every request's Range header.
+// transfers back (to pause them), can redirect, and records every request's Range header.
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 
@@ -17,13 +17,18 @@ export interface TestFileServerOptions {
     claimedSize?: number;
     // send at most this many bytes per 100 ms
     bytesPerTick?: number;
+    // answer these names with a 302 to the given Location
+    redirects?: Record<string, string>;
 }
 
 export async function startTestFileServer(files: Record<string, Buffer>, options: TestFileServerOptions = {}): Promise<TestFileServer> {
     const ranges: string[] = [];
     let cutPending = options.cutAfterBytes !== undefined;
     const server = http.createServer((request, response) => {
-        const data = files[decodeURIComponent(new URL(request.url ?? "/", "http://x").pathname.slice(1))];
+        const name = decodeURIComponent(new URL(request.url ?? "/", "http://x").pathname.slice(1));
+        const location = options.redirects?.[name];
+        if (location !== undefined) return response.writeHead(302, { location }).end();
+        const data = files[name];
         if (data === undefined) return response.writeHead(404).end();
         const size = options.claimedSize ?? data.length;
         const match = /bytes=(\d+)-(\d*)/.exec(request.headers.range ?? "");

@@ -460,12 +460,18 @@ function section(figure: Figure, measuredBy: string | null): string {
     ].join("\n");
 }
 
-function report(figures: Figure[], seconds: number): string {
+// The sections of a report written by hand (every heading but a figure's "## R…"), kept as they are.
+function handSections(old: string): string[] {
+    return old.split(/\n(?=## )/).slice(1).filter((part) => !part.startsWith("## R")).map((part) => `${part.trimEnd()}\n`);
+}
+
+function report(figures: Figure[], seconds: number, old: string): string {
     return [
         "# Reliability", "",
         `Measured by \`${command(Object.keys(figureArgs))}\` (written by it; ${measuredOn(seconds)}).`,
         "Every figure goes through the app's own code: the services, the local server and the engine process, in temporary folders.", "",
         ...figures.map((figure) => section(figure, null)),
+        ...handSections(old),
     ].join("\n");
 }
 
@@ -505,7 +511,8 @@ async function main(): Promise<void> {
     await run("R7 full disk", () => fullDisk(Number(args["full-disk"])));
     await run("R8 hangs", () => hangs(Number(args.hangs)));
     const seconds = (performance.now() - started) / 1000;
-    fs.writeFileSync(args.out, only === undefined ? `${report(figures, seconds)}\n` : updatedReport(fs.existsSync(args.out) ? fs.readFileSync(args.out, "utf8") : "# Reliability\n", figures, seconds));
+    const old = fs.existsSync(args.out) ? fs.readFileSync(args.out, "utf8") : "# Reliability\n";
+    fs.writeFileSync(args.out, only === undefined ? report(figures, seconds, old).trimEnd() + "\n" : updatedReport(old, figures, seconds));
     log(`wrote ${args.out}`);
     process.exitCode = figures.every((figure) => figure.passed) ? 0 : 1;
 }

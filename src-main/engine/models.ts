@@ -112,13 +112,20 @@ export class ModelDownload {
     private downloader: ModelDownloader | null = null;
     private abort: AbortController | null = null;
 
-    constructor(readonly url: string, readonly dirPath: string, readonly fileName: string, private readonly onProgress: (progress: DownloadProgress) => void) {}
+    // resolveUrl: the address to transfer from, learnt anew at every (re)start; the caller's
+    // redirect checks live there, since the downloader itself follows redirects unchecked
+    constructor(
+        readonly url: string, readonly dirPath: string, readonly fileName: string,
+        private readonly onProgress: (progress: DownloadProgress) => void,
+        private readonly resolveUrl: (url: string) => Promise<string> = async (url) => url,
+    ) {}
 
     // Connects and learns the total size, without transferring the body.
     async prepare(): Promise<number> {
+        const url = this.url.startsWith("hf:") ? this.url : await this.resolveUrl(this.url);
         try {
             this.downloader = await createModelDownloader({
-                ...(this.url.startsWith("hf:") ? { modelUri: this.url } : { modelUrl: this.url }),
+                ...(url.startsWith("hf:") ? { modelUri: url } : { modelUrl: url }),
                 dirPath: this.dirPath,
                 fileName: this.fileName,
                 skipExisting: false,

@@ -7,6 +7,7 @@ import path from "node:path";
 import type { AddressInfo } from "node:net";
 import type { ApiErrorCode } from "../api/contract.ts";
 import type { Services } from "../services/services.ts";
+import { ConnectionBudget, connectionShares, type ClientKind } from "./connections.ts";
 import { readJsonBody, sendJson, writeEvent } from "./http.ts";
 import { handleOpenAi } from "./openai.ts";
 
@@ -80,23 +81,28 @@ function serveStatic(staticDir: string, urlPath: string, response: http.ServerRe
     fs.createReadStream(file).on("error", () => response.destroy()).pipe(response);
 }
 
+// Which client a request comes from: the UI sends the per-run token in x-xquant-token, an
+// API client as an OpenAI-style bearer key; without the right token, nobody known.
+function clientOf(request: http.IncomingMessage, token: string): ClientKind {
+    // compared as bytes: a header of the token's length in characters can differ in bytes
+    const tokenBytes = Buffer.from(token);
+    const matches = (presented: string | string[] | undefined) => {
+        const presentedBytes = Buffer.from(typeof presented === "string" ? presented : "");
+        return presentedBytes.length === tokenBytes.length && crypto.timingSafeEqual(presentedBytes, tokenBytes);
+    };
+    if (matches(request.headers[tokenHeader])) return "ui";
+    return matches(/^Bearer (.+)$/.exec(request.headers.authorization ?? "")?.[1]) ? "api" : "anonymous";
+}
+
 // Only this machine's own pages may talk to the API: the Host header must name
 // the server (no DNS rebinding), a browser Origin must be the server's own, and
-// every API request carries the random per-run token (in x-xquant-token, or as
-// an OpenAI-style bearer key).
-function checkRequest(request: http.IncomingMessage, port: number, token: string): { status: number; message: string } | null {
+// every API request carries the random per-run token.
+function checkRequest(request: http.IncomingMessage, port: number, client: ClientKind): { status: number; message: string } | null {
     const allowedHosts = [`127.0.0.1:${port}`, `localhost:${port}`];
     if (!allowedHosts.includes(request.headers.host ?? "")) return { status: 403, message: "Unknown Host header" };
     const origin = request.headers.origin;
     if (origin !== undefined && !allowedHosts.some((host) => origin === `http://${host}`)) return { status: 403, message: "Foreign Origin" };
-    const bearer = /^Bearer (.+)$/.exec(request.headers.authorization ?? "")?.[1];
-    const presented = request.headers[tokenHeader] ?? bearer;
-    // compared as bytes: a header of the token's length in characters can differ in bytes
-    const presentedBytes = Buffer.from(typeof presented === "string" ? presented : "");
-    const tokenBytes = Buffer.from(token);
-    if (presentedBytes.length !== tokenBytes.length || !crypto.timingSafeEqual(presentedBytes, tokenBytes)) {
-        return { status: 401, message: "Missing or wrong token" };
-    }
+    if (client === "anonymous") return { status: 401, message: "Missing or wrong token" };
     return null;
 }
 
@@ -104,7 +110,7 @@ export function startServer(options: { services: Services; staticDir: string; po
     const staticDir = path.resolve(options.staticDir);
     const token = crypto.randomBytes(24).toString("base64url");
     let port = 0;
-    const route = (request: http.IncomingMessage, response: http.ServerResponse): Promise<void> => {
+    const route = (request: http.IncomingMessage, response: http.ServerResponse, client: ClientKind): Promise<void> => {
         let url: URL;
         try {
             url = new URL(request.url ?? "/", "http://127.0.0.1");
@@ -114,12 +120,13 @@ export function startServer(options: { services: Services; staticDir: string; po
         const api = /^\/api\/([A-Za-z]+)$/.exec(url.pathname);
         const openAi = url.pathname.startsWith("/v1/");
         if (!api && !openAi) return Promise.resolve(serveStatic(staticDir, url.pathname, response));
-        const refused = checkRequest(request, port, token);
+        const refused = checkRequest(request, port, client);
         if (refused) return Promise.resolve(sendJson(response, refused.status, { ok: false, error: { code: "bad-request", message: refused.message } }));
         return openAi ? handleOpenAi(options.services, url.pathname, request, response)
             : api![1] === "events" ? streamEvents(options.services, request, response)
             : handleApi(options.services, api![1]!, request, response);
     };
+    const budget = new ConnectionBudget();
     // Every request runs under this one catch: no request, however malformed, stops the server.
     const server = http.createServer((request, response) => {
         const fail = (error: unknown) => {
@@ -127,16 +134,21 @@ export function startServer(options: { services: Services; staticDir: string; po
             const malformed = error instanceof MalformedRequest;
             sendJson(response, malformed ? 400 : 500, { ok: false, error: { code: malformed ? "bad-request" : "internal", message: (error as Error).message } });
         };
+        const client = clientOf(request, token);
+        if (!budget.admit(request, response, client)) {
+            response.setHeader("connection", "close");
+            return sendJson(response, 503, { ok: false, error: { code: "busy", message: `This client has all the ${connectionShares[client]} connections it may keep open; close some, then try again.` } });
+        }
         try {
-            route(request, response).catch(fail);
+            route(request, response, client).catch(fail);
         } catch (error) {
             fail(error);
         }
     });
-    // a slow or idle client cannot hold a connection open for ever, nor open unboundedly many
+    // a slow or idle client cannot hold a connection open for ever, nor take every connection
     server.headersTimeout = 10_000;
     server.requestTimeout = 30_000;
-    server.maxConnections = 64;
+    server.on("connection", (socket) => budget.connect(socket));
     return new Promise((resolve, reject) => {
         server.once("error", reject);
         server.listen(options.port ?? 0, "127.0.0.1", () => {

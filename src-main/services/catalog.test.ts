@@ -29,6 +29,18 @@ describe("the catalog", () => {
         expect(entry.recommendedModes).toEqual(recommendedModes(metadata).filter((advice) => advice.recommended).map((advice) => advice.mode));
     });
 
+    it("offers a user's entry without a sha256 as unverified, and keeps the sha256 of one that has it", () => {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "xq-catalog-user-"));
+        const shape = { architecture: "llama", nLayer: 2, nEmbd: 64, nHead: 4, nHeadKv: 4, headDimK: 16, headDimV: 16 };
+        fs.writeFileSync(path.join(dir, "catalog.json"), JSON.stringify([
+            { id: "mine", name: "Mine", url: "https://example.com/mine.gguf", sizeBytes: 1, shape },
+            { id: "checked", name: "Checked", url: "https://example.com/checked.gguf", sizeBytes: 1, sha256: "a".repeat(64), shape },
+        ]));
+        const user = catalog(dir).slice(entries.length);
+        fs.rmSync(dir, { recursive: true, force: true });
+        expect(user.map((entry) => [entry.id, entry.sha256])).toEqual([["mine", null], ["checked", "a".repeat(64)]]);
+    });
+
     it("does not offer the cross-layer modes for Gemma 3's sliding-window layers", () => {
         const gemma = entries.find((entry) => entry.id === "gemma3-270m-q4_k_m")!;
         expect(gemma.recommendedModes.some((mode) => mode.startsWith("xql-"))).toBe(true);

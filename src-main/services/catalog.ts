@@ -1,7 +1,7 @@
 // A small catalog of known GGUF models. Sizes are approximate (the server's
 // size is checked against free disk before a download starts); checksums are
-// listed only where we know them, and a download without one is still
-// validated as GGUF before it is listed.
+// listed only where we know them. An entry without one is offered as unverified
+// (the UI says so), and its download is still validated as GGUF before it is listed.
 import path from "node:path";
 import { z } from "zod";
 import type { CatalogEntry } from "../api/contract.ts";
@@ -92,7 +92,8 @@ const knownModelSchema = z.object({
     name: z.string().min(1),
     url: z.string().min(1),
     sizeBytes: z.number().nonnegative(),
-    sha256: z.string().regex(/^[0-9a-f]{64}$/).nullable(),
+    // left out: the entry is offered, marked unverified
+    sha256: z.string().regex(/^[0-9a-f]{64}$/).nullable().default(null),
     shape: z.object({
         architecture: z.string().min(1), nLayer: count, nEmbd: count, nHead: count, nHeadKv: count, headDimK: count, headDimV: count,
         slidingWindow: z.number().int().nonnegative().optional(),

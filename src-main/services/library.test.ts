@@ -79,6 +79,24 @@ describe("model downloads from a local HTTP server", () => {
         await expect(library.startDownload({ catalogId: "no-such-model" })).rejects.toMatchObject({ error: { code: "not-found" } });
     });
 
+    it("checks every redirect against the same rules as the first address", async () => {
+        const server = await serve({ "model.gguf": model }, {
+            redirects: { "moved.gguf": "/model.gguf", "to-lan.gguf": "http://10.1.2.3/model.gguf", "to-file.gguf": "file:///etc/passwd", "loop.gguf": "/loop.gguf" },
+        });
+        const dir = tempDir();
+        const { library, events } = libraryIn(dir, readGgufMetadata);
+        // plain http to another host, another scheme, or no end: refused before anything is sent there
+        await expect(library.startDownload({ url: server.url("to-lan.gguf") })).rejects.toMatchObject({
+            error: { code: "download-failed", message: `${server.url("to-lan.gguf")} redirects to http://10.1.2.3/model.gguf, which a download may not fetch: Plain http is only allowed from this machine (127.0.0.1); use https.` },
+        });
+        await expect(library.startDownload({ url: server.url("to-file.gguf") })).rejects.toMatchObject({ error: { code: "download-failed", message: expect.stringContaining("redirects to file:///etc/passwd, which a download may not fetch") } });
+        await expect(library.startDownload({ url: server.url("loop.gguf") })).rejects.toMatchObject({ error: { code: "download-failed", message: expect.stringContaining("redirects more than 10 times") } });
+        expect(library.listDownloads()).toEqual([]);
+        // a redirect the rules allow is followed
+        const moved = await library.startDownload({ url: server.url("moved.gguf"), sha256: modelSha256 });
+        expect(await settled(events, moved.id, ["done", "failed"])).toMatchObject({ state: "done", modelId: "moved" });
+    });
+
     it("never overwrites a model: a bad download of the same name leaves it, a good one gets a name of its own", async () => {
         const server = await serve({ "model.gguf": model, "broken/model.gguf": Buffer.from("not a model".repeat(1000)) });
         const dir = tempDir();

@@ -65,6 +65,15 @@ function uniqueModelId(index: readonly IndexedModel[], fileName: string): string
 
 const isLoopback = (hostname: string): boolean => hostname === "127.0.0.1" || hostname === "localhost" || hostname === "[::1]";
 
+// Why a download may not fetch from this address, or null if it may: https anywhere, plain
+// http only from this machine. The same rules hold for the first address and every redirect.
+function refusedAddress(parsed: URL): string | null {
+    // judged on the parsed host: http://localhost:x@evil.example/ is evil.example
+    if (parsed.protocol === "http:" && !isLoopback(parsed.hostname)) return "Plain http is only allowed from this machine (127.0.0.1); use https.";
+    if (parsed.protocol !== "https:" && parsed.protocol !== "http:") return "Give an https:// URL or an hf: URI (hf:owner/repo/file.gguf).";
+    return null;
+}
+
 // The download's file name, from the URL (hf: URIs end in the file name too).
 function checkedDownloadUrl(url: string): { url: string; fileName: string } {
     let parsed: URL;
@@ -73,13 +82,8 @@ function checkedDownloadUrl(url: string): { url: string; fileName: string } {
     } catch {
         throw new RequestError("bad-request", `${url} is not a valid URL. Give an https:// URL or an hf: URI (hf:owner/repo/file.gguf).`);
     }
-    // judged on the parsed host: http://localhost:x@evil.example/ is evil.example
-    if (parsed.protocol === "http:" && !isLoopback(parsed.hostname)) {
-        throw new RequestError("bad-request", "Plain http is only allowed from this machine (127.0.0.1); use https.");
-    }
-    if (parsed.protocol !== "https:" && parsed.protocol !== "http:") {
-        throw new RequestError("bad-request", "Give an https:// URL or an hf: URI (hf:owner/repo/file.gguf).");
-    }
+    const refused = refusedAddress(parsed);
+    if (refused !== null) throw new RequestError("bad-request", refused);
     const lastSegment = parsed.pathname.split("/").at(-1) ?? "";
     let fileName: string;
     try {
@@ -88,6 +92,39 @@ function checkedDownloadUrl(url: string): { url: string; fileName: string } {
         fileName = lastSegment;
     }
     return { url, fileName: safeFileName(fileName) };
+}
+
+const maxRedirects = 10;
+
+// The address a download's transfer starts from: its redirects followed one at a time, each
+// checked against the same rules as the first address before anything is sent to it. The
+// downloader then fetches the checked address, so no redirect of its own is left to follow.
+async function checkedRedirects(url: string): Promise<string> {
+    let current = url;
+    for (let hop = 0; hop <= maxRedirects; hop++) {
+        // only the status and the headers matter: HEAD, or a one-byte GET where HEAD is not served
+        const probe = (method: string) => fetch(current, { method, redirect: "manual", headers: { range: "bytes=0-0" } });
+        let response: Response;
+        try {
+            response = await probe("HEAD");
+            if (response.status === 405 || response.status === 501) response = await probe("GET");
+        } catch (error) {
+            throw new RequestError("download-failed", `Could not reach ${current}: ${(error as Error).message}`);
+        }
+        await response.body?.cancel();
+        const location = response.headers.get("location");
+        if (response.status < 300 || response.status >= 400 || location === null) return current;
+        let next: URL;
+        try {
+            next = new URL(location, current);
+        } catch {
+            throw new RequestError("download-failed", `${current} redirects to ${location}, which is not a valid URL.`);
+        }
+        const refused = refusedAddress(next);
+        if (refused !== null) throw new RequestError("download-failed", `${current} redirects to ${next.href}, which a download may not fetch: ${refused}`);
+        current = next.href;
+    }
+    throw new RequestError("download-failed", `${url} redirects more than ${maxRedirects} times.`);
 }
 
 // A header read, remembered with the size and mtime of the file it read: a file that failed
@@ -315,7 +352,7 @@ export class ModelLibrary {
             const active = this.downloads.get(downloadId);
             if (active?.info.state === "downloading") this.update(active, progress);
         });
-        return new ModelDownload(url, this.stagingDir, `${downloadId}.gguf`, sendProgress);
+        return new ModelDownload(url, this.stagingDir, `${downloadId}.gguf`, sendProgress, checkedRedirects);
     }
 
     async startDownload(request: { catalogId?: string; url?: string; sha256?: string }): Promise<DownloadInfo> {
@@ -335,6 +372,7 @@ export class ModelLibrary {
         try {
             totalBytes = await active.download.prepare();
         } catch (error) {
+            if (error instanceof RequestError) throw error;
             throw new RequestError("download-failed", `${(error as Error).message}. Check the address and your connection.`);
         }
         const free = this.freeBytesForNew();

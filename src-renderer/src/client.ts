@@ -61,10 +61,23 @@ function eventStream(token: string): (listener: Listener) => () => void {
     };
 }
 
-// The local server puts its per-run token in the URL fragment, which never
-// leaves the browser; it goes back in a header with every API call.
+const tokenKey = "xquant-token";
+
+// The local server puts its per-run token in the URL fragment, which never leaves the
+// browser. It is read once, kept in this tab's session storage (so a reload still works)
+// and taken out of the address bar and the history, where anyone who sees or copies the
+// address would find it.
+function sessionToken(): string {
+    const fromUrl = new URLSearchParams(window.location.hash.slice(1)).get("token");
+    if (fromUrl === null) return sessionStorage.getItem(tokenKey) ?? "";
+    sessionStorage.setItem(tokenKey, fromUrl);
+    history.replaceState(history.state, "", window.location.pathname + window.location.search);
+    return fromUrl;
+}
+
+// The token goes back in a header with every API call.
 function httpClient(): XQuantApi {
-    const token = new URLSearchParams(window.location.hash.slice(1)).get("token") ?? "";
+    const token = sessionToken();
     return {
         // the server validates every request and answers with the contract's ApiResult
         async call(method, request) {

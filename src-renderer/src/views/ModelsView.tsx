@@ -58,6 +58,9 @@ function CatalogItem({ entry, installed }: { entry: CatalogEntry; installed: boo
             <p className="muted small">
                 {formatBytes(entry.sizeBytes)} · {entry.architecture} · {entry.nLayer} layers · {entry.attention} · recommended: {entry.recommendedModes.join(", ")}
             </p>
+            {entry.sha256 === null
+                ? <p className="small unverified" data-testid="catalog-unverified">Unverified: no checksum is known for this file, so only its GGUF header is checked.</p>
+                : <p className="small muted" data-testid="catalog-verified">Verified: the download must match its sha256.</p>}
             <button type="button" data-testid="catalog-download" disabled={installed} onClick={() => void startDownload({ catalogId: entry.id })}>
                 {installed ? "Installed" : "Download"}
             </button>
