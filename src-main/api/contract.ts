@@ -223,6 +223,10 @@ export interface SessionInfo {
     error: string | null;
 }
 
+// A metrics sample every 250 ms; the services and the UI each keep the last 10 minutes.
+export const metricsIntervalMs = 250;
+export const metricsHistory = 2400;
+
 export interface MetricsSample {
     time: number;
     chatId: string | null;

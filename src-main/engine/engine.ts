@@ -109,6 +109,13 @@ function xquantAddon(llama: Llama): XQuantAddon {
     };
 }
 
+// A GPU's memory, as the backend reports it.
+export interface DeviceMemory {
+    totalBytes: number;
+    usedBytes: number;
+    freeBytes: number;
+}
+
 // What the models of one engine share.
 interface EngineRuntime {
     readonly addon: XQuantAddon;
@@ -116,7 +123,7 @@ interface EngineRuntime {
     readonly factorsDir: string;
     // Context creation is serialised: the XQuant options travel to the addon through a one-shot pending slot.
     readonly contextCreation: Lock;
-    vram(): Promise<{ totalBytes: number; usedBytes: number; freeBytes: number } | null>;
+    vram(): Promise<DeviceMemory | null>;
 }
 
 interface SavedStateRecord {
@@ -392,7 +399,7 @@ export function defaultThreads(): number {
 }
 
 // GPU memory, or null when the engine runs on the CPU only.
-async function vramState(llama: Llama): Promise<{ totalBytes: number; usedBytes: number; freeBytes: number } | null> {
+async function vramState(llama: Llama): Promise<DeviceMemory | null> {
     if (llama.gpu === false) return null;
     const state = await llama.getVramState();
     return { totalBytes: state.total, usedBytes: state.used, freeBytes: state.free };
@@ -445,7 +452,7 @@ export class Engine {
         return new EngineModel(model, modelPath, this.runtime);
     }
 
-    vram(): Promise<{ totalBytes: number; usedBytes: number; freeBytes: number } | null> {
+    vram(): Promise<DeviceMemory | null> {
         return vramState(this.llama);
     }
 

@@ -10,7 +10,7 @@ import fs from "node:fs";
 import path from "node:path";
 import type { ChatTurn, EngineInfo, ModelMetadata, SamplingSettings } from "../api/contract.ts";
 import type { ReplyResult } from "./chat.ts";
-import type { CacheStats, ContextMemory, ContextOptions, EngineModel, EngineOptions } from "./engine.ts";
+import type { CacheStats, ContextMemory, ContextOptions, DeviceMemory, EngineModel, EngineOptions } from "./engine.ts";
 import { EngineError } from "./errors.ts";
 import type { CallIo, EngineOperations, HostReply, HostRequest } from "./host.ts";
 
@@ -191,7 +191,7 @@ export class RemoteEngine {
         }
     }
 
-    vram(): Promise<{ totalBytes: number; usedBytes: number; freeBytes: number } | null> {
+    vram(): Promise<DeviceMemory | null> {
         return this.call("vram", []);
     }
 

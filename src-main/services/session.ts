@@ -4,7 +4,7 @@
 // waits its turn in the app's one GenerationQueue, and at most `maxModels`
 // models stay loaded (the least recently used is unloaded first).
 import { chatSummary } from "../api/chat-summary.ts";
-import { maxMessageLength, type ApiResult, type Chat, type ChatMessage, type ChatMessageStats, type ChatTurn, type MetricsSample, type RunSettings, type SamplingSettings, type SessionInfo, type StartedReply } from "../api/contract.ts";
+import { maxMessageLength, metricsHistory, metricsIntervalMs, type ApiResult, type Chat, type ChatMessage, type ChatMessageStats, type ChatTurn, type MetricsSample, type RunSettings, type SamplingSettings, type SessionInfo, type StartedReply } from "../api/contract.ts";
 import { resolveRunSettings } from "../api/run-settings.ts";
 import { throttle } from "../api/throttle.ts";
 import type { ReplyResult } from "../engine/chat.ts";
@@ -36,8 +36,6 @@ export interface CompletionPlan {
     messages: ChatTurn[];
 }
 
-const metricsIntervalMs = 250;
-const metricsHistory = 2400;
 
 // A reply stopped while it waited in the queue: nothing was generated.
 const stoppedBeforeStart: ReplyResult = { text: "", promptTokens: 0, tokens: 0, tokensPerSecond: 0, stopped: true, contextShifted: false };

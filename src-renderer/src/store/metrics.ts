@@ -1,9 +1,7 @@
 import { create } from "zustand";
-import type { MetricsSample } from "../../../src-main/api/contract.ts";
+import { metricsHistory, metricsIntervalMs, type MetricsSample } from "../../../src-main/api/contract.ts";
 import { throttle } from "../../../src-main/api/throttle.ts";
 
-export const metricsIntervalMs = 250;
-export const metricsHistory = 2000;
 
 export const useMetrics = create<{ samples: MetricsSample[] }>()(() => ({ samples: [] }));
 
