@@ -144,11 +144,10 @@ std::vector<float> prefill(llama_context * ctx, const std::vector<llama_token> &
     return logits;
 }
 
-// Prefill n_prompt tokens per sequence, then 256 greedy decode steps, teacher-forced by the reference.
-int compare(llama_model * model, const std::string & mode, bool flash_attn, int n_seq, const std::string & reference_mode, int n_prompt) {
+// Prefill n_prompt tokens per sequence, then `steps` greedy decode steps, teacher-forced by the reference.
+int compare(llama_model * model, const std::string & mode, bool flash_attn, int n_seq, const std::string & reference_mode, int n_prompt, int steps) {
     llama_context * reference = make_context(model, { reference_mode, flash_attn }, n_seq);
     llama_context * test = make_context(model, { mode, flash_attn }, n_seq);
-    const int steps = 256;
     double nmse_max = 0.0;
     double nmse_sum = 0.0;
     int same_tokens = 0;
@@ -545,7 +544,8 @@ int main(int argc, char ** argv) {
     const std::string mode = argv[3];
     int status = 2;
     if (command == "compare" && argc >= 6) {
-        status = compare(model, mode, std::atoi(argv[4]) != 0, std::atoi(argv[5]), argc >= 7 ? argv[6] : "kv-f16", argc >= 8 ? std::atoi(argv[7]) : 32);
+        status = compare(model, mode, std::atoi(argv[4]) != 0, std::atoi(argv[5]), argc >= 7 ? argv[6] : "kv-f16",
+                argc >= 8 ? std::atoi(argv[7]) : 32, argc >= 9 ? std::atoi(argv[8]) : 256);
     } else if (command == "ubatch") {
         status = ubatch(model, mode);
     } else if (command == "shift") {
