@@ -12,10 +12,8 @@ import type { ChatTurn, EngineInfo, ModelMetadata, SamplingSettings } from "../a
 import type { ReplyResult } from "./chat.ts";
 import type { CacheStats, ContextMemory, ContextOptions, DeviceMemory, EngineModel, EngineOptions } from "./engine.ts";
 import { EngineError } from "./errors.ts";
-import type { CallIo, EngineOperations, HostReply, HostRequest } from "./host.ts";
-
-// Set in the engine process's environment: host.ts serves only where it is.
-export const engineProcessMarker = "XQ_ENGINE_PROCESS";
+import { defaultEngineTimeouts, engineOperations, type EngineTimeouts, type OperationArgs, type OperationName, type OperationResult } from "./operations.ts";
+import { engineProcessMarker, type HostReply, type HostRequest } from "./protocol.ts";
 
 // A way to talk to a started engine process.
 export interface EngineChannel {
@@ -51,29 +49,6 @@ export const forkEngine: SpawnEngine = (hostModule, env) => {
         pid: child.pid,
     };
 };
-
-// How long an engine call may go without an answer before its process counts as hung.
-export interface EngineTimeouts {
-    // a plain call, and the engine's start
-    callMs: number;
-    // a call that reports progress (a model load, an evaluation, a generation): the time without progress
-    progressMs: number;
-    // a call that computes for long without progress: creating a large context, computing latent factors
-    heavyMs: number;
-}
-
-export const defaultEngineTimeouts: EngineTimeouts = { callMs: 60_000, progressMs: 60_000, heavyMs: 600_000 };
-
-type Operations = EngineOperations;
-
-const watchdogs: Record<keyof Operations, keyof EngineTimeouts> = {
-    readGgufMetadata: "callMs", start: "callMs", vram: "callMs", tokenize: "callMs", cacheStats: "callMs", chat: "callMs", contextTokens: "callMs", dispose: "callMs",
-    loadModel: "progressMs", evaluate: "progressMs", reply: "progressMs", complete: "progressMs", nextTokenDistributions: "progressMs",
-    createContext: "heavyMs", measureContext: "heavyMs",
-};
-
-type Args<K extends keyof Operations> = Operations[K] extends (io: CallIo, ...args: infer A) => unknown ? A : never;
-type Result<K extends keyof Operations> = Awaited<ReturnType<Operations[K]>>;
 
 export class RemoteEngine {
     private readonly pending = new Map<number, { resolve(value: unknown): void; reject(error: Error): void; onValue?: (value: never) => void; progressed(): void; settled(): void }>();
@@ -113,10 +88,10 @@ export class RemoteEngine {
         return () => this.stopListeners.delete(listener);
     }
 
-    call<K extends keyof Operations>(operation: K, args: Args<K>, io: { onValue?: (value: never) => void; signal?: AbortSignal } = {}): Promise<Result<K>> {
+    call<K extends OperationName>(operation: K, args: OperationArgs<K>, io: { onValue?: (value: never) => void; signal?: AbortSignal } = {}): Promise<OperationResult<K>> {
         if (this.stopReason !== null) return Promise.reject(this.stoppedError());
         const callId = ++this.lastCallId;
-        const watchdog = watchdogs[operation];
+        const { watchdog } = engineOperations[operation];
         const limitMs = this.timeouts[watchdog];
         const abort = () => this.channel.send({ kind: "abort", callId });
         let timer: NodeJS.Timeout | undefined;
@@ -128,7 +103,7 @@ export class RemoteEngine {
             clearTimeout(timer);
             io.signal?.removeEventListener("abort", abort);
         };
-        return new Promise<Result<K>>((resolve, reject) => {
+        return new Promise<OperationResult<K>>((resolve, reject) => {
             const progressed = watchdog === "progressMs" ? watch : () => undefined;
             this.pending.set(callId, { resolve: resolve as (value: unknown) => void, reject, onValue: io.onValue, progressed, settled });
             watch();
@@ -149,7 +124,7 @@ export class RemoteEngine {
         this.pending.delete(reply.callId);
         call.settled();
         if (reply.kind === "result") call.resolve(reply.value);
-        else call.reject(new EngineError(reply.code as EngineError["code"], reply.message));
+        else call.reject(new EngineError(reply.code, reply.message));
     }
 
     // A call got no answer (or no progress) in time: the process is hung (a read from a FIFO
