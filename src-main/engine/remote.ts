@@ -9,8 +9,7 @@ import { fork } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import type { ChatTurn, EngineInfo, ModelMetadata, SamplingSettings } from "../api/contract.ts";
-import type { ReplyResult } from "./chat.ts";
-import type { CacheStats, ContextMemory, ContextOptions, DeviceMemory, EngineModel, EngineOptions } from "./engine.ts";
+import type { ContextOptions, EngineModel, EngineOptions } from "./engine.ts";
 import { EngineError } from "./errors.ts";
 import { defaultEngineTimeouts, engineOperations, type EngineTimeouts, type OperationArgs, type OperationName, type OperationResult } from "./operations.ts";
 import { engineProcessMarker, type HostReply, type HostRequest } from "./protocol.ts";
@@ -166,7 +165,7 @@ export class RemoteEngine {
         }
     }
 
-    vram(): Promise<DeviceMemory | null> {
+    vram() {
         return this.call("vram", []);
     }
 
@@ -195,7 +194,7 @@ export class RemoteEngine {
 export class RemoteModel {
     constructor(private readonly engine: RemoteEngine, private readonly id: number, readonly shape: EngineModel["shape"]) {}
 
-    tokenize(text: string, specialTokens = false): Promise<number[]> {
+    tokenize(text: string, specialTokens = false) {
         return this.engine.call("tokenize", [this.id, text, specialTokens]);
     }
 
@@ -204,7 +203,7 @@ export class RemoteModel {
     }
 
     // Creates a context, reads its memory, and disposes it (see EngineModel.measureContext).
-    measureContext(options: ContextOptions): Promise<ContextMemory> {
+    measureContext(options: ContextOptions) {
         return this.engine.call("measureContext", [this.id, options]);
     }
 
@@ -216,16 +215,16 @@ export class RemoteModel {
 export class RemoteContext {
     constructor(private readonly engine: RemoteEngine, private readonly id: number) {}
 
-    cacheStats(): Promise<CacheStats> {
+    cacheStats() {
         return this.engine.call("cacheStats", [this.id]);
     }
 
     // an abort ends the completion early, with the text generated so far
-    complete(prompt: string, options: { maxTokens: number }, signal?: AbortSignal): Promise<string> {
+    complete(prompt: string, options: { maxTokens: number }, signal?: AbortSignal) {
         return this.engine.call("complete", [this.id, prompt, options], { signal });
     }
 
-    nextTokenDistributions(tokens: readonly number[], firstScored: number): Promise<Map<number, number>[]> {
+    nextTokenDistributions(tokens: readonly number[], firstScored: number) {
         return this.engine.call("nextTokenDistributions", [this.id, [...tokens], firstScored]);
     }
 
@@ -241,15 +240,15 @@ export class RemoteContext {
 export class RemoteChat {
     constructor(private readonly engine: RemoteEngine, private readonly id: number) {}
 
-    evaluate(systemPrompt: string, turns: readonly ChatTurn[], onProgress: (fraction: number) => void, signal?: AbortSignal): Promise<void> {
+    evaluate(systemPrompt: string, turns: readonly ChatTurn[], onProgress: (fraction: number) => void, signal?: AbortSignal) {
         return this.engine.call("evaluate", [this.id, systemPrompt, [...turns]], { onValue: onProgress, signal });
     }
 
-    reply(systemPrompt: string, turns: readonly ChatTurn[], userText: string, sampling: SamplingSettings, onText: (text: string) => void, signal: AbortSignal): Promise<ReplyResult> {
+    reply(systemPrompt: string, turns: readonly ChatTurn[], userText: string, sampling: SamplingSettings, onText: (text: string) => void, signal: AbortSignal) {
         return this.engine.call("reply", [this.id, systemPrompt, [...turns], userText, sampling], { onValue: onText, signal });
     }
 
-    contextTokens(): Promise<number> {
+    contextTokens() {
         return this.engine.call("contextTokens", [this.id]);
     }
 
