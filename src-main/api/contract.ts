@@ -294,9 +294,16 @@ export type CompletionRequest = z.infer<typeof completionRequestSchema>;
 
 // ---- the method table ----
 
-export type ApiErrorCode =
-    | "bad-request" | "unknown-method" | "not-found" | "engine-unavailable" | "engine-timeout" | "model-invalid"
-    | "unsupported-architecture" | "disk-full" | "download-failed" | "busy" | "forbidden" | "internal";
+// Every code a request may fail with. The engine's codes (src-main/engine/errors.ts, where
+// each is explained) are among them, and reach the caller unchanged.
+export const apiErrorCodes = [
+    "bad-request", "unknown-method", "not-found", "engine-unavailable", "download-failed", "busy", "forbidden", "internal",
+    // the engine's
+    "native-not-built", "stock-binary", "model-not-found", "model-invalid", "unsupported-architecture", "context-failed",
+    "state-mode-mismatch", "engine-stopped", "engine-timeout", "context-too-large", "disk-full", "handle-disposed", "engine-internal",
+] as const;
+
+export type ApiErrorCode = (typeof apiErrorCodes)[number];
 
 export interface ApiError {
     code: ApiErrorCode;

@@ -7,7 +7,7 @@ import { pathToFileURL } from "node:url";
 import { z } from "zod";
 import { app, BrowserWindow, ipcMain, Menu, net, protocol, session, shell, utilityProcess, type MenuItemConstructorOptions } from "electron";
 import { apiMethods, ipcChannel, ipcEventChannel, type ApiEvent, type AppCommand } from "../api/contract.ts";
-import type { HostReply } from "../engine/host.ts";
+import type { HostReply } from "../engine/protocol.ts";
 import type { SpawnEngine } from "../engine/remote.ts";
 import { Services } from "../services/services.ts";
 import { readJson, writeJsonAtomic } from "../services/json-file.ts";

@@ -154,7 +154,7 @@ export class EngineContext {
 
     private cacheInfo(): XQuantCacheInfo {
         const info = this.addon.cacheInfo(this.context);
-        if (info === null) throw new EngineError("context-failed", "The context has been disposed");
+        if (info === null) throw new EngineError("handle-disposed", "The context has been disposed");
         return info;
     }
 

@@ -9,13 +9,10 @@ import { fork } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import type { ChatTurn, EngineInfo, ModelMetadata, SamplingSettings } from "../api/contract.ts";
-import type { ReplyResult } from "./chat.ts";
-import type { CacheStats, ContextMemory, ContextOptions, DeviceMemory, EngineModel, EngineOptions } from "./engine.ts";
+import type { ContextOptions, EngineModel, EngineOptions } from "./engine.ts";
 import { EngineError } from "./errors.ts";
-import type { CallIo, EngineOperations, HostReply, HostRequest } from "./host.ts";
-
-// Set in the engine process's environment: host.ts serves only where it is.
-export const engineProcessMarker = "XQ_ENGINE_PROCESS";
+import { defaultEngineTimeouts, engineOperations, type EngineTimeouts, type OperationArgs, type OperationName, type OperationResult } from "./operations.ts";
+import { engineProcessMarker, type HostReply, type HostRequest } from "./protocol.ts";
 
 // A way to talk to a started engine process.
 export interface EngineChannel {
@@ -51,29 +48,6 @@ export const forkEngine: SpawnEngine = (hostModule, env) => {
         pid: child.pid,
     };
 };
-
-// How long an engine call may go without an answer before its process counts as hung.
-export interface EngineTimeouts {
-    // a plain call, and the engine's start
-    callMs: number;
-    // a call that reports progress (a model load, an evaluation, a generation): the time without progress
-    progressMs: number;
-    // a call that computes for long without progress: creating a large context, computing latent factors
-    heavyMs: number;
-}
-
-export const defaultEngineTimeouts: EngineTimeouts = { callMs: 60_000, progressMs: 60_000, heavyMs: 600_000 };
-
-type Operations = EngineOperations;
-
-const watchdogs: Record<keyof Operations, keyof EngineTimeouts> = {
-    readGgufMetadata: "callMs", start: "callMs", vram: "callMs", tokenize: "callMs", cacheStats: "callMs", chat: "callMs", contextTokens: "callMs", dispose: "callMs",
-    loadModel: "progressMs", evaluate: "progressMs", reply: "progressMs", complete: "progressMs", nextTokenDistributions: "progressMs",
-    createContext: "heavyMs", measureContext: "heavyMs",
-};
-
-type Args<K extends keyof Operations> = Operations[K] extends (io: CallIo, ...args: infer A) => unknown ? A : never;
-type Result<K extends keyof Operations> = Awaited<ReturnType<Operations[K]>>;
 
 export class RemoteEngine {
     private readonly pending = new Map<number, { resolve(value: unknown): void; reject(error: Error): void; onValue?: (value: never) => void; progressed(): void; settled(): void }>();
@@ -113,10 +87,10 @@ export class RemoteEngine {
         return () => this.stopListeners.delete(listener);
     }
 
-    call<K extends keyof Operations>(operation: K, args: Args<K>, io: { onValue?: (value: never) => void; signal?: AbortSignal } = {}): Promise<Result<K>> {
+    call<K extends OperationName>(operation: K, args: OperationArgs<K>, io: { onValue?: (value: never) => void; signal?: AbortSignal } = {}): Promise<OperationResult<K>> {
         if (this.stopReason !== null) return Promise.reject(this.stoppedError());
         const callId = ++this.lastCallId;
-        const watchdog = watchdogs[operation];
+        const { watchdog } = engineOperations[operation];
         const limitMs = this.timeouts[watchdog];
         const abort = () => this.channel.send({ kind: "abort", callId });
         let timer: NodeJS.Timeout | undefined;
@@ -128,7 +102,7 @@ export class RemoteEngine {
             clearTimeout(timer);
             io.signal?.removeEventListener("abort", abort);
         };
-        return new Promise<Result<K>>((resolve, reject) => {
+        return new Promise<OperationResult<K>>((resolve, reject) => {
             const progressed = watchdog === "progressMs" ? watch : () => undefined;
             this.pending.set(callId, { resolve: resolve as (value: unknown) => void, reject, onValue: io.onValue, progressed, settled });
             watch();
@@ -149,7 +123,7 @@ export class RemoteEngine {
         this.pending.delete(reply.callId);
         call.settled();
         if (reply.kind === "result") call.resolve(reply.value);
-        else call.reject(new EngineError(reply.code as EngineError["code"], reply.message));
+        else call.reject(new EngineError(reply.code, reply.message));
     }
 
     // A call got no answer (or no progress) in time: the process is hung (a read from a FIFO
@@ -191,7 +165,7 @@ export class RemoteEngine {
         }
     }
 
-    vram(): Promise<DeviceMemory | null> {
+    vram() {
         return this.call("vram", []);
     }
 
@@ -220,7 +194,7 @@ export class RemoteEngine {
 export class RemoteModel {
     constructor(private readonly engine: RemoteEngine, private readonly id: number, readonly shape: EngineModel["shape"]) {}
 
-    tokenize(text: string, specialTokens = false): Promise<number[]> {
+    tokenize(text: string, specialTokens = false) {
         return this.engine.call("tokenize", [this.id, text, specialTokens]);
     }
 
@@ -229,7 +203,7 @@ export class RemoteModel {
     }
 
     // Creates a context, reads its memory, and disposes it (see EngineModel.measureContext).
-    measureContext(options: ContextOptions): Promise<ContextMemory> {
+    measureContext(options: ContextOptions) {
         return this.engine.call("measureContext", [this.id, options]);
     }
 
@@ -241,16 +215,16 @@ export class RemoteModel {
 export class RemoteContext {
     constructor(private readonly engine: RemoteEngine, private readonly id: number) {}
 
-    cacheStats(): Promise<CacheStats> {
+    cacheStats() {
         return this.engine.call("cacheStats", [this.id]);
     }
 
     // an abort ends the completion early, with the text generated so far
-    complete(prompt: string, options: { maxTokens: number }, signal?: AbortSignal): Promise<string> {
+    complete(prompt: string, options: { maxTokens: number }, signal?: AbortSignal) {
         return this.engine.call("complete", [this.id, prompt, options], { signal });
     }
 
-    nextTokenDistributions(tokens: readonly number[], firstScored: number): Promise<Map<number, number>[]> {
+    nextTokenDistributions(tokens: readonly number[], firstScored: number) {
         return this.engine.call("nextTokenDistributions", [this.id, [...tokens], firstScored]);
     }
 
@@ -266,15 +240,15 @@ export class RemoteContext {
 export class RemoteChat {
     constructor(private readonly engine: RemoteEngine, private readonly id: number) {}
 
-    evaluate(systemPrompt: string, turns: readonly ChatTurn[], onProgress: (fraction: number) => void, signal?: AbortSignal): Promise<void> {
+    evaluate(systemPrompt: string, turns: readonly ChatTurn[], onProgress: (fraction: number) => void, signal?: AbortSignal) {
         return this.engine.call("evaluate", [this.id, systemPrompt, [...turns]], { onValue: onProgress, signal });
     }
 
-    reply(systemPrompt: string, turns: readonly ChatTurn[], userText: string, sampling: SamplingSettings, onText: (text: string) => void, signal: AbortSignal): Promise<ReplyResult> {
+    reply(systemPrompt: string, turns: readonly ChatTurn[], userText: string, sampling: SamplingSettings, onText: (text: string) => void, signal: AbortSignal) {
         return this.engine.call("reply", [this.id, systemPrompt, [...turns], userText, sampling], { onValue: onText, signal });
     }
 
-    contextTokens(): Promise<number> {
+    contextTokens() {
         return this.engine.call("contextTokens", [this.id]);
     }
 

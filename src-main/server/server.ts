@@ -31,7 +31,7 @@ export interface RunningServer {
 export const tokenHeader = "x-xquant-token";
 
 // The HTTP status of a typed error; any other is the client's mistake (400).
-const apiErrorStatus: Partial<Record<ApiErrorCode, number>> = { busy: 429, internal: 500 };
+const apiErrorStatus: Partial<Record<ApiErrorCode, number>> = { busy: 429, internal: 500, "engine-internal": 500 };
 
 async function handleApi(services: Services, method: string, request: http.IncomingMessage, response: http.ServerResponse): Promise<void> {
     if (request.method !== "POST") return sendJson(response, 405, { ok: false, error: { code: "bad-request", message: "Use POST" } });

@@ -10,15 +10,12 @@ export class RequestError extends Error {
     }
 }
 
-// EngineErrors become typed API errors with the engine's readable message, and a
-// full disk (a save that hit ENOSPC) a disk-full error that says what to do.
+// EngineErrors become API errors with the same code (every engine code is an API code)
+// and the engine's readable message; a full disk (a save that hit ENOSPC) a disk-full
+// error that says what to do.
 export function toRequestError(error: unknown): RequestError {
     if (error instanceof RequestError) return error;
-    if (error instanceof EngineError) {
-        const code = error.code === "unsupported-architecture" || error.code === "disk-full" || error.code === "engine-timeout" ? error.code
-            : error.code === "model-invalid" || error.code === "model-not-found" ? "model-invalid" : "engine-unavailable";
-        return new RequestError(code, error.message);
-    }
+    if (error instanceof EngineError) return new RequestError(error.code, error.message);
     if ((error as NodeJS.ErrnoException | undefined)?.code === "ENOSPC") {
         return new RequestError("disk-full", "The disk is full, so this could not be saved. Free some disk space and try again.");
     }

@@ -143,7 +143,7 @@ describe("interrupted work", () => {
         const failed = nextEvent(services, errorOf(chatId));
         const saved = nextEvent(services, doneOf(chatId));
         process.kill((await services.engine()).pid!, "SIGKILL");
-        expect((await failed).error).toMatchObject({ code: "engine-unavailable", message: expect.stringContaining("SIGKILL") });
+        expect((await failed).error).toMatchObject({ code: "engine-stopped", message: expect.stringContaining("SIGKILL") });
         expect((await saved).message).toMatchObject({ text: streamed(), stats: { interrupted: "engine-stopped" } });
         expect(savedReply(setup.appDir, chatId)).toMatchObject({ text: streamed(), stats: { interrupted: "engine-stopped" } });
     });

@@ -274,7 +274,7 @@ describe("services", () => {
         const killed = await services.engine();
         const reloaded = nextEvent(services, (event): event is ApiEvent => event.type === "session" && event.session?.chatId === chat.id && event.session.state === "ready");
         process.kill(killed.pid!, "SIGKILL");
-        expect((await failed).error).toEqual({ code: "engine-unavailable", message: "The engine process stopped (SIGKILL). It restarts on the next request; your chats are saved." });
+        expect((await failed).error).toEqual({ code: "engine-stopped", message: "The engine process stopped (SIGKILL). It restarts on the next request; your chats are saved." });
         await reloaded;
         unsubscribe();
         expect(sessionStates).toEqual(expect.arrayContaining(["failed", "loading", "evaluating", "ready"]));

@@ -10,7 +10,8 @@ import { apiMethodTable, completionRequestSchema, isApiMethod, samplingSettingsS
 import { resolveRunSettings } from "../api/run-settings.ts";
 import type { ReplyResult } from "../engine/chat.ts";
 import { defaultThreads } from "../engine/engine.ts";
-import { RemoteEngine, type EngineTimeouts, type SpawnEngine } from "../engine/remote.ts";
+import type { EngineTimeouts } from "../engine/operations.ts";
+import { RemoteEngine, type SpawnEngine } from "../engine/remote.ts";
 import { EngineError } from "../engine/errors.ts";
 import { catalog } from "./catalog.ts";
 import { ChatStore, newId } from "./chats.ts";

@@ -4,7 +4,7 @@
 // waits its turn in the app's one GenerationQueue, and at most `maxModels`
 // models stay loaded (the least recently used is unloaded first).
 import { chatSummary } from "../api/chat-summary.ts";
-import { maxMessageLength, metricsHistory, metricsIntervalMs, type ApiResult, type Chat, type ChatMessage, type ChatMessageStats, type ChatTurn, type MetricsSample, type RunSettings, type SamplingSettings, type SessionInfo, type StartedReply } from "../api/contract.ts";
+import { maxMessageLength, metricsHistory, metricsIntervalMs, type ApiError, type ApiResult, type Chat, type ChatMessage, type ChatMessageStats, type ChatTurn, type MetricsSample, type RunSettings, type SamplingSettings, type SessionInfo, type StartedReply } from "../api/contract.ts";
 import { resolveRunSettings } from "../api/run-settings.ts";
 import { throttle } from "../api/throttle.ts";
 import type { ReplyResult } from "../engine/chat.ts";
@@ -24,6 +24,8 @@ interface Loaded {
     info: SessionInfo;
     context: RemoteContext | null;
     chat: RemoteChat | null;
+    // why the load failed, with the engine's code
+    failure?: ApiError;
 }
 
 // A one-off completion, validated and resolved: what the model is asked, how it runs.
@@ -173,8 +175,8 @@ export class SessionService {
             if (signal.aborted) return;
             // also when the old session could not be unloaded: the session never stays "loading"
             this.loaded ??= { info, context: null, chat: null };
-            const message = toRequestError(error).error.message;
-            this.setInfo({ state: "failed", error: `${message} Try another cache mode or a smaller context in Settings.` });
+            this.loaded.failure = toRequestError(error).error;
+            this.setInfo({ state: "failed", error: `${this.loaded.failure.message} Try another cache mode or a smaller context in Settings.` });
         }
     }
 
@@ -241,7 +243,7 @@ export class SessionService {
         await this.loads.settled();
         const loaded = this.loaded;
         if (loaded === null || loaded.chat === null || loaded.info.state !== "ready") {
-            throw new RequestError("engine-unavailable", loaded?.info.error ?? "The model could not be loaded.");
+            throw new RequestError(loaded?.failure?.code ?? "engine-unavailable", loaded?.info.error ?? "The model could not be loaded.");
         }
         return loaded as Loaded & { chat: RemoteChat };
     }
