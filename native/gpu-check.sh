@@ -1,17 +1,25 @@
 #!/usr/bin/env bash
-# GPU check of the XQuant kernels (native/README.md, "GPU kernels"), sized for one
-# NVIDIA H200 machine in under 8 minutes: build the CUDA backend and
-# test-backend-ops, compare our ops (XQ_SET_ROWS, XQ_REBUILD, XQ_ATTN) with the
-# CPU backend, time them, and run `npm run bench` where it exists.
+# GPU check of the XQuant kernels (native/README.md, "GPU kernels"): build the CUDA
+# backend and test-backend-ops, compare our ops (XQ_SET_ROWS, XQ_REBUILD, XQ_ATTN)
+# with the CPU backend, time them, and run `npm run bench` on the fixtures and a
+# random d = 2048 model with --gpu. Sized to finish in about 8 minutes on one
+# NVIDIA GPU of compute capability 9.0 (H100, H200); later steps are skipped when
+# the time budget runs out.
 #
-#   native/gpu-check.sh --pack   here, before: writes native/build/gpu-carry/
-#                                (the patched llama.cpp tree, ~10 MB) for a machine
-#                                that has no Node.js to prepare it
-#   native/gpu-check.sh          on the GPU machine; results go to $OUT
-#                                (native/build/gpu-check when OUT is unset)
+# How to run it on a GPU machine:
+#   1. here (a machine with Node.js and this repository set up):
+#        bash native/gpu-check.sh --pack
+#      writes native/build/gpu-carry/ (the patched llama.cpp tree, ~10 MB), so that
+#      a GPU machine without Node.js can still build test-backend-ops;
+#   2. copy the repository there together with native/build/gpu-carry/ and
+#      fixtures/models/ (the fixture models the bench rows use);
+#   3. there:
+#        bash native/gpu-check.sh
+#      Results (summary.txt, the logs, bench-*.json) go to $OUT, or to
+#      native/build/gpu-check when OUT is unset.
+# Where the GPU machine has Node.js and node_modules, the script builds the CUDA addon
+# with `npm run build:native -- --cuda --install` instead and also runs the bench.
 #
-# With the device tool: carry ["native/build/gpu-carry", "fixtures/models"] (the
-# fixtures only if they fit the 64 MiB limit) and run `bash native/gpu-check.sh`.
 # Environment: CMAKE_CUDA_ARCHITECTURES (default 90), XQ_BUILD_JOBS (default nproc),
 # XQ_GPU_CHECK_BUDGET_S (default 450: later steps are skipped when it runs out).
 set -uo pipefail
@@ -126,7 +134,7 @@ else
     note "test-backend-ops was not built: see build.log"
 fi
 
-# 4. decode speed by cache mode (src-main/cli/bench.ts, from the fast-rebuild work)
+# 4. decode speed by cache mode (src-main/cli/bench.ts)
 if ! grep -q '"bench"' package.json || [[ ! -f src-main/cli/bench.ts ]]; then
     note "bench: skipped, this tree has no \`npm run bench\` (src-main/cli/bench.ts) yet"
 elif ! command -v node > /dev/null; then
@@ -153,7 +161,7 @@ EOF
             note "bench: $model is missing (carry fixtures/models)"
             continue
         fi
-        # the big model gives the rows: kv-f16, xq-4 and xqcl-2 at 4k, 16k and 32k
+        # the big model gives the long-context rows: kv-f16, xq-4 and xqcl-2 at 4k, 16k and 32k
         modes=kv-f16,kv-q4_0,xq-4,xqcl-2 depths=1024,4096,16384
         [[ "$model" == "$big" ]] && modes=kv-f16,xq-4,xqcl-2 depths=4096,16384,32768
         [[ "$model" == *q4_0* ]] && modes=kv-f16,xq-4,xq-4+gemm
