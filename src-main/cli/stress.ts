@@ -487,7 +487,8 @@ function updatedReport(old: string, figures: Figure[], seconds: number): string 
             continue;
         }
         const next = text.indexOf("\n## ", start + 1);
-        text = text.slice(0, start) + updated + (next < 0 ? "" : text.slice(next + 1));
+        // a blank line before the next heading, as between the other sections
+        text = text.slice(0, start) + updated + (next < 0 ? "" : `\n${text.slice(next + 1)}`);
     }
     return text;
 }
