@@ -295,10 +295,10 @@ static void run_visibility_case(ggml_backend_t backend, results & r, int64_t n_t
 
     const ggml_xq_attn_rope rope = { (int) head_dim, GGML_ROPE_TYPE_NEOX, 4096, 10000.0f, 1.0f, 0.0f, 1.0f, 32.0f, 1.0f };
     const float kq_scale = 1.0f / std::sqrt((float) head_dim);
-    ggml_tensor * by_mask = ggml_xq_attn(ctx, storage, q, wk, wv, nullptr, nullptr, nullptr, cell_pos, mask, nullptr, nullptr,
-        width, width, bits, kq_scale, 1e-6f, &rope);
-    ggml_tensor * by_visibility = ggml_xq_attn(ctx, storage, q, wk, wv, nullptr, nullptr, nullptr, table, tokens, nullptr, nullptr,
-        width, width, bits, kq_scale, 1e-6f, &rope);
+    ggml_tensor * by_mask = ggml_xq_attn(ctx, storage, q, wk, wv, cell_pos, width, bits, kq_scale, &rope);
+    ggml_xq_attn_set_mask(by_mask, mask);
+    ggml_tensor * by_visibility = ggml_xq_attn(ctx, storage, q, wk, wv, table, width, bits, kq_scale, &rope);
+    ggml_xq_attn_set_visibility(by_visibility, tokens);
     ggml_cgraph * gf = ggml_new_graph(ctx);
     ggml_build_forward_expand(gf, by_mask);
     ggml_build_forward_expand(gf, by_visibility);

@@ -228,8 +228,18 @@ static void run_case(totals & r, const attn_case & k, ggml_backend_t cpu, std::m
     ggml_tensor * idxs = ggml_new_tensor_1d(ctx, k.idx32 ? GGML_TYPE_I32 : GGML_TYPE_I64, k.n_tokens);
     const ggml_xq_attn_rope rope = { (int) k.head_dim, k.neox ? GGML_ROPE_TYPE_NEOX : GGML_ROPE_TYPE_NORMAL, 4096, 10000.0f,
         k.yarn ? 0.25f : 1.0f, k.yarn ? 1.0f : 0.0f, 1.0f, 32.0f, 1.0f };
-    ggml_tensor * out = ggml_xq_attn(ctx, storage, q, wk, wv, k_bias, k_norm, factors, cell_pos, mask, exact, idxs,
-        k.width, k.v_width, k.bits, 1.0f / std::sqrt((float) k.head_dim), 1e-6f, &rope);
+    ggml_tensor * out = ggml_xq_attn(ctx, storage, q, wk, wv, cell_pos, k.width, k.bits, 1.0f / std::sqrt((float) k.head_dim), &rope);
+    ggml_xq_attn_set_mask(out, mask);
+    ggml_xq_attn_set_exact_rows(out, exact, idxs);
+    if (k_bias) {
+        ggml_xq_attn_set_k_bias(out, k_bias);
+    }
+    if (k_norm) {
+        ggml_xq_attn_set_k_norm(out, k_norm, 1e-6f);
+    }
+    if (factors) {
+        ggml_xq_attn_set_rope_factors(out, factors);
+    }
     ggml_cgraph * graph = ggml_new_graph(ctx);
     ggml_build_forward_expand(graph, out);
     ggml_backend_buffer_t buffer = ggml_backend_alloc_ctx_tensors(ctx, cpu);

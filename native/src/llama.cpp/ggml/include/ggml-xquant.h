@@ -145,28 +145,61 @@ struct ggml_xq_attn_rope {
 };
 
 // GGML_OP_XQ_ATTN: attention straight from the X-cache, flash-decoding style.
-// For each block of cells in view (storage's first cell_pos->ne[0] cells, rows
-// of width channels at bits): dequantize, take exact_rows at the cells idxs
-// (when given), rebuild K = rope(k_norm(wk * src + k_bias), cell_pos) from the
-// row's first wk->ne[0] channels, score it against every head of q (f32
-// [head_dim, n_head, n_tokens]) with kq_scale and mask (f32/f16 [>= n_kv,
-// >= n_tokens]), and keep an online softmax. The V source is the row's last
-// v_width channels. Instead of a mask, which grows with the context, mask may
-// be the tokens' visibility (I32 [3, >= n_tokens]: sequence, lowest and
-// highest position seen; CPU only) with cell_pos I32 [n_kv, 1 + n_words],
-// whose later rows hold each cell's sequences as bits (none: empty), sequence
-// s at bit s % 32 of row 1 + s / 32: token t sees a cell whose bits hold t's
-// sequence and whose position is in t's range. storage may also be a lifted layer
-// list (ggml_xq_layers_lifted, GQA-CL, CPU only): a cell's row is the list's sum.
+// For each block of cells in view (storage's first cells->ne[0] cells, rows of
+// width channels at bits): dequantize, rebuild K = rope(wk * src, the cell's
+// position) from the row's first wk->ne[0] channels, score it against every head
+// of q (f32 [head_dim, n_head, n_tokens]) with kq_scale, and keep an online
+// softmax. V's source is the row's last v_width channels: the whole row where K
+// reads all of it (X), else the channels after K's (the GQA latent's [K | V]).
+// storage may also be a lifted layer list (ggml_xq_layers_lifted, GQA-CL, CPU
+// only): a cell's row is the list's sum.
 //  - wv given: V = wv * src is rebuilt per block and the result is each head's
 //    attention output, f32 [head_dim, n_tokens, n_head];
 //  - wv null (V absorbed): the result is each head's attention-weighted V
 //    source, f32 [v_width, n_tokens, n_head], for the caller's slice of Wv.
 // The bias of V is the caller's (the weights sum to 1). Scratch is per thread
-// and does not grow with the context. k_bias, k_norm and rope_factors may be
-// null; wv, k_bias, k_norm and rope_factors together take at most
-// GGML_XQ_ATTN_MAX_OPTIONAL sources (ggml_xq_attn_fits), two fewer with
-// ggml_xq_attn_cross_layer.
+// and does not grow with the context.
+// cells (I32) holds each cell's position in its first row; which cells a token
+// sees comes from one of ggml_xq_attn_set_mask or ggml_xq_attn_set_visibility,
+// and one of them is required. The other setters are options.
+GGML_API struct ggml_tensor * ggml_xq_attn(
+        struct ggml_context * ctx,
+        struct ggml_tensor  * storage,
+        struct ggml_tensor  * q,
+        struct ggml_tensor  * wk,
+        struct ggml_tensor  * wv,
+        struct ggml_tensor  * cells,
+        int64_t               width,
+        int                   bits,
+        float                 kq_scale,
+        const struct ggml_xq_attn_rope * rope);
+
+// The cells each token sees, as a mask (f32/f16 [>= n_kv, >= n_tokens]); cells holds
+// positions only.
+GGML_API void ggml_xq_attn_set_mask(struct ggml_tensor * attn, struct ggml_tensor * mask);
+
+// The cells each token sees without a mask, which grows with the context (CPU only):
+// tokens is I32 [3, >= n_tokens] (sequence, lowest and highest position seen), and cells
+// is the cache's cell table, I32 [n_kv, 1 + n_words], whose later rows hold each cell's
+// sequences as bits (none: empty), sequence s at bit s % 32 of row 1 + s / 32. Token t
+// sees a cell whose bits hold t's sequence and whose position is in t's range.
+GGML_API void ggml_xq_attn_set_visibility(struct ggml_tensor * attn, struct ggml_tensor * tokens);
+
+// The ubatch's own cells: their rows are taken from exact_rows (f32 [width, n]) at the
+// cells idxs (I32 or I64 [n]) instead of the dequantized storage.
+GGML_API void ggml_xq_attn_set_exact_rows(struct ggml_tensor * attn, struct ggml_tensor * exact_rows, struct ggml_tensor * idxs);
+
+// K's bias (f32 [wk->ne[1]]), added before the norm.
+GGML_API void ggml_xq_attn_set_k_bias(struct ggml_tensor * attn, struct ggml_tensor * k_bias);
+
+// K's per-head RMS norm (f32 [head_dim]) with eps, before RoPE.
+GGML_API void ggml_xq_attn_set_k_norm(struct ggml_tensor * attn, struct ggml_tensor * k_norm, float eps);
+
+// RoPE's frequency factors (f32 [>= n_rot / 2]).
+GGML_API void ggml_xq_attn_set_rope_factors(struct ggml_tensor * attn, struct ggml_tensor * rope_factors);
+
+// wv, k_bias, k_norm and rope_factors together take at most GGML_XQ_ATTN_MAX_OPTIONAL
+// sources (ggml_xq_attn_fits), two fewer with ggml_xq_attn_cross_layer.
 #define GGML_XQ_ATTN_MAX_OPTIONAL 3
 GGML_API bool ggml_xq_attn_fits(
         const struct ggml_tensor * wv,
@@ -178,26 +211,6 @@ GGML_API bool ggml_xq_attn_cross_layer_fits(
         const struct ggml_tensor * k_bias,
         const struct ggml_tensor * k_norm,
         const struct ggml_tensor * rope_factors);
-
-GGML_API struct ggml_tensor * ggml_xq_attn(
-        struct ggml_context * ctx,
-        struct ggml_tensor  * storage,
-        struct ggml_tensor  * q,
-        struct ggml_tensor  * wk,
-        struct ggml_tensor  * wv,
-        struct ggml_tensor  * k_bias,
-        struct ggml_tensor  * k_norm,
-        struct ggml_tensor  * rope_factors,
-        struct ggml_tensor  * cell_pos,
-        struct ggml_tensor  * mask,
-        struct ggml_tensor  * exact_rows,
-        struct ggml_tensor  * idxs,
-        int64_t               width,
-        int64_t               v_width,
-        int                   bits,
-        float                 kq_scale,
-        float                 k_norm_eps,
-        const struct ggml_xq_attn_rope * rope);
 
 // XQuant-CL through XQ_ATTN: each cell's row becomes its stored row plus the rows
 // of the earlier layers in layers (ggml_xq_layers; null for none), RMS-normed with

@@ -455,26 +455,48 @@ bool ggml_xq_attn_cross_layer_fits(const struct ggml_tensor * wv, const struct g
     return xq_attn_optional_count(wv, k_bias, k_norm, rope_factors) + 2 <= GGML_XQ_ATTN_MAX_OPTIONAL;
 }
 
+// The optional sources sit from GGML_XQ_ATTN_FIRST_OPTIONAL on, in their flags' order (the
+// kernels find each by counting the flags before it): setting one re-packs them.
+static void xq_attn_set_optional(struct ggml_tensor * attn, int flag, struct ggml_tensor * tensor) {
+    static const int flags[] = { GGML_XQ_ATTN_HAS_WV, GGML_XQ_ATTN_HAS_K_BIAS, GGML_XQ_ATTN_HAS_K_NORM,
+        GGML_XQ_ATTN_HAS_ROPE_FACTORS, GGML_XQ_ATTN_HAS_LAYERS, GGML_XQ_ATTN_HAS_X_NORM };
+    struct ggml_xq_attn_params params = ggml_xq_attn_get_params(attn);
+    struct ggml_tensor * optional[6] = {};
+    int slot = GGML_XQ_ATTN_FIRST_OPTIONAL;
+    for (int i = 0; i < 6; ++i) {
+        if (params.flags & flags[i]) {
+            optional[i] = attn->src[slot++];
+        }
+        if (flags[i] == flag) {
+            optional[i] = tensor;
+        }
+    }
+    params.flags = tensor ? params.flags | flag : params.flags & ~flag;
+    slot = GGML_XQ_ATTN_FIRST_OPTIONAL;
+    for (int i = 0; i < 6; ++i) {
+        if (optional[i]) {
+            GGML_ASSERT(slot < GGML_MAX_SRC && "too many optional sources: ggml_xq_attn_fits");
+            attn->src[slot++] = optional[i];
+        }
+    }
+    for (; slot < GGML_MAX_SRC; ++slot) {
+        attn->src[slot] = nullptr;
+    }
+    ggml_set_op_params(attn, &params, sizeof(params));
+}
+
 struct ggml_tensor * ggml_xq_attn(
         struct ggml_context * ctx,
         struct ggml_tensor  * storage,
         struct ggml_tensor  * q,
         struct ggml_tensor  * wk,
         struct ggml_tensor  * wv,
-        struct ggml_tensor  * k_bias,
-        struct ggml_tensor  * k_norm,
-        struct ggml_tensor  * rope_factors,
-        struct ggml_tensor  * cell_pos,
-        struct ggml_tensor  * mask,
-        struct ggml_tensor  * exact_rows,
-        struct ggml_tensor  * idxs,
+        struct ggml_tensor  * cells,
         int64_t               width,
-        int64_t               v_width,
         int                   bits,
         float                 kq_scale,
-        float                 k_norm_eps,
         const struct ggml_xq_attn_rope * rope) {
-    const int64_t n_kv = cell_pos->ne[0];
+    const int64_t n_kv = cells->ne[0];
     const int64_t head_dim = q->ne[0];
     const int64_t n_head = q->ne[1];
     const int64_t n_tokens = q->ne[2];
@@ -486,24 +508,12 @@ struct ggml_tensor * ggml_xq_attn(
     }
     GGML_ASSERT(q->type == GGML_TYPE_F32 && q->nb[0] == sizeof(float) && q->ne[3] == 1);
     GGML_ASSERT(wk->ne[0] <= width && ggml_is_contiguous(wk) && wk->ne[1] % head_dim == 0 && n_head % (wk->ne[1] / head_dim) == 0);
-    GGML_ASSERT(v_width <= width && (wv == nullptr || (wv->ne[0] == v_width && wv->ne[1] == wk->ne[1] && ggml_is_contiguous(wv))));
-    GGML_ASSERT(k_bias == nullptr || (k_bias->type == GGML_TYPE_F32 && ggml_nelements(k_bias) == wk->ne[1] && ggml_is_contiguous(k_bias)));
-    GGML_ASSERT(k_norm == nullptr || (k_norm->type == GGML_TYPE_F32 && ggml_nelements(k_norm) == head_dim && ggml_is_contiguous(k_norm)));
-    GGML_ASSERT(rope_factors == nullptr || (rope_factors->type == GGML_TYPE_F32 && rope_factors->ne[0] >= rope->n_rot / 2));
+    // V's source: the whole row where K reads all of it, else the channels after K's
+    const int64_t v_width = wk->ne[0] < width ? width - wk->ne[0] : width;
+    GGML_ASSERT(wv == nullptr || (wv->ne[0] == v_width && wv->ne[1] == wk->ne[1] && ggml_is_contiguous(wv)));
     GGML_ASSERT(rope->mode == GGML_ROPE_TYPE_NORMAL || rope->mode == GGML_ROPE_TYPE_NEOX);
     GGML_ASSERT(rope->n_rot % 2 == 0 && rope->n_rot <= head_dim);
-    GGML_ASSERT(cell_pos->type == GGML_TYPE_I32 && cell_pos->nb[0] == sizeof(int32_t));
-    if (mask->type == GGML_TYPE_I32) {
-        // the tokens' visibility, against the cells' sequence sets in cell_pos' later rows
-        GGML_ASSERT(mask->ne[0] == 3 && mask->nb[0] == sizeof(int32_t) && mask->ne[1] >= n_tokens && cell_pos->ne[1] >= 2);
-    } else {
-        GGML_ASSERT((mask->type == GGML_TYPE_F32 || mask->type == GGML_TYPE_F16) && mask->ne[0] >= n_kv && mask->ne[1] >= n_tokens);
-        GGML_ASSERT(ggml_is_contiguous(cell_pos));
-    }
-    GGML_ASSERT((exact_rows == nullptr) == (idxs == nullptr));
-    GGML_ASSERT(exact_rows == nullptr || (exact_rows->type == GGML_TYPE_F32 && exact_rows->ne[0] == width && exact_rows->nb[0] == sizeof(float)
-        && (idxs->type == GGML_TYPE_I64 || idxs->type == GGML_TYPE_I32) && ggml_nelements(idxs) == exact_rows->ne[1] && ggml_is_contiguous(idxs)));
-    GGML_ASSERT(ggml_xq_attn_fits(wv, k_bias, k_norm, rope_factors));
+    GGML_ASSERT(cells->type == GGML_TYPE_I32 && cells->nb[0] == sizeof(int32_t));
 
     const int64_t out_width = wv ? head_dim : v_width;
     struct ggml_tensor * result = ggml_new_tensor_3d(ctx, GGML_TYPE_F32, out_width, n_tokens, n_head);
@@ -512,27 +522,59 @@ struct ggml_tensor * ggml_xq_attn(
     params.width = (int32_t) width;
     params.v_width = (int32_t) v_width;
     params.kq_scale = kq_scale;
-    params.k_norm_eps = k_norm_eps;
     params.rope = *rope;
-    result->src[0] = storage;
-    result->src[1] = q;
-    result->src[2] = wk;
-    result->src[3] = cell_pos;
-    result->src[4] = mask;
-    result->src[5] = exact_rows;
-    result->src[6] = idxs;
-    int slot = GGML_XQ_ATTN_FIRST_OPTIONAL;
-    struct ggml_tensor * optional[] = { wv, k_bias, k_norm, rope_factors };
-    for (int i = 0; i < 4; ++i) {
-        if (optional[i]) {
-            params.flags |= 1 << i;
-            result->src[slot++] = optional[i];
-        }
-    }
     static_assert(sizeof(params) <= GGML_MAX_OP_PARAMS, "XQ_ATTN's parameters must fit op_params");
     ggml_set_op_params(result, &params, sizeof(params));
     result->op = GGML_OP_XQ_ATTN;
+    result->src[0] = storage;
+    result->src[1] = q;
+    result->src[2] = wk;
+    result->src[3] = cells;
+    xq_attn_set_optional(result, GGML_XQ_ATTN_HAS_WV, wv);
     return result;
+}
+
+void ggml_xq_attn_set_mask(struct ggml_tensor * attn, struct ggml_tensor * mask) {
+    GGML_ASSERT(attn->op == GGML_OP_XQ_ATTN);
+    GGML_ASSERT((mask->type == GGML_TYPE_F32 || mask->type == GGML_TYPE_F16) && mask->ne[0] >= attn->src[3]->ne[0] && mask->ne[1] >= attn->src[1]->ne[2]);
+    GGML_ASSERT(ggml_is_contiguous(attn->src[3]));
+    attn->src[4] = mask;
+}
+
+void ggml_xq_attn_set_visibility(struct ggml_tensor * attn, struct ggml_tensor * tokens) {
+    GGML_ASSERT(attn->op == GGML_OP_XQ_ATTN);
+    GGML_ASSERT(tokens->type == GGML_TYPE_I32 && tokens->ne[0] == 3 && tokens->nb[0] == sizeof(int32_t) && tokens->ne[1] >= attn->src[1]->ne[2]);
+    GGML_ASSERT(attn->src[3]->ne[1] >= 2);
+    attn->src[4] = tokens;
+}
+
+void ggml_xq_attn_set_exact_rows(struct ggml_tensor * attn, struct ggml_tensor * exact_rows, struct ggml_tensor * idxs) {
+    GGML_ASSERT(attn->op == GGML_OP_XQ_ATTN);
+    GGML_ASSERT(exact_rows->type == GGML_TYPE_F32 && exact_rows->ne[0] == ggml_xq_attn_get_params(attn).width && exact_rows->nb[0] == sizeof(float));
+    GGML_ASSERT((idxs->type == GGML_TYPE_I64 || idxs->type == GGML_TYPE_I32) && ggml_nelements(idxs) == exact_rows->ne[1] && ggml_is_contiguous(idxs));
+    attn->src[5] = exact_rows;
+    attn->src[6] = idxs;
+}
+
+void ggml_xq_attn_set_k_bias(struct ggml_tensor * attn, struct ggml_tensor * k_bias) {
+    GGML_ASSERT(attn->op == GGML_OP_XQ_ATTN);
+    GGML_ASSERT(k_bias->type == GGML_TYPE_F32 && ggml_nelements(k_bias) == attn->src[2]->ne[1] && ggml_is_contiguous(k_bias));
+    xq_attn_set_optional(attn, GGML_XQ_ATTN_HAS_K_BIAS, k_bias);
+}
+
+void ggml_xq_attn_set_k_norm(struct ggml_tensor * attn, struct ggml_tensor * k_norm, float eps) {
+    GGML_ASSERT(attn->op == GGML_OP_XQ_ATTN);
+    GGML_ASSERT(k_norm->type == GGML_TYPE_F32 && ggml_nelements(k_norm) == attn->src[1]->ne[0] && ggml_is_contiguous(k_norm));
+    xq_attn_set_optional(attn, GGML_XQ_ATTN_HAS_K_NORM, k_norm);
+    struct ggml_xq_attn_params params = ggml_xq_attn_get_params(attn);
+    params.k_norm_eps = eps;
+    ggml_set_op_params(attn, &params, sizeof(params));
+}
+
+void ggml_xq_attn_set_rope_factors(struct ggml_tensor * attn, struct ggml_tensor * rope_factors) {
+    GGML_ASSERT(attn->op == GGML_OP_XQ_ATTN);
+    GGML_ASSERT(rope_factors->type == GGML_TYPE_F32 && rope_factors->ne[0] >= ggml_xq_attn_get_params(attn).rope.n_rot / 2);
+    xq_attn_set_optional(attn, GGML_XQ_ATTN_HAS_ROPE_FACTORS, rope_factors);
 }
 
 struct ggml_tensor * ggml_xq_attn_cross_layer(
@@ -545,17 +587,9 @@ struct ggml_tensor * ggml_xq_attn_cross_layer(
     GGML_ASSERT(attn->src[0]->op != GGML_OP_XQ_LAYERS);
     GGML_ASSERT(layers == nullptr || (layers->op == GGML_OP_XQ_LAYERS && layers->src[2] == nullptr && ggml_get_op_params_i32(layers, 1) == params.width));
     GGML_ASSERT(x_norm->type == GGML_TYPE_F32 && ggml_nelements(x_norm) == params.width && ggml_is_contiguous(x_norm));
-    int slot = GGML_XQ_ATTN_FIRST_OPTIONAL;
-    while (slot < GGML_MAX_SRC && attn->src[slot] != nullptr) {
-        ++slot;
-    }
-    GGML_ASSERT(slot + 2 <= GGML_MAX_SRC && "ggml_xq_attn_cross_layer_fits");
-    if (layers) {
-        attn->src[slot++] = layers;
-        params.flags |= GGML_XQ_ATTN_HAS_LAYERS;
-    }
-    attn->src[slot] = x_norm;
-    params.flags |= GGML_XQ_ATTN_HAS_X_NORM;
+    xq_attn_set_optional(attn, GGML_XQ_ATTN_HAS_LAYERS, layers);
+    xq_attn_set_optional(attn, GGML_XQ_ATTN_HAS_X_NORM, x_norm);
+    params = ggml_xq_attn_get_params(attn);
     params.x_norm_eps = eps;
     ggml_set_op_params(attn, &params, sizeof(params));
     return attn;
