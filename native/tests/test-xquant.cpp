@@ -53,6 +53,16 @@ llama_context * make_context(llama_model * model, Mode mode, int n_seq = 1) {
         std::fprintf(stderr, "unknown mode %s\n", mode.name.c_str());
         std::exit(2);
     }
+    // XQ_FACTORS_PREFIX: a latent mode's factors are read from, or computed once into,
+    // <prefix>-latent.bin or <prefix>-latent-cl.bin, as the app's engine names them
+    // (the prefix names the model file): on a real model they take half a minute to compute.
+    static std::string factors_path;
+    const int variant = params.xquant_variant & 3;
+    const char * factors_prefix = std::getenv("XQ_FACTORS_PREFIX");
+    if (factors_prefix != nullptr && params.xquant_bits != 0 && variant >= 2) {
+        factors_path = std::string(factors_prefix) + (variant == 2 ? "-latent.bin" : "-latent-cl.bin");
+        params.xquant_factors_path = factors_path.c_str();
+    }
     llama_context * ctx = llama_init_from_model(model, params);
     if (ctx == nullptr) {
         std::fprintf(stderr, "could not create a %s context\n", mode.name.c_str());
