@@ -71,7 +71,10 @@ export class EngineChat {
         this.session.setChatHistory(history);
         const { sequence } = this;
         let tokens = 0;
+        // the decode rate counts from the first token to the last: the prompt's evaluation and
+        // node-llama-cpp's bookkeeping after the last token are not decoding
         let firstTokenAt = 0;
+        let lastTokenAt = 0;
         let lastTokenIndex = sequence.nextTokenIndex;
         let contextShifted = false;
         let text = "";
@@ -88,7 +91,8 @@ export class EngineChat {
                 onText(chunk);
             },
             onToken: (chunk) => {
-                if (tokens === 0) firstTokenAt = performance.now();
+                lastTokenAt = performance.now();
+                if (tokens === 0) firstTokenAt = lastTokenAt;
                 tokens += chunk.length;
                 // a shift erases the oldest cells, so the next index falls back
                 if (sequence.nextTokenIndex < lastTokenIndex) contextShifted = true;
@@ -98,7 +102,7 @@ export class EngineChat {
             if (!signal.aborted) throw error;
             return { responseText: text, stopReason: "abort" as const };
         });
-        const seconds = tokens > 1 ? (performance.now() - firstTokenAt) / 1000 : 0;
+        const seconds = tokens > 1 ? (lastTokenAt - firstTokenAt) / 1000 : 0;
         return {
             text: result.responseText,
             promptTokens: this.promptTokens([...history, { type: "user", text: userText }]),
