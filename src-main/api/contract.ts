@@ -4,12 +4,13 @@
 // method table that pairs each request schema with its response type. The api
 // layer imports nothing outside itself but zod.
 import { z } from "zod";
-import { cacheModes, type CacheMode, type ModeAdvice, type ModelShape } from "./cache-modes.ts";
+import { cacheModes, type CacheMode, type ModelShape } from "./cache-modes.ts";
+import type { ModeAdvice, ModelCheck } from "./mode-advice.ts";
 import type { ApiMethod } from "./methods.ts";
 
 export { apiMethods, ipcChannel, ipcEventChannel, isApiMethod, type ApiMethod } from "./methods.ts";
 
-export type { CacheMode, ModeAdvice, ModelShape };
+export type { CacheMode, ModeAdvice, ModelCheck, ModelShape };
 
 // ---- building blocks ----
 
@@ -34,6 +35,8 @@ export interface EngineInfo {
     patchSeriesVersion: string;
     systemInfo: string;
     threads: number;
+    // where the model's layers run: "cpu", or the GPU backend (cuda, metal, vulkan)
+    backend: string;
 }
 
 export interface SystemMemory {
@@ -239,6 +242,7 @@ export interface MetricsSample {
     cacheBytesAllocated: number;
     // measured: the context's compute buffers as reserved for its largest graph
     computeBytes: number;
+    // the engine process's resident memory (models, caches and compute buffers live there)
     rssBytes: number;
     vramUsedBytes: number | null;
 }

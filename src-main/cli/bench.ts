@@ -135,28 +135,14 @@ async function runWorker(job: WorkerJob): Promise<WorkerResult> {
     const context = await model.createContext({ cacheMode: job.variant.mode, contextSize: job.depth, absorbV: job.variant.absorbV, fusedAttention: job.variant.fusedAttention });
     // held-out text, repeated as needed (speed does not depend on the text)
     const text = model.tokenize(fs.readFileSync(heldOutTextPath, "utf8"));
-    const prompt = Array.from({ length: job.depth - job.decodeTokens }, (_, i) => text[i % text.length]!);
-    // a warm-up, as llama-bench's: the weights paged in and the graphs allocated before the clock starts
-    await context.prefill(prompt.slice(0, 32));
-    await context.clear();
-    let started = performance.now();
-    await context.prefill(prompt.slice(0, -1));
-    const prefillSeconds = (performance.now() - started) / 1000;
-    // each step of the generator decodes one token; the clock starts after the first,
-    // which also builds and allocates the one-token graph
-    let decoded = 0;
-    for await (const _ of context.decodeGreedy(prompt.slice(-1))) {
-        if (decoded === 0) started = performance.now();
-        if (++decoded === job.decodeTokens) break;
-    }
-    const decodeSeconds = (performance.now() - started) / 1000;
+    const [speed] = await context.measureSpeed(text, [job.depth - job.decodeTokens], job.decodeTokens);
     const stats = context.cacheStats();
     await context.dispose();
     await model.dispose();
     await engine.dispose();
     return {
-        prefillTokensPerSecond: (prompt.length - 1) / prefillSeconds,
-        decodeTokensPerSecond: (decoded - 1) / decodeSeconds,
+        prefillTokensPerSecond: speed!.prefillTokensPerSecond,
+        decodeTokensPerSecond: speed!.decodeTokensPerSecond,
         peakRssBytes: process.resourceUsage().maxRSS * 1024,
         cacheBytes: stats.bytes,
         computeBytes: stats.computeBytes,

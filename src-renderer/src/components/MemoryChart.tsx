@@ -59,7 +59,7 @@ export const MemoryChart = memo(function MemoryChart({ chatId }: { chatId: strin
                             <Line key={line.key} yAxisId="cache" dataKey={line.key} name={line.label} stroke={line.color} strokeWidth={line.width} strokeDasharray={line.dash}
                                 dot={false} isAnimationActive={false} connectNulls className={`line-${line.key}`} />
                         ))}
-                        <Line yAxisId="process" dataKey="rss" name="process RSS" stroke="#888" strokeDasharray="4 2" dot={false} isAnimationActive={false} connectNulls className="line-rss" />
+                        <Line yAxisId="process" dataKey="rss" name="engine RSS" stroke="#888" strokeDasharray="4 2" dot={false} isAnimationActive={false} connectNulls className="line-rss" />
                         {hasVram && <Line yAxisId="process" dataKey="vram" name="VRAM used" stroke="#555" strokeDasharray="2 2" dot={false} isAnimationActive={false} connectNulls className="line-vram" />}
                     </LineChart>
                 </ResponsiveContainer>
@@ -68,7 +68,7 @@ export const MemoryChart = memo(function MemoryChart({ chatId }: { chatId: strin
                 {lines.map((line) => (
                     <li key={line.key} data-testid={`memory-line-${line.key}`}><span className="swatch" style={{ background: line.color }} />{line.label}</li>
                 ))}
-                <li data-testid="memory-line-rss"><span className="swatch" style={{ background: "#888" }} />process RSS (right axis)</li>
+                <li data-testid="memory-line-rss"><span className="swatch" style={{ background: "#888" }} />engine process RSS (right axis)</li>
                 {hasVram && <li data-testid="memory-line-vram"><span className="swatch" style={{ background: "#555" }} />VRAM used (right axis)</li>}
             </ul>
         </section>
