@@ -5,12 +5,12 @@
 // layer imports nothing outside itself but zod.
 import { z } from "zod";
 import { cacheModes, type CacheMode, type ModelShape } from "./cache-modes.ts";
-import type { ModeAdvice, ModelCheck } from "./mode-advice.ts";
+import type { ModeAdvice, ModeCheck, ModelCheck } from "./mode-advice.ts";
 import type { ApiMethod } from "./methods.ts";
 
 export { apiMethods, ipcChannel, ipcEventChannel, isApiMethod, type ApiMethod } from "./methods.ts";
 
-export type { CacheMode, ModeAdvice, ModelCheck, ModelShape };
+export type { CacheMode, ModeAdvice, ModeCheck, ModelCheck, ModelShape };
 
 // ---- building blocks ----
 
@@ -133,6 +133,9 @@ export const settingsSchema = z.object({
     gpuLayers: integer(-1, 1024),
     dataDir: nonEmptyText(4096),
     defaultRun: runSettingsSchema,
+    // the share of free memory (VRAM where layers are offloaded, else RAM) a model and its
+    // context may take: what "fits" means in a check's advice
+    memoryBudgetPercent: integer(1, 100),
     modelDefaults: z.record(z.string(), runSettingsSchema),
     defaultSystemPrompt: text(),
     defaultSampling: samplingSettingsSchema,
@@ -158,6 +161,8 @@ export interface ModeEstimate {
     totalBytes: number;
     // false where computeBytes could not be measured
     fits: boolean;
+    // what the model's check measured for this mode; null before a check
+    measured: ModeCheck | null;
 }
 
 // ---- chats ----

@@ -6,13 +6,12 @@ import { cacheBytesPerCell, cacheModes, cacheModeSpecs, crossLayerOnSlidingWindo
 
 const count = z.number().nonnegative();
 
-export const speedAtDepthSchema = z.object({
-    // cells in the context when the decode started
-    depth: z.number().int().positive(),
-    prefillTokensPerSecond: count,
-    decodeTokensPerSecond: count,
-});
-export type SpeedAtDepth = z.infer<typeof speedAtDepthSchema>;
+// Speed measured at one context depth (cells in the context when the decode started).
+export interface SpeedAtDepth {
+    depth: number;
+    prefillTokensPerSecond: number;
+    decodeTokensPerSecond: number;
+}
 
 export const modeCheckSchema = z.object({
     mode: z.enum(cacheModes),
@@ -23,8 +22,9 @@ export const modeCheckSchema = z.object({
     // the share of tokens whose most likely next token is kv-f16's
     sameTopToken: z.number().min(0).max(1),
     bytesPerToken: count,
-    // measured speed, deepest last
-    speed: z.array(speedAtDepthSchema),
+    // measured speed by context depth (cells in the context when the step ran)
+    prefillTokensPerSecond: z.record(z.string().regex(/^[1-9]\d*$/), count),
+    decodeTokensPerSecond: z.record(z.string().regex(/^[1-9]\d*$/), count),
     // what a context takes besides its cache, as the engine allocated it at the check's deepest context
     computeBytes: count,
     factorBytes: count,
@@ -67,10 +67,12 @@ export function withinQualityBudget(check: ModelCheck, measured: ModeCheck): boo
     return measured.kld <= qualityBudget.kldTimesKvQ8 * kvQ8.kld && measured.deltaPplPct <= qualityBudget.deltaPplPct;
 }
 
-// The measured speed that stands for a context of `contextSize`: the deepest depth measured
-// within it, else the shallowest.
-export function speedAt(measured: ModeCheck, contextSize: number): SpeedAtDepth | undefined {
-    return measured.speed.findLast((speed) => speed.depth <= contextSize) ?? measured.speed[0];
+// The measured decode speed that stands for a context of `contextSize`: at the deepest depth
+// measured within it, else at the shallowest.
+export function speedAt(measured: ModeCheck, contextSize: number): { depth: number; tokensPerSecond: number } | undefined {
+    const depths = Object.keys(measured.decodeTokensPerSecond).map(Number).sort((a, b) => a - b);
+    const depth = depths.findLast((measuredDepth) => measuredDepth <= contextSize) ?? depths[0];
+    return depth === undefined ? undefined : { depth, tokensPerSecond: measured.decodeTokensPerSecond[depth]! };
 }
 
 // The largest context, in whole 256-cell steps as llama.cpp allocates them and at most the
@@ -86,7 +88,7 @@ export function maxContextInBudget(budgetBytes: number, fixedBytes: number, byte
 export function fastestWithinBudget(check: ModelCheck, contextSize: number, fits: (mode: CacheMode) => boolean): CacheMode | null {
     let best: { mode: CacheMode; tokensPerSecond: number } | null = null;
     for (const measured of check.modes) {
-        const tokensPerSecond = speedAt(measured, contextSize)?.decodeTokensPerSecond ?? 0;
+        const tokensPerSecond = speedAt(measured, contextSize)?.tokensPerSecond ?? 0;
         if (!withinQualityBudget(check, measured) || !fits(measured.mode)) continue;
         if (best === null || tokensPerSecond > best.tokensPerSecond) best = { mode: measured.mode, tokensPerSecond };
     }
@@ -132,7 +134,7 @@ const percent = (value: number) => `${value >= 0 ? "+" : ""}${value.toFixed(2)}%
 // The check's figures for one mode, in words.
 function describeMeasured(check: ModelCheck, measured: ModeCheck, contextSize: number, within: boolean): string {
     const speed = speedAt(measured, contextSize);
-    const speedText = speed === undefined ? "" : `, ${speed.decodeTokensPerSecond.toFixed(1)} tok/s at ${speed.depth} tokens`;
+    const speedText = speed === undefined ? "" : `, ${speed.tokensPerSecond.toFixed(1)} tok/s at ${speed.depth} tokens`;
     const budget = within ? "within" : "outside";
     return `measured: KLD ${measured.kld.toExponential(2)}, ΔPPL ${percent(measured.deltaPplPct)}${speedText}, fits up to ${measured.maxContextInBudget} tokens in ${Math.round(check.budgetBytes / 2 ** 20)} MiB; ${budget} the quality budget (${qualityBudgetText})`;
 }

@@ -27,6 +27,7 @@ import { benchChat } from "./bench-chat.ts";
 import { llamaCppDecode, llamaCppPrefill, type LlamaCppKvType } from "./bench-llama-cpp.ts";
 import { lineChartSvg, type ChartSeries } from "./line-chart.ts";
 import { runMemoryBench } from "./bench-memory.ts";
+import { markdownTable } from "./markdown-table.ts";
 import { svgToPng } from "./render-png.ts";
 
 // A mode as benchmarked: "+plain" rebuilds V instead of absorbing it; "+gemm" runs attention
@@ -210,12 +211,6 @@ function summarise(depth: number, model: string, variant: Variant, label: string
         cacheBytes: mid((run) => run.cacheBytes),
         computeBytes: mid((run) => run.computeBytes),
     };
-}
-
-function markdownTable(header: string[], lines: string[][]): string {
-    const widths = header.map((title, i) => Math.max(title.length, ...lines.map((line) => line[i]!.length)));
-    const format = (cells: string[]) => `| ${cells.map((cell, i) => cell.padEnd(widths[i]!)).join(" | ")} |`;
-    return [format(header), `|${widths.map((width) => "-".repeat(width + 2)).join("|")}|`, ...lines.map(format)].join("\n");
 }
 
 const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(1);

@@ -1,0 +1,121 @@
+// "Check this model": every cache mode the model can run, measured on this machine. Quality
+// against kv-f16 (KLD, ΔPPL, same top token) comes from xquant-eval on a text shipped with the
+// app (assets/check-text.txt, the KJV's Acts 1-6: KLD needs no reference answers); speed at a
+// few context depths and the memory a context takes come from the engine process. A check is
+// saved per model sha256, engine build and backend, and advice is made from it (mode-advice.ts).
+import crypto from "node:crypto";
+import fs from "node:fs";
+import path from "node:path";
+import { repoRoot } from "../../native/paths.ts";
+import { cacheBytesPerCell, type CacheMode } from "../api/cache-modes.ts";
+import type { EngineInfo, ModelMetadata } from "../api/contract.ts";
+import { maxContextInBudget, modelCheckSchema, type ModeCheck, type ModelCheck } from "../api/mode-advice.ts";
+import { recommendedModes } from "../engine/engine.ts";
+import { evaluateModes } from "../engine/quality.ts";
+import type { RemoteModel } from "../engine/remote.ts";
+import { readJson, writeJsonAtomic } from "./json-file.ts";
+import { fileIn } from "./paths.ts";
+
+export const checkTextPath = path.join(repoRoot, "assets", "check-text.txt");
+
+export interface CheckPlan {
+    modelPath: string;
+    modelSha256: string;
+    metadata: ModelMetadata;
+    engine: EngineInfo;
+    // what the memory fit is judged against
+    budgetBytes: number;
+    // quality: `chunks` chunks of `contextSize` tokens of the check text
+    contextSize: number;
+    chunks: number;
+    // speed: decode `decodeTokens` (at least 2) at each depth, ascending; depths past the
+    // model's trained context are left out
+    depths: number[];
+    decodeTokens: number;
+}
+
+// What a check measures unless told otherwise: about 4 minutes for SmolLM2-135M on 2 cores.
+export const defaultCheckPlan = { contextSize: 512, chunks: 4, depths: [256, 1024, 2048], decodeTokens: 8 };
+
+export type CheckProgress = (fraction: number, step: string) => void;
+
+// The engine that measured, as a check is keyed: its system info names the patch series and the
+// CPU variant's features, and its backend where the layers run.
+export function engineBuild(info: EngineInfo): string {
+    return crypto.createHash("sha256").update(info.systemInfo).digest("hex").slice(0, 16);
+}
+
+// The modes a check measures: those the model can run whose cache is smaller than kv-f16's (one
+// that stores more than kv-f16 is never worth its rebuild), kv-f16 first as the reference.
+export function checkedModes(metadata: ModelMetadata): CacheMode[] {
+    const f16Bytes = cacheBytesPerCell(metadata, "kv-f16");
+    return recommendedModes(metadata)
+        .filter((advice) => advice.available && (advice.mode === "kv-f16" || advice.bytesPerToken < f16Bytes))
+        .map((advice) => advice.mode);
+}
+
+// Runs a check: quality first (xquant-eval loads the model in a process of its own), then speed
+// and memory in the engine process on `model`. An abort ends the quality pass at once and the
+// speed pass after the mode being timed; the check then fails with the abort's reason.
+export async function checkModel(model: RemoteModel, plan: CheckPlan, onProgress: CheckProgress = () => {}, signal?: AbortSignal): Promise<ModelCheck> {
+    const started = performance.now();
+    const modes = checkedModes(plan.metadata);
+    const qualitySteps = plan.chunks * modes.length;
+    let qualityDone = 0;
+    const rows = await evaluateModes({
+        model: plan.modelPath, text: checkTextPath, modes, contextSize: plan.contextSize, chunks: plan.chunks, baseLayers: -1, threads: plan.engine.threads, signal,
+    }, (line) => onProgress(0.5 * (qualityDone++ / qualitySteps), `quality: ${line.replace("[eval] ", "")}`));
+    const trainedContext = plan.metadata.contextLength;
+    const depths = plan.depths.filter((depth) => trainedContext <= 0 || depth + plan.decodeTokens <= trainedContext);
+    const text = await model.tokenize(fs.readFileSync(checkTextPath, "utf8"));
+    const measured: ModeCheck[] = [];
+    for (const [index, row] of rows.entries()) {
+        signal?.throwIfAborted();
+        onProgress(0.5 + 0.5 * (index / rows.length), `speed: ${row.mode}`);
+        const contextSize = Math.max(...depths) + plan.decodeTokens;
+        const context = await model.createContext({ cacheMode: row.mode, contextSize });
+        try {
+            const speed = await context.measureSpeed(text, depths, plan.decodeTokens);
+            const { computeBytes, factorBytes } = await context.cacheStats();
+            const { bytesPerToken } = row;
+            measured.push({
+                mode: row.mode, kld: row.kld, deltaPplPct: row.deltaPplPct, sameTopToken: row.sameTopToken, bytesPerToken,
+                prefillTokensPerSecond: Object.fromEntries(speed.map((step) => [step.depth, step.prefillTokensPerSecond])),
+                decodeTokensPerSecond: Object.fromEntries(speed.map((step) => [step.depth, step.decodeTokensPerSecond])),
+                computeBytes, factorBytes,
+                maxContextInBudget: maxContextInBudget(plan.budgetBytes, plan.metadata.sizeBytes + computeBytes + factorBytes, bytesPerToken, trainedContext),
+            });
+        } finally {
+            await context.dispose();
+        }
+    }
+    onProgress(1, "done");
+    return {
+        modelSha256: plan.modelSha256, engineBuild: engineBuild(plan.engine), backend: plan.engine.backend, threads: plan.engine.threads,
+        measuredAt: Date.now(), seconds: (performance.now() - started) / 1000, text: path.basename(checkTextPath), contextSize: plan.contextSize,
+        chunks: plan.chunks, weightsBytes: plan.metadata.sizeBytes, trainedContext, budgetBytes: plan.budgetBytes, modes: measured,
+    };
+}
+
+// The saved checks in <appDir>/checks, one file per model sha256, engine build and backend.
+export class ModelCheckStore {
+    private readonly dir: string;
+
+    constructor(appDir: string) {
+        this.dir = path.join(appDir, "checks");
+    }
+
+    private file(modelSha256: string, engine: EngineInfo): string {
+        return fileIn(this.dir, `${modelSha256}-${engineBuild(engine)}-${engine.backend}.json`);
+    }
+
+    // The check of this model by this engine, or null if there is none.
+    get(modelSha256: string, engine: EngineInfo): ModelCheck | null {
+        return readJson(this.file(modelSha256, engine), modelCheckSchema);
+    }
+
+    save(check: ModelCheck, engine: EngineInfo): ModelCheck {
+        fs.mkdirSync(this.dir, { recursive: true });
+        return writeJsonAtomic(this.file(check.modelSha256, engine), modelCheckSchema, check);
+    }
+}
