@@ -80,8 +80,8 @@ export interface CatalogEntry {
     architecture: string;
     nLayer: number;
     attention: "MHA" | "GQA";
-    // the cache modes the engine recommends for this model's shape
-    recommendedModes: CacheMode[];
+    // the cache modes the engine can run on this model's shape (none is measured before a download)
+    availableModes: CacheMode[];
     description: string;
 }
 
@@ -287,6 +287,18 @@ export const compareRunSchema = z.object({
 });
 export type CompareRun = z.infer<typeof compareRunSchema>;
 
+// ---- checks ----
+
+// A model's check as it waits, runs and ends ("stopped": by stopCheck; nothing is saved).
+export interface CheckStatus {
+    modelId: string;
+    state: "waiting" | "running" | "done" | "failed" | "stopped";
+    // 0..1, and what it is measuring now
+    progress: number;
+    step: string;
+    error: string | null;
+}
+
 // ---- one-off completions (the door of the OpenAI-compatible routes) ----
 
 // A conversation answered once, in a context of its own, in the model's run
@@ -387,6 +399,14 @@ export const apiMethodTable = {
     // stops a compare run that waits or runs; it ends as "stopped"
     stopCompare: method<Empty>()(idOf("runId")),
     listCompareRuns: method<CompareRun[]>()(empty),
+
+    // measures every cache mode of the model (quality, speed, memory) in the generation
+    // queue, emitting "check" events; the models list then carries the advice made from it
+    startCheck: method<CheckStatus>()(idOf("modelId")),
+    // stops a check that waits or runs; it ends as "stopped"
+    stopCheck: method<Empty>()(idOf("modelId")),
+    // the checks waiting or running
+    listChecks: method<CheckStatus[]>()(empty),
 // exactly the methods of methods.ts: a missing or an extra one does not compile
 } satisfies Record<ApiMethod, { readonly request: z.ZodType }>;
 
@@ -418,6 +438,7 @@ export type ApiEvent =
     | { type: "models"; models: ModelEntry[] }
     | { type: "metrics"; sample: MetricsSample }
     | { type: "compare"; run: CompareRun }
+    | { type: "check"; check: CheckStatus }
     // from the Electron app menu
     | { type: "command"; command: AppCommand };
 

@@ -83,6 +83,15 @@ export function maxContextInBudget(budgetBytes: number, fixedBytes: number, byte
     return trainedContext > 0 ? Math.min(cells, trainedContext) : cells;
 }
 
+// The check with each mode's largest context judged against another memory budget.
+export function withBudget(check: ModelCheck, budgetBytes: number): ModelCheck {
+    return {
+        ...check, budgetBytes, modes: check.modes.map((mode) => ({
+            ...mode, maxContextInBudget: maxContextInBudget(budgetBytes, check.weightsBytes + mode.computeBytes + mode.factorBytes, mode.bytesPerToken, check.trainedContext),
+        })),
+    };
+}
+
 // The fastest measured mode at `contextSize` among those within the quality budget that fit
 // (`fits`), or null when none does.
 export function fastestWithinBudget(check: ModelCheck, contextSize: number, fits: (mode: CacheMode) => boolean): CacheMode | null {

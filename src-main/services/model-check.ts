@@ -8,13 +8,20 @@ import fs from "node:fs";
 import path from "node:path";
 import { repoRoot } from "../../native/paths.ts";
 import { cacheBytesPerCell, type CacheMode } from "../api/cache-modes.ts";
-import type { EngineInfo, ModelMetadata } from "../api/contract.ts";
-import { maxContextInBudget, modelCheckSchema, type ModeCheck, type ModelCheck } from "../api/mode-advice.ts";
+import type { CheckStatus, EngineInfo, ModelMetadata } from "../api/contract.ts";
+import { modelCheckSchema, withBudget, type ModeCheck, type ModelCheck } from "../api/mode-advice.ts";
+import { throttle } from "../api/throttle.ts";
 import { recommendedModes } from "../engine/engine.ts";
+import { sha256File } from "../engine/models.ts";
 import { evaluateModes } from "../engine/quality.ts";
-import type { RemoteModel } from "../engine/remote.ts";
+import type { RemoteEngine, RemoteModel } from "../engine/remote.ts";
+import { RequestError, toRequestError } from "./errors.ts";
+import type { EventBus } from "./events.ts";
 import { readJson, writeJsonAtomic } from "./json-file.ts";
+import type { ModelLibrary } from "./library.ts";
 import { fileIn } from "./paths.ts";
+import type { GenerationQueue } from "./queue.ts";
+import type { SessionService } from "./session.ts";
 
 export const checkTextPath = path.join(repoRoot, "assets", "check-text.txt");
 
@@ -82,19 +89,18 @@ export async function checkModel(model: RemoteModel, plan: CheckPlan, onProgress
                 mode: row.mode, kld: row.kld, deltaPplPct: row.deltaPplPct, sameTopToken: row.sameTopToken, bytesPerToken,
                 prefillTokensPerSecond: Object.fromEntries(speed.map((step) => [step.depth, step.prefillTokensPerSecond])),
                 decodeTokensPerSecond: Object.fromEntries(speed.map((step) => [step.depth, step.decodeTokensPerSecond])),
-                computeBytes, factorBytes,
-                maxContextInBudget: maxContextInBudget(plan.budgetBytes, plan.metadata.sizeBytes + computeBytes + factorBytes, bytesPerToken, trainedContext),
+                computeBytes, factorBytes, maxContextInBudget: 0,
             });
         } finally {
             await context.dispose();
         }
     }
     onProgress(1, "done");
-    return {
+    return withBudget({
         modelSha256: plan.modelSha256, engineBuild: engineBuild(plan.engine), backend: plan.engine.backend, threads: plan.engine.threads,
         measuredAt: Date.now(), seconds: (performance.now() - started) / 1000, text: path.basename(checkTextPath), contextSize: plan.contextSize,
         chunks: plan.chunks, weightsBytes: plan.metadata.sizeBytes, trainedContext, budgetBytes: plan.budgetBytes, modes: measured,
-    };
+    }, plan.budgetBytes);
 }
 
 // The saved checks in <appDir>/checks, one file per model sha256, engine build and backend.
@@ -117,5 +123,80 @@ export class ModelCheckStore {
     save(check: ModelCheck, engine: EngineInfo): ModelCheck {
         fs.mkdirSync(this.dir, { recursive: true });
         return writeJsonAtomic(this.file(check.modelSha256, engine), modelCheckSchema, check);
+    }
+}
+
+interface CheckServiceParts {
+    store: ModelCheckStore;
+    library: ModelLibrary;
+    session: SessionService;
+    engine: () => Promise<RemoteEngine>;
+    queue: GenerationQueue;
+    events: EventBus;
+    // the memory a model and its context may take, as the settings say now
+    budgetBytes: () => Promise<number>;
+}
+
+// The app's checks: one per model at a time, each waiting its turn in the generation queue (so it
+// never runs beside a reply), announced as "check" events, and stoppable while it waits or runs.
+export class CheckService {
+    private readonly running = new Map<string, { status: CheckStatus; abort: AbortController }>();
+
+    constructor(private readonly parts: CheckServiceParts) {}
+
+    list(): CheckStatus[] {
+        return [...this.running.values()].map((run) => run.status);
+    }
+
+    // Admitted by the queue (refused as busy when it is full), then run in turn.
+    async start(modelId: string): Promise<CheckStatus> {
+        const entry = await this.parts.library.get(modelId);
+        const abort = new AbortController();
+        const run = { status: { modelId, state: "waiting", progress: 0, step: "waiting for the generation queue", error: null } as CheckStatus, abort };
+        const update = (change: Partial<CheckStatus>) => {
+            run.status = { ...run.status, ...change };
+            this.parts.events.emit({ type: "check", check: run.status });
+        };
+        // a late progress report never follows the end
+        const progress = throttle<[number, string]>(250, ([fraction, step]) => {
+            if (run.status.state === "running") update({ progress: fraction, step });
+        });
+        return this.parts.queue.start(() => {
+            if (this.running.has(modelId)) throw new RequestError("busy", "This model's check is already waiting or running.");
+            this.running.set(modelId, run);
+            update({});
+            return run.status;
+        }, async (_status, leave) => {
+            try {
+                abort.signal.throwIfAborted();
+                update({ state: "running", step: "loading the model" });
+                const engine = await this.parts.engine();
+                const model = await this.parts.session.model(modelId);
+                const modelSha256 = entry.sha256 ?? await sha256File(entry.path);
+                const check = await checkModel(model, {
+                    ...defaultCheckPlan, modelPath: entry.path, modelSha256, metadata: entry.metadata, engine: engine.info, budgetBytes: await this.parts.budgetBytes(),
+                }, (fraction, step) => progress([fraction, step]), abort.signal);
+                this.parts.store.save(check, engine.info);
+                this.running.delete(modelId);
+                leave();
+                update({ state: "done", progress: 1, step: `${check.modes.length} modes measured in ${Math.round(check.seconds)} s` });
+                this.parts.events.emit({ type: "models", models: await this.parts.library.list() });
+            } catch (error) {
+                this.running.delete(modelId);
+                leave();
+                if (abort.signal.aborted) update({ state: "stopped", step: "stopped; nothing was saved" });
+                else update({ state: "failed", error: toRequestError(error).error.message });
+            }
+        }, abort.signal);
+    }
+
+    stop(modelId: string): void {
+        const run = this.running.get(modelId);
+        if (run === undefined) throw new RequestError("not-found", `No check of ${modelId} is waiting or running; it may have ended.`);
+        run.abort.abort();
+    }
+
+    stopAll(): void {
+        for (const run of this.running.values()) run.abort.abort();
     }
 }

@@ -7,6 +7,7 @@ import { estimateCacheBytes, fitsInMemory, type CacheMode } from "../api/cache-m
 import { chatSummary } from "../api/chat-summary.ts";
 import type { ApiMethod, ApiRequest, ApiResponse, ApiResult, Chat, ModeAdvice, ModeEstimate, ModelMetadata, StartedReply } from "../api/contract.ts";
 import { apiMethodTable, completionRequestSchema, isApiMethod, samplingSettingsSchema } from "../api/contract.ts";
+import { withBudget } from "../api/mode-advice.ts";
 import { resolveRunSettings } from "../api/run-settings.ts";
 import type { ReplyResult } from "../engine/chat.ts";
 import { defaultThreads, recommendedModes } from "../engine/engine.ts";
@@ -16,7 +17,7 @@ import { EngineError } from "../engine/errors.ts";
 import { catalog } from "./catalog.ts";
 import { ChatStore, newId } from "./chats.ts";
 import { CompareService } from "./compare.ts";
-import { ModelCheckStore } from "./model-check.ts";
+import { CheckService, ModelCheckStore } from "./model-check.ts";
 import { RequestError, toRequestError } from "./errors.ts";
 import { EventBus, type EventListener } from "./events.ts";
 import { ModelLibrary } from "./library.ts";
@@ -54,6 +55,7 @@ export class Services {
     readonly session: SessionService;
     readonly compare: CompareService;
     readonly checks: ModelCheckStore;
+    readonly check: CheckService;
     private enginePromise: Promise<RemoteEngine> | null = null;
     private readonly spawnEngine: SpawnEngine | undefined;
     private readonly engineTimeouts: Partial<EngineTimeouts> | undefined;
@@ -76,6 +78,7 @@ export class Services {
         const queue = new GenerationQueue(options.generationQueueCapacity ?? 4);
         this.session = new SessionService(engine, this.chats, this.library, this.settings, this.events, queue, options.maxLoadedModels ?? 1);
         this.compare = new CompareService(appDir, this.session, this.events, queue);
+        this.check = new CheckService({ store: this.checks, library: this.library, session: this.session, engine, queue, events: this.events, budgetBytes: () => this.memoryBudgetBytes() });
     }
 
     // Starts the engine process once; a failed start is retried on the next request.
@@ -171,6 +174,13 @@ export class Services {
             return {};
         },
         listCompareRuns: async () => this.compare.list(),
+
+        startCheck: ({ modelId }) => this.check.start(modelId),
+        stopCheck: async ({ modelId }) => {
+            this.check.stop(modelId);
+            return {};
+        },
+        listChecks: async () => this.check.list(),
     };
 
     private createChat(modelId: string | undefined): Chat {
@@ -204,9 +214,17 @@ export class Services {
     // (the fastest mode within the quality budget that fits is recommended), else shape facts
     // and "not measured". By default at the model's run context, fitting as the check measured.
     private async modeAdvice(modelId: string, metadata: ModelMetadata, sha256: string | null, contextSize?: number, fits?: (mode: CacheMode) => boolean): Promise<ModeAdvice[]> {
-        const check = sha256 === null ? null : this.checks.get(sha256, (await this.engine()).info);
+        const saved = sha256 === null ? null : this.checks.get(sha256, (await this.engine()).info);
+        const check = saved === null ? null : withBudget(saved, await this.memoryBudgetBytes());
         const run = resolveRunSettings(this.settings.get(), modelId, null, metadata.contextLength);
         return recommendedModes(metadata, check, contextSize ?? run.contextSize, fits);
+    }
+
+    // The settings' share of the free memory a model's layers live in: VRAM where they are offloaded, else RAM.
+    private async memoryBudgetBytes(): Promise<number> {
+        const { gpuLayers, memoryBudgetPercent } = this.settings.get();
+        const vram = gpuLayers !== 0 ? await (await this.engine()).vram() : null;
+        return (memoryBudgetPercent / 100) * (vram?.freeBytes ?? os.freemem());
     }
 
     // Weights + the mode's exact cache + its compute buffers as the engine measured them
@@ -280,6 +298,7 @@ export class Services {
     // Stops every compare run and reply, and saves what the replies had generated, before the engine goes.
     async dispose(): Promise<void> {
         this.compare.dispose();
+        this.check.stopAll();
         await this.session.dispose();
         const engine = await this.enginePromise?.catch(() => null);
         await engine?.dispose();
