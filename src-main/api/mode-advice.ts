@@ -179,3 +179,10 @@ export function adviseModes(shape: ModelShape, supportedArchitectures: readonly 
         return { ...advice, available: true, recommended, measured, withinQualityBudget: within, reason: `${storage}; ${describeMeasured(check, measured, contextSize, within)}${why}` };
     });
 }
+
+// The modes a check measures: those the model can run whose cache is smaller than kv-f16's (one
+// that stores more than kv-f16 is never worth its rebuild), kv-f16 first as the reference.
+export function modesToCheck(advice: readonly ModeAdvice[]): CacheMode[] {
+    const f16Bytes = advice.find((entry) => entry.mode === "kv-f16")!.bytesPerToken;
+    return advice.filter((entry) => entry.available && (entry.mode === "kv-f16" || entry.bytesPerToken < f16Bytes)).map((entry) => entry.mode);
+}

@@ -7,14 +7,15 @@ import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { repoRoot } from "../../native/paths.ts";
-import { cacheBytesPerCell, type CacheMode } from "../api/cache-modes.ts";
+import type { CacheMode } from "../api/cache-modes.ts";
 import type { CheckStatus, EngineInfo, ModelMetadata } from "../api/contract.ts";
-import { modelCheckSchema, withBudget, type ModeCheck, type ModelCheck } from "../api/mode-advice.ts";
+import { modelCheckSchema, modesToCheck, withBudget, type ModeCheck, type ModelCheck } from "../api/mode-advice.ts";
 import { throttle } from "../api/throttle.ts";
 import { recommendedModes } from "../engine/engine.ts";
 import { sha256File } from "../engine/models.ts";
 import { evaluateModes } from "../engine/quality.ts";
 import type { RemoteEngine, RemoteModel } from "../engine/remote.ts";
+import { chatContextOptions } from "./context-memory.ts";
 import { RequestError, toRequestError } from "./errors.ts";
 import type { EventBus } from "./events.ts";
 import { readJson, writeJsonAtomic } from "./json-file.ts";
@@ -39,6 +40,8 @@ export interface CheckPlan {
     // model's trained context are left out
     depths: number[];
     decodeTokens: number;
+    // default: every mode worth checking (modesToCheck); kv-f16, the reference, is always measured first
+    modes?: CacheMode[];
 }
 
 // What a check measures unless told otherwise: about 4 minutes for SmolLM2-135M on 2 cores.
@@ -52,35 +55,29 @@ export function engineBuild(info: EngineInfo): string {
     return crypto.createHash("sha256").update(info.systemInfo).digest("hex").slice(0, 16);
 }
 
-// The modes a check measures: those the model can run whose cache is smaller than kv-f16's (one
-// that stores more than kv-f16 is never worth its rebuild), kv-f16 first as the reference.
-export function checkedModes(metadata: ModelMetadata): CacheMode[] {
-    const f16Bytes = cacheBytesPerCell(metadata, "kv-f16");
-    return recommendedModes(metadata)
-        .filter((advice) => advice.available && (advice.mode === "kv-f16" || advice.bytesPerToken < f16Bytes))
-        .map((advice) => advice.mode);
-}
-
 // Runs a check: quality first (xquant-eval loads the model in a process of its own), then speed
 // and memory in the engine process on `model`. An abort ends the quality pass at once and the
 // speed pass after the mode being timed; the check then fails with the abort's reason.
 export async function checkModel(model: RemoteModel, plan: CheckPlan, onProgress: CheckProgress = () => {}, signal?: AbortSignal): Promise<ModelCheck> {
     const started = performance.now();
-    const modes = checkedModes(plan.metadata);
+    const modes = [...new Set<CacheMode>(["kv-f16", ...plan.modes ?? modesToCheck(recommendedModes(plan.metadata))])];
     const qualitySteps = plan.chunks * modes.length;
     let qualityDone = 0;
     const rows = await evaluateModes({
         model: plan.modelPath, text: checkTextPath, modes, contextSize: plan.contextSize, chunks: plan.chunks, baseLayers: -1, threads: plan.engine.threads, signal,
     }, (line) => onProgress(0.5 * (qualityDone++ / qualitySteps), `quality: ${line.replace("[eval] ", "")}`));
     const trainedContext = plan.metadata.contextLength;
-    const depths = plan.depths.filter((depth) => trainedContext <= 0 || depth + plan.decodeTokens <= trainedContext);
+    const fitting = plan.depths.filter((depth) => trainedContext <= 0 || depth + plan.decodeTokens <= trainedContext);
+    // a model trained on a context shorter than every depth is timed at half of it
+    const depths = fitting.length > 0 ? fitting : [Math.max(2, Math.floor(trainedContext / 2))];
     const text = await model.tokenize(fs.readFileSync(checkTextPath, "utf8"));
+    const contextSize = Math.max(...depths) + plan.decodeTokens;
     const measured: ModeCheck[] = [];
     for (const [index, row] of rows.entries()) {
         signal?.throwIfAborted();
         onProgress(0.5 + 0.5 * (index / rows.length), `speed: ${row.mode}`);
-        const contextSize = Math.max(...depths) + plan.decodeTokens;
-        const context = await model.createContext({ cacheMode: row.mode, contextSize });
+        // the context a chat gets, on the engine's threads
+        const context = await model.createContext(chatContextOptions({ cacheMode: row.mode, contextSize, baseLayers: -1 }, 0));
         try {
             const speed = await context.measureSpeed(text, depths, plan.decodeTokens);
             const { computeBytes, factorBytes } = await context.cacheStats();
