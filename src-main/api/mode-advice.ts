@@ -53,8 +53,8 @@ export const modelCheckSchema = z.object({
 });
 export type ModelCheck = z.infer<typeof modelCheckSchema>;
 
-// The quality budget: a mode may be recommended only if, on the check's text, its KLD is at
-// most this many times kv-f16 → kv-q8_0's (llama.cpp's own 8-bit cache), and its perplexity
+// The quality budget: a mode may be recommended only if, on the check's text, its KLD against
+// kv-f16 is at most this many times kv-q8_0's (llama.cpp's own 8-bit cache), and its perplexity
 // rises by at most this many percent.
 export const qualityBudget = { kldTimesKvQ8: 10, deltaPplPct: 1 } as const;
 export const qualityBudgetText = `KLD ≤ ${qualityBudget.kldTimesKvQ8} × kv-q8_0's and ΔPPL ≤ ${qualityBudget.deltaPplPct}%`;
