@@ -53,7 +53,7 @@ export const MemoryChart = memo(function MemoryChart({ chatId }: { chatId: strin
                         <CartesianGrid strokeDasharray="3 3" />
                         <XAxis dataKey="tokens" type="number" domain={[0, "dataMax"]} label={{ value: "context tokens", position: "insideBottom", offset: -8 }} />
                         <YAxis yAxisId="cache" label={{ value: "memory MiB", angle: -90, position: "insideLeft" }} />
-                        <YAxis yAxisId="process" orientation="right" label={{ value: "process MiB", angle: 90, position: "insideRight" }} />
+                        <YAxis yAxisId="process" orientation="right" label={{ value: "engine process MiB", angle: 90, position: "insideRight" }} />
                         <Tooltip formatter={(value) => (typeof value === "number" ? `${value.toFixed(2)} MiB` : value)} />
                         {lines.map((line) => (
                             <Line key={line.key} yAxisId="cache" dataKey={line.key} name={line.label} stroke={line.color} strokeWidth={line.width} strokeDasharray={line.dash}

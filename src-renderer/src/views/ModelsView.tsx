@@ -43,7 +43,7 @@ function CheckPanel({ modelId }: { modelId: string }) {
                 ? <button type="button" data-testid="stop-check" onClick={() => void stopCheck(modelId)}>Stop the check</button>
                 : <button type="button" data-testid="start-check" onClick={() => void startCheck(modelId)}>Check this model</button>}
             <span className="muted small"> Measures each cache mode's quality against kv-f16, its speed at a few context depths and its memory, on this machine (a few minutes for a small model; replies wait meanwhile).</span>
-            {active && <progress data-testid="check-progress" max={1} value={check.progress} aria-label="Check progress" />}
+            {active && <progress data-testid="check-progress" max={1} value={check?.progress} aria-label="Check progress" />}
             {check && <p className="small" data-testid="check-step">{check.state}: {check.error ?? check.step}</p>}
         </div>
     );
