@@ -44,8 +44,10 @@ export interface CheckPlan {
     modes?: CacheMode[];
 }
 
-// What a check measures unless told otherwise: about 4 minutes for SmolLM2-135M on 2 cores.
-export const defaultCheckPlan = { contextSize: 512, chunks: 4, depths: [256, 1024, 2048], decodeTokens: 8 };
+// How much a check measures: the quality text's chunks, the depths and decoded tokens timed.
+export type CheckSize = Pick<CheckPlan, "contextSize" | "chunks" | "depths" | "decodeTokens">;
+
+export const defaultCheckPlan: CheckSize = { contextSize: 512, chunks: 4, depths: [256, 1024, 2048], decodeTokens: 8 };
 
 export type CheckProgress = (fraction: number, step: string) => void;
 
@@ -132,6 +134,7 @@ interface CheckServiceParts {
     events: EventBus;
     // the memory a model and its context may take, as the settings say now
     budgetBytes: () => Promise<number>;
+    plan: CheckSize;
 }
 
 // The app's checks: one per model at a time, each waiting its turn in the generation queue (so it
@@ -171,7 +174,7 @@ export class CheckService {
                 const model = await this.parts.session.model(modelId);
                 const modelSha256 = entry.sha256 ?? await sha256File(entry.path);
                 const check = await checkModel(model, {
-                    ...defaultCheckPlan, modelPath: entry.path, modelSha256, metadata: entry.metadata, engine: engine.info, budgetBytes: await this.parts.budgetBytes(),
+                    ...this.parts.plan, modelPath: entry.path, modelSha256, metadata: entry.metadata, engine: engine.info, budgetBytes: await this.parts.budgetBytes(),
                 }, (fraction, step) => progress([fraction, step]), abort.signal);
                 this.parts.store.save(check, engine.info);
                 this.running.delete(modelId);

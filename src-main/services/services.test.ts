@@ -17,7 +17,9 @@ const done = (chatId: string) => (event: ApiEvent): event is Extract<ApiEvent, {
 const ready = (event: ApiEvent): event is { type: "session"; session: SessionInfo } => event.type === "session" && (event.session?.state === "ready" || event.session?.state === "failed");
 
 describe("services", () => {
-    const services = new Services({ appDir, maxThreads: 2 });
+    // a smaller check than the app's: one chunk of the check text, two depths
+    const checkPlan = { chunks: 1, depths: [128, 256], decodeTokens: 4 };
+    const services = new Services({ appDir, maxThreads: 2, checkPlan });
     let modelId = "";
     afterAll(() => services.dispose());
 
@@ -222,7 +224,7 @@ describe("services", () => {
         // 10,240 cells of this model's f16 K and V: llama.cpp clears the cache when it allocates it, so every page is resident
         const large = await rssAt(10_240);
         const allocated = large.cacheBytesAllocated - small.cacheBytesAllocated;
-        expect(allocated).toBeGreaterThan(95 * 2 ** 20);
+        expect(allocated).toBeGreaterThanOrEqual(95 * 2 ** 20);
         const moved = large.rssBytes - small.rssBytes;
         // compute buffers are reserved, and only partly touched by evaluating the empty chat
         expect(moved).toBeGreaterThan(0.8 * allocated);
@@ -247,7 +249,7 @@ describe("services", () => {
         expect(fs.readdirSync(path.join(appDir, "checks"))).toEqual([`${model!.sha256}-${engineBuild(info)}-${info.backend}.json`]);
         expect(model!.modes.filter((mode) => mode.measured !== null).map((mode) => mode.mode)).toEqual(modesToCheck(model!.modes));
         for (const mode of model!.modes.filter((entry) => entry.measured !== null)) {
-            expect(mode.measured).toMatchObject({ kld: expect.any(Number), deltaPplPct: expect.any(Number), decodeTokensPerSecond: { 256: expect.any(Number) } });
+            expect(mode.measured).toMatchObject({ kld: expect.any(Number), deltaPplPct: expect.any(Number), decodeTokensPerSecond: { 128: expect.any(Number), 256: expect.any(Number) } });
             expect(mode.measured!.maxContextInBudget).toBeGreaterThan(0);
         }
         // exactly one mode is recommended: within the quality budget, and no other such mode is faster
@@ -257,10 +259,10 @@ describe("services", () => {
         const speed = (mode: ModeAdvice) => mode.measured!.decodeTokensPerSecond[256]!;
         for (const mode of model!.modes.filter((entry) => entry.withinQualityBudget)) expect(speed(mode)).toBeLessThanOrEqual(speed(recommended!));
         // the check's KLD is npm run eval's on the same text
-        const rows = await evaluateModes({ model: fixturePath("mha-trained"), text: checkTextPath, modes: ["kv-f16", "xq-3"], contextSize: 512, chunks: 4, baseLayers: -1, threads: 2 });
+        const rows = await evaluateModes({ model: fixturePath("mha-trained"), text: checkTextPath, modes: ["kv-f16", "xq-3"], contextSize: 512, chunks: checkPlan.chunks, baseLayers: -1, threads: 2 });
         const checked = model!.modes.find((mode) => mode.mode === "xq-3")!.measured!.kld;
         expect(Math.abs(checked / rows[1]!.kld - 1)).toBeLessThan(0.2);
-    });
+    }, 600_000);
 
     it("stops a check on request: it ends as stopped and nothing new is saved", async () => {
         const saved = fs.readdirSync(path.join(appDir, "checks")).map((file) => fs.statSync(path.join(appDir, "checks", file)).mtimeMs);

@@ -17,7 +17,7 @@ import { EngineError } from "../engine/errors.ts";
 import { catalog } from "./catalog.ts";
 import { ChatStore, newId } from "./chats.ts";
 import { CompareService } from "./compare.ts";
-import { CheckService, ModelCheckStore } from "./model-check.ts";
+import { CheckService, defaultCheckPlan, ModelCheckStore, type CheckSize } from "./model-check.ts";
 import { RequestError, toRequestError } from "./errors.ts";
 import { EventBus, type EventListener } from "./events.ts";
 import { ModelLibrary } from "./library.ts";
@@ -40,6 +40,8 @@ export interface ServicesOptions {
     spawnEngine?: SpawnEngine;
     // the watchdog's limits on engine calls (defaultEngineTimeouts unless given)
     engineTimeouts?: Partial<EngineTimeouts>;
+    // how much a model check measures (defaultCheckPlan unless given)
+    checkPlan?: Partial<CheckSize>;
 }
 
 // Where the app keeps its data outside Electron (Electron passes its userData folder).
@@ -78,7 +80,8 @@ export class Services {
         const queue = new GenerationQueue(options.generationQueueCapacity ?? 4);
         this.session = new SessionService(engine, this.chats, this.library, this.settings, this.events, queue, options.maxLoadedModels ?? 1);
         this.compare = new CompareService(appDir, this.session, this.events, queue);
-        this.check = new CheckService({ store: this.checks, library: this.library, session: this.session, engine, queue, events: this.events, budgetBytes: () => this.memoryBudgetBytes() });
+        this.check = new CheckService({ store: this.checks, library: this.library, session: this.session, engine, queue, events: this.events,
+            budgetBytes: () => this.memoryBudgetBytes(), plan: { ...defaultCheckPlan, ...options.checkPlan } });
     }
 
     // Starts the engine process once; a failed start is retried on the next request.
