@@ -1,7 +1,7 @@
 // The end-to-end flows through the server front door in Chromium, on a real
 // model (SmolLM2-135M-Instruct, through its own chat template): download with a cut
-// connection, chat in English, switching the cache mode against the estimate, every
-// recommended mode, a restart, a truncated import, and the server's refusals.
+// connection, chat in English, switching the cache mode against the estimate, kv-f16 and
+// every latent mode, a restart, a truncated import, and the server's refusals.
 import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
@@ -183,10 +183,10 @@ describe("XQuant Desktop end to end", () => {
         }
     });
 
-    it("answers a plain question in English in every cache mode the app recommends for the model", async () => {
+    it("answers a plain question in English in kv-f16, which the app recommends before a check, and in every latent mode", async () => {
         const [model] = await listModels(app.services);
-        const recommended = model!.modes.filter((advice) => advice.recommended).map((advice) => advice.mode);
-        expect(recommended.length).toBeGreaterThan(1);
+        expect(model!.modes.filter((advice) => advice.recommended).map((advice) => advice.mode)).toEqual(["kv-f16"]);
+        const recommended = model!.modes.filter((advice) => advice.recommended || (advice.available && advice.mode.startsWith("xql"))).map((advice) => advice.mode);
         await page.getByTestId("new-chat").click();
         await page.getByTestId("chat-model-select").selectOption(model!.id);
         for (const mode of recommended) {

@@ -150,50 +150,7 @@ export function cachedElementsPerCell(shape: ModelShape, mode: CacheMode): numbe
     return spec.kind === "xq" ? shape.nLayer * xqRowWidth(shape, spec) : shape.nLayer * shape.nHeadKv * (shape.headDimK + shape.headDimV);
 }
 
-export interface ModeAdvice {
-    mode: CacheMode;
-    available: boolean;
-    recommended: boolean;
-    // one line for the settings screen
-    reason: string;
-    bytesPerToken: number;
-    savingVsF16: number;
-}
-
-// Which cache modes make sense for a model, and why. XQuant caches X (n_embd
-// wide) where a KV cache holds K and V (2·d_kv): a clear win on MHA models, a
-// loss on GQA models, where the latent modes (2·d_kv wide) are the ones to use.
 // XQuant-CL chains each layer's cells to the previous layer's, which sliding-window layers break
 export function crossLayerOnSlidingWindow(shape: ModelShape, spec: CacheModeSpec): boolean {
     return (shape.slidingWindow ?? 0) > 0 && isCrossLayer(spec);
-}
-
-export function adviseModes(shape: ModelShape, supportedArchitectures: readonly string[]): ModeAdvice[] {
-    const f16Bytes = cacheBytesPerCell(shape, "kv-f16");
-    const gqa = 2 * shape.nHeadKv * shape.headDimK < shape.nEmbd;
-    return cacheModes.map((mode) => {
-        const spec = cacheModeSpecs[mode];
-        const bytesPerToken = cacheBytesPerCell(shape, mode);
-        const advice = { mode, bytesPerToken, savingVsF16: f16Bytes / bytesPerToken };
-        if (spec.kind === "kv") {
-            return { ...advice, available: true, recommended: mode === "kv-f16", reason: `llama.cpp's own KV cache (${spec.type})` };
-        }
-        if (!supportedArchitectures.includes(shape.architecture)) {
-            return { ...advice, available: false, recommended: false, reason: `XQuant does not support the ${shape.architecture} architecture` };
-        }
-        if (crossLayerOnSlidingWindow(shape, spec)) {
-            return { ...advice, available: false, recommended: false, reason: "cross-layer modes need every layer to keep the same cells; this model's sliding-window layers keep only their window" };
-        }
-        if (isLatent(spec) && !gqa) {
-            return { ...advice, available: false, recommended: false, reason: "latent modes are for GQA models; here X is already no wider than K+V" };
-        }
-        if (bytesPerToken >= f16Bytes) {
-            return { ...advice, available: true, recommended: false, reason: `caches X (${shape.nEmbd} wide), more than f16 K+V (${2 * shape.nHeadKv * shape.headDimK}); use the latent modes` };
-        }
-        const crossLayer = isCrossLayer(spec);
-        const recommended = gqa ? isLatent(spec) : spec.variant === "cl" || spec.bits >= 4;
-        const what = isLatent(spec) ? "X in Wk/Wv's row spaces" : spec.variant === "cl" ? "cross-layer deltas" : "X";
-        const quality = crossLayer ? "near-lossless down to 2-3 bits" : spec.bits >= 4 ? "near-lossless" : "quality drops at this width; prefer the cross-layer mode";
-        return { ...advice, available: true, recommended, reason: `${(f16Bytes / bytesPerToken).toFixed(1)}x less than f16 KV; caches ${what}, ${quality}` };
-    });
 }

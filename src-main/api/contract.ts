@@ -4,12 +4,13 @@
 // method table that pairs each request schema with its response type. The api
 // layer imports nothing outside itself but zod.
 import { z } from "zod";
-import { cacheModes, type CacheMode, type ModeAdvice, type ModelShape } from "./cache-modes.ts";
+import { cacheModes, type CacheMode, type ModelShape } from "./cache-modes.ts";
+import type { ModeAdvice, ModeCheck, ModelCheck } from "./mode-advice.ts";
 import type { ApiMethod } from "./methods.ts";
 
 export { apiMethods, ipcChannel, ipcEventChannel, isApiMethod, type ApiMethod } from "./methods.ts";
 
-export type { CacheMode, ModeAdvice, ModelShape };
+export type { CacheMode, ModeAdvice, ModeCheck, ModelCheck, ModelShape };
 
 // ---- building blocks ----
 
@@ -34,6 +35,8 @@ export interface EngineInfo {
     patchSeriesVersion: string;
     systemInfo: string;
     threads: number;
+    // where the model's layers run: "cpu", or the GPU backend (cuda, metal, vulkan)
+    backend: string;
 }
 
 export interface SystemMemory {
@@ -77,8 +80,8 @@ export interface CatalogEntry {
     architecture: string;
     nLayer: number;
     attention: "MHA" | "GQA";
-    // the cache modes the engine recommends for this model's shape
-    recommendedModes: CacheMode[];
+    // the cache modes the engine can run on this model's shape (none is measured before a download)
+    availableModes: CacheMode[];
     description: string;
 }
 
@@ -130,6 +133,9 @@ export const settingsSchema = z.object({
     gpuLayers: integer(-1, 1024),
     dataDir: nonEmptyText(4096),
     defaultRun: runSettingsSchema,
+    // the share of free memory (VRAM where layers are offloaded, else RAM) a model and its
+    // context may take: what "fits" means in a check's advice
+    memoryBudgetPercent: integer(1, 100),
     modelDefaults: z.record(z.string(), runSettingsSchema),
     defaultSystemPrompt: text(),
     defaultSampling: samplingSettingsSchema,
@@ -155,6 +161,8 @@ export interface ModeEstimate {
     totalBytes: number;
     // false where computeBytes could not be measured
     fits: boolean;
+    // what the model's check measured for this mode; null before a check
+    measured: ModeCheck | null;
 }
 
 // ---- chats ----
@@ -239,6 +247,7 @@ export interface MetricsSample {
     cacheBytesAllocated: number;
     // measured: the context's compute buffers as reserved for its largest graph
     computeBytes: number;
+    // the engine process's resident memory (models, caches and compute buffers live there)
     rssBytes: number;
     vramUsedBytes: number | null;
 }
@@ -277,6 +286,18 @@ export const compareRunSchema = z.object({
     results: z.array(compareModeResultSchema),
 });
 export type CompareRun = z.infer<typeof compareRunSchema>;
+
+// ---- checks ----
+
+// A model's check as it waits, runs and ends ("stopped": by stopCheck; nothing is saved).
+export interface CheckStatus {
+    modelId: string;
+    state: "waiting" | "running" | "done" | "failed" | "stopped";
+    // 0..1, and what it is measuring now
+    progress: number;
+    step: string;
+    error: string | null;
+}
 
 // ---- one-off completions (the door of the OpenAI-compatible routes) ----
 
@@ -378,6 +399,14 @@ export const apiMethodTable = {
     // stops a compare run that waits or runs; it ends as "stopped"
     stopCompare: method<Empty>()(idOf("runId")),
     listCompareRuns: method<CompareRun[]>()(empty),
+
+    // measures every cache mode of the model (quality, speed, memory) in the generation
+    // queue, emitting "check" events; the models list then carries the advice made from it
+    startCheck: method<CheckStatus>()(idOf("modelId")),
+    // stops a check that waits or runs; it ends as "stopped"
+    stopCheck: method<Empty>()(idOf("modelId")),
+    // the checks waiting or running
+    listChecks: method<CheckStatus[]>()(empty),
 // exactly the methods of methods.ts: a missing or an extra one does not compile
 } satisfies Record<ApiMethod, { readonly request: z.ZodType }>;
 
@@ -409,6 +438,7 @@ export type ApiEvent =
     | { type: "models"; models: ModelEntry[] }
     | { type: "metrics"; sample: MetricsSample }
     | { type: "compare"; run: CompareRun }
+    | { type: "check"; check: CheckStatus }
     // from the Electron app menu
     | { type: "command"; command: AppCommand };
 

@@ -8,6 +8,7 @@ export const apiMethods = [
     "listChats", "getChat", "createChat", "deleteChat", "updateChat", "sendMessage", "regenerate", "editMessage", "stopGeneration",
     "openSession", "getSession", "closeSession", "getMetrics",
     "startCompare", "stopCompare", "listCompareRuns",
+    "startCheck", "stopCheck", "listChecks",
 ] as const;
 
 export type ApiMethod = (typeof apiMethods)[number];

@@ -27,6 +27,7 @@ import { benchChat } from "./bench-chat.ts";
 import { llamaCppDecode, llamaCppPrefill, type LlamaCppKvType } from "./bench-llama-cpp.ts";
 import { lineChartSvg, type ChartSeries } from "./line-chart.ts";
 import { runMemoryBench } from "./bench-memory.ts";
+import { markdownTable } from "./markdown-table.ts";
 import { svgToPng } from "./render-png.ts";
 
 // A mode as benchmarked: "+plain" rebuilds V instead of absorbing it; "+gemm" runs attention
@@ -135,28 +136,14 @@ async function runWorker(job: WorkerJob): Promise<WorkerResult> {
     const context = await model.createContext({ cacheMode: job.variant.mode, contextSize: job.depth, absorbV: job.variant.absorbV, fusedAttention: job.variant.fusedAttention });
     // held-out text, repeated as needed (speed does not depend on the text)
     const text = model.tokenize(fs.readFileSync(heldOutTextPath, "utf8"));
-    const prompt = Array.from({ length: job.depth - job.decodeTokens }, (_, i) => text[i % text.length]!);
-    // a warm-up, as llama-bench's: the weights paged in and the graphs allocated before the clock starts
-    await context.prefill(prompt.slice(0, 32));
-    await context.clear();
-    let started = performance.now();
-    await context.prefill(prompt.slice(0, -1));
-    const prefillSeconds = (performance.now() - started) / 1000;
-    // each step of the generator decodes one token; the clock starts after the first,
-    // which also builds and allocates the one-token graph
-    let decoded = 0;
-    for await (const _ of context.decodeGreedy(prompt.slice(-1))) {
-        if (decoded === 0) started = performance.now();
-        if (++decoded === job.decodeTokens) break;
-    }
-    const decodeSeconds = (performance.now() - started) / 1000;
+    const [speed] = await context.measureSpeed(text, [job.depth - job.decodeTokens], job.decodeTokens);
     const stats = context.cacheStats();
     await context.dispose();
     await model.dispose();
     await engine.dispose();
     return {
-        prefillTokensPerSecond: (prompt.length - 1) / prefillSeconds,
-        decodeTokensPerSecond: (decoded - 1) / decodeSeconds,
+        prefillTokensPerSecond: speed!.prefillTokensPerSecond,
+        decodeTokensPerSecond: speed!.decodeTokensPerSecond,
         peakRssBytes: process.resourceUsage().maxRSS * 1024,
         cacheBytes: stats.bytes,
         computeBytes: stats.computeBytes,
@@ -224,12 +211,6 @@ function summarise(depth: number, model: string, variant: Variant, label: string
         cacheBytes: mid((run) => run.cacheBytes),
         computeBytes: mid((run) => run.computeBytes),
     };
-}
-
-function markdownTable(header: string[], lines: string[][]): string {
-    const widths = header.map((title, i) => Math.max(title.length, ...lines.map((line) => line[i]!.length)));
-    const format = (cells: string[]) => `| ${cells.map((cell, i) => cell.padEnd(widths[i]!)).join(" | ")} |`;
-    return [format(header), `|${widths.map((width) => "-".repeat(width + 2)).join("|")}|`, ...lines.map(format)].join("\n");
 }
 
 const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(1);

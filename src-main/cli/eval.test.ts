@@ -2,7 +2,7 @@ import { spawnSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
 import { fixturePath, heldOutTextPath } from "../../fixtures/fixtures.ts";
 import { repoRoot } from "../../native/paths.ts";
-import { evaluateModes } from "./eval.ts";
+import { evaluateModes } from "../engine/quality.ts";
 
 describe("npm run eval", () => {
     it("measures PPL, KLD and bytes per mode on the trained MHA fixture", async () => {

@@ -1,56 +1,33 @@
 // npm run eval -- --model M --text T --modes kv-f16,kv-q8_0,xq-4 --ctx 512 [--chunks K] [--base-layers N] [--json out.json] [--plot out.png]
 //                 [--ubatch U] [--exact-ubatch]
+// npm run eval -- --check M [--budget-mib N] [--fresh] [--threads N] [--json out.json]
 //
 // For each cache mode: perplexity on T, mean KLD against kv-f16, measured cache
 // bytes per token, saving against kv-f16 and bits per element. The numbers come
 // from native/tools/xquant-eval.cpp running our patched llama.cpp.
-import { spawn } from "node:child_process";
+// --check runs the app's "Check this model" (services/model-check.ts) on M: every mode the model
+// can run, its quality on the app's check text, its speed at a few depths in the engine process
+// and the largest context that fits the memory budget (default: the settings' share of free RAM).
+// The check is saved in the app's data folder, as the app saves it, and read back from there
+// unless --fresh.
 import fs from "node:fs";
 import { parseArgs } from "node:util";
 import path from "node:path";
-import { toolPath } from "../../native/paths.ts";
-import { defaultThreads } from "../engine/engine.ts";
+import os from "node:os";
+import { defaultThreads, recommendedModes } from "../engine/engine.ts";
+import { sha256File } from "../engine/models.ts";
+import { evaluateModes, type EvalOptions, type EvalRow } from "../engine/quality.ts";
+import { RemoteEngine } from "../engine/remote.ts";
 import { cacheModes, isCacheMode, type CacheMode } from "../api/cache-modes.ts";
+import { qualityBudgetText, type ModelCheck } from "../api/mode-advice.ts";
+import { checkModel, defaultCheckPlan, ModelCheckStore } from "../services/model-check.ts";
+import { defaultAppDir } from "../services/services.ts";
+import { defaultSettings } from "../services/settings.ts";
 import { paretoSvg } from "./pareto.ts";
+import { markdownTable } from "./markdown-table.ts";
 import { svgToPng } from "./render-png.ts";
 
-export interface EvalRow {
-    mode: CacheMode;
-    ppl: number;
-    deltaPplPct: number;
-    kld: number;
-    sameTopToken: number;
-    bytesPerToken: number;
-    savingVsF16: number;
-    bitsPerElement: number;
-}
-
-interface NativeRow {
-    mode: CacheMode;
-    ppl: number;
-    kld: number;
-    sameTopToken: number;
-    bytes: number;
-    cells: number;
-    bitsPerElement: number;
-}
-
 class UsageError extends Error {}
-
-export interface EvalOptions {
-    model: string;
-    text: string;
-    modes: CacheMode[];
-    contextSize: number;
-    chunks: number;
-    baseLayers: number;
-    threads: number;
-    // Chunks are decoded in ubatches of this many tokens (default: the whole chunk at once).
-    ubatch?: number;
-    // Each ubatch sees its own tokens unquantized, as the app does. Off by default: the
-    // paper's protocol reads every K/V from the cache, as decoding one token at a time does.
-    exactUbatch?: boolean;
-}
 
 function parseOptions(argv: string[]): EvalOptions & { json?: string; plot?: string } {
     const { values } = parseArgs({
@@ -83,50 +60,74 @@ function parseOptions(argv: string[]): EvalOptions & { json?: string; plot?: str
     };
 }
 
-export function evaluateModes(options: EvalOptions, onProgress: (line: string) => void = () => {}): Promise<EvalRow[]> {
-    const args = [options.model, options.text, String(options.contextSize), String(options.chunks), String(options.baseLayers), String(options.threads),
-        String(options.ubatch ?? options.contextSize), options.exactUbatch ? "1" : "0", ...options.modes];
-    return new Promise((resolve, reject) => {
-        const child = spawn(toolPath("xquant-eval"), args, { stdio: ["ignore", "pipe", "pipe"] });
-        let stdout = "";
-        let stderr = "";
-        child.stdout.on("data", (chunk: Buffer) => { stdout += chunk.toString(); });
-        child.stderr.on("data", (chunk: Buffer) => {
-            stderr += chunk.toString();
-            for (const line of chunk.toString().split("\n")) if (line.startsWith("[eval]")) onProgress(line);
-        });
-        child.on("error", reject);
-        child.on("close", (code) => {
-            if (code !== 0) return reject(new Error(`xquant-eval failed (${code}): ${stderr.split("\n").filter((line) => !line.startsWith("[eval]")).join("\n").trim()}`));
-            const rows = JSON.parse(stdout) as NativeRow[];
-            const reference = rows[0]!;
-            const referenceBytesPerToken = reference.bytes / reference.cells;
-            resolve(rows.map((row) => ({
-                mode: row.mode,
-                ppl: row.ppl,
-                deltaPplPct: ((row.ppl - reference.ppl) / reference.ppl) * 100,
-                kld: row.kld,
-                sameTopToken: row.sameTopToken,
-                bytesPerToken: row.bytes / row.cells,
-                savingVsF16: referenceBytesPerToken / (row.bytes / row.cells),
-                bitsPerElement: row.bitsPerElement,
-            })));
-        });
-    });
-}
-
 export function formatTable(rows: EvalRow[]): string {
-    const header = ["mode", "PPL", "ΔPPL %", "KLD", "same top", "bytes/token", "saving", "bits/elem"];
-    const lines = rows.map((row) => [
+    return markdownTable(["mode", "PPL", "ΔPPL %", "KLD", "same top", "bytes/token", "saving", "bits/elem"], rows.map((row) => [
         row.mode, row.ppl.toFixed(3), row.deltaPplPct.toFixed(3), row.kld.toExponential(2), `${(row.sameTopToken * 100).toFixed(2)}%`,
         row.bytesPerToken.toFixed(0), `${row.savingVsF16.toFixed(2)}x`, row.bitsPerElement.toFixed(3),
-    ]);
-    const widths = header.map((title, i) => Math.max(title.length, ...lines.map((line) => line[i]!.length)));
-    const format = (cells: string[]) => `| ${cells.map((cell, i) => cell.padEnd(widths[i]!)).join(" | ")} |`;
-    return [format(header), `|${widths.map((width) => "-".repeat(width + 2)).join("|")}|`, ...lines.map(format)].join("\n");
+    ]));
+}
+
+// A check's figures and the advice made from them, one row per mode.
+function formatCheck(check: ModelCheck, advice: ReturnType<typeof recommendedModes>): string {
+    const depths = Object.keys(check.modes[0]?.decodeTokensPerSecond ?? {});
+    return markdownTable(["mode", "KLD", "ΔPPL %", "bytes/token", ...depths.map((depth) => `decode tok/s @${depth}`), "max context in budget", "quality budget", "recommended"],
+        check.modes.map((mode) => {
+            const modeAdvice = advice.find((entry) => entry.mode === mode.mode)!;
+            return [
+                mode.mode, mode.kld.toExponential(2), mode.deltaPplPct.toFixed(2), mode.bytesPerToken.toFixed(0),
+                ...depths.map((depth) => mode.decodeTokensPerSecond[depth]?.toFixed(1) ?? "–"), String(mode.maxContextInBudget),
+                modeAdvice.withinQualityBudget ? "within" : "outside", modeAdvice.recommended ? "★" : "",
+            ];
+        }));
+}
+
+async function runCheck(argv: string[]): Promise<void> {
+    const { values } = parseArgs({
+        args: argv,
+        options: {
+            check: { type: "string" },
+            "budget-mib": { type: "string" },
+            fresh: { type: "boolean", default: false },
+            threads: { type: "string", default: String(defaultThreads()) },
+            json: { type: "string" },
+        },
+    });
+    const modelPath = values.check;
+    if (!modelPath || !fs.existsSync(modelPath)) throw new UsageError(`--check must name a GGUF file (got ${modelPath ?? "nothing"})`);
+    const budgetBytes = values["budget-mib"] === undefined
+        ? (defaultSettings(defaultAppDir(), 1).memoryBudgetPercent / 100) * os.freemem()
+        : Number(values["budget-mib"]) * 2 ** 20;
+    if (!(budgetBytes > 0)) throw new UsageError(`--budget-mib must be a positive number (got ${values["budget-mib"]})`);
+    const engine = await RemoteEngine.start({ maxThreads: Number(values.threads) });
+    try {
+        const metadata = await engine.readGgufMetadata(modelPath);
+        const modelSha256 = await sha256File(modelPath);
+        const store = new ModelCheckStore(defaultAppDir());
+        let check = values.fresh ? null : store.get(modelSha256, engine.info);
+        if (check === null) {
+            const model = await engine.loadModel(modelPath);
+            const measured = await checkModel(model, { ...defaultCheckPlan, modelPath, modelSha256, metadata, engine: engine.info, budgetBytes }, (fraction, step) => {
+                process.stderr.write(process.stderr.isTTY ? `\r${`${(fraction * 100).toFixed(0)}% ${step}`.padEnd(70)}` : `${(fraction * 100).toFixed(0)}% ${step}\n`);
+            });
+            if (process.stderr.isTTY) process.stderr.write("\n");
+            check = store.save(measured, engine.info);
+        } else {
+            console.log(`(the saved check of ${new Date(check.measuredAt).toISOString()}; --fresh measures again)`);
+        }
+        const advice = recommendedModes(metadata, check, metadata.contextLength > 0 ? Math.min(2048, metadata.contextLength) : 2048);
+        console.log(formatCheck(check, advice));
+        console.log(`${check.modes.length} modes in ${check.seconds.toFixed(0)} s; quality budget: ${qualityBudgetText}; memory budget ${(check.budgetBytes / 2 ** 20).toFixed(0)} MiB; recommended at 2048 tokens: ${advice.filter((entry) => entry.recommended).map((entry) => entry.mode).join(", ") || "none"}`);
+        if (values.json) {
+            fs.writeFileSync(values.json, JSON.stringify(check, null, 2) + "\n");
+            console.log(`wrote ${values.json}`);
+        }
+    } finally {
+        engine.kill();
+    }
 }
 
 async function main(): Promise<void> {
+    if (process.argv.slice(2).includes("--check")) return runCheck(process.argv.slice(2));
     const options = parseOptions(process.argv.slice(2));
     // one line per chunk: redrawn in place on a terminal, appended otherwise
     const lastMode = options.modes[options.modes.length - 1]!;

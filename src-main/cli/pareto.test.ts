@@ -3,7 +3,7 @@ import os from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { fixturePath, heldOutTextPath } from "../../fixtures/fixtures.ts";
-import { evaluateModes } from "./eval.ts";
+import { evaluateModes } from "../engine/quality.ts";
 import { isOnOrBelowLine, kvLine, paretoSvg } from "./pareto.ts";
 import { svgToPng } from "./render-png.ts";
 

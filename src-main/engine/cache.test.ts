@@ -6,6 +6,7 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { fixturePath, quantizedFixtures } from "../../fixtures/fixtures.ts";
 import { cacheModes, cachedElementsPerCell, estimateCacheBytes, type CacheMode } from "../api/cache-modes.ts";
+import { modesToCheck } from "../api/mode-advice.ts";
 import { Engine, recommendedModes, type EngineModel } from "./engine.ts";
 import { EngineError } from "./errors.ts";
 
@@ -118,10 +119,10 @@ describe("cache modes on the MHA fixture", () => {
     });
 });
 
-// Real GGUFs are quantized, and the app recommends these modes for them: on the llama-quantize
+// Real GGUFs are quantized, and a check measures these modes on them: on the llama-quantize
 // copies of the trained fixtures, whose wk/wv an AVX2 CPU (repack) or an AMX one would otherwise
 // rearrange. npm test runs this on the best CPU variant and again on the baseline x64 one.
-describe.each(quantizedFixtures)("recommended modes on quantized weights: %s", (name) => {
+describe.each(quantizedFixtures)("the modes a check measures, on quantized weights: %s", (name) => {
     let engine: Engine;
     let model: EngineModel;
 
@@ -135,8 +136,8 @@ describe.each(quantizedFixtures)("recommended modes on quantized weights: %s", (
         await engine.dispose();
     });
 
-    it("every recommended X mode reports its exact bytes and generates", async () => {
-        const modes = recommendedModes(model.shape).filter((advice) => advice.recommended && advice.mode !== "kv-f16").map((advice) => advice.mode);
+    it("every X mode a check measures reports its exact bytes and generates", async () => {
+        const modes = modesToCheck(recommendedModes(model.shape)).filter((mode) => mode.startsWith("xq"));
         expect(modes.length).toBeGreaterThan(0);
         for (const mode of modes) {
             const context = await model.createContext({ cacheMode: mode, contextSize: 256 });

@@ -21,6 +21,26 @@ describe("engine on our patched llama.cpp", () => {
         expect(engine.info.xquant).toBe(true);
         expect(engine.info.patchSeriesVersion).toMatch(/^\d+\.\d+\.\d+$/);
         expect(engine.info.threads).toBe(2);
+        expect(engine.info.backend).toBe("cpu");
+    });
+
+    it("times prefill and decode at each depth, filling the context to that depth first", async () => {
+        const model = await engine.loadModel(fixturePath("mha-trained"));
+        const context = await model.createContext({ cacheMode: "xq-4", contextSize: 512 });
+        try {
+            const text = model.tokenize("In the beginning God created the heaven and the earth.");
+            const speed = await context.measureSpeed(text, [64, 200], 4);
+            expect(speed.map((step) => step.depth)).toEqual([64, 200]);
+            for (const step of speed) {
+                expect(Number.isFinite(step.prefillTokensPerSecond) && step.prefillTokensPerSecond > 0).toBe(true);
+                expect(Number.isFinite(step.decodeTokensPerSecond) && step.decodeTokensPerSecond > 0).toBe(true);
+            }
+            // filled to 199 cells, then the depth's token and the 3 decoded after it (the 4th is sampled, not yet evaluated)
+            expect(context.contextTokens().length).toBe(200 + 3);
+        } finally {
+            await context.dispose();
+            await model.dispose();
+        }
     });
 
     it("refuses a context whose cache will not fit in free memory, naming the mode and the bytes", async () => {

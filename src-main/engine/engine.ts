@@ -7,7 +7,8 @@ import os from "node:os";
 import path from "node:path";
 import { getLlama, LlamaCompletion, LlamaLogLevel, type Llama, type LlamaContext, type LlamaContextSequence, type LlamaModel, type Token } from "node-llama-cpp";
 import { cacheDir, installedBinDir } from "../../native/paths.ts";
-import { adviseModes, cacheModeSpecs, crossLayerOnSlidingWindow, estimateCacheBytes, fitsInMemory, isLatent, xqBaseBits, xquantVariantIds, type CacheMode, type ModeAdvice, type ModelShape } from "../api/cache-modes.ts";
+import { cacheModeSpecs, crossLayerOnSlidingWindow, estimateCacheBytes, fitsInMemory, isLatent, xqBaseBits, xquantVariantIds, type CacheMode, type ModelShape } from "../api/cache-modes.ts";
+import { adviseModes, type ModeAdvice, type ModelCheck, type SpeedAtDepth } from "../api/mode-advice.ts";
 import type { EngineInfo } from "../api/contract.ts";
 import { EngineChat } from "./chat.ts";
 import { physicalCores } from "./cpu-cores.ts";
@@ -20,9 +21,10 @@ export const XQUANT_MARKER = "XQUANT = 1";
 // Architectures whose graphs the X-cache supports (see native/src/llama.cpp/src/xquant-cache.cpp).
 export const xquantArchitectures = ["llama", "qwen2", "qwen3", "gemma3"];
 
-// Which cache modes make sense for a model of this shape on this engine, and why (see adviseModes).
-export function recommendedModes(shape: ModelShape): ModeAdvice[] {
-    return adviseModes(shape, xquantArchitectures);
+// Every cache mode for a model of this shape on this engine: whether it runs, and, from the
+// model's check where one measured it, its quality, speed and the recommendation (see adviseModes).
+export function recommendedModes(shape: ModelShape, check: ModelCheck | null = null, contextSize = 0, fits?: (mode: CacheMode) => boolean): ModeAdvice[] {
+    return adviseModes(shape, xquantArchitectures, check, contextSize, fits);
 }
 
 export interface EngineOptions {
@@ -203,6 +205,32 @@ export class EngineContext {
     // Evaluates tokens, then yields greedily decoded tokens, one per step, until the caller stops.
     async *decodeGreedy(tokens: readonly number[]): AsyncGenerator<number> {
         yield* this.sequence().evaluate(tokens as Token[], { temperature: 0 });
+    }
+
+    // Speed at each depth (ascending): fills the context with `text` (repeated as needed) up to
+    // one cell short of the depth, timing the prefill, then decodes `decodeTokens` greedily from
+    // the depth's token. The decode clock starts after the first token, which also builds and
+    // allocates the one-token graph. A 32-token warm-up first pages in the weights, as llama-bench's does.
+    async measureSpeed(text: readonly number[], depths: readonly number[], decodeTokens: number): Promise<SpeedAtDepth[]> {
+        const token = (index: number) => text[index % text.length]!;
+        await this.prefill(text.slice(0, 32));
+        await this.clear();
+        const results: SpeedAtDepth[] = [];
+        for (const depth of depths) {
+            const held = this.contextTokens().length;
+            const fill = Array.from({ length: Math.max(0, depth - 1 - held) }, (_, i) => token(held + i));
+            let started = performance.now();
+            await this.prefill(fill);
+            const prefillSeconds = (performance.now() - started) / 1000;
+            let decoded = 0;
+            for await (const _ of this.decodeGreedy([token(depth - 1)])) {
+                if (decoded === 0) started = performance.now();
+                if (++decoded === decodeTokens) break;
+            }
+            const decodeSeconds = (performance.now() - started) / 1000;
+            results.push({ depth, prefillTokensPerSecond: fill.length / prefillSeconds, decodeTokensPerSecond: (decoded - 1) / decodeSeconds });
+        }
+        return results;
     }
 
     // Continues raw text (no chat template); greedy unless a temperature is given; onTokens hears
@@ -430,7 +458,7 @@ export class Engine {
         });
         try {
             const patchSeriesVersion = verifyXQuantBinary(llama.systemInfo);
-            const info: EngineInfo = { xquant: hasXQuantMarker(llama.systemInfo), systemInfo: llama.systemInfo, patchSeriesVersion, threads };
+            const info: EngineInfo = { xquant: hasXQuantMarker(llama.systemInfo), systemInfo: llama.systemInfo, patchSeriesVersion, threads, backend: llama.gpu === false ? "cpu" : llama.gpu };
             const runtime: EngineRuntime = { addon: xquantAddon(llama), threads, factorsDir: options.factorsDir ?? path.join(cacheDir, "factors"), contextCreation: new Lock(), vram: () => vramState(llama) };
             return new Engine(llama, info, runtime);
         } catch (error) {

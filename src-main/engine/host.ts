@@ -57,6 +57,7 @@ export const engineImplementations: OperationImplementations = {
         return engine.info;
     },
     vram: async () => started().vram(),
+    processMemory: async () => ({ rssBytes: process.memoryUsage.rss() }),
     loadModel: async (io, modelPath, options) => {
         const model = await started().loadModel(modelPath, { ...options, onProgress: io.progress });
         return { id: keep(model), shape: model.shape };
@@ -68,6 +69,10 @@ export const engineImplementations: OperationImplementations = {
     complete: async (io, context, prompt, options) => {
         const engineContext = handle(context, EngineContext);
         return reportingTokens(io, () => engineContext.processedTokens(), () => engineContext.complete(prompt, { ...options, signal: io.signal }));
+    },
+    measureSpeed: async (io, context, text, depths, decodeTokens) => {
+        const engineContext = handle(context, EngineContext);
+        return reportingTokens(io, () => engineContext.processedTokens(), () => engineContext.measureSpeed(text, depths, decodeTokens));
     },
     nextTokenDistributions: async (io, context, tokens, firstScored) => {
         const engineContext = handle(context, EngineContext);

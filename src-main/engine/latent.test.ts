@@ -60,14 +60,17 @@ describe("GQA latent modes", () => {
         await expect(mha.createContext({ cacheMode: "xql-4", contextSize: 512 })).rejects.toMatchObject({ code: "unsupported-architecture" });
     });
 
-    it("recommends cross-layer X modes on MHA and latent modes on GQA, with reasons", () => {
+    it("before a check, recommends only kv-f16, claims nothing about quality, and says which modes run and why", () => {
         const mhaAdvice = Object.fromEntries(recommendedModes(mha.shape).map((advice) => [advice.mode, advice]));
-        expect(mhaAdvice["xqcl-2"]).toMatchObject({ available: true, recommended: true });
+        expect(mhaAdvice["xqcl-2"]).toMatchObject({ available: true, recommended: false, measured: null, reason: expect.stringContaining("not measured") });
         expect(mhaAdvice["xql-4"]).toMatchObject({ available: false, reason: expect.stringContaining("GQA") });
-        const gqaAdvice = Object.fromEntries(recommendedModes(gqa.shape).map((advice) => [advice.mode, advice]));
-        expect(gqaAdvice["xql-4"]).toMatchObject({ available: true, recommended: true });
-        expect(gqaAdvice["xq-8"]).toMatchObject({ recommended: false, reason: expect.stringContaining("use the latent modes") });
-        for (const advice of recommendedModes(gqa.shape)) expect(advice.reason.length).toBeGreaterThan(10);
+        const gqaAdvice = recommendedModes(gqa.shape);
+        expect(gqaAdvice.filter((advice) => advice.recommended).map((advice) => advice.mode)).toEqual(["kv-f16"]);
+        expect(gqaAdvice.find((advice) => advice.mode === "xql-4")).toMatchObject({ available: true, recommended: false });
+        for (const advice of [...gqaAdvice, ...Object.values(mhaAdvice)]) {
+            expect(advice.reason.length).toBeGreaterThan(10);
+            expect(advice.reason).not.toMatch(/lossless/);
+        }
     });
 
     it("refuses every XQuant mode on an unsupported architecture with a typed error naming it, and keeps KV modes", async () => {

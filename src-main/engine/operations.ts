@@ -4,6 +4,7 @@
 // RemoteEngine.call takes its arguments and result types and its watchdog from here.
 // Models, contexts and chats travel as numbered handles.
 import type { ChatTurn, EngineInfo, ModelMetadata, SamplingSettings } from "../api/contract.ts";
+import type { SpeedAtDepth } from "../api/mode-advice.ts";
 import type { ReplyResult } from "./chat.ts";
 import type { CacheStats, ContextMemory, ContextOptions, DeviceMemory, EngineModel, EngineOptions } from "./engine.ts";
 import type { CallIo } from "./protocol.ts";
@@ -34,6 +35,8 @@ export const engineOperations = {
     readGgufMetadata: operation<[filePath: string], ModelMetadata>("callMs"),
     start: operation<[options: EngineOptions], EngineInfo>("callMs"),
     vram: operation<[], DeviceMemory | null>("callMs"),
+    // the engine process's own resident memory (the services run in another process)
+    processMemory: operation<[], { rssBytes: number }>("callMs"),
     loadModel: operation<[modelPath: string, options: { gpuLayers?: number }], { id: Handle; shape: EngineModel["shape"] }>("progressMs"),
     tokenize: operation<[model: Handle, text: string, specialTokens: boolean], number[]>("callMs"),
     createContext: operation<[model: Handle, options: ContextOptions], Handle>("heavyMs"),
@@ -41,6 +44,8 @@ export const engineOperations = {
     cacheStats: operation<[context: Handle], CacheStats>("callMs"),
     // emits nothing; an abort ends it early with the text so far
     complete: operation<[context: Handle, prompt: string, options: { maxTokens: number }], string>("progressMs"),
+    // fills the context to each depth, timing prefill and decode (EngineContext.measureSpeed)
+    measureSpeed: operation<[context: Handle, text: number[], depths: number[], decodeTokens: number], SpeedAtDepth[]>("progressMs"),
     nextTokenDistributions: operation<[context: Handle, tokens: number[], firstScored: number], Map<number, number>[]>("progressMs"),
     chat: operation<[context: Handle], Handle>("callMs"),
     // emits the evaluation's progress (0..1)

@@ -169,6 +169,11 @@ export class RemoteEngine {
         return this.call("vram", []);
     }
 
+    // The engine process's resident memory, where the models and caches live.
+    processMemory() {
+        return this.call("processMemory", []);
+    }
+
     async loadModel(modelPath: string, options: { gpuLayers?: number } = {}): Promise<RemoteModel> {
         const { id, shape } = await this.call("loadModel", [modelPath, options]);
         return new RemoteModel(this, id, shape);
@@ -222,6 +227,10 @@ export class RemoteContext {
     // an abort ends the completion early, with the text generated so far
     complete(prompt: string, options: { maxTokens: number }, signal?: AbortSignal) {
         return this.engine.call("complete", [this.id, prompt, options], { signal });
+    }
+
+    measureSpeed(text: readonly number[], depths: readonly number[], decodeTokens: number) {
+        return this.engine.call("measureSpeed", [this.id, [...text], [...depths], decodeTokens]);
     }
 
     nextTokenDistributions(tokens: readonly number[], firstScored: number) {

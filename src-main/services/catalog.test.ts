@@ -22,11 +22,11 @@ describe("the catalog", () => {
     });
 
     // the catalog's shapes are typed in by hand; the files are the judge
-    it.each(realModels)("describes $name as its GGUF does, and recommends the modes the engine would", async (model) => {
+    it.each(realModels)("describes $name as its GGUF does, and lists the modes the engine can run on it", async (model) => {
         const metadata = await readGgufMetadata(fixturePath(model.name));
         const entry = entries.find((candidate) => candidate.id === model.name)!;
         expect(entry).toMatchObject({ architecture: metadata.architecture, nLayer: metadata.nLayer, attention: metadata.nHeadKv < metadata.nHead ? "GQA" : "MHA" });
-        expect(entry.recommendedModes).toEqual(recommendedModes(metadata).filter((advice) => advice.recommended).map((advice) => advice.mode));
+        expect(entry.availableModes).toEqual(recommendedModes(metadata).filter((advice) => advice.available).map((advice) => advice.mode));
     });
 
     it("offers a user's entry without a sha256 as unverified, and keeps the sha256 of one that has it", () => {
@@ -43,7 +43,7 @@ describe("the catalog", () => {
 
     it("does not offer the cross-layer modes for Gemma 3's sliding-window layers", () => {
         const gemma = entries.find((entry) => entry.id === "gemma3-270m-q4_k_m")!;
-        expect(gemma.recommendedModes.some((mode) => mode.startsWith("xql-"))).toBe(true);
-        expect(gemma.recommendedModes.some((mode) => mode.includes("cl-"))).toBe(false);
+        expect(gemma.availableModes.some((mode) => mode.startsWith("xql-"))).toBe(true);
+        expect(gemma.availableModes.some((mode) => mode.includes("cl-"))).toBe(false);
     });
 });

@@ -119,7 +119,7 @@ export function catalog(appDir: string): CatalogEntry[] {
         architecture: model.shape.architecture,
         nLayer: model.shape.nLayer,
         attention: model.shape.nHeadKv < model.shape.nHead ? "GQA" : "MHA",
-        recommendedModes: recommendedModes(model.shape).filter((advice) => advice.recommended).map((advice) => advice.mode),
+        availableModes: recommendedModes(model.shape).filter((advice) => advice.available).map((advice) => advice.mode),
         description: model.description,
     }));
 }

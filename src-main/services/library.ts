@@ -8,7 +8,7 @@ import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { z } from "zod";
-import { downloadInfoSchema, ggufFileNameSchema, type CatalogEntry, type DownloadInfo, type ModelEntry, type ModelMetadata } from "../api/contract.ts";
+import { downloadInfoSchema, ggufFileNameSchema, type CatalogEntry, type DownloadInfo, type ModeAdvice, type ModelEntry, type ModelMetadata } from "../api/contract.ts";
 import { throttle } from "../api/throttle.ts";
 import { recommendedModes } from "../engine/engine.ts";
 import { EngineError } from "../engine/errors.ts";
@@ -145,6 +145,8 @@ export class ModelLibrary {
         private readonly events: EventBus,
         private readonly readMetadata: (filePath: string) => Promise<ModelMetadata>,
         private readonly catalog: () => CatalogEntry[] = () => [],
+        // every cache mode's advice for a model (the services add what its check measured)
+        private readonly advise: (modelId: string, metadata: ModelMetadata, sha256: string | null) => Promise<ModeAdvice[]> = async (_id, metadata) => recommendedModes(metadata),
     ) {
         this.restoreDownloads();
     }
@@ -213,7 +215,8 @@ export class ModelLibrary {
         const header = await read.metadata;
         if (!header.ok) return header;
         const metadata = header.value;
-        return { ok: true, value: { id: model.id, fileName: model.fileName, path: filePath, metadata, modes: recommendedModes(metadata), sha256: model.sha256, source: model.source } };
+        const modes = await this.advise(model.id, metadata, model.sha256);
+        return { ok: true, value: { id: model.id, fileName: model.fileName, path: filePath, metadata, modes, sha256: model.sha256, source: model.source } };
     }
 
     // Validates a staged file, moves it into the models folder under a name no

@@ -45,7 +45,7 @@ const sampling = fc.record({
 const modelId = fc.oneof(fc.constantFrom("constructor", "toString", "__proto__", "hasOwnProperty", "valueOf"), fc.string({ minLength: 1, maxLength: 20 }));
 const settingsPatch: fc.Arbitrary<SettingsPatch> = fc.record({
     theme: fc.constantFrom("system", "light", "dark"), threads: fc.integer({ min: 0, max: 1024 }), gpuLayers: fc.integer({ min: -1, max: 1024 }),
-    defaultRun: runSettings, defaultSystemPrompt: text(100_000), defaultSampling: sampling,
+    defaultRun: runSettings, memoryBudgetPercent: fc.integer({ min: 1, max: 100 }), defaultSystemPrompt: text(100_000), defaultSampling: sampling,
     modelDefaults: fc.dictionary(modelId, fc.option(runSettings), { maxKeys: 4 }),
 }, { requiredKeys: [] });
 

@@ -2,9 +2,12 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { ApiEvent, Chat, MetricsSample, SessionInfo } from "../api/contract.ts";
+import type { ApiEvent, Chat, CheckStatus, MetricsSample, ModeAdvice, SessionInfo } from "../api/contract.ts";
 import { fixturePath, heldOutTextPath } from "../../fixtures/fixtures.ts";
 import { estimateCacheBytes } from "../api/cache-modes.ts";
+import { modesToCheck } from "../api/mode-advice.ts";
+import { evaluateModes } from "../engine/quality.ts";
+import { checkTextPath, engineBuild } from "./model-check.ts";
 import { call, nextEvent } from "./service-calls.ts";
 import { Services } from "./services.ts";
 
@@ -14,7 +17,9 @@ const done = (chatId: string) => (event: ApiEvent): event is Extract<ApiEvent, {
 const ready = (event: ApiEvent): event is { type: "session"; session: SessionInfo } => event.type === "session" && (event.session?.state === "ready" || event.session?.state === "failed");
 
 describe("services", () => {
-    const services = new Services({ appDir, maxThreads: 2 });
+    // a smaller check than the app's: one chunk of the check text, two depths
+    const checkPlan = { chunks: 1, depths: [128, 256], decodeTokens: 4 };
+    const services = new Services({ appDir, maxThreads: 2, checkPlan });
     let modelId = "";
     afterAll(() => services.dispose());
 
@@ -50,11 +55,12 @@ describe("services", () => {
         if (!result.ok) expect(result.error).toMatchObject({ code: "bad-request", message: expect.stringMatching(message) });
     });
 
-    it("imports a model with its metadata and the engine's mode advice", async () => {
+    it("imports a model with its metadata and the engine's mode advice, which before a check recommends only kv-f16", async () => {
         const [model] = await call(services, "listModels", {});
         expect(model).toMatchObject({ id: modelId, source: "import", metadata: { architecture: "llama", nLayer: 10, nEmbd: 256, nHead: 4, nHeadKv: 4, headDimK: 64, headDimV: 64, contextLength: 512 } });
         expect(model!.sha256).toMatch(/^[0-9a-f]{64}$/);
-        expect(model!.modes.find((mode) => mode.mode === "xq-4")).toMatchObject({ available: true, recommended: true });
+        expect(model!.modes.find((mode) => mode.mode === "xq-4")).toMatchObject({ available: true, recommended: false, measured: null, reason: expect.stringContaining("not measured") });
+        expect(model!.modes.filter((mode) => mode.recommended).map((mode) => mode.mode)).toEqual(["kv-f16"]);
         expect(model!.modes.find((mode) => mode.mode === "xql-4")).toMatchObject({ available: false });
     });
 
@@ -202,6 +208,70 @@ describe("services", () => {
         const expected = estimateCacheBytes(shape, "kv-f16", 512) / estimateCacheBytes(shape, "xq-4", 512);
         expect(Math.abs(ratio / expected - 1)).toBeLessThan(0.05);
         expect((await call(services, "getChat", { chatId: chat.id })).messages).toHaveLength(2);
+    });
+
+    it("draws the engine process's RSS: a context about 100 MB larger in the engine process moves it by about that much", async () => {
+        const chat = await call(services, "createChat", { modelId });
+        const rssAt = async (contextSize: number) => {
+            await call(services, "updateChat", { chatId: chat.id, runOverride: { cacheMode: "kv-f16", contextSize, baseLayers: -1 } });
+            const loaded = nextEvent(services, ready);
+            const sample = nextEvent(services, (event): event is { type: "metrics"; sample: MetricsSample } => event.type === "metrics" && event.sample.chatId === chat.id && event.sample.contextSize === contextSize);
+            await call(services, "openSession", { chatId: chat.id });
+            expect((await loaded).session.state).toBe("ready");
+            return (await sample).sample;
+        };
+        const small = await rssAt(512);
+        // 10,240 cells of this model's f16 K and V: llama.cpp clears the cache when it allocates it, so every page is resident
+        const large = await rssAt(10_240);
+        const allocated = large.cacheBytesAllocated - small.cacheBytesAllocated;
+        expect(allocated).toBeGreaterThanOrEqual(95 * 2 ** 20);
+        const moved = large.rssBytes - small.rssBytes;
+        // compute buffers are reserved, and only partly touched by evaluating the empty chat
+        expect(moved).toBeGreaterThan(0.8 * allocated);
+        expect(moved).toBeLessThan(allocated + (large.computeBytes - small.computeBytes) + 32 * 2 ** 20);
+        await call(services, "closeSession", {});
+    });
+
+    it("checks a model in the generation queue with progress, saves it per model, engine and backend, and advises from it", async () => {
+        const statuses: CheckStatus[] = [];
+        const unsubscribe = services.subscribe((event) => {
+            if (event.type === "check") statuses.push(event.check);
+        });
+        const ended = nextEvent(services, (event): event is { type: "check"; check: CheckStatus } => event.type === "check" && ["done", "failed", "stopped"].includes(event.check.state));
+        expect(await call(services, "startCheck", { modelId })).toMatchObject({ modelId, state: "waiting" });
+        expect((await services.handleRequest("startCheck", { modelId }))).toMatchObject({ ok: false, error: { code: "busy" } });
+        const end = (await ended).check;
+        unsubscribe();
+        expect(end).toMatchObject({ state: "done", progress: 1, error: null });
+        expect(statuses.some((status) => status.state === "running" && status.progress > 0 && status.progress < 1)).toBe(true);
+        const [model] = await call(services, "listModels", {});
+        const info = await call(services, "getEngineInfo", {});
+        expect(fs.readdirSync(path.join(appDir, "checks"))).toEqual([`${model!.sha256}-${engineBuild(info)}-${info.backend}.json`]);
+        expect(model!.modes.filter((mode) => mode.measured !== null).map((mode) => mode.mode)).toEqual(modesToCheck(model!.modes));
+        for (const mode of model!.modes.filter((entry) => entry.measured !== null)) {
+            expect(mode.measured).toMatchObject({ kld: expect.any(Number), deltaPplPct: expect.any(Number), decodeTokensPerSecond: { 128: expect.any(Number), 256: expect.any(Number) } });
+            expect(mode.measured!.maxContextInBudget).toBeGreaterThan(0);
+        }
+        // exactly one mode is recommended: within the quality budget, and no other such mode is faster
+        const [recommended, ...others] = model!.modes.filter((mode) => mode.recommended);
+        expect(others).toEqual([]);
+        expect(recommended!.withinQualityBudget).toBe(true);
+        const speed = (mode: ModeAdvice) => mode.measured!.decodeTokensPerSecond[256]!;
+        for (const mode of model!.modes.filter((entry) => entry.withinQualityBudget)) expect(speed(mode)).toBeLessThanOrEqual(speed(recommended!));
+        // the check's KLD is npm run eval's on the same text
+        const rows = await evaluateModes({ model: fixturePath("mha-trained"), text: checkTextPath, modes: ["kv-f16", "xq-3"], contextSize: 512, chunks: checkPlan.chunks, baseLayers: -1, threads: 2 });
+        const checked = model!.modes.find((mode) => mode.mode === "xq-3")!.measured!.kld;
+        expect(Math.abs(checked / rows[1]!.kld - 1)).toBeLessThan(0.2);
+    }, 600_000);
+
+    it("stops a check on request: it ends as stopped and nothing new is saved", async () => {
+        const saved = fs.readdirSync(path.join(appDir, "checks")).map((file) => fs.statSync(path.join(appDir, "checks", file)).mtimeMs);
+        const ended = nextEvent(services, (event): event is { type: "check"; check: CheckStatus } => event.type === "check" && ["done", "failed", "stopped"].includes(event.check.state));
+        await call(services, "startCheck", { modelId });
+        await call(services, "stopCheck", { modelId });
+        expect((await ended).check).toMatchObject({ state: "stopped" });
+        expect(fs.readdirSync(path.join(appDir, "checks")).map((file) => fs.statSync(path.join(appDir, "checks", file)).mtimeMs)).toEqual(saved);
+        expect(await services.handleRequest("stopCheck", { modelId })).toMatchObject({ ok: false, error: { code: "not-found" } });
     });
 
     it("keeps a chat going past a full context through context shift, and says so", async () => {

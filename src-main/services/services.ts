@@ -3,19 +3,21 @@
 // completions, planCompletion and complete) and subscribes to events.
 import os from "node:os";
 import path from "node:path";
-import { estimateCacheBytes, fitsInMemory } from "../api/cache-modes.ts";
+import { estimateCacheBytes, fitsInMemory, type CacheMode } from "../api/cache-modes.ts";
 import { chatSummary } from "../api/chat-summary.ts";
-import type { ApiMethod, ApiRequest, ApiResponse, ApiResult, Chat, ModeEstimate, StartedReply } from "../api/contract.ts";
+import type { ApiMethod, ApiRequest, ApiResponse, ApiResult, Chat, ModeAdvice, ModeEstimate, ModelMetadata, StartedReply } from "../api/contract.ts";
 import { apiMethodTable, completionRequestSchema, isApiMethod, samplingSettingsSchema } from "../api/contract.ts";
+import { withBudget } from "../api/mode-advice.ts";
 import { resolveRunSettings } from "../api/run-settings.ts";
 import type { ReplyResult } from "../engine/chat.ts";
-import { defaultThreads } from "../engine/engine.ts";
+import { defaultThreads, recommendedModes } from "../engine/engine.ts";
 import type { EngineTimeouts } from "../engine/operations.ts";
 import { RemoteEngine, type SpawnEngine } from "../engine/remote.ts";
 import { EngineError } from "../engine/errors.ts";
 import { catalog } from "./catalog.ts";
 import { ChatStore, newId } from "./chats.ts";
 import { CompareService } from "./compare.ts";
+import { CheckService, defaultCheckPlan, ModelCheckStore, type CheckSize } from "./model-check.ts";
 import { RequestError, toRequestError } from "./errors.ts";
 import { EventBus, type EventListener } from "./events.ts";
 import { ModelLibrary } from "./library.ts";
@@ -38,6 +40,8 @@ export interface ServicesOptions {
     spawnEngine?: SpawnEngine;
     // the watchdog's limits on engine calls (defaultEngineTimeouts unless given)
     engineTimeouts?: Partial<EngineTimeouts>;
+    // how much a model check measures (defaultCheckPlan unless given)
+    checkPlan?: Partial<CheckSize>;
 }
 
 // Where the app keeps its data outside Electron (Electron passes its userData folder).
@@ -52,6 +56,8 @@ export class Services {
     readonly library: ModelLibrary;
     readonly session: SessionService;
     readonly compare: CompareService;
+    readonly checks: ModelCheckStore;
+    readonly check: CheckService;
     private enginePromise: Promise<RemoteEngine> | null = null;
     private readonly spawnEngine: SpawnEngine | undefined;
     private readonly engineTimeouts: Partial<EngineTimeouts> | undefined;
@@ -66,12 +72,16 @@ export class Services {
         this.engineTimeouts = options.engineTimeouts;
         this.settings = new SettingsStore(appDir, this.maxThreads);
         this.chats = new ChatStore(appDir);
+        this.checks = new ModelCheckStore(appDir);
         this.library = new ModelLibrary(() => path.join(this.settings.get().dataDir, "models"), this.events,
-            async (filePath) => (await this.engine()).readGgufMetadata(filePath), () => catalog(appDir));
+            async (filePath) => (await this.engine()).readGgufMetadata(filePath), () => catalog(appDir),
+            (modelId, metadata, sha256) => this.modeAdvice(modelId, metadata, sha256));
         const engine = () => this.engine();
         const queue = new GenerationQueue(options.generationQueueCapacity ?? 4);
         this.session = new SessionService(engine, this.chats, this.library, this.settings, this.events, queue, options.maxLoadedModels ?? 1);
         this.compare = new CompareService(appDir, this.session, this.events, queue);
+        this.check = new CheckService({ store: this.checks, library: this.library, session: this.session, engine, queue, events: this.events,
+            budgetBytes: () => this.memoryBudgetBytes(), plan: { ...defaultCheckPlan, ...options.checkPlan } });
     }
 
     // Starts the engine process once; a failed start is retried on the next request.
@@ -167,6 +177,13 @@ export class Services {
             return {};
         },
         listCompareRuns: async () => this.compare.list(),
+
+        startCheck: ({ modelId }) => this.check.start(modelId),
+        stopCheck: async ({ modelId }) => {
+            this.check.stop(modelId);
+            return {};
+        },
+        listChecks: async () => this.check.list(),
     };
 
     private createChat(modelId: string | undefined): Chat {
@@ -196,16 +213,34 @@ export class Services {
         return this.session.startReply(chat, (admitted) => this.saveChat(admitted));
     }
 
+    // Every cache mode's advice for a model: from its check by this engine where one was saved
+    // (the fastest mode within the quality budget that fits is recommended), else shape facts
+    // and "not measured". By default at the model's run context, fitting as the check measured.
+    private async modeAdvice(modelId: string, metadata: ModelMetadata, sha256: string | null, contextSize?: number, fits?: (mode: CacheMode) => boolean): Promise<ModeAdvice[]> {
+        const saved = sha256 === null ? null : this.checks.get(sha256, (await this.engine()).info);
+        const check = saved === null ? null : withBudget(saved, await this.memoryBudgetBytes());
+        const run = resolveRunSettings(this.settings.get(), modelId, null, metadata.contextLength);
+        return recommendedModes(metadata, check, contextSize ?? run.contextSize, fits);
+    }
+
+    // The settings' share of the free memory a model's layers live in: VRAM where they are offloaded, else RAM.
+    private async memoryBudgetBytes(): Promise<number> {
+        const { gpuLayers, memoryBudgetPercent } = this.settings.get();
+        const vram = gpuLayers !== 0 ? await (await this.engine()).vram() : null;
+        return (memoryBudgetPercent / 100) * (vram?.freeBytes ?? os.freemem());
+    }
+
     // Weights + the mode's exact cache + its compute buffers as the engine measured them
     // (see SessionService.measureContexts), against free VRAM where layers are offloaded, else RAM.
     // A mode whose context could not be made says why, as not available or as not fitting.
+    // The recommendation is made at this context, among the modes that fit here.
     private async estimateModes(modelId: string, contextSize: number, baseLayers = -1): Promise<ModeEstimate[]> {
         const model = await this.library.get(modelId);
         const modes = model.modes.filter((advice) => advice.available).map((advice) => advice.mode);
         const measured = await this.session.measureContexts(modelId, modes.map((cacheMode) => ({ cacheMode, contextSize, baseLayers })));
         const gpu = this.settings.get().gpuLayers !== 0 ? await (await this.engine()).vram() : null;
         const freeBytes = gpu?.freeBytes ?? os.freemem();
-        return model.modes.map((advice) => {
+        const estimates = model.modes.map((advice) => {
             const cacheBytes = estimateCacheBytes(model.metadata, advice.mode, contextSize, baseLayers);
             const weightsAndCache = model.metadata.sizeBytes + cacheBytes;
             const estimate = { mode: advice.mode, cacheBytes };
@@ -213,11 +248,17 @@ export class Services {
             if (memory?.ok) {
                 const { computeBytes } = memory.value;
                 const fits = fitsInMemory([model.metadata.sizeBytes, cacheBytes, computeBytes], freeBytes);
-                return { ...estimate, available: true, recommended: advice.recommended, explanation: advice.reason, computeBytes, totalBytes: weightsAndCache + computeBytes, fits };
+                return { ...estimate, available: true, error: null, computeBytes, totalBytes: weightsAndCache + computeBytes, fits };
             }
             // not measured: an unavailable mode, or one whose context could not be made
             const available = advice.available && memory?.error.code !== "unsupported-architecture";
-            return { ...estimate, available, recommended: available && advice.recommended, explanation: memory?.error.message ?? advice.reason, computeBytes: null, totalBytes: weightsAndCache, fits: false };
+            return { ...estimate, available, error: memory?.error.message ?? null, computeBytes: null, totalBytes: weightsAndCache, fits: false };
+        });
+        const fits = (mode: CacheMode) => estimates.find((estimate) => estimate.mode === mode)?.fits ?? false;
+        const advice = await this.modeAdvice(modelId, model.metadata, model.sha256, contextSize, fits);
+        return estimates.map(({ error, ...estimate }, index) => {
+            const { recommended, reason, measured } = advice[index]!;
+            return { ...estimate, recommended: estimate.available && recommended, explanation: error ?? reason, measured };
         });
     }
 
@@ -260,6 +301,7 @@ export class Services {
     // Stops every compare run and reply, and saves what the replies had generated, before the engine goes.
     async dispose(): Promise<void> {
         this.compare.dispose();
+        this.check.stopAll();
         await this.session.dispose();
         const engine = await this.enginePromise?.catch(() => null);
         await engine?.dispose();

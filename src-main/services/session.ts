@@ -377,7 +377,10 @@ export class SessionService {
         const loaded = this.loaded;
         if (loaded?.context == null || loaded.chat === null) return null;
         const stats = await loaded.context.cacheStats();
-        const vram = await (await this.engine()).vram();
+        const engine = await this.engine();
+        const vram = await engine.vram();
+        // the models and caches live in the engine's process, not this one
+        const { rssBytes } = await engine.processMemory();
         return {
             time: Date.now(),
             chatId: loaded.info.chatId,
@@ -387,7 +390,7 @@ export class SessionService {
             cacheBytesUsed: Math.round((stats.bytes * stats.cellsUsed) / Math.max(1, stats.contextSize)),
             cacheBytesAllocated: stats.bytes,
             computeBytes: stats.computeBytes,
-            rssBytes: process.memoryUsage().rss,
+            rssBytes,
             vramUsedBytes: vram?.usedBytes ?? null,
         };
     }

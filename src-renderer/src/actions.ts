@@ -6,7 +6,7 @@ import { setCurrentChat, useChats } from "./store/chats.ts";
 import { useCompare } from "./store/compare.ts";
 import { applyEvent } from "./store/events.ts";
 import { useMetrics } from "./store/metrics.ts";
-import { useModels } from "./store/models.ts";
+import { useModels, withCheck } from "./store/models.ts";
 import { useSession } from "./store/session.ts";
 import { useSettings } from "./store/settings.ts";
 import { useStreaming } from "./store/streaming.ts";
@@ -31,12 +31,12 @@ export async function startApp(onCommand: (command: AppCommand) => void): Promis
         else if (arrivedDuringLoads !== null) arrivedDuringLoads.push(event);
         else applyEvent(event);
     });
-    const [settings, memory, models, catalog, downloads, chats, session, metrics, runs] = await Promise.all([
+    const [settings, memory, models, catalog, downloads, chats, session, metrics, runs, checks] = await Promise.all([
         call("getSettings", {}), call("getSystemMemory", {}), call("listModels", {}), call("getCatalog", {}),
-        call("listDownloads", {}), call("listChats", {}), call("getSession", {}), call("getMetrics", {}), call("listCompareRuns", {}),
+        call("listDownloads", {}), call("listChats", {}), call("getSession", {}), call("getMetrics", {}), call("listCompareRuns", {}), call("listChecks", {}),
     ]);
     useSettings.setState({ settings: settings ?? null, memory: memory ?? null });
-    useModels.setState({ models: models ?? [], catalog: catalog ?? [], downloads: downloads ?? [] });
+    useModels.setState({ models: models ?? [], catalog: catalog ?? [], downloads: downloads ?? [], checks: Object.fromEntries((checks ?? []).map((check) => [check.modelId, check])) });
     useChats.setState({ summaries: (chats ?? []).slice().sort((a, b) => b.updatedAt - a.updatedAt) });
     useSession.setState({ session: session ?? null });
     useMetrics.setState({ samples: metrics ?? [] });
@@ -154,6 +154,16 @@ export async function importModel(path: string): Promise<boolean> {
 export async function deleteModel(modelId: string): Promise<void> {
     const models = await call("deleteModel", { modelId });
     if (models) useModels.setState({ models });
+}
+
+export async function startCheck(modelId: string): Promise<void> {
+    const check = await call("startCheck", { modelId });
+    if (check) useModels.setState((state) => ({ checks: withCheck(state.checks, check) }));
+}
+
+// The check ends as "stopped" (its check event says so); nothing is saved.
+export async function stopCheck(modelId: string): Promise<void> {
+    await call("stopCheck", { modelId });
 }
 
 export async function startCompare(request: ApiRequest<"startCompare">): Promise<void> {

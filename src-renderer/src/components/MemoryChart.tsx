@@ -53,13 +53,13 @@ export const MemoryChart = memo(function MemoryChart({ chatId }: { chatId: strin
                         <CartesianGrid strokeDasharray="3 3" />
                         <XAxis dataKey="tokens" type="number" domain={[0, "dataMax"]} label={{ value: "context tokens", position: "insideBottom", offset: -8 }} />
                         <YAxis yAxisId="cache" label={{ value: "memory MiB", angle: -90, position: "insideLeft" }} />
-                        <YAxis yAxisId="process" orientation="right" label={{ value: "process MiB", angle: 90, position: "insideRight" }} />
+                        <YAxis yAxisId="process" orientation="right" label={{ value: "engine process MiB", angle: 90, position: "insideRight" }} />
                         <Tooltip formatter={(value) => (typeof value === "number" ? `${value.toFixed(2)} MiB` : value)} />
                         {lines.map((line) => (
                             <Line key={line.key} yAxisId="cache" dataKey={line.key} name={line.label} stroke={line.color} strokeWidth={line.width} strokeDasharray={line.dash}
                                 dot={false} isAnimationActive={false} connectNulls className={`line-${line.key}`} />
                         ))}
-                        <Line yAxisId="process" dataKey="rss" name="process RSS" stroke="#888" strokeDasharray="4 2" dot={false} isAnimationActive={false} connectNulls className="line-rss" />
+                        <Line yAxisId="process" dataKey="rss" name="engine RSS" stroke="#888" strokeDasharray="4 2" dot={false} isAnimationActive={false} connectNulls className="line-rss" />
                         {hasVram && <Line yAxisId="process" dataKey="vram" name="VRAM used" stroke="#555" strokeDasharray="2 2" dot={false} isAnimationActive={false} connectNulls className="line-vram" />}
                     </LineChart>
                 </ResponsiveContainer>
@@ -68,7 +68,7 @@ export const MemoryChart = memo(function MemoryChart({ chatId }: { chatId: strin
                 {lines.map((line) => (
                     <li key={line.key} data-testid={`memory-line-${line.key}`}><span className="swatch" style={{ background: line.color }} />{line.label}</li>
                 ))}
-                <li data-testid="memory-line-rss"><span className="swatch" style={{ background: "#888" }} />process RSS (right axis)</li>
+                <li data-testid="memory-line-rss"><span className="swatch" style={{ background: "#888" }} />engine process RSS (right axis)</li>
                 {hasVram && <li data-testid="memory-line-vram"><span className="swatch" style={{ background: "#555" }} />VRAM used (right axis)</li>}
             </ul>
         </section>

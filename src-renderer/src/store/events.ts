@@ -4,7 +4,7 @@ import type { ApiEvent } from "../../../src-main/api/contract.ts";
 import { reduceSummaries, useChats, withMessage } from "./chats.ts";
 import { useCompare } from "./compare.ts";
 import { pushSample } from "./metrics.ts";
-import { useModels } from "./models.ts";
+import { useModels, withCheck } from "./models.ts";
 import { useSession } from "./session.ts";
 import { appendToken, useStreaming } from "./streaming.ts";
 import { useUi } from "./ui.ts";
@@ -29,6 +29,7 @@ const handlers: { [T in ApiEvent["type"]]: (event: EventOf<T>) => void } = {
     download: (event) => useModels.setState((state) => ({ downloads: upsertById(state.downloads, event.download) })),
     models: (event) => useModels.setState({ models: event.models }),
     metrics: (event) => pushSample(event.sample),
+    check: (event) => useModels.setState((state) => ({ checks: withCheck(state.checks, event.check) })),
     compare: (event) => useCompare.setState((state) => ({ runs: upsertById(state.runs, event.run).sort((a, b) => b.createdAt - a.createdAt) })),
     // menu commands act on the UI, not on a store (see startApp)
     command: () => undefined,

@@ -1,26 +1,51 @@
 import { useState } from "react";
 import type { CatalogEntry, DownloadInfo, ModelEntry } from "../../../src-main/api/contract.ts";
-import { cancelDownload, deleteModel, importModel, pauseDownload, resumeDownload, startDownload } from "../actions.ts";
+import { qualityBudgetText } from "../../../src-main/api/mode-advice.ts";
+import { cancelDownload, deleteModel, importModel, pauseDownload, resumeDownload, startCheck, startDownload, stopCheck } from "../actions.ts";
 import { TextField } from "../components/Fields.tsx";
 import { formatBytes } from "../components/format.ts";
 import { useModels } from "../store/models.ts";
 
 function ModesTable({ model }: { model: ModelEntry }) {
+    const measured = model.modes.some((advice) => advice.measured !== null);
     return (
         <table className="modes-table">
-            <caption>Cache modes for this model</caption>
-            <thead><tr><th scope="col">Mode</th><th scope="col">Bytes/token</th><th scope="col">vs f16</th><th scope="col">Advice</th></tr></thead>
+            <caption>
+                Cache modes for this model. {measured
+                    ? `Recommended: measured within the quality budget (${qualityBudgetText}), the fastest that fits.`
+                    : "Quality and speed not measured yet: kv-f16, the reference, is recommended until a check measures the others."}
+            </caption>
+            <thead><tr><th scope="col">Mode</th><th scope="col">Bytes/token</th><th scope="col">vs f16</th><th scope="col">KLD</th><th scope="col">ΔPPL</th><th scope="col">Max context</th><th scope="col">Advice</th></tr></thead>
             <tbody>
                 {model.modes.map((advice) => (
-                    <tr key={advice.mode} className={advice.available ? undefined : "unavailable"} data-recommended={advice.recommended}>
+                    <tr key={advice.mode} className={advice.available ? undefined : "unavailable"} data-recommended={advice.recommended} data-mode={advice.mode}>
                         <td>{advice.mode}{advice.recommended && <span className="badge" title="recommended"> ★ recommended</span>}</td>
                         <td>{formatBytes(advice.bytesPerToken)}</td>
                         <td>{advice.savingVsF16.toFixed(1)}×</td>
+                        <td data-testid="mode-kld">{advice.measured ? advice.measured.kld.toExponential(2) : "not measured"}</td>
+                        <td data-testid="mode-delta-ppl">{advice.measured ? `${advice.measured.deltaPplPct.toFixed(2)}%` : "not measured"}</td>
+                        <td>{advice.measured ? advice.measured.maxContextInBudget : "–"}</td>
                         <td>{advice.available ? advice.reason : `Unavailable: ${advice.reason}`}</td>
                     </tr>
                 ))}
             </tbody>
         </table>
+    );
+}
+
+// "Check this model": measures every mode's quality, speed and memory in the generation queue.
+function CheckPanel({ modelId }: { modelId: string }) {
+    const check = useModels((state) => state.checks[modelId]);
+    const active = check?.state === "waiting" || check?.state === "running";
+    return (
+        <div className="check" data-testid="model-check" data-state={check?.state ?? "none"}>
+            {active
+                ? <button type="button" data-testid="stop-check" onClick={() => void stopCheck(modelId)}>Stop the check</button>
+                : <button type="button" data-testid="start-check" onClick={() => void startCheck(modelId)}>Check this model</button>}
+            <span className="muted small"> Measures each cache mode's quality against kv-f16, its speed at a few context depths and its memory, on this machine (a few minutes for a small model; replies wait meanwhile).</span>
+            {active && <progress data-testid="check-progress" max={1} value={check?.progress} aria-label="Check progress" />}
+            {check && <p className="small" data-testid="check-step">{check.state}: {check.error ?? check.step}</p>}
+        </div>
     );
 }
 
@@ -39,6 +64,7 @@ function InstalledModel({ model }: { model: ModelEntry }) {
                 <dt>Context length</dt><dd>{meta.contextLength}</dd>
                 <dt>Size</dt><dd>{formatBytes(meta.sizeBytes)}</dd>
             </dl>
+            <CheckPanel modelId={model.id} />
             <details>
                 <summary>Cache modes ({model.modes.filter((advice) => advice.recommended).map((advice) => advice.mode).join(", ") || "none"} recommended)</summary>
                 <ModesTable model={model} />
@@ -56,7 +82,7 @@ function CatalogItem({ entry, installed }: { entry: CatalogEntry; installed: boo
             <h3>{entry.name}</h3>
             <p>{entry.description}</p>
             <p className="muted small">
-                {formatBytes(entry.sizeBytes)} · {entry.architecture} · {entry.nLayer} layers · {entry.attention} · recommended: {entry.recommendedModes.join(", ")}
+                {formatBytes(entry.sizeBytes)} · {entry.architecture} · {entry.nLayer} layers · {entry.attention} · {entry.availableModes.length} cache modes (their quality and speed are measured by a check once it is installed)
             </p>
             {entry.sha256 === null
                 ? <p className="small unverified" data-testid="catalog-unverified">Unverified: no checksum is known for this file, so only its GGUF header is checked.</p>

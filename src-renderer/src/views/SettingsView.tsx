@@ -1,5 +1,6 @@
 import { useEffect, useId, useState } from "react";
-import type { ModeEstimate, RunSettings, Settings, Theme } from "../../../src-main/api/contract.ts";
+import type { ModeCheck, ModeEstimate, RunSettings, Settings, Theme } from "../../../src-main/api/contract.ts";
+import { qualityBudgetText, speedAt } from "../../../src-main/api/mode-advice.ts";
 import { cacheModes, cacheModeSpecs } from "../../../src-main/api/cache-modes.ts";
 import { modelDefault, resolveRunSettings } from "../../../src-main/api/run-settings.ts";
 import { call, refreshMemory, setModelDefault, updateSettings } from "../actions.ts";
@@ -23,8 +24,8 @@ function GeneralSettings({ settings }: { settings: Settings }) {
     return (
         <form className="panel" aria-label="General settings" onSubmit={(event) => {
             event.preventDefault();
-            const { threads, gpuLayers, dataDir, defaultSystemPrompt, defaultSampling } = draft;
-            void updateSettings({ threads, gpuLayers, dataDir, defaultSystemPrompt, defaultSampling });
+            const { threads, gpuLayers, memoryBudgetPercent, dataDir, defaultSystemPrompt, defaultSampling } = draft;
+            void updateSettings({ threads, gpuLayers, memoryBudgetPercent, dataDir, defaultSystemPrompt, defaultSampling });
         }}>
             <h3>General</h3>
             <div className="field">
@@ -38,6 +39,7 @@ function GeneralSettings({ settings }: { settings: Settings }) {
             </div>
             <NumberField label="Threads (0 = automatic)" value={draft.threads} min={0} onChange={set("threads")} testId="threads" />
             <NumberField label="GPU layers (-1 = all that fit)" value={draft.gpuLayers} min={-1} onChange={set("gpuLayers")} testId="gpu-layers" />
+            <NumberField label="Memory budget (% of free RAM, or VRAM with GPU layers): what a check's advice counts as fitting" value={draft.memoryBudgetPercent} min={1} max={100} onChange={set("memoryBudgetPercent")} testId="memory-budget" />
             <TextField label="Models folder (downloads and imports go to its models/ subfolder)" value={draft.dataDir} onChange={set("dataDir")} testId="data-dir" />
             <TextField label="Default system prompt for new chats" multiline value={draft.defaultSystemPrompt} onChange={set("defaultSystemPrompt")} />
             <SamplingFields value={draft.defaultSampling} onChange={set("defaultSampling")} />
@@ -46,7 +48,7 @@ function GeneralSettings({ settings }: { settings: Settings }) {
     );
 }
 
-function FitTable({ estimates }: { estimates: ModeEstimate[] }) {
+function FitTable({ estimates, contextSize }: { estimates: ModeEstimate[]; contextSize: number }) {
     const memory = useSettings((state) => state.memory);
     return (
         <>
@@ -56,8 +58,12 @@ function FitTable({ estimates }: { estimates: ModeEstimate[] }) {
                 <button type="button" onClick={() => void refreshMemory()}>Refresh</button>
             </p>
             <table data-testid="fit-table">
-                <caption>Will it fit? Weights + cache + compute buffers (measured by creating the context) at this context size.</caption>
-                <thead><tr><th scope="col">Mode</th><th scope="col">Cache MiB</th><th scope="col">Compute MiB</th><th scope="col">Total MiB</th><th scope="col">Fits</th></tr></thead>
+                <caption>
+                    Will it fit? Weights + cache + compute buffers (measured by creating the context) at this context size.
+                    Quality and speed as this model's check measured them; ★: within the quality budget ({qualityBudgetText}), the fastest that fits
+                    (before a check: kv-f16, the reference).
+                </caption>
+                <thead><tr><th scope="col">Mode</th><th scope="col">Cache MiB</th><th scope="col">Compute MiB</th><th scope="col">Total MiB</th><th scope="col">Fits</th><th scope="col">KLD · ΔPPL</th><th scope="col">Decode tok/s</th></tr></thead>
                 <tbody>
                     {estimates.filter((estimate) => estimate.available).map((estimate) => (
                         <tr key={estimate.mode} data-testid={`fit-${estimate.mode}`}>
@@ -70,12 +76,19 @@ function FitTable({ estimates }: { estimates: ModeEstimate[] }) {
                                 {/* not measured: the engine's reason */}
                                 {estimate.computeBytes === null && <span className="muted small"> {estimate.explanation}</span>}
                             </td>
+                            <td data-testid={`fit-quality-${estimate.mode}`}>{estimate.measured ? `${estimate.measured.kld.toExponential(2)} · ${estimate.measured.deltaPplPct.toFixed(2)}%` : "not measured"}</td>
+                            <td>{estimate.measured ? measuredSpeed(estimate.measured, contextSize) : "not measured"}</td>
                         </tr>
                     ))}
                 </tbody>
             </table>
         </>
     );
+}
+
+function measuredSpeed(measured: ModeCheck, contextSize: number): string {
+    const speed = speedAt(measured, contextSize);
+    return speed === undefined ? "–" : `${speed.tokensPerSecond.toFixed(1)} at ${speed.depth}`;
 }
 
 // How long the estimate waits for the context size or base layers to settle.
@@ -114,7 +127,7 @@ function RunSettingsEditor({ settings, modelId }: { settings: Settings; modelId:
                     <button type="button" onClick={() => void setModelDefault(modelId, null).then(() => setDraft(settings.defaultRun))}>Use the global default</button>
                 )}
             </div>
-            {estimates ? <FitTable estimates={estimates} /> : <p className="muted">Pick a model to see whether each mode fits in memory.</p>}
+            {estimates ? <FitTable estimates={estimates} contextSize={draft.contextSize} /> : <p className="muted">Pick a model to see whether each mode fits in memory.</p>}
         </form>
     );
 }
