@@ -37,6 +37,8 @@ export interface EngineInfo {
     threads: number;
     // where the model's layers run: "cpu", or the GPU backend (cuda, metal, vulkan)
     backend: string;
+    // the model architectures the X-cache modes support, as the native build reports them
+    xquantArchitectures: string[];
 }
 
 export interface SystemMemory {

@@ -14,12 +14,12 @@ import fs from "node:fs";
 import { parseArgs } from "node:util";
 import path from "node:path";
 import os from "node:os";
-import { defaultThreads, recommendedModes } from "../engine/engine.ts";
+import { defaultThreads } from "../engine/engine.ts";
 import { sha256File } from "../engine/models.ts";
 import { evaluateModes, type EvalOptions, type EvalRow } from "../engine/quality.ts";
 import { RemoteEngine } from "../engine/remote.ts";
 import { cacheModes, isCacheMode, type CacheMode } from "../api/cache-modes.ts";
-import { qualityBudgetText, type ModelCheck } from "../api/mode-advice.ts";
+import { adviseModes, qualityBudgetText, type ModeAdvice, type ModelCheck } from "../api/mode-advice.ts";
 import { checkModel, defaultCheckPlan, ModelCheckStore } from "../services/model-check.ts";
 import { defaultAppDir } from "../services/services.ts";
 import { defaultSettings } from "../services/settings.ts";
@@ -68,7 +68,7 @@ export function formatTable(rows: EvalRow[]): string {
 }
 
 // A check's figures and the advice made from them, one row per mode.
-function formatCheck(check: ModelCheck, advice: ReturnType<typeof recommendedModes>): string {
+function formatCheck(check: ModelCheck, advice: readonly ModeAdvice[]): string {
     const depths = Object.keys(check.modes[0]?.decodeTokensPerSecond ?? {});
     return markdownTable(["mode", "KLD", "ΔPPL %", "bytes/token", ...depths.map((depth) => `decode tok/s @${depth}`), "max context in budget", "quality budget", "recommended"],
         check.modes.map((mode) => {
@@ -114,7 +114,7 @@ async function runCheck(argv: string[]): Promise<void> {
         } else {
             console.log(`(the saved check of ${new Date(check.measuredAt).toISOString()}; --fresh measures again)`);
         }
-        const advice = recommendedModes(metadata, check, metadata.contextLength > 0 ? Math.min(2048, metadata.contextLength) : 2048);
+        const advice = adviseModes(metadata, engine.info.xquantArchitectures, check, metadata.contextLength > 0 ? Math.min(2048, metadata.contextLength) : 2048);
         console.log(formatCheck(check, advice));
         console.log(`${check.modes.length} modes in ${check.seconds.toFixed(0)} s; quality budget: ${qualityBudgetText}; memory budget ${(check.budgetBytes / 2 ** 20).toFixed(0)} MiB; recommended at 2048 tokens: ${advice.filter((entry) => entry.recommended).map((entry) => entry.mode).join(", ") || "none"}`);
         if (values.json) {

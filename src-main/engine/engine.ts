@@ -8,7 +8,7 @@ import path from "node:path";
 import { getLlama, LlamaCompletion, LlamaLogLevel, type Llama, type LlamaContext, type LlamaContextSequence, type LlamaModel, type Token } from "node-llama-cpp";
 import { cacheDir, installedBinDir } from "../../native/paths.ts";
 import { cacheModeSpecs, crossLayerOnSlidingWindow, estimateCacheBytes, fitsInMemory, isLatent, xqBaseBits, xquantVariantIds, type CacheMode, type ModelShape } from "../api/cache-modes.ts";
-import { adviseModes, type ModeAdvice, type ModelCheck, type SpeedAtDepth } from "../api/mode-advice.ts";
+import type { SpeedAtDepth } from "../api/mode-advice.ts";
 import type { EngineInfo } from "../api/contract.ts";
 import { EngineChat } from "./chat.ts";
 import { physicalCores } from "./cpu-cores.ts";
@@ -17,15 +17,6 @@ import { Lock } from "./lock.ts";
 import { ggufModelFacts, sha256File } from "./models.ts";
 
 export const XQUANT_MARKER = "XQUANT = 1";
-
-// Architectures whose graphs the X-cache supports (see native/src/llama.cpp/src/xquant-cache.cpp).
-export const xquantArchitectures = ["llama", "qwen2", "qwen3", "gemma3"];
-
-// Every cache mode for a model of this shape on this engine: whether it runs, and, from the
-// model's check where one measured it, its quality, speed and the recommendation (see adviseModes).
-export function recommendedModes(shape: ModelShape, check: ModelCheck | null = null, contextSize = 0, fits?: (mode: CacheMode) => boolean): ModeAdvice[] {
-    return adviseModes(shape, xquantArchitectures, check, contextSize, fits);
-}
 
 export interface EngineOptions {
     // Threads for llama.cpp. Oversubscribing a small CPU is 20-100x slower, so
@@ -91,6 +82,8 @@ interface XQuantAddon {
     setNextContext(options: XQuantContextOptions | null): void;
     // the cache of a context, or null once it is disposed
     cacheInfo(context: LlamaContext): XQuantCacheInfo | null;
+    // the architectures the X-cache modes support (the native list, xquant-cache.cpp)
+    architectures(): string[];
 }
 
 // The one place that reads node-llama-cpp's private fields. Pinned to
@@ -100,7 +93,7 @@ interface XQuantAddon {
 // names again on any upgrade; a missing one fails here, by name.
 function xquantAddon(llama: Llama): XQuantAddon {
     const bindings = (llama as unknown as { _bindings?: Record<string, unknown> })._bindings;
-    if (typeof bindings?.setXQuantNextContext !== "function" || typeof bindings.getXQuantCacheInfo !== "function") {
+    if (typeof bindings?.setXQuantNextContext !== "function" || typeof bindings.getXQuantCacheInfo !== "function" || typeof bindings.getXQuantArchitectures !== "function") {
         throw new EngineError("stock-binary", "The loaded addon lacks the XQuant functions (or node-llama-cpp's Llama._bindings moved). Run `npm run build:native`.");
     }
     const setNext = bindings.setXQuantNextContext as (options: XQuantContextOptions | null) => void;
@@ -108,6 +101,7 @@ function xquantAddon(llama: Llama): XQuantAddon {
     return {
         setNextContext: (options) => setNext(options),
         cacheInfo: (context) => info((context as unknown as { _ctx: unknown })._ctx),
+        architectures: bindings.getXQuantArchitectures as () => string[],
     };
 }
 
@@ -121,6 +115,7 @@ export interface DeviceMemory {
 // What the models of one engine share.
 interface EngineRuntime {
     readonly addon: XQuantAddon;
+    readonly xquantArchitectures: readonly string[];
     readonly threads: number;
     readonly factorsDir: string;
     // Context creation is serialised: the XQuant options travel to the addon through a one-shot pending slot.
@@ -311,6 +306,7 @@ export class EngineModel {
     async createContext(options: ContextOptions): Promise<EngineContext> {
         const spec = cacheModeSpecs[options.cacheMode];
         const shape = this.shape;
+        const { xquantArchitectures } = this.runtime;
         if (spec.kind === "xq" && !xquantArchitectures.includes(shape.architecture)) {
             throw new EngineError("unsupported-architecture",
                 `The ${options.cacheMode} cache mode does not support the "${shape.architecture}" architecture (supported: ${xquantArchitectures.join(", ")})`);
@@ -458,8 +454,12 @@ export class Engine {
         });
         try {
             const patchSeriesVersion = verifyXQuantBinary(llama.systemInfo);
-            const info: EngineInfo = { xquant: hasXQuantMarker(llama.systemInfo), systemInfo: llama.systemInfo, patchSeriesVersion, threads, backend: llama.gpu === false ? "cpu" : llama.gpu };
-            const runtime: EngineRuntime = { addon: xquantAddon(llama), threads, factorsDir: options.factorsDir ?? path.join(cacheDir, "factors"), contextCreation: new Lock(), vram: () => vramState(llama) };
+            const addon = xquantAddon(llama);
+            const xquantArchitectures = addon.architectures();
+            const info: EngineInfo = {
+                xquant: hasXQuantMarker(llama.systemInfo), systemInfo: llama.systemInfo, patchSeriesVersion, threads, backend: llama.gpu === false ? "cpu" : llama.gpu, xquantArchitectures,
+            };
+            const runtime: EngineRuntime = { addon, xquantArchitectures, threads, factorsDir: options.factorsDir ?? path.join(cacheDir, "factors"), contextCreation: new Lock(), vram: () => vramState(llama) };
             return new Engine(llama, info, runtime);
         } catch (error) {
             await llama.dispose();

@@ -5,7 +5,8 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { fixturePath, renamedArchitectureModel } from "../../fixtures/fixtures.ts";
 import { estimateCacheBytes } from "../api/cache-modes.ts";
-import { Engine, recommendedModes, type EngineModel } from "./engine.ts";
+import { adviseModes } from "../api/mode-advice.ts";
+import { Engine, type EngineModel } from "./engine.ts";
 
 describe("GQA latent modes", () => {
     const factorsDir = fs.mkdtempSync(path.join(os.tmpdir(), "xq-factors-"));
@@ -61,10 +62,10 @@ describe("GQA latent modes", () => {
     });
 
     it("before a check, recommends only kv-f16, claims nothing about quality, and says which modes run and why", () => {
-        const mhaAdvice = Object.fromEntries(recommendedModes(mha.shape).map((advice) => [advice.mode, advice]));
+        const mhaAdvice = Object.fromEntries(adviseModes(mha.shape, engine.info.xquantArchitectures).map((advice) => [advice.mode, advice]));
         expect(mhaAdvice["xqcl-2"]).toMatchObject({ available: true, recommended: false, measured: null, reason: expect.stringContaining("not measured") });
         expect(mhaAdvice["xql-4"]).toMatchObject({ available: false, reason: expect.stringContaining("GQA") });
-        const gqaAdvice = recommendedModes(gqa.shape);
+        const gqaAdvice = adviseModes(gqa.shape, engine.info.xquantArchitectures);
         expect(gqaAdvice.filter((advice) => advice.recommended).map((advice) => advice.mode)).toEqual(["kv-f16"]);
         expect(gqaAdvice.find((advice) => advice.mode === "xql-4")).toMatchObject({ available: true, recommended: false });
         for (const advice of [...gqaAdvice, ...Object.values(mhaAdvice)]) {
@@ -81,7 +82,7 @@ describe("GQA latent modes", () => {
             const kv = await other.createContext({ cacheMode: "kv-q8_0", contextSize: 512 });
             expect(kv.cacheStats().mode).toBe("kv-q8_0");
             await kv.dispose();
-            expect(recommendedModes(other.shape).filter((advice) => advice.mode.startsWith("xq")).every((advice) => !advice.available)).toBe(true);
+            expect(adviseModes(other.shape, engine.info.xquantArchitectures).filter((advice) => advice.mode.startsWith("xq")).every((advice) => !advice.available)).toBe(true);
         } finally {
             await other.dispose();
         }

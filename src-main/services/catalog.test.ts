@@ -1,16 +1,26 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { fixturePath, realModels } from "../../fixtures/fixtures.ts";
-import { recommendedModes } from "../engine/engine.ts";
+import type { CatalogEntry } from "../api/contract.ts";
+import { adviseModes } from "../api/mode-advice.ts";
+import { Engine } from "../engine/engine.ts";
 import { readGgufMetadata } from "../engine/models.ts";
 import { catalog } from "./catalog.ts";
 
 describe("the catalog", () => {
     const appDir = fs.mkdtempSync(path.join(os.tmpdir(), "xq-catalog-"));
+    // the architectures the native build supports, as the engine reports them
+    let architectures: string[];
+    let entries: CatalogEntry[];
+    beforeAll(async () => {
+        const engine = await Engine.start({ maxThreads: 1 });
+        architectures = engine.info.xquantArchitectures;
+        await engine.dispose();
+        entries = catalog(appDir, architectures);
+    });
     afterAll(() => fs.rmSync(appDir, { recursive: true, force: true }));
-    const entries = catalog(appDir);
 
     it("offers the two real models the tests run first, with their sha256 and size", () => {
         expect(entries.slice(0, 2).map((entry) => entry.id)).toEqual(realModels.map((model) => model.name));
@@ -26,7 +36,7 @@ describe("the catalog", () => {
         const metadata = await readGgufMetadata(fixturePath(model.name));
         const entry = entries.find((candidate) => candidate.id === model.name)!;
         expect(entry).toMatchObject({ architecture: metadata.architecture, nLayer: metadata.nLayer, attention: metadata.nHeadKv < metadata.nHead ? "GQA" : "MHA" });
-        expect(entry.availableModes).toEqual(recommendedModes(metadata).filter((advice) => advice.available).map((advice) => advice.mode));
+        expect(entry.availableModes).toEqual(adviseModes(metadata, architectures).filter((advice) => advice.available).map((advice) => advice.mode));
     });
 
     it("offers a user's entry without a sha256 as unverified, and keeps the sha256 of one that has it", () => {
@@ -36,7 +46,7 @@ describe("the catalog", () => {
             { id: "mine", name: "Mine", url: "https://example.com/mine.gguf", sizeBytes: 1, shape },
             { id: "checked", name: "Checked", url: "https://example.com/checked.gguf", sizeBytes: 1, sha256: "a".repeat(64), shape },
         ]));
-        const user = catalog(dir).slice(entries.length);
+        const user = catalog(dir, architectures).slice(entries.length);
         fs.rmSync(dir, { recursive: true, force: true });
         expect(user.map((entry) => [entry.id, entry.sha256])).toEqual([["mine", null], ["checked", "a".repeat(64)]]);
     });

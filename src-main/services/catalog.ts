@@ -6,7 +6,7 @@ import path from "node:path";
 import { z } from "zod";
 import type { CatalogEntry } from "../api/contract.ts";
 import type { ModelShape } from "../api/cache-modes.ts";
-import { recommendedModes } from "../engine/engine.ts";
+import { adviseModes } from "../api/mode-advice.ts";
 import { readJson } from "./json-file.ts";
 
 interface KnownModel {
@@ -103,7 +103,7 @@ const knownModelSchema = z.object({
 
 // The built-in entries, plus the user's own from catalog.json in the app folder
 // (a list in the same shape as `known`; malformed entries are skipped).
-export function catalog(appDir: string): CatalogEntry[] {
+export function catalog(appDir: string, xquantArchitectures: readonly string[]): CatalogEntry[] {
     const userEntries = readJson(path.join(appDir, "catalog.json"), z.array(z.unknown())) ?? [];
     const models = [...known, ...userEntries.flatMap((entry) => {
         const model = knownModelSchema.safeParse(entry);
@@ -119,7 +119,7 @@ export function catalog(appDir: string): CatalogEntry[] {
         architecture: model.shape.architecture,
         nLayer: model.shape.nLayer,
         attention: model.shape.nHeadKv < model.shape.nHead ? "GQA" : "MHA",
-        availableModes: recommendedModes(model.shape).filter((advice) => advice.available).map((advice) => advice.mode),
+        availableModes: adviseModes(model.shape, xquantArchitectures).filter((advice) => advice.available).map((advice) => advice.mode),
         description: model.description,
     }));
 }

@@ -10,7 +10,7 @@ import path from "node:path";
 import { z } from "zod";
 import { downloadInfoSchema, ggufFileNameSchema, type CatalogEntry, type DownloadInfo, type ModeAdvice, type ModelEntry, type ModelMetadata } from "../api/contract.ts";
 import { throttle } from "../api/throttle.ts";
-import { recommendedModes } from "../engine/engine.ts";
+import { adviseModes } from "../api/mode-advice.ts";
 import { EngineError } from "../engine/errors.ts";
 import { ModelDownload, sha256File } from "../engine/models.ts";
 import { newId } from "./chats.ts";
@@ -144,9 +144,10 @@ export class ModelLibrary {
         private readonly modelsDir: () => string,
         private readonly events: EventBus,
         private readonly readMetadata: (filePath: string) => Promise<ModelMetadata>,
-        private readonly catalog: () => CatalogEntry[] = () => [],
-        // every cache mode's advice for a model (the services add what its check measured)
-        private readonly advise: (modelId: string, metadata: ModelMetadata, sha256: string | null) => Promise<ModeAdvice[]> = async (_id, metadata) => recommendedModes(metadata),
+        private readonly catalog: () => Promise<CatalogEntry[]> = async () => [],
+        // every cache mode's advice for a model (the services ask the engine, and add what its
+        // check measured); without an engine to ask, only the KV modes are offered
+        private readonly advise: (modelId: string, metadata: ModelMetadata, sha256: string | null) => Promise<ModeAdvice[]> = async (_id, metadata) => adviseModes(metadata, []),
     ) {
         this.restoreDownloads();
     }
@@ -359,7 +360,7 @@ export class ModelLibrary {
     }
 
     async startDownload(request: { catalogId?: string; url?: string; sha256?: string }): Promise<DownloadInfo> {
-        const entry = request.catalogId === undefined ? undefined : this.catalog().find((model) => model.id === request.catalogId);
+        const entry = request.catalogId === undefined ? undefined : (await this.catalog()).find((model) => model.id === request.catalogId);
         if (request.catalogId !== undefined && entry === undefined) throw new RequestError("not-found", `The catalog has no model ${request.catalogId}.`);
         const checked = checkedDownloadUrl(entry?.url ?? request.url!);
         const url = checked.url;

@@ -9,9 +9,8 @@ import path from "node:path";
 import { repoRoot } from "../../native/paths.ts";
 import type { CacheMode } from "../api/cache-modes.ts";
 import type { CheckStatus, EngineInfo, ModelMetadata } from "../api/contract.ts";
-import { modelCheckSchema, modesToCheck, withBudget, type ModeCheck, type ModelCheck } from "../api/mode-advice.ts";
+import { adviseModes, modelCheckSchema, modesToCheck, withBudget, type ModeCheck, type ModelCheck } from "../api/mode-advice.ts";
 import { throttle } from "../api/throttle.ts";
-import { recommendedModes } from "../engine/engine.ts";
 import { sha256File } from "../engine/models.ts";
 import { evaluateModes } from "../engine/quality.ts";
 import type { RemoteEngine, RemoteModel } from "../engine/remote.ts";
@@ -62,7 +61,7 @@ export function engineBuild(info: EngineInfo): string {
 // speed pass after the mode being timed; the check then fails with the abort's reason.
 export async function checkModel(model: RemoteModel, plan: CheckPlan, onProgress: CheckProgress = () => {}, signal?: AbortSignal): Promise<ModelCheck> {
     const started = performance.now();
-    const modes = [...new Set<CacheMode>(["kv-f16", ...plan.modes ?? modesToCheck(recommendedModes(plan.metadata))])];
+    const modes = [...new Set<CacheMode>(["kv-f16", ...plan.modes ?? modesToCheck(adviseModes(plan.metadata, plan.engine.xquantArchitectures))])];
     const qualitySteps = plan.chunks * modes.length;
     let qualityDone = 0;
     const rows = await evaluateModes({

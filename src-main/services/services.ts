@@ -7,10 +7,10 @@ import { estimateCacheBytes, fitsInMemory, type CacheMode } from "../api/cache-m
 import { chatSummary } from "../api/chat-summary.ts";
 import type { ApiMethod, ApiRequest, ApiResponse, ApiResult, Chat, ModeAdvice, ModeEstimate, ModelMetadata, StartedReply } from "../api/contract.ts";
 import { apiMethodTable, completionRequestSchema, isApiMethod, samplingSettingsSchema } from "../api/contract.ts";
-import { withBudget } from "../api/mode-advice.ts";
+import { adviseModes, withBudget } from "../api/mode-advice.ts";
 import { resolveRunSettings } from "../api/run-settings.ts";
 import type { ReplyResult } from "../engine/chat.ts";
-import { defaultThreads, recommendedModes } from "../engine/engine.ts";
+import { defaultThreads } from "../engine/engine.ts";
 import type { EngineTimeouts } from "../engine/operations.ts";
 import { RemoteEngine, type SpawnEngine } from "../engine/remote.ts";
 import { EngineError } from "../engine/errors.ts";
@@ -74,7 +74,7 @@ export class Services {
         this.chats = new ChatStore(appDir);
         this.checks = new ModelCheckStore(appDir);
         this.library = new ModelLibrary(() => path.join(this.settings.get().dataDir, "models"), this.events,
-            async (filePath) => (await this.engine()).readGgufMetadata(filePath), () => catalog(appDir),
+            async (filePath) => (await this.engine()).readGgufMetadata(filePath), async () => catalog(appDir, (await this.engine()).info.xquantArchitectures),
             (modelId, metadata, sha256) => this.modeAdvice(modelId, metadata, sha256));
         const engine = () => this.engine();
         const queue = new GenerationQueue(options.generationQueueCapacity ?? 4);
@@ -109,7 +109,7 @@ export class Services {
         },
 
         listModels: () => this.library.list(),
-        getCatalog: async () => catalog(this.appDir),
+        getCatalog: async () => catalog(this.appDir, (await this.engine()).info.xquantArchitectures),
         listDownloads: async () => this.library.listDownloads(),
         startDownload: (request) => this.library.startDownload(request),
         pauseDownload: async ({ downloadId }) => this.library.pause(downloadId),
@@ -217,10 +217,11 @@ export class Services {
     // (the fastest mode within the quality budget that fits is recommended), else shape facts
     // and "not measured". By default at the model's run context, fitting as the check measured.
     private async modeAdvice(modelId: string, metadata: ModelMetadata, sha256: string | null, contextSize?: number, fits?: (mode: CacheMode) => boolean): Promise<ModeAdvice[]> {
-        const saved = sha256 === null ? null : this.checks.get(sha256, (await this.engine()).info);
+        const { info } = await this.engine();
+        const saved = sha256 === null ? null : this.checks.get(sha256, info);
         const check = saved === null ? null : withBudget(saved, await this.memoryBudgetBytes());
         const run = resolveRunSettings(this.settings.get(), modelId, null, metadata.contextLength);
-        return recommendedModes(metadata, check, contextSize ?? run.contextSize, fits);
+        return adviseModes(metadata, info.xquantArchitectures, check, contextSize ?? run.contextSize, fits);
     }
 
     // The settings' share of the free memory a model's layers live in: VRAM where they are offloaded, else RAM.

@@ -3,6 +3,7 @@
 #include "AddonContext.h"
 #include "xquant.h"
 
+#include <algorithm>
 #include <mutex>
 #include <set>
 #include <string>
@@ -80,6 +81,18 @@ Napi::Value getXQuantCacheInfo(const Napi::CallbackInfo & info) {
     return result;
 }
 
+// getXQuantArchitectures() -> ["llama", ...]: the architectures the X-cache modes support
+Napi::Value getXQuantArchitectures(const Napi::CallbackInfo & info) {
+    const std::string names = llama_xquant_supported_architectures();
+    Napi::Array result = Napi::Array::New(info.Env());
+    for (size_t start = 0; start < names.size();) {
+        const size_t end = std::min(names.find(", ", start), names.size());
+        result.Set(result.Length(), names.substr(start, end - start));
+        start = end + 2;
+    }
+    return result;
+}
+
 } // namespace
 
 void addonXQuantApplyPendingContextOptions(llama_context_params & params, bool simulator_model) {
@@ -98,4 +111,5 @@ void addonXQuantApplyPendingContextOptions(llama_context_params & params, bool s
 void addonXQuantRegister(Napi::Env env, Napi::Object exports) {
     exports.Set("setXQuantNextContext", Napi::Function::New(env, setXQuantNextContext));
     exports.Set("getXQuantCacheInfo", Napi::Function::New(env, getXQuantCacheInfo));
+    exports.Set("getXQuantArchitectures", Napi::Function::New(env, getXQuantArchitectures));
 }

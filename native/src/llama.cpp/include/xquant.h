@@ -34,6 +34,10 @@ struct llama_xquant_cache_info {
 
 LLAMA_API struct llama_xquant_cache_info llama_xquant_get_cache_info(const struct llama_context * ctx);
 
+// The model architectures the X-cache modes support, as GGUF names ("llama, qwen2, ..."):
+// the one list, which the app reads through the addon.
+LLAMA_API const char * llama_xquant_supported_architectures(void);
+
 #ifdef __cplusplus
 }
 #endif

@@ -11,6 +11,8 @@
 #include "llama-io.h"
 #include "llama-model.h"
 
+#include <algorithm>
+#include <iterator>
 #include <stdexcept>
 #include <string>
 
@@ -57,11 +59,26 @@ int xq_layer_bits(const llama_cparams & cparams, uint32_t il) {
     return base ? cparams.xq_base_bits : cparams.xq_bits;
 }
 
+// the architectures whose graphs call build_attn_xq
+static constexpr llm_arch xq_architectures[] = { LLM_ARCH_LLAMA, LLM_ARCH_QWEN2, LLM_ARCH_QWEN3, LLM_ARCH_GEMMA3 };
+
+const char * llama_xquant_supported_architectures(void) {
+    static const std::string names = [] {
+        std::string joined;
+        for (const llm_arch arch : xq_architectures) {
+            joined += (joined.empty() ? "" : ", ") + std::string(llm_arch_name(arch));
+        }
+        return joined;
+    }();
+    return names.c_str();
+}
+
 static void check_supported(const llama_model & model, const llama_cparams & cparams) {
     const auto & hparams = model.hparams;
     const std::string arch = llm_arch_name(model.arch);
-    if (model.arch != LLM_ARCH_LLAMA && model.arch != LLM_ARCH_QWEN2 && model.arch != LLM_ARCH_QWEN3 && model.arch != LLM_ARCH_GEMMA3) {
-        throw std::runtime_error("XQuant cache modes do not support the '" + arch + "' architecture (supported: llama, qwen2, qwen3, gemma3)");
+    if (std::find(std::begin(xq_architectures), std::end(xq_architectures), model.arch) == std::end(xq_architectures)) {
+        throw std::runtime_error("XQuant cache modes do not support the '" + arch + "' architecture (supported: "
+            + llama_xquant_supported_architectures() + ")");
     }
     // gemma3's standard sliding window is the only one whose graph build_attn_xq follows
     const bool sliding_window_ok = hparams.swa_type == LLAMA_SWA_TYPE_NONE
