@@ -48,7 +48,7 @@ void xq_init_cparams(llama_cparams & cparams, const llama_context_params & param
         cparams.xq_base_layers_resolved = xq_base_layers(cparams, model.hparams.n_layer());
         if (is_latent(xq_variant_of(cparams))) {
             cparams.xq_factors = xq_latent_factors_load(model, xq_variant_of(cparams) == XQ_VARIANT_LATENT_CL,
-                    params.xquant_factors_path ? params.xquant_factors_path : "");
+                    params.xquant_factors_path ? params.xquant_factors_path : "", params.n_threads_batch);
         }
     }
 }

@@ -7,13 +7,17 @@
 #include "ggml-cpu.h"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <exception>
 #include <fstream>
+#include <mutex>
 #include <numeric>
 #include <stdexcept>
+#include <thread>
 #include <tuple>
 
 namespace {
@@ -52,10 +56,12 @@ matrix read_weights(const ggml_tensor * w) {
 
 // Eigen-decomposition of a symmetric n x n matrix by cyclic Jacobi rotations.
 // Returns eigenvalues (descending) and eigenvectors as the columns of vectors.
+// Each rotation touches rows and columns p and q only: it reads rows p and q (contiguous,
+// as a is kept symmetric) and accumulates the eigenvectors as rows of vt (contiguous too).
 void symmetric_eigen(matrix a, int n, std::vector<double> & values, matrix & vectors) {
-    matrix v(n * n, 0.0);
+    matrix vt(n * n, 0.0);
     for (int i = 0; i < n; ++i) {
-        v[i * n + i] = 1.0;
+        vt[i * n + i] = 1.0;
     }
     double norm = 0.0;
     for (double x : a) {
@@ -81,23 +87,27 @@ void symmetric_eigen(matrix a, int n, std::vector<double> & values, matrix & vec
                 const double t = (theta >= 0 ? 1.0 : -1.0) / (std::fabs(theta) + std::sqrt(theta * theta + 1.0));
                 const double c = 1.0 / std::sqrt(t * t + 1.0);
                 const double s = t * c;
+                double * row_p = &a[p * n];
+                double * row_q = &a[q * n];
                 for (int k = 0; k < n; ++k) {
-                    const double akp = a[k * n + p];
-                    const double akq = a[k * n + q];
-                    a[k * n + p] = c * akp - s * akq;
-                    a[k * n + q] = s * akp + c * akq;
+                    if (k == p || k == q) {
+                        continue;
+                    }
+                    const double akp = row_p[k];
+                    const double akq = row_q[k];
+                    row_p[k] = a[k * n + p] = c * akp - s * akq;
+                    row_q[k] = a[k * n + q] = s * akp + c * akq;
                 }
+                row_p[p] -= t * apq;
+                row_q[q] += t * apq;
+                row_p[q] = row_q[p] = 0.0;
+                double * vt_p = &vt[p * n];
+                double * vt_q = &vt[q * n];
                 for (int k = 0; k < n; ++k) {
-                    const double apk = a[p * n + k];
-                    const double aqk = a[q * n + k];
-                    a[p * n + k] = c * apk - s * aqk;
-                    a[q * n + k] = s * apk + c * aqk;
-                }
-                for (int k = 0; k < n; ++k) {
-                    const double vkp = v[k * n + p];
-                    const double vkq = v[k * n + q];
-                    v[k * n + p] = c * vkp - s * vkq;
-                    v[k * n + q] = s * vkp + c * vkq;
+                    const double vkp = vt_p[k];
+                    const double vkq = vt_q[k];
+                    vt_p[k] = c * vkp - s * vkq;
+                    vt_q[k] = s * vkp + c * vkq;
                 }
             }
         }
@@ -110,7 +120,7 @@ void symmetric_eigen(matrix a, int n, std::vector<double> & values, matrix & vec
     for (int c = 0; c < n; ++c) {
         values[c] = a[order[c] * n + order[c]];
         for (int r = 0; r < n; ++r) {
-            vectors[r * n + c] = v[r * n + order[c]];
+            vectors[r * n + c] = vt[order[c] * n + r];
         }
     }
 }
@@ -173,9 +183,14 @@ struct layer_matrices {
     std::vector<std::tuple<int, int, matrix>> parts;
 };
 
-layer_matrices compute_layer(const llama_layer & layer, bool joint, int d, int d_kv) {
-    const matrix wk = read_weights(layer.wk);
-    const matrix wv = read_weights(layer.wv);
+layer_matrices compute_layer(const llama_layer & layer, bool joint, int d, int d_kv, std::mutex & reading) {
+    matrix wk, wv;
+    {
+        // one read at a time: a backend's tensor_get need not be thread-safe
+        std::lock_guard<std::mutex> lock(reading);
+        wk = read_weights(layer.wk);
+        wv = read_weights(layer.wv);
+    }
     layer_matrices result;
     if (joint) {
         matrix project, rebuild;
@@ -191,6 +206,37 @@ layer_matrices compute_layer(const llama_layer & layer, bool joint, int d, int d
         result.parts.emplace_back(d_kv, d_kv, rebuild_v);
     }
     return result;
+}
+
+// The layers are independent: they are computed on n_threads threads (SmolLM2-135M's joint
+// factors took 44 s on one).
+void compute_layers(const llama_model & model, bool joint, int d, int d_kv, int n_threads, std::vector<layer_matrices> & layers) {
+    const int n_layer = (int) layers.size();
+    std::atomic<int> next_layer{ 0 };
+    std::mutex reading;
+    std::mutex failing;
+    std::exception_ptr failure;
+    auto work = [&] {
+        for (int il = next_layer++; il < n_layer; il = next_layer++) {
+            try {
+                layers[il] = compute_layer(model.layers[il], joint, d, d_kv, reading);
+            } catch (...) {
+                std::lock_guard<std::mutex> lock(failing);
+                failure = failure ? failure : std::current_exception();
+            }
+        }
+    };
+    std::vector<std::thread> helpers;
+    for (int t = 1; t < std::min(std::max(n_threads, 1), n_layer); ++t) {
+        helpers.emplace_back(work);
+    }
+    work();
+    for (auto & helper : helpers) {
+        helper.join();
+    }
+    if (failure) {
+        std::rethrow_exception(failure);
+    }
 }
 
 struct file_header {
@@ -236,7 +282,7 @@ void write_file(const std::string & path, const file_header & header, const std:
 
 } // namespace
 
-std::shared_ptr<xq_latent_factors> xq_latent_factors_load(const llama_model & model, bool joint, const std::string & path) {
+std::shared_ptr<xq_latent_factors> xq_latent_factors_load(const llama_model & model, bool joint, const std::string & path, int n_threads) {
     const auto & hparams = model.hparams;
     const int n_layer = (int) hparams.n_layer();
     const int d = (int) hparams.n_embd;
@@ -266,9 +312,7 @@ std::shared_ptr<xq_latent_factors> xq_latent_factors_load(const llama_model & mo
     factors->from_disk = !path.empty() && read_file(path, header, layers);
     if (!factors->from_disk) {
         const auto started = std::chrono::steady_clock::now();
-        for (int il = 0; il < n_layer; ++il) {
-            layers[il] = compute_layer(model.layers[il], joint, d, d_kv);
-        }
+        compute_layers(model, joint, d, d_kv, n_threads, layers);
         factors->seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
         LLAMA_LOG_INFO("%s: computed the XQuant latent factors in %.3f s\n", __func__, factors->seconds);
         if (!path.empty()) {

@@ -37,5 +37,5 @@ struct xq_latent_factors {
 
 // Computes the factors of every layer, or reads them from path when that file
 // holds factors for the same shapes; writes them there after computing.
-// path may be empty (no file). Throws on unusable weights.
-std::shared_ptr<xq_latent_factors> xq_latent_factors_load(const llama_model & model, bool joint, const std::string & path);
+// path may be empty (no file). Computes on n_threads threads. Throws on unusable weights.
+std::shared_ptr<xq_latent_factors> xq_latent_factors_load(const llama_model & model, bool joint, const std::string & path, int n_threads);
