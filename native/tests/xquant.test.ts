@@ -238,8 +238,9 @@ const otherVariants = cpuVariants().filter((variant) => ["x64", "haswell"].inclu
 describe.each(otherVariants)("quantized weights under the %s CPU variant", (cpuVariant) => {
     it.each(["gqa-trained-q4_0", "gqa-trained-q4_k"] as const)("%s: xqlcl-f16 follows kv-f16, and xql-4 survives a context shift and seq_rm", (name) => {
         const model = fixturePath(name);
-        const result = nativeOn<Comparison>(cpuVariant, "compare", model, "xqlcl-f16", "0", "1");
-        expect(result.sameTokens).toBe(256);
+        // 64 steps: the baseline x64 variant's scalar kernels take 4x the best one's time
+        const result = nativeOn<Comparison>(cpuVariant, "compare", model, "xqlcl-f16", "0", "1", "kv-f16", "32", "64");
+        expect(result.sameTokens).toBe(64);
         expect(result.nmseMax).toBeLessThan(quantizedNmseBound);
         const shifted = nativeOn<{ nmse: number; sameToken: boolean }>(cpuVariant, "shift", model, "xql-4");
         expect(shifted.nmse).toBeLessThan(quantizedNmseBound);
