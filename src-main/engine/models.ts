@@ -112,8 +112,9 @@ export class ModelDownload {
     private downloader: ModelDownloader | null = null;
     private abort: AbortController | null = null;
 
-    // resolveUrl: the address to transfer from, learnt anew at every (re)start; the caller's
-    // redirect checks live there, since the downloader itself follows redirects unchecked
+    // url: an http(s) address. resolveUrl: the address to transfer from, learnt anew at every
+    // (re)start; the caller's redirect checks live there, since the downloader itself follows
+    // redirects unchecked
     constructor(
         readonly url: string, readonly dirPath: string, readonly fileName: string,
         private readonly onProgress: (progress: DownloadProgress) => void,
@@ -122,10 +123,10 @@ export class ModelDownload {
 
     // Connects and learns the total size, without transferring the body.
     async prepare(): Promise<number> {
-        const url = this.url.startsWith("hf:") ? this.url : await this.resolveUrl(this.url);
+        const url = await this.resolveUrl(this.url);
         try {
             this.downloader = await createModelDownloader({
-                ...(url.startsWith("hf:") ? { modelUri: url } : { modelUrl: url }),
+                modelUrl: url,
                 dirPath: this.dirPath,
                 fileName: this.fileName,
                 skipExisting: false,

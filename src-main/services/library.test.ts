@@ -5,6 +5,7 @@ import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { fixturePath } from "../../fixtures/fixtures.ts";
 import { readGgufMetadata } from "../engine/models.ts";
+import { huggingFaceFileUrl } from "./library.ts";
 import { libraryIn, settled } from "../../test-support/downloads.ts";
 import { fileServerPool } from "../../test-support/file-server.ts";
 
@@ -95,6 +96,21 @@ describe("model downloads from a local HTTP server", () => {
         // a redirect the rules allow is followed
         const moved = await library.startDownload({ url: server.url("moved.gguf"), sha256: modelSha256 });
         expect(await settled(events, moved.id, ["done", "failed"])).toMatchObject({ state: "done", modelId: "moved" });
+    });
+
+    // node-llama-cpp's downloader would resolve an hf: URI and follow Hugging Face's redirects
+    // unchecked; the library hands it Hugging Face's https address, with every hop checked
+    it("downloads an hf: URI from Hugging Face's https address, through the same redirect checks", async () => {
+        expect(huggingFaceFileUrl("hf:owner/repo/sub dir/model.Q4_K_M.gguf#dev")).toBe("https://huggingface.co/owner/repo/resolve/dev/sub%20dir/model.Q4_K_M.gguf?download=true");
+        expect(huggingFaceFileUrl("hf:owner/repo/model.gguf")).toBe("https://huggingface.co/owner/repo/resolve/main/model.gguf?download=true");
+        const { library } = libraryIn(tempDir(), readGgufMetadata);
+        for (const uri of ["hf:owner/repo", "hf:owner/repo:Q4_K_M", "hf:owner//model.gguf"]) {
+            await expect(library.startDownload({ url: uri }), uri).rejects.toMatchObject({ error: { code: "bad-request", message: expect.stringContaining("does not name a file") } });
+        }
+        // with no network here the first hop fails, by the library's own check (with one, Hugging Face answers 404)
+        const started = library.startDownload({ url: "hf:xquant-desktop-test/no-such-repo/none.gguf" });
+        await expect(started).rejects.toMatchObject({ error: { code: expect.stringMatching(/^download-failed$|^model-not-found$/) } });
+        await expect(started).rejects.toMatchObject({ error: { message: expect.stringContaining("https://huggingface.co/xquant-desktop-test/no-such-repo/resolve/main/none.gguf") } });
     });
 
     it("never overwrites a model: a bad download of the same name leaves it, a good one gets a name of its own", async () => {

@@ -74,11 +74,24 @@ function refusedAddress(parsed: URL): string | null {
     return null;
 }
 
-// The download's file name, from the URL (hf: URIs end in the file name too).
-function checkedDownloadUrl(url: string): { url: string; fileName: string } {
+// hf:owner/repo/path/file.gguf[#branch]: the address Hugging Face serves that file from (as
+// node-llama-cpp resolves it). The download then follows its redirects checked, like any URL's.
+export function huggingFaceFileUrl(uri: string): string {
+    const [filePath = "", branch = "main"] = uri.slice("hf:".length).split("#");
+    const [owner, repo, ...file] = filePath.split("/");
+    if (!owner || !repo || file.length === 0 || file.includes("")) {
+        throw new RequestError("bad-request", `${uri} does not name a file. Give an hf: URI of the form hf:owner/repo/file.gguf.`);
+    }
+    const segments = [owner, repo, "resolve", branch || "main", ...file].map((segment) => encodeURIComponent(segment));
+    return `https://huggingface.co/${segments.join("/")}?download=true`;
+}
+
+// The download's file name, from the path of its address (an hf: URI's is Hugging Face's https one).
+function checkedDownloadUrl(request: string): { url: string; fileName: string } {
+    const url = request.startsWith("hf:") ? huggingFaceFileUrl(request) : request;
     let parsed: URL;
     try {
-        parsed = new URL(url.startsWith("hf:") ? `https://hf/${url.slice(3)}` : url);
+        parsed = new URL(url);
     } catch {
         throw new RequestError("bad-request", `${url} is not a valid URL. Give an https:// URL or an hf: URI (hf:owner/repo/file.gguf).`);
     }
@@ -91,7 +104,7 @@ function checkedDownloadUrl(url: string): { url: string; fileName: string } {
     } catch {
         fileName = lastSegment;
     }
-    return { url, fileName: safeFileName(fileName) };
+    return { url: request, fileName: safeFileName(fileName) };
 }
 
 const maxRedirects = 10;
@@ -356,7 +369,8 @@ export class ModelLibrary {
             const active = this.downloads.get(downloadId);
             if (active?.info.state === "downloading") this.update(active, progress);
         });
-        return new ModelDownload(url, this.stagingDir, `${downloadId}.gguf`, sendProgress, checkedRedirects);
+        const address = url.startsWith("hf:") ? huggingFaceFileUrl(url) : url;
+        return new ModelDownload(address, this.stagingDir, `${downloadId}.gguf`, sendProgress, checkedRedirects);
     }
 
     async startDownload(request: { catalogId?: string; url?: string; sha256?: string }): Promise<DownloadInfo> {
