@@ -381,7 +381,7 @@ async function fullDisk(count: number): Promise<Figure> {
 // where the engine was stopped already), typed.
 async function hangs(count: number): Promise<Figure> {
     const limitMs = 3000;
-    const services = new Services({ appDir: tempDir("hangs"), maxThreads: threads, engineTimeouts: { callMs: limitMs, progressMs: limitMs, heavyMs: limitMs } });
+    const services = new Services({ appDir: tempDir("hangs"), maxThreads: threads, engineTimeouts: { startMs: limitMs, callMs: limitMs, progressMs: limitMs, heavyMs: limitMs } });
     const outcomes = new Map<string, number>();
     let untyped = 0;
     let late = 0;

@@ -11,7 +11,9 @@ import type { CallIo } from "./protocol.ts";
 
 // How long an engine call may go without an answer before its process counts as hung.
 export interface EngineTimeouts {
-    // a plain call, and the engine's start
+    // the engine's start: a new process loads the addon and its CPU or GPU backends
+    startMs: number;
+    // a plain call
     callMs: number;
     // a call that reports progress (a model load, an evaluation, a generation): the time without progress
     progressMs: number;
@@ -19,7 +21,7 @@ export interface EngineTimeouts {
     heavyMs: number;
 }
 
-export const defaultEngineTimeouts: EngineTimeouts = { callMs: 60_000, progressMs: 60_000, heavyMs: 600_000 };
+export const defaultEngineTimeouts: EngineTimeouts = { startMs: 60_000, callMs: 60_000, progressMs: 60_000, heavyMs: 600_000 };
 
 // The types live in the signature alone (as in the API's method table); the watchdog is a value.
 interface Operation<Args extends unknown[], Result> {
@@ -33,7 +35,7 @@ type Handle = number;
 
 export const engineOperations = {
     readGgufMetadata: operation<[filePath: string], ModelMetadata>("callMs"),
-    start: operation<[options: EngineOptions], EngineInfo>("callMs"),
+    start: operation<[options: EngineOptions], EngineInfo>("startMs"),
     vram: operation<[], DeviceMemory | null>("callMs"),
     // the engine process's own resident memory (the services run in another process)
     processMemory: operation<[], { rssBytes: number }>("callMs"),
