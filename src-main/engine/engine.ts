@@ -101,7 +101,7 @@ function xquantAddon(llama: Llama): XQuantAddon {
     return {
         setNextContext: (options) => setNext(options),
         cacheInfo: (context) => info((context as unknown as { _ctx: unknown })._ctx),
-        architectures: bindings.getXQuantArchitectures as () => string[],
+        architectures: () => (bindings.getXQuantArchitectures as () => string)().split(", "),
     };
 }
 

@@ -9,7 +9,7 @@ import type { ModelShape } from "../api/cache-modes.ts";
 import { adviseModes } from "../api/mode-advice.ts";
 import { readJson } from "./json-file.ts";
 
-interface KnownModel {
+export interface KnownModel {
     id: string;
     name: string;
     url: string;
@@ -103,13 +103,17 @@ const knownModelSchema = z.object({
 
 // The built-in entries, plus the user's own from catalog.json in the app folder
 // (a list in the same shape as `known`; malformed entries are skipped).
-export function catalog(appDir: string, xquantArchitectures: readonly string[]): CatalogEntry[] {
+export function knownModels(appDir: string): KnownModel[] {
     const userEntries = readJson(path.join(appDir, "catalog.json"), z.array(z.unknown())) ?? [];
-    const models = [...known, ...userEntries.flatMap((entry) => {
+    return [...known, ...userEntries.flatMap((entry) => {
         const model = knownModelSchema.safeParse(entry);
         return model.success ? [model.data] : [];
     })];
-    return models.map((model) => ({
+}
+
+// The known models as the UI lists them, with the modes this engine build runs on each.
+export function catalog(appDir: string, xquantArchitectures: readonly string[]): CatalogEntry[] {
+    return knownModels(appDir).map((model) => ({
         id: model.id,
         name: model.name,
         url: model.url,

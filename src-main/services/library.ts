@@ -8,9 +8,10 @@ import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { z } from "zod";
-import { downloadInfoSchema, ggufFileNameSchema, type CatalogEntry, type DownloadInfo, type ModeAdvice, type ModelEntry, type ModelMetadata } from "../api/contract.ts";
+import { downloadInfoSchema, ggufFileNameSchema, type DownloadInfo, type ModeAdvice, type ModelEntry, type ModelMetadata } from "../api/contract.ts";
 import { throttle } from "../api/throttle.ts";
 import { adviseModes } from "../api/mode-advice.ts";
+import type { KnownModel } from "./catalog.ts";
 import { EngineError } from "../engine/errors.ts";
 import { ModelDownload, sha256File } from "../engine/models.ts";
 import { newId } from "./chats.ts";
@@ -86,9 +87,12 @@ export function huggingFaceFileUrl(uri: string): string {
     return `https://huggingface.co/${segments.join("/")}?download=true`;
 }
 
-// The download's file name, from the path of its address (an hf: URI's is Hugging Face's https one).
+// The address a download transfers from: an hf: URI's is Hugging Face's https one.
+const downloadAddress = (url: string): string => url.startsWith("hf:") ? huggingFaceFileUrl(url) : url;
+
+// The download's file name, from the path of its address.
 function checkedDownloadUrl(request: string): { url: string; fileName: string } {
-    const url = request.startsWith("hf:") ? huggingFaceFileUrl(request) : request;
+    const url = downloadAddress(request);
     let parsed: URL;
     try {
         parsed = new URL(url);
@@ -157,7 +161,8 @@ export class ModelLibrary {
         private readonly modelsDir: () => string,
         private readonly events: EventBus,
         private readonly readMetadata: (filePath: string) => Promise<ModelMetadata>,
-        private readonly catalog: () => Promise<CatalogEntry[]> = async () => [],
+        // the catalog's models, to download one by its id
+        private readonly knownModels: () => KnownModel[] = () => [],
         // every cache mode's advice for a model (the services ask the engine, and add what its
         // check measured); without an engine to ask, only the KV modes are offered
         private readonly advise: (modelId: string, metadata: ModelMetadata, sha256: string | null) => Promise<ModeAdvice[]> = async (_id, metadata) => adviseModes(metadata, []),
@@ -369,16 +374,13 @@ export class ModelLibrary {
             const active = this.downloads.get(downloadId);
             if (active?.info.state === "downloading") this.update(active, progress);
         });
-        const address = url.startsWith("hf:") ? huggingFaceFileUrl(url) : url;
-        return new ModelDownload(address, this.stagingDir, `${downloadId}.gguf`, sendProgress, checkedRedirects);
+        return new ModelDownload(downloadAddress(url), this.stagingDir, `${downloadId}.gguf`, sendProgress, checkedRedirects);
     }
 
     async startDownload(request: { catalogId?: string; url?: string; sha256?: string }): Promise<DownloadInfo> {
-        const entry = request.catalogId === undefined ? undefined : (await this.catalog()).find((model) => model.id === request.catalogId);
+        const entry = request.catalogId === undefined ? undefined : this.knownModels().find((model) => model.id === request.catalogId);
         if (request.catalogId !== undefined && entry === undefined) throw new RequestError("not-found", `The catalog has no model ${request.catalogId}.`);
-        const checked = checkedDownloadUrl(entry?.url ?? request.url!);
-        const url = checked.url;
-        const fileName = entry === undefined ? checked.fileName : safeFileName(entry.fileName);
+        const { url, fileName } = checkedDownloadUrl(entry?.url ?? request.url!);
         fs.mkdirSync(this.stagingDir, { recursive: true });
         const id = newId();
         const active: ActiveDownload = {

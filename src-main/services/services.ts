@@ -14,7 +14,7 @@ import { defaultThreads } from "../engine/engine.ts";
 import type { EngineTimeouts } from "../engine/operations.ts";
 import { RemoteEngine, type SpawnEngine } from "../engine/remote.ts";
 import { EngineError } from "../engine/errors.ts";
-import { catalog } from "./catalog.ts";
+import { catalog, knownModels } from "./catalog.ts";
 import { ChatStore, newId } from "./chats.ts";
 import { CompareService } from "./compare.ts";
 import { CheckService, defaultCheckPlan, ModelCheckStore, type CheckSize } from "./model-check.ts";
@@ -74,7 +74,7 @@ export class Services {
         this.chats = new ChatStore(appDir);
         this.checks = new ModelCheckStore(appDir);
         this.library = new ModelLibrary(() => path.join(this.settings.get().dataDir, "models"), this.events,
-            async (filePath) => (await this.engine()).readGgufMetadata(filePath), async () => catalog(appDir, (await this.engine()).info.xquantArchitectures),
+            async (filePath) => (await this.engine()).readGgufMetadata(filePath), () => knownModels(appDir),
             (modelId, metadata, sha256) => this.modeAdvice(modelId, metadata, sha256));
         const engine = () => this.engine();
         const queue = new GenerationQueue(options.generationQueueCapacity ?? 4);

@@ -3,7 +3,6 @@
 #include "AddonContext.h"
 #include "xquant.h"
 
-#include <algorithm>
 #include <mutex>
 #include <set>
 #include <string>
@@ -81,16 +80,9 @@ Napi::Value getXQuantCacheInfo(const Napi::CallbackInfo & info) {
     return result;
 }
 
-// getXQuantArchitectures() -> ["llama", ...]: the architectures the X-cache modes support
+// getXQuantArchitectures() -> "llama, qwen2, ...": the architectures the X-cache modes support
 Napi::Value getXQuantArchitectures(const Napi::CallbackInfo & info) {
-    const std::string names = llama_xquant_supported_architectures();
-    Napi::Array result = Napi::Array::New(info.Env());
-    for (size_t start = 0; start < names.size();) {
-        const size_t end = std::min(names.find(", ", start), names.size());
-        result.Set(result.Length(), names.substr(start, end - start));
-        start = end + 2;
-    }
-    return result;
+    return Napi::String::New(info.Env(), llama_xquant_supported_architectures());
 }
 
 } // namespace

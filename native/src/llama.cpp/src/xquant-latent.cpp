@@ -223,6 +223,7 @@ void compute_layers(const llama_model & model, bool joint, int d, int d_kv, int 
             } catch (...) {
                 std::lock_guard<std::mutex> lock(failing);
                 failure = failure ? failure : std::current_exception();
+                next_layer = n_layer; // the factors are unusable: no thread starts another layer
             }
         }
     };
