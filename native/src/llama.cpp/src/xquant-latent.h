@@ -13,13 +13,16 @@ struct llama_model;
 // tensors in a CPU buffer. For a projection W (rows = outputs) with thin SVD
 // W = P Σ Qᵀ, the latent of X is z = Qᵀ X and W X = (P Σ) z exactly.
 //
-// - separate (xql-b): project = [Q_kᵀ; Q_vᵀ] (2·d_kv × d), rebuild_k = P_k Σ_k,
-//   rebuild_v = P_v Σ_v (d_kv × d_kv each): K = rebuild_k z_k, V = rebuild_v z_v.
+// - separate (xql-b), per kv head h of K (and alike V): W_h = P_h Σ_h Q_hᵀ, the latent is
+//   z_h = Q_hᵀ X = whiten_h K_h with whiten_h = Σ_h⁻¹ P_hᵀ, and K_h = rebuild_h z_h with
+//   rebuild_h = P_h Σ_h: head_dim x head_dim each, as [head_dim, head_dim, n_head_kv] tensors.
 // - joint (xqlcl-b): project = Qᵀ of [W_k; W_v] (2·d_kv × d) and lift = Q
 //   (d × 2·d_kv), for cross-layer deltas taken in the latent and lifted back.
 struct xq_latent_factors {
     struct layer {
         ggml_tensor * project   = nullptr;
+        ggml_tensor * whiten_k  = nullptr;
+        ggml_tensor * whiten_v  = nullptr;
         ggml_tensor * rebuild_k = nullptr;
         ggml_tensor * rebuild_v = nullptr;
         ggml_tensor * lift      = nullptr;
