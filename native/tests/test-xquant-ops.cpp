@@ -4,8 +4,7 @@
 // xq_dequantize_row's values, and the fused form must equal mul_mat(W, X̂) + b
 // up to float rounding. So switching xquant-graph.cpp to the ops is a no-op on
 // CPU. XQuant-CL's layer lists must store and load what the chained loads do, and
-// XQ_ATTN must give with the tokens' visibility exactly what it gives with a mask, and
-// with one matrix per kv head what it gives with their block-diagonal matrix.
+// XQ_ATTN must give with the tokens' visibility exactly what it gives with a mask.
 // Runs on the CPU variant the backend loader picks (XQ_CPU_VARIANT forces one) and
 // prints one JSON object, with that variant's features; driven by
 // native/tests/xquant-ops.test.ts.
@@ -38,8 +37,6 @@ struct results {
     int visibility_pairs_seen = 0; // (token, cell) pairs visible, so the cases are not all masked
     int lifted_list_cases = 0;
     double lifted_list_error = 0.0; // max |list - chain| over max |chain|
-    int per_head_cases = 0;
-    double per_head_error = 0.0; // max |per head - block-diagonal| over max |block-diagonal|
 };
 
 static float value_at(const ggml_tensor * t, int64_t i) {
@@ -311,66 +308,6 @@ static void run_visibility_case(ggml_backend_t backend, results & r, int64_t n_t
     ggml_free(ctx);
 }
 
-// XQ_ATTN with per kv head weights ([head_dim, head_dim, n_head_kv], the GQA latent's factors)
-// against the same op with their block-diagonal [d_kv, d_kv] matrices, V rebuilt or absorbed.
-static void run_per_head_case(ggml_backend_t backend, results & r, int64_t n_tokens, bool absorb_v, std::mt19937 & rng) {
-    constexpr int64_t head_dim = 32, n_head_kv = 2, n_head = 6, d_kv = head_dim * n_head_kv, width = 2 * d_kv, n_cells = 700;
-    constexpr int bits = 4;
-    ggml_init_params params = { 64u * 1024 * 1024, nullptr, false };
-    ggml_context * ctx = ggml_init(params);
-    const size_t row_bytes = xq_row_bytes(width, bits);
-    ggml_tensor * storage = ggml_new_tensor_1d(ctx, GGML_TYPE_I8, row_bytes * n_cells);
-    std::vector<float> row(width);
-    std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
-    for (int64_t cell = 0; cell < n_cells; ++cell) {
-        for (float & v : row) v = dist(rng);
-        xq_quantize_row(row.data(), (uint8_t *) storage->data + cell * row_bytes, width, bits);
-    }
-    ggml_tensor * q = ggml_new_tensor_3d(ctx, GGML_TYPE_F32, head_dim, n_head, n_tokens);
-    fill(q, rng);
-    const auto per_head_pair = [&](ggml_tensor *& heads, ggml_tensor *& dense) {
-        heads = ggml_new_tensor_3d(ctx, GGML_TYPE_F32, head_dim, head_dim, n_head_kv);
-        dense = ggml_new_tensor_2d(ctx, GGML_TYPE_F32, d_kv, d_kv);
-        fill(heads, rng);
-        std::fill_n((float *) dense->data, d_kv * d_kv, 0.0f);
-        for (int64_t h = 0; h < n_head_kv; ++h) {
-            for (int64_t out = 0; out < head_dim; ++out) {
-                std::memcpy((float *) dense->data + (h * head_dim + out) * d_kv + h * head_dim,
-                    (const float *) heads->data + (h * head_dim + out) * head_dim, sizeof(float) * head_dim);
-            }
-        }
-    };
-    ggml_tensor * wk_heads, * wk_dense, * wv_heads, * wv_dense;
-    per_head_pair(wk_heads, wk_dense);
-    per_head_pair(wv_heads, wv_dense);
-    ggml_tensor * cell_pos = ggml_new_tensor_1d(ctx, GGML_TYPE_I32, n_cells);
-    ggml_tensor * mask = ggml_new_tensor_2d(ctx, GGML_TYPE_F32, n_cells, n_tokens);
-    for (int64_t c = 0; c < n_cells; ++c) {
-        ((int32_t *) cell_pos->data)[c] = (int32_t) c;
-        for (int64_t t = 0; t < n_tokens; ++t) {
-            ((float *) mask->data)[t * n_cells + c] = c <= n_cells - n_tokens + t ? 0.0f : -INFINITY;
-        }
-    }
-    const ggml_xq_attn_rope rope = { (int) head_dim, GGML_ROPE_TYPE_NEOX, 4096, 10000.0f, 1.0f, 0.0f, 1.0f, 32.0f, 1.0f };
-    const float kq_scale = 1.0f / std::sqrt((float) head_dim);
-    ggml_tensor * by_heads = ggml_xq_attn(ctx, storage, q, wk_heads, absorb_v ? nullptr : wv_heads, cell_pos, width, bits, kq_scale, &rope);
-    ggml_tensor * by_dense = ggml_xq_attn(ctx, storage, q, wk_dense, absorb_v ? nullptr : wv_dense, cell_pos, width, bits, kq_scale, &rope);
-    ggml_xq_attn_set_mask(by_heads, mask);
-    ggml_xq_attn_set_mask(by_dense, mask);
-    ggml_cgraph * gf = ggml_new_graph(ctx);
-    ggml_build_forward_expand(gf, by_heads);
-    ggml_build_forward_expand(gf, by_dense);
-    ggml_backend_graph_compute(backend, gf);
-    double max_diff = 0.0, max_value = 0.0;
-    for (int64_t i = 0; i < ggml_nelements(by_dense); ++i) {
-        max_diff = std::max(max_diff, (double) std::fabs(value_at(by_heads, i) - value_at(by_dense, i)));
-        max_value = std::max(max_value, (double) std::fabs(value_at(by_dense, i)));
-    }
-    r.per_head_error = std::max(r.per_head_error, max_diff / max_value);
-    r.per_head_cases++;
-    ggml_free(ctx);
-}
-
 // The features of the CPU variant that was loaded ("AVX2", "AVX512", "AMX_INT8", ...), as JSON
 static std::string cpu_features(ggml_backend_reg_t cpu) {
     auto get_features = (ggml_backend_get_features_t) ggml_backend_reg_get_proc_address(cpu, "ggml_backend_get_features");
@@ -411,15 +348,13 @@ int main() {
     for (int64_t n_tokens : { 1, 5, 20 }) {
         for (bool absorb_v : { false, true }) {
             run_visibility_case(backend, r, n_tokens, absorb_v, rng);
-            run_per_head_case(backend, r, n_tokens, absorb_v, rng);
         }
     }
     std::printf("{\"cases\": %d, \"setRowsByteMismatches\": %d, \"loadValueMismatches\": %d, \"rebuildErrorF32\": %.3e, \"rebuildErrorF16\": %.3e, \"layerListCases\": %d, \"layerListMismatches\": %d, "
-        "\"visibilityCases\": %d, \"visibilityMismatches\": %d, \"visibilityPairsSeen\": %d, \"liftedListCases\": %d, \"liftedListError\": %.3e, "
-        "\"perHeadCases\": %d, \"perHeadError\": %.3e, \"cpuFeatures\": %s}\n",
+        "\"visibilityCases\": %d, \"visibilityMismatches\": %d, \"visibilityPairsSeen\": %d, \"liftedListCases\": %d, \"liftedListError\": %.3e, \"cpuFeatures\": %s}\n",
         r.cases, r.set_rows_byte_mismatches, r.load_value_mismatches, r.rebuild_error_f32, r.rebuild_error_f16,
         r.layer_list_cases, r.layer_list_mismatches, r.visibility_cases, r.visibility_mismatches, r.visibility_pairs_seen,
-        r.lifted_list_cases, r.lifted_list_error, r.per_head_cases, r.per_head_error,
+        r.lifted_list_cases, r.lifted_list_error,
         cpu_features(cpu).c_str());
     ggml_backend_free(backend);
     return 0;

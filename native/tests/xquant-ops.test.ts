@@ -24,8 +24,6 @@ interface OpsSummary {
     visibilityPairsSeen: number;
     liftedListCases: number;
     liftedListError: number;
-    perHeadCases: number;
-    perHeadError: number;
     cpuFeatures: string[];
 }
 
@@ -77,9 +75,6 @@ describe("XQuant ggml ops on CPU", () => {
         // GQA-CL's lifted list against the GEMM path's chain: f16 latents, float rounding only
         expect(summary.liftedListCases).toBe(3);
         expect(summary.liftedListError).toBeLessThan(1e-3);
-        // per kv head weights against their block-diagonal matrix: float rounding only
-        expect(summary.perHeadCases).toBe(6);
-        expect(summary.perHeadError).toBeLessThan(1e-4);
     });
 
     it("runs the baseline x86-64 variant, and by default loads the best variant this CPU runs", () => {

@@ -145,7 +145,7 @@ struct xq_attn_plan {
     bool fused = false;           // build XQ_ATTN (off the host, used where the weights' device runs it)
     bool fused_absorb = false;    // the op weights V's source, and Wv goes after it
     bool projected_store = false; // GQA-CL through the op stores project * (X - the earlier layers' lifted sum)
-    ggml_tensor * k_w = nullptr;  // K's weight for the op: wk, or the latent's per-head rebuild_k
+    ggml_tensor * k_w = nullptr;  // K's weight for the op: wk, or the latent's rebuild_k
     ggml_tensor * v_w = nullptr;  // V's likewise
     ggml_tensor * rope_factors = nullptr;
     const xq_latent_factors::layer * factors = nullptr; // latent variants only
@@ -155,8 +155,8 @@ struct xq_attn_plan {
 //  X:          X
 //  CL:         the residual stream entering the layer; after the base layers,
 //              a delta against the previous layer's reconstruction (error feedback)
-//  LATENT:     [Q_kᵀ X; Q_vᵀ X], the coordinates of X in each kv head's row space of Wk
-//              and Wv, from K and V through the heads' whiten factors
+//  LATENT:     [Q_kᵀ X; Q_vᵀ X], the coordinates of X in Wk's and Wv's row spaces, from
+//              K and V through the whiten factors
 //  LATENT_CL:  Qᵀ X in the joint [Wk; Wv] row space; after the base layers, a
 //              delta against the previous layer's reconstruction in that space
 struct xq_stored_rows {
@@ -200,7 +200,6 @@ private:
     ggml_tensor * exact_ubatch(ggml_tensor * loaded_rows, ggml_tensor * exact_rows) const;
     xq_gemm_sources gemm_sources(const xq_attn_plan & p, const xq_stored_rows & s);
     ggml_tensor * project(const xq_attn_plan & p, ggml_tensor * w, ggml_tensor * src, ggml_tensor * scale, ggml_tensor * bias, const char * name) const;
-    ggml_tensor * per_head(ggml_tensor * w, ggml_tensor * rows) const;
     ggml_tensor * rebuilt_k(const xq_attn_plan & p, const xq_gemm_sources & src);
 
     const llm_graph_context & g;
@@ -317,8 +316,8 @@ xq_stored_rows xq_attn_builder::store(const xq_attn_plan & p, ggml_tensor * v_id
             s.base = !p.delta ? nullptr : p.fused ? xq.layers : xq.acc ? xq.acc : ggml_xq_layers_load(ctx0, xq.layers, n_kv);
             break;
         case XQ_VARIANT_LATENT:
-            s.rows = ggml_concat(ctx0, per_head(p.factors->whiten_k, g.build_lora_mm(layer.wk, xq.x, layer.wk_s)),
-                per_head(p.factors->whiten_v, g.build_lora_mm(layer.wv, xq.x, layer.wv_s)), 0);
+            s.rows = ggml_concat(ctx0, ggml_mul_mat(ctx0, p.factors->whiten_k, g.build_lora_mm(layer.wk, xq.x, layer.wk_s)),
+                ggml_mul_mat(ctx0, p.factors->whiten_v, g.build_lora_mm(layer.wv, xq.x, layer.wv_s)), 0);
             break;
         case XQ_VARIANT_LATENT_CL:
             if (p.projected_store) {
@@ -397,14 +396,7 @@ ggml_tensor * xq_attn_builder::fused_attention(const xq_attn_plan & p, const xq_
 // The op's result as the heads' outputs [n_embd_head * n_head, n_tokens].
 ggml_tensor * xq_attn_builder::fused_heads(const xq_attn_plan & p, ggml_tensor * cur) const {
     g.cb(cur, "xq_attn", il);
-    if (p.fused_absorb && p.variant == XQ_VARIANT_LATENT) {
-        // each head's weighted V latent, its kv head's slice of it through that head's rebuild_v:
-        // the view steps to the next kv head's slice with the next group of query heads
-        const int64_t n_group = n_head_q / n_head_kv;
-        ggml_tensor * own = ggml_view_4d(ctx0, cur, n_embd_head, g.n_tokens, n_group, n_head_kv,
-            cur->nb[1], cur->nb[2], n_group * cur->nb[2] + n_embd_head * sizeof(float), 0);
-        cur = ggml_mul_mat(ctx0, ggml_reshape_4d(ctx0, p.v_w, n_embd_head, n_embd_head, 1, n_head_kv), own);
-    } else if (p.fused_absorb) {
+    if (p.fused_absorb) {
         // each head's weighted V source through its kv head's slice of Wv (mul_mat broadcasts
         // a kv head over its group of query heads)
         cur = ggml_mul_mat(ctx0, ggml_reshape_3d(ctx0, p.v_w, p.v_w->ne[0], n_embd_head, n_head_kv), cur);
@@ -457,7 +449,7 @@ xq_gemm_sources xq_attn_builder::gemm_sources(const xq_attn_plan & p, const xq_s
 // K or V through its projection, then the model's own bias and clamp
 ggml_tensor * xq_attn_builder::project(const xq_attn_plan & p, ggml_tensor * w, ggml_tensor * src,
         ggml_tensor * scale, ggml_tensor * bias, const char * name) const {
-    ggml_tensor * t = p.variant == XQ_VARIANT_LATENT ? per_head(w, src) : g.build_lora_mm(w, src, scale);
+    ggml_tensor * t = p.variant == XQ_VARIANT_LATENT ? ggml_mul_mat(ctx0, w, src) : g.build_lora_mm(w, src, scale);
     g.cb(t, name, il);
     if (bias) {
         t = ggml_add(ctx0, t, bias);
@@ -466,15 +458,6 @@ ggml_tensor * xq_attn_builder::project(const xq_attn_plan & p, ggml_tensor * w, 
         t = ggml_clamp(ctx0, t, -g.hparams.f_clamp_kqv, g.hparams.f_clamp_kqv);
     }
     return t;
-}
-
-// Each kv head's channels of rows [n_embd_kv, n] through its own matrix (w: [n_embd_head,
-// n_embd_head, n_head_kv], the latent's per-head factors)
-ggml_tensor * xq_attn_builder::per_head(ggml_tensor * w, ggml_tensor * rows) const {
-    const int64_t n = rows->ne[1];
-    ggml_tensor * heads = ggml_cont(ctx0, ggml_permute(ctx0, ggml_reshape_3d(ctx0, rows, n_embd_head, n_head_kv, n), 0, 2, 1, 3));
-    ggml_tensor * result = ggml_mul_mat(ctx0, w, heads); // [n_embd_head, n, n_head_kv]
-    return ggml_cont_2d(ctx0, ggml_permute(ctx0, result, 0, 2, 1, 3), n_embd_kv, n);
 }
 
 // K: projected, k-norm, then RoPE at each cell's current position
@@ -501,8 +484,7 @@ ggml_tensor * xq_attn_builder::rebuilt_k(const xq_attn_plan & p, const xq_gemm_s
 ggml_tensor * xq_attn_builder::gemm_attention(const xq_attn_plan & p, const xq_stored_rows & s, ggml_tensor * kq_b, ggml_tensor * sinks) {
     const xq_gemm_sources src = gemm_sources(p, s);
     ggml_tensor * k = rebuilt_k(p, src);
-    // the latent's V is rebuilt per head: the GEMM path's absorption wants one Wv slice per head
-    const bool absorb = xq_absorb_v(g.cparams) && p.variant != XQ_VARIANT_LATENT && !g.cparams.flash_attn && g.n_tokens * n_head_q < n_embd_kv
+    const bool absorb = xq_absorb_v(g.cparams) && !g.cparams.flash_attn && g.n_tokens * n_head_q < n_embd_kv
         && sinks == nullptr && g.hparams.f_clamp_kqv <= 0.0f && layer.wv_s == nullptr && g.loras->empty();
     if (!absorb) {
         ggml_tensor * v = project(p, src.v_w, src.v_src, layer.wv_s, layer.wv_b, "xq_v_rebuild");

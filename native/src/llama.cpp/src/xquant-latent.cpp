@@ -25,7 +25,7 @@ namespace {
 using matrix = std::vector<double>; // row-major
 
 constexpr uint32_t FACTORS_MAGIC = 0x464c5158; // "XQLF"
-constexpr uint32_t FACTORS_VERSION = 4; // 2 rotated the latents; 3 did not; 4: per kv head (docs/results.md)
+constexpr uint32_t FACTORS_VERSION = 4; // 2 rotated the latents; 3 did not; 4: whiten K and V (docs/results.md)
 
 // The weights of a projection as rows (outputs) x cols (inputs), whatever their ggml type.
 matrix read_weights(const ggml_tensor * w) {
@@ -171,19 +171,16 @@ matrix right_basis(const left_svd & svd, const matrix & w, int rows, int cols) {
     return result;
 }
 
-// One kv head's K (or V) and its latent z = Qᵀ X, both head_dim wide: whiten = Σ⁻¹ Pᵀ
-// (z = whiten · K, since K = W X = P Σ Qᵀ X) and rebuild = P Σ (K = rebuild · z), appended
-// to the heads before it.
-void append_head_factors(const matrix & w_head, int head_dim, int cols, matrix & whiten, matrix & rebuild) {
-    const left_svd svd = left_svd_of(w_head, head_dim, cols);
-    for (int i = 0; i < head_dim; ++i) {
-        for (int r = 0; r < head_dim; ++r) {
-            whiten.push_back(svd.sigma[i] > 0.0 ? svd.p[r * head_dim + i] / svd.sigma[i] : 0.0);
-        }
-    }
-    for (int r = 0; r < head_dim; ++r) {
-        for (int i = 0; i < head_dim; ++i) {
-            rebuild.push_back(svd.p[r * head_dim + i] * svd.sigma[i]);
+// K (or V) and its latent z = Qᵀ X, both d_kv wide: whiten = Σ⁻¹ Pᵀ (z = whiten · K, since
+// K = W X = P Σ Qᵀ X) and rebuild = P Σ (K = rebuild · z)
+void whiten_and_rebuild(const matrix & w, int d_kv, int cols, matrix & whiten, matrix & rebuild) {
+    const left_svd svd = left_svd_of(w, d_kv, cols);
+    whiten.assign((size_t) d_kv * d_kv, 0.0);
+    rebuild.assign((size_t) d_kv * d_kv, 0.0);
+    for (int i = 0; i < d_kv; ++i) {
+        for (int r = 0; r < d_kv; ++r) {
+            whiten[i * d_kv + r] = svd.sigma[i] > 0.0 ? svd.p[r * d_kv + i] / svd.sigma[i] : 0.0;
+            rebuild[r * d_kv + i] = svd.p[r * d_kv + i] * svd.sigma[i];
         }
     }
 }
@@ -209,7 +206,7 @@ struct layer_matrices {
     std::vector<std::tuple<int, int, matrix>> parts;
 };
 
-layer_matrices compute_layer(const llama_layer & layer, bool joint, int d, int d_kv, int head_dim, std::mutex & reading) {
+layer_matrices compute_layer(const llama_layer & layer, bool joint, int d, int d_kv, std::mutex & reading) {
     matrix wk, wv;
     {
         // one read at a time: a backend's tensor_get need not be thread-safe
@@ -225,25 +222,19 @@ layer_matrices compute_layer(const llama_layer & layer, bool joint, int d, int d
         result.parts.emplace_back(d, 2 * d_kv, transpose(project, 2 * d_kv, d));
         return result;
     }
-    // per kv head: its rebuild costs head_dim² per cell, not d_kv², at the same quality as one
-    // basis for all heads (docs/results.md)
+    // the latent from the model's own K and V, so no 2·d_kv x d projection is kept
     matrix whiten_k, whiten_v, rebuild_k, rebuild_v;
-    for (int h = 0; h < d_kv / head_dim; ++h) {
-        const auto head_rows = [&](const matrix & w) {
-            return matrix(w.begin() + (size_t) h * head_dim * d, w.begin() + (size_t) (h + 1) * head_dim * d);
-        };
-        append_head_factors(head_rows(wk), head_dim, d, whiten_k, rebuild_k);
-        append_head_factors(head_rows(wv), head_dim, d, whiten_v, rebuild_v);
-    }
+    whiten_and_rebuild(wk, d_kv, d, whiten_k, rebuild_k);
+    whiten_and_rebuild(wv, d_kv, d, whiten_v, rebuild_v);
     for (matrix * part : { &whiten_k, &whiten_v, &rebuild_k, &rebuild_v }) {
-        result.parts.emplace_back(d_kv, head_dim, std::move(*part));
+        result.parts.emplace_back(d_kv, d_kv, std::move(*part));
     }
     return result;
 }
 
 // The layers are independent: they are computed on n_threads threads (SmolLM2-135M's joint
 // factors took 44 s on one).
-void compute_layers(const llama_model & model, bool joint, int d, int d_kv, int head_dim, int n_threads, std::vector<layer_matrices> & layers) {
+void compute_layers(const llama_model & model, bool joint, int d, int d_kv, int n_threads, std::vector<layer_matrices> & layers) {
     const int n_layer = (int) layers.size();
     std::atomic<int> next_layer{ 0 };
     std::mutex reading;
@@ -252,7 +243,7 @@ void compute_layers(const llama_model & model, bool joint, int d, int d_kv, int 
     auto work = [&] {
         for (int il = next_layer++; il < n_layer; il = next_layer++) {
             try {
-                layers[il] = compute_layer(model.layers[il], joint, d, d_kv, head_dim, reading);
+                layers[il] = compute_layer(model.layers[il], joint, d, d_kv, reading);
             } catch (...) {
                 std::lock_guard<std::mutex> lock(failing);
                 failure = failure ? failure : std::current_exception();
@@ -274,7 +265,7 @@ void compute_layers(const llama_model & model, bool joint, int d, int d_kv, int 
 }
 
 struct file_header {
-    uint32_t magic, version, joint, n_layer, d, d_kv, head_dim;
+    uint32_t magic, version, joint, n_layer, d, d_kv;
 };
 
 bool read_file(const std::string & path, const file_header & expected, std::vector<layer_matrices> & layers) {
@@ -321,11 +312,9 @@ std::shared_ptr<xq_latent_factors> xq_latent_factors_load(const llama_model & mo
     const int n_layer = (int) hparams.n_layer();
     const int d = (int) hparams.n_embd;
     const int d_kv = (int) hparams.n_embd_k_gqa(0);
-    const int head_dim = (int) hparams.n_embd_head_k(0);
     for (int il = 0; il < n_layer; ++il) {
-        if ((int) hparams.n_embd_k_gqa(il) != d_kv || (int) hparams.n_embd_v_gqa(il) != d_kv
-                || (int) hparams.n_embd_head_k(il) != head_dim || (int) hparams.n_embd_head_v(il) != head_dim) {
-            throw std::runtime_error("XQuant latent modes need the same K and V widths and heads in every layer");
+        if ((int) hparams.n_embd_k_gqa(il) != d_kv || (int) hparams.n_embd_v_gqa(il) != d_kv) {
+            throw std::runtime_error("XQuant latent modes need the same K and V width in every layer");
         }
     }
     if (2 * d_kv > d) {
@@ -334,7 +323,7 @@ std::shared_ptr<xq_latent_factors> xq_latent_factors_load(const llama_model & mo
 
     auto factors = std::make_shared<xq_latent_factors>();
     factors->joint = joint;
-    const file_header header = { FACTORS_MAGIC, FACTORS_VERSION, joint ? 1u : 0u, (uint32_t) n_layer, (uint32_t) d, (uint32_t) d_kv, (uint32_t) head_dim };
+    const file_header header = { FACTORS_MAGIC, FACTORS_VERSION, joint ? 1u : 0u, (uint32_t) n_layer, (uint32_t) d, (uint32_t) d_kv };
 
     // shapes first, so that a file can be read straight into them
     std::vector<layer_matrices> layers(n_layer);
@@ -342,13 +331,13 @@ std::shared_ptr<xq_latent_factors> xq_latent_factors_load(const llama_model & mo
         if (joint) {
             layer.parts = { { 2 * d_kv, d, {} }, { d, 2 * d_kv, {} } };
         } else {
-            layer.parts = { { d_kv, head_dim, {} }, { d_kv, head_dim, {} }, { d_kv, head_dim, {} }, { d_kv, head_dim, {} } };
+            layer.parts = { { d_kv, d_kv, {} }, { d_kv, d_kv, {} }, { d_kv, d_kv, {} }, { d_kv, d_kv, {} } };
         }
     }
     factors->from_disk = !path.empty() && read_file(path, header, layers);
     if (!factors->from_disk) {
         const auto started = std::chrono::steady_clock::now();
-        compute_layers(model, joint, d, d_kv, head_dim, n_threads, layers);
+        compute_layers(model, joint, d, d_kv, n_threads, layers);
         factors->seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
         LLAMA_LOG_INFO("%s: computed the XQuant latent factors in %.3f s\n", __func__, factors->seconds);
         if (!path.empty()) {
@@ -365,9 +354,7 @@ std::shared_ptr<xq_latent_factors> xq_latent_factors_load(const llama_model & mo
             : std::vector<ggml_tensor **>{ &out.whiten_k, &out.whiten_v, &out.rebuild_k, &out.rebuild_v };
         for (size_t p = 0; p < layers[il].parts.size(); ++p) {
             const auto & [rows, cols, data] = layers[il].parts[p];
-            // the per-head factors: one head_dim x head_dim matrix per kv head
-            *slots[p] = joint ? ggml_new_tensor_2d(factors->ctx.get(), GGML_TYPE_F32, cols, rows)
-                : ggml_new_tensor_3d(factors->ctx.get(), GGML_TYPE_F32, cols, head_dim, rows / head_dim);
+            *slots[p] = ggml_new_tensor_2d(factors->ctx.get(), GGML_TYPE_F32, cols, rows);
             ggml_format_name(*slots[p], "xq_latent_%d_%zu", il, p);
         }
     }

@@ -13,9 +13,9 @@ struct llama_model;
 // tensors in a CPU buffer. For a projection W (rows = outputs) with thin SVD
 // W = P Σ Qᵀ, the latent of X is z = Qᵀ X and W X = (P Σ) z exactly.
 //
-// - separate (xql-b), per kv head h of K (and alike V): W_h = P_h Σ_h Q_hᵀ, the latent is
-//   z_h = Q_hᵀ X = whiten_h K_h with whiten_h = Σ_h⁻¹ P_hᵀ, and K_h = rebuild_h z_h with
-//   rebuild_h = P_h Σ_h: head_dim x head_dim each, as [head_dim, head_dim, n_head_kv] tensors.
+// - separate (xql-b): the latents come from the model's own K and V, z_k = whiten_k K with
+//   whiten_k = Σ_k⁻¹ P_kᵀ (so z_k = Q_kᵀ X), and K = rebuild_k z_k with rebuild_k = P_k Σ_k
+//   (d_kv × d_kv each); V alike.
 // - joint (xqlcl-b): project = Qᵀ of [W_k; W_v] (2·d_kv × d) and lift = Q
 //   (d × 2·d_kv), for cross-layer deltas taken in the latent and lifted back.
 struct xq_latent_factors {

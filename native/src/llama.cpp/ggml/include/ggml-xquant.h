@@ -174,13 +174,6 @@ GGML_API struct ggml_tensor * ggml_xq_attn(
         float                 kq_scale,
         const struct ggml_xq_attn_rope * rope);
 
-// wk and wv may also be one head_dim x head_dim f32 matrix per kv head ([head_dim, head_dim,
-// n_head_kv], the GQA latent's factors; CPU only): kv head h's K is its matrix times the
-// row's channels h·head_dim.., and V likewise from V's source.
-// A weight's input and output channels over all kv heads:
-GGML_API int64_t ggml_xq_attn_weights_in (const struct ggml_tensor * w);
-GGML_API int64_t ggml_xq_attn_weights_out(const struct ggml_tensor * w);
-
 // The cells each token sees, as a mask (f32/f16 [>= n_kv, >= n_tokens]); cells holds
 // positions only.
 GGML_API void ggml_xq_attn_set_mask(struct ggml_tensor * attn, struct ggml_tensor * mask);

@@ -485,14 +485,6 @@ static void xq_attn_set_optional(struct ggml_tensor * attn, int flag, struct ggm
     ggml_set_op_params(attn, &params, sizeof(params));
 }
 
-int64_t ggml_xq_attn_weights_in(const struct ggml_tensor * w) {
-    return w->ne[0] * w->ne[2];
-}
-
-int64_t ggml_xq_attn_weights_out(const struct ggml_tensor * w) {
-    return w->ne[1] * w->ne[2];
-}
-
 struct ggml_tensor * ggml_xq_attn(
         struct ggml_context * ctx,
         struct ggml_tensor  * storage,
@@ -515,16 +507,10 @@ struct ggml_tensor * ggml_xq_attn(
         GGML_ASSERT(ggml_is_contiguous(storage) && ggml_nbytes(storage) >= (size_t) n_kv * ggml_xq_row_bytes(width, bits));
     }
     GGML_ASSERT(q->type == GGML_TYPE_F32 && q->nb[0] == sizeof(float) && q->ne[3] == 1);
-    // per kv head weights ([head_dim, head_dim, n_head_kv]) take their head's channels only
-    const int64_t k_in = ggml_xq_attn_weights_in(wk);
-    const int64_t k_out = ggml_xq_attn_weights_out(wk);
-    GGML_ASSERT(wk->ne[3] == 1 && (wk->ne[2] == 1 || (wk->ne[0] == head_dim && wk->ne[1] == head_dim && wk->type == GGML_TYPE_F32)));
-    GGML_ASSERT(k_in <= width && ggml_is_contiguous(wk) && k_out % head_dim == 0 && n_head % (k_out / head_dim) == 0);
+    GGML_ASSERT(wk->ne[0] <= width && ggml_is_contiguous(wk) && wk->ne[1] % head_dim == 0 && n_head % (wk->ne[1] / head_dim) == 0);
     // V's source: the whole row where K reads all of it, else the channels after K's
-    const int64_t v_width = k_in < width ? width - k_in : width;
-    GGML_ASSERT(wv == nullptr || ggml_is_contiguous(wv));
-    GGML_ASSERT(wv == nullptr || (wk->ne[2] > 1 ? ggml_are_same_shape(wv, wk) && wv->type == wk->type && v_width == k_in
-        : wv->ne[0] == v_width && wv->ne[1] == wk->ne[1] && wv->ne[2] == 1));
+    const int64_t v_width = wk->ne[0] < width ? width - wk->ne[0] : width;
+    GGML_ASSERT(wv == nullptr || (wv->ne[0] == v_width && wv->ne[1] == wk->ne[1] && ggml_is_contiguous(wv)));
     GGML_ASSERT(rope->mode == GGML_ROPE_TYPE_NORMAL || rope->mode == GGML_ROPE_TYPE_NEOX);
     GGML_ASSERT(rope->n_rot % 2 == 0 && rope->n_rot <= head_dim);
     GGML_ASSERT(cells->type == GGML_TYPE_I32 && cells->nb[0] == sizeof(int32_t));
@@ -572,7 +558,7 @@ void ggml_xq_attn_set_exact_rows(struct ggml_tensor * attn, struct ggml_tensor *
 
 void ggml_xq_attn_set_k_bias(struct ggml_tensor * attn, struct ggml_tensor * k_bias) {
     GGML_ASSERT(attn->op == GGML_OP_XQ_ATTN);
-    GGML_ASSERT(k_bias->type == GGML_TYPE_F32 && ggml_nelements(k_bias) == ggml_xq_attn_weights_out(attn->src[2]) && ggml_is_contiguous(k_bias));
+    GGML_ASSERT(k_bias->type == GGML_TYPE_F32 && ggml_nelements(k_bias) == attn->src[2]->ne[1] && ggml_is_contiguous(k_bias));
     xq_attn_set_optional(attn, GGML_XQ_ATTN_HAS_K_BIAS, k_bias);
 }
 
@@ -614,8 +600,7 @@ bool ggml_xq_attn_gpu_supported(const struct ggml_tensor * op, int64_t max_head_
     const ggml_xq_attn_params p = ggml_xq_attn_get_params(op);
     // other flags belong to variants the GPU kernels do not take
     const int known = GGML_XQ_ATTN_HAS_WV | GGML_XQ_ATTN_HAS_K_BIAS | GGML_XQ_ATTN_HAS_K_NORM | GGML_XQ_ATTN_HAS_ROPE_FACTORS;
-    // per kv head weights (the GQA latent's factors, in host memory) are the CPU kernel's only
-    if ((p.flags & ~known) != 0 || !ggml_xq_bits_supported(p.bits) || ggml_xq_group_size(p.width) == 0 || op->src[2]->ne[2] != 1) {
+    if ((p.flags & ~known) != 0 || !ggml_xq_bits_supported(p.bits) || ggml_xq_group_size(p.width) == 0) {
         return false;
     }
     // the mask's n_kv x n_tokens form only, and storage itself (not a lifted layer list)

@@ -121,9 +121,9 @@ attn_plan plan_of(const ggml_tensor * dst) {
     a.head_dim = a.q->ne[0];
     a.n_head = a.q->ne[1];
     a.n_tokens = a.q->ne[2];
-    a.d_kv = ggml_xq_attn_weights_out(a.wk);
+    a.d_kv = a.wk->ne[1];
     a.n_gqa = a.n_head / (a.d_kv / a.head_dim);
-    a.k_width = ggml_xq_attn_weights_in(a.wk);
+    a.k_width = a.wk->ne[0];
     a.v_offset = a.p.width - a.p.v_width;
     a.out_width = dst->ne[0];
     a.state_width = a.out_width + 2; // running max, running sum, accumulator
@@ -222,14 +222,6 @@ void project_block(const ggml_compute_params * params, const attn_plan & a, char
         const void * operand, int64_t width, int64_t operand_stride, int64_t cells, float * rows) {
     const ggml_type type = operand_type(w);
     const size_t operand_row = type == GGML_TYPE_F32 ? sizeof(float) * operand_stride : ggml_row_size(type, width);
-    if (w->ne[2] > 1) {
-        // one f32 matrix per kv head, on that head's channels of the f32 operand
-        for (int64_t h = 0; h < w->ne[2]; ++h) {
-            gemm(params, w->ne[1], cells, w->ne[0], GGML_TYPE_F32, (const char *) w->data + h * w->nb[2], w->nb[1],
-                (const float *) operand + h * w->ne[0], operand_row, rows + h * w->ne[1], a.d_kv);
-        }
-        return;
-    }
     if (!dequantized_in_panels(w)) {
         gemm(params, w->ne[1], cells, width, w->type, w->data, w->nb[1], operand, operand_row, rows, w->ne[1]);
         return;
