@@ -54,7 +54,16 @@ describe("the renderer's views", () => {
             .map(async (testId) => Number(await page.getByTestId(testId).getAttribute("data-bytes"))));
         expect(compute).toBeGreaterThan(0);
         expect(total).toBe(cache! + compute!);
+        // formula lines: the chat's own mode and the caches users have, until the user picks others
+        expect(await page.getByTestId("memory-line-kv-f16").count()).toBe(1);
+        expect(await page.getByTestId("memory-line-kv-q4_0").count()).toBe(1);
+        expect(await page.getByTestId("memory-line-xql-4").count()).toBe(0);
+        await page.getByTestId("compare-xql-4").check();
         expect(await page.getByTestId("memory-line-xql-4").count()).toBe(1);
+        await page.getByTestId("compare-xqlcl-4").check();
+        // a fourth pick waits until one of the three is unticked
+        expect(await page.getByTestId("compare-xql-2").isDisabled()).toBe(true);
+        expect(await page.locator('[data-testid^="memory-line-"]').count()).toBe(2 + 4 + 1);
         expect(await page.getByTestId("memory-line-rss").count()).toBe(1);
         await saveScreenshot(page, "ui-chat");
     });

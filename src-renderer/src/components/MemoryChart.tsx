@@ -1,11 +1,12 @@
-import { memo, useMemo } from "react";
-import { CartesianGrid, Line, LineChart, ResponsiveContainer, Tooltip, XAxis, YAxis } from "recharts";
+import { memo, useMemo, useState } from "react";
+import { CartesianGrid, Line, LineChart, ReferenceLine, ResponsiveContainer, Tooltip, XAxis, YAxis } from "recharts";
+import type { CacheMode } from "../../../src-main/api/contract.ts";
 import { useShallow } from "zustand/react/shallow";
 import { useMetrics } from "../store/metrics.ts";
 import { useModels } from "../store/models.ts";
 import { useSession } from "../store/session.ts";
 import { mib } from "./format.ts";
-import { chartRows, modeColor } from "./memoryRows.ts";
+import { chartRows, defaultComparedModes, maxComparedModes, modeColor, toggleCompared } from "./memoryRows.ts";
 
 // Selects only what changes the picture: not contextTokens, not the streaming text.
 function useActiveRun() {
@@ -23,8 +24,13 @@ export const MemoryChart = memo(function MemoryChart({ chatId }: { chatId: strin
     const model = useModels((state) => state.models.find((entry) => entry.id === run.modelId));
     const allSamples = useMetrics((state) => state.samples);
     const samples = useMemo(() => allSamples.filter((sample) => sample.chatId === run.chatId && sample.mode === run.mode), [allSamples, run.chatId, run.mode]);
-    const otherModes = useMemo(() => (model?.modes ?? []).filter((advice) => advice.available && advice.mode !== run.mode).map((advice) => advice.mode), [model, run.mode]);
-    const rows = useMemo(() => (model ? chartRows(samples, model.metadata, otherModes, run.baseLayers, run.contextSize) : []), [model, samples, otherModes, run.baseLayers, run.contextSize]);
+    const available = useMemo(() => (model?.modes ?? []).filter((advice) => advice.available).map((advice) => advice.mode), [model]);
+    // null until the user ticks a mode to compare
+    const [picked, setPicked] = useState<CacheMode[] | null>(null);
+    const compared = useMemo(() => (run.mode ? (picked ?? defaultComparedModes(available, run.mode)) : [])
+        .filter((mode) => mode !== run.mode && available.includes(mode)), [picked, available, run.mode]);
+    const formulaModes = useMemo(() => (run.mode ? [run.mode, ...compared] : []), [run.mode, compared]);
+    const rows = useMemo(() => (model ? chartRows(samples, model.metadata, formulaModes, run.baseLayers, run.contextSize) : []), [model, samples, formulaModes, run.baseLayers, run.contextSize]);
 
     if (run.chatId !== chatId || !model || !run.mode) {
         return <section className="panel" aria-label="Memory"><h2>Memory</h2><p className="muted" data-testid="memory-empty">Load this chat's model to see its cache and compute buffers live.</p></section>;
@@ -32,10 +38,14 @@ export const MemoryChart = memo(function MemoryChart({ chatId }: { chatId: strin
     const latest = samples.at(-1);
     const hasVram = samples.some((sample) => sample.vramUsedBytes !== null);
     const total = latest ? latest.cacheBytesUsed + latest.computeBytes : 0;
+    // where a check measured the mode: the largest context its memory budget holds
+    const fitsUpTo = (mode: CacheMode) => model.modes.find((advice) => advice.mode === mode)?.measured?.maxContextInBudget ?? null;
+    const formulaLabel = (mode: CacheMode) => `${mode} cache (formula)${fitsUpTo(mode) !== null ? `, fits up to ${fitsUpTo(mode)} tokens` : ""}`;
     const lines = [
         { key: "measuredWithCompute", label: `measured cache + compute buffers (${run.mode})`, color: "#d62728", width: 3 },
         { key: "measured", label: `measured cache (${run.mode})`, color: "#d62728", width: 2, dash: "6 3" },
-        ...otherModes.map((mode, index) => ({ key: mode, label: `${mode} cache (formula)`, color: modeColor(index, otherModes.length), width: 1, dash: undefined })),
+        ...formulaModes.map((mode, index) => ({ key: mode, label: formulaLabel(mode), color: index === 0 ? "#d62728" : modeColor(index - 1, compared.length),
+            width: 1, dash: index === 0 ? "1 3" : undefined })),
     ];
     return (
         <section className="panel" aria-label="Memory">
@@ -61,6 +71,12 @@ export const MemoryChart = memo(function MemoryChart({ chatId }: { chatId: strin
                         ))}
                         <Line yAxisId="process" dataKey="rss" name="engine RSS" stroke="#888" strokeDasharray="4 2" dot={false} isAnimationActive={false} connectNulls className="line-rss" />
                         {hasVram && <Line yAxisId="process" dataKey="vram" name="VRAM used" stroke="#555" strokeDasharray="2 2" dot={false} isAnimationActive={false} connectNulls className="line-vram" />}
+                        {lines.slice(2).map((line, index) => {
+                            const tokens = fitsUpTo(formulaModes[index]!);
+                            return tokens !== null && tokens <= run.contextSize
+                                ? <ReferenceLine key={`fits-${line.key}`} yAxisId="cache" x={tokens} stroke={line.color} strokeDasharray="2 4" label={{ value: `${line.key} fits`, position: "top", fontSize: 10 }} />
+                                : null;
+                        })}
                     </LineChart>
                 </ResponsiveContainer>
             </div>
@@ -71,6 +87,17 @@ export const MemoryChart = memo(function MemoryChart({ chatId }: { chatId: strin
                 <li data-testid="memory-line-rss"><span className="swatch" style={{ background: "#888" }} />engine process RSS (right axis)</li>
                 {hasVram && <li data-testid="memory-line-vram"><span className="swatch" style={{ background: "#555" }} />VRAM used (right axis)</li>}
             </ul>
+            <fieldset className="compare-modes" data-testid="compare-modes">
+                <legend>Compare with (up to {maxComparedModes})</legend>
+                {available.filter((mode) => mode !== run.mode).map((mode) => (
+                    <label key={mode}>
+                        <input type="checkbox" data-testid={`compare-${mode}`} checked={compared.includes(mode)}
+                            disabled={!compared.includes(mode) && compared.length >= maxComparedModes}
+                            onChange={() => setPicked(toggleCompared(compared, mode))} />
+                        {mode}
+                    </label>
+                ))}
+            </fieldset>
         </section>
     );
 });

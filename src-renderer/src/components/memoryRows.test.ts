@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import type { MetricsSample } from "../../../src-main/api/contract.ts";
 import { cacheBytesPerCell, estimateCacheBytes, type ModelShape } from "../../../src-main/api/cache-modes.ts";
 import { mib } from "./format.ts";
-import { chartRows } from "./memoryRows.ts";
+import { chartRows, defaultComparedModes, maxComparedModes, toggleCompared } from "./memoryRows.ts";
 
 const shape: ModelShape = { architecture: "llama", nLayer: 10, nEmbd: 256, nHead: 4, nHeadKv: 1, headDimK: 64, headDimV: 64 };
 
@@ -26,5 +26,16 @@ describe("memory chart rows", () => {
     it("without samples still draws the formula lines across the context", () => {
         const rows = chartRows([], shape, ["kv-f16"], -1, 256);
         expect(rows.map((row) => [row.tokens, row.measured, row.measuredWithCompute])).toEqual([[0, null, null], [256, null, null]]);
+    });
+
+    it("compares the chat's mode with the caches users have until the user picks, and with at most three", () => {
+        expect(defaultComparedModes(["kv-f16", "kv-q8_0", "kv-q4_0", "xql-4"], "xql-4")).toEqual(["kv-f16", "kv-q4_0"]);
+        expect(defaultComparedModes(["kv-f16", "kv-q4_0", "xql-4"], "kv-f16")).toEqual(["kv-q4_0"]);
+        expect(defaultComparedModes(["kv-f16", "xql-4"], "xql-4")).toEqual(["kv-f16"]);
+        let compared = toggleCompared(["kv-f16", "kv-q4_0"], "xql-4");
+        expect(compared).toEqual(["kv-f16", "kv-q4_0", "xql-4"]);
+        expect(toggleCompared(compared, "xqlcl-2")).toHaveLength(maxComparedModes);
+        compared = toggleCompared(compared, "kv-f16");
+        expect(compared).toEqual(["kv-q4_0", "xql-4"]);
     });
 });

@@ -10,6 +10,20 @@ export function modeColor(index: number, count: number): string {
 
 export type Row = Record<string, number | null>;
 
+// The chart draws formula lines for the chat's own mode and at most this many others, which
+// the user picks; before a pick, the caches users already have (kv-f16 and kv-q4_0).
+export const maxComparedModes = 3;
+
+export function defaultComparedModes(available: CacheMode[], chatMode: CacheMode): CacheMode[] {
+    return (["kv-f16", "kv-q4_0"] as const).filter((mode) => mode !== chatMode && available.includes(mode));
+}
+
+// The compared modes after the user ticks or unticks one, never more than maxComparedModes.
+export function toggleCompared(compared: CacheMode[], mode: CacheMode): CacheMode[] {
+    if (compared.includes(mode)) return compared.filter((other) => other !== mode);
+    return compared.length < maxComparedModes ? [...compared, mode] : compared;
+}
+
 // One row per context length: where a sample exists, the measured cache and the
 // measured cache plus the context's compute buffers; and every other mode's
 // cache bytes for the same cells (bytes per cell × cells in use, the same
