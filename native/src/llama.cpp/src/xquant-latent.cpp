@@ -232,10 +232,17 @@ layer_matrices compute_layer(const llama_layer & layer, bool joint, int d, int d
     return result;
 }
 
+// A layer's factor tensors, in the order compute_layer returns its parts and the file holds them.
+std::vector<ggml_tensor *> layer_tensors(const xq_latent_factors::layer & layer, bool joint) {
+    return joint ? std::vector<ggml_tensor *>{ layer.project, layer.lift }
+        : std::vector<ggml_tensor *>{ layer.whiten_k, layer.whiten_v, layer.rebuild_k, layer.rebuild_v };
+}
+
 // The layers are independent: they are computed on n_threads threads (SmolLM2-135M's joint
-// factors took 44 s on one).
-void compute_layers(const llama_model & model, bool joint, int d, int d_kv, int n_threads, std::vector<layer_matrices> & layers) {
-    const int n_layer = (int) layers.size();
+// factors took 44 s on one). Each layer's doubles go into its f32 tensors as soon as it is
+// done, so only the layers in progress are held in double precision.
+void compute_layers(const llama_model & model, xq_latent_factors & factors, int d, int d_kv, int n_threads) {
+    const int n_layer = (int) factors.layers.size();
     std::atomic<int> next_layer{ 0 };
     std::mutex reading;
     std::mutex failing;
@@ -243,7 +250,13 @@ void compute_layers(const llama_model & model, bool joint, int d, int d_kv, int 
     auto work = [&] {
         for (int il = next_layer++; il < n_layer; il = next_layer++) {
             try {
-                layers[il] = compute_layer(model.layers[il], joint, d, d_kv, reading);
+                const layer_matrices computed = compute_layer(model.layers[il], factors.joint, d, d_kv, reading);
+                const std::vector<ggml_tensor *> tensors = layer_tensors(factors.layers[il], factors.joint);
+                for (size_t p = 0; p < tensors.size(); ++p) {
+                    const matrix & data = std::get<2>(computed.parts[p]);
+                    GGML_ASSERT(data.size() == (size_t) ggml_nelements(tensors[p]));
+                    std::copy(data.begin(), data.end(), (float *) tensors[p]->data);
+                }
             } catch (...) {
                 std::lock_guard<std::mutex> lock(failing);
                 failure = failure ? failure : std::current_exception();
@@ -268,33 +281,32 @@ struct file_header {
     uint32_t magic, version, joint, n_layer, d, d_kv;
 };
 
-bool read_file(const std::string & path, const file_header & expected, std::vector<layer_matrices> & layers) {
+// Reads the factors straight into their tensors (host memory); false where the file is missing,
+// holds other shapes, or is cut short.
+bool read_file(const std::string & path, const file_header & expected, const xq_latent_factors & factors) {
     std::ifstream in(path, std::ios::binary);
     file_header header{};
     if (!in.read((char *) &header, sizeof(header)) || std::memcmp(&header, &expected, sizeof(header)) != 0) {
         return false;
     }
-    for (auto & layer : layers) {
-        for (auto & [rows, cols, data] : layer.parts) {
-            std::vector<float> values((size_t) rows * cols);
-            if (!in.read((char *) values.data(), values.size() * sizeof(float))) {
+    for (const auto & layer : factors.layers) {
+        for (ggml_tensor * tensor : layer_tensors(layer, factors.joint)) {
+            if (!in.read((char *) tensor->data, ggml_nbytes(tensor))) {
                 return false;
             }
-            data.assign(values.begin(), values.end());
         }
     }
     return true;
 }
 
-void write_file(const std::string & path, const file_header & header, const std::vector<layer_matrices> & layers) {
+void write_file(const std::string & path, const file_header & header, const xq_latent_factors & factors) {
     const std::string partial = path + ".partial";
     {
         std::ofstream out(partial, std::ios::binary);
         out.write((const char *) &header, sizeof(header));
-        for (const auto & layer : layers) {
-            for (const auto & [rows, cols, data] : layer.parts) {
-                std::vector<float> values(data.begin(), data.end());
-                out.write((const char *) values.data(), values.size() * sizeof(float));
+        for (const auto & layer : factors.layers) {
+            for (const ggml_tensor * tensor : layer_tensors(layer, factors.joint)) {
+                out.write((const char *) tensor->data, ggml_nbytes(tensor));
             }
         }
         if (!out) {
@@ -325,49 +337,38 @@ std::shared_ptr<xq_latent_factors> xq_latent_factors_load(const llama_model & mo
     factors->joint = joint;
     const file_header header = { FACTORS_MAGIC, FACTORS_VERSION, joint ? 1u : 0u, (uint32_t) n_layer, (uint32_t) d, (uint32_t) d_kv };
 
-    // shapes first, so that a file can be read straight into them
-    std::vector<layer_matrices> layers(n_layer);
-    for (auto & layer : layers) {
-        if (joint) {
-            layer.parts = { { 2 * d_kv, d, {} }, { d, 2 * d_kv, {} } };
-        } else {
-            layer.parts = { { d_kv, d_kv, {} }, { d_kv, d_kv, {} }, { d_kv, d_kv, {} }, { d_kv, d_kv, {} } };
-        }
-    }
-    factors->from_disk = !path.empty() && read_file(path, header, layers);
-    if (!factors->from_disk) {
-        const auto started = std::chrono::steady_clock::now();
-        compute_layers(model, joint, d, d_kv, n_threads, layers);
-        factors->seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-        LLAMA_LOG_INFO("%s: computed the XQuant latent factors in %.3f s\n", __func__, factors->seconds);
-        if (!path.empty()) {
-            write_file(path, header, layers);
-        }
-    }
-
-    const size_t n_tensors = (size_t) n_layer * layers[0].parts.size();
+    // the tensors first, in a CPU buffer, so that a file or the computation fills them in place
+    const size_t n_tensors = (size_t) n_layer * (joint ? 2 : 4);
     ggml_init_params params = { n_tensors * ggml_tensor_overhead(), nullptr, /*no_alloc*/ true };
     factors->ctx.reset(ggml_init(params));
+    const auto new_matrix = [&](int rows, int cols, int il, const char * name) {
+        ggml_tensor * tensor = ggml_new_tensor_2d(factors->ctx.get(), GGML_TYPE_F32, cols, rows);
+        ggml_format_name(tensor, "xq_%s_%d", name, il);
+        return tensor;
+    };
     for (int il = 0; il < n_layer; ++il) {
         auto & out = factors->layers.emplace_back();
-        const std::vector<ggml_tensor **> slots = joint ? std::vector<ggml_tensor **>{ &out.project, &out.lift }
-            : std::vector<ggml_tensor **>{ &out.whiten_k, &out.whiten_v, &out.rebuild_k, &out.rebuild_v };
-        for (size_t p = 0; p < layers[il].parts.size(); ++p) {
-            const auto & [rows, cols, data] = layers[il].parts[p];
-            *slots[p] = ggml_new_tensor_2d(factors->ctx.get(), GGML_TYPE_F32, cols, rows);
-            ggml_format_name(*slots[p], "xq_latent_%d_%zu", il, p);
+        if (joint) {
+            out.project = new_matrix(2 * d_kv, d, il, "project");
+            out.lift = new_matrix(d, 2 * d_kv, il, "lift");
+        } else {
+            out.whiten_k = new_matrix(d_kv, d_kv, il, "whiten_k");
+            out.whiten_v = new_matrix(d_kv, d_kv, il, "whiten_v");
+            out.rebuild_k = new_matrix(d_kv, d_kv, il, "rebuild_k");
+            out.rebuild_v = new_matrix(d_kv, d_kv, il, "rebuild_v");
         }
     }
     factors->buf.reset(ggml_backend_alloc_ctx_tensors_from_buft(factors->ctx.get(), ggml_backend_cpu_buffer_type()));
     factors->bytes = ggml_backend_buffer_get_size(factors->buf.get());
-    for (int il = 0; il < n_layer; ++il) {
-        const auto & out = factors->layers[il];
-        const std::vector<ggml_tensor *> tensors = joint ? std::vector<ggml_tensor *>{ out.project, out.lift }
-            : std::vector<ggml_tensor *>{ out.whiten_k, out.whiten_v, out.rebuild_k, out.rebuild_v };
-        for (size_t p = 0; p < layers[il].parts.size(); ++p) {
-            const matrix & data = std::get<2>(layers[il].parts[p]);
-            std::vector<float> values(data.begin(), data.end());
-            ggml_backend_tensor_set(tensors[p], values.data(), 0, values.size() * sizeof(float));
+
+    factors->from_disk = !path.empty() && read_file(path, header, *factors);
+    if (!factors->from_disk) {
+        const auto started = std::chrono::steady_clock::now();
+        compute_layers(model, *factors, d, d_kv, n_threads);
+        factors->seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+        LLAMA_LOG_INFO("%s: computed the XQuant latent factors in %.3f s\n", __func__, factors->seconds);
+        if (!path.empty()) {
+            write_file(path, header, *factors);
         }
     }
     return factors;
