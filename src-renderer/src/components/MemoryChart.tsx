@@ -38,14 +38,16 @@ export const MemoryChart = memo(function MemoryChart({ chatId }: { chatId: strin
     const latest = samples.at(-1);
     const hasVram = samples.some((sample) => sample.vramUsedBytes !== null);
     const total = latest ? latest.cacheBytesUsed + latest.computeBytes : 0;
-    // where a check measured the mode: the largest context its memory budget holds
-    const fitsUpTo = (mode: CacheMode) => model.modes.find((advice) => advice.mode === mode)?.measured?.maxContextInBudget ?? null;
-    const formulaLabel = (mode: CacheMode) => `${mode} cache (formula)${fitsUpTo(mode) !== null ? `, fits up to ${fitsUpTo(mode)} tokens` : ""}`;
+    const formulaLines = formulaModes.map((mode, index) => {
+        // where a check measured the mode: the largest context its memory budget holds
+        const fitsUpTo = model.modes.find((advice) => advice.mode === mode)?.measured?.maxContextInBudget ?? null;
+        return { key: mode, label: `${mode} cache (formula)${fitsUpTo !== null ? `, fits up to ${fitsUpTo} tokens` : ""}`, fitsUpTo,
+            color: index === 0 ? "#d62728" : modeColor(index - 1, compared.length), width: 1, dash: index === 0 ? "1 3" : undefined };
+    });
     const lines = [
         { key: "measuredWithCompute", label: `measured cache + compute buffers (${run.mode})`, color: "#d62728", width: 3 },
         { key: "measured", label: `measured cache (${run.mode})`, color: "#d62728", width: 2, dash: "6 3" },
-        ...formulaModes.map((mode, index) => ({ key: mode, label: formulaLabel(mode), color: index === 0 ? "#d62728" : modeColor(index - 1, compared.length),
-            width: 1, dash: index === 0 ? "1 3" : undefined })),
+        ...formulaLines,
     ];
     return (
         <section className="panel" aria-label="Memory">
@@ -71,12 +73,9 @@ export const MemoryChart = memo(function MemoryChart({ chatId }: { chatId: strin
                         ))}
                         <Line yAxisId="process" dataKey="rss" name="engine RSS" stroke="#888" strokeDasharray="4 2" dot={false} isAnimationActive={false} connectNulls className="line-rss" />
                         {hasVram && <Line yAxisId="process" dataKey="vram" name="VRAM used" stroke="#555" strokeDasharray="2 2" dot={false} isAnimationActive={false} connectNulls className="line-vram" />}
-                        {lines.slice(2).map((line, index) => {
-                            const tokens = fitsUpTo(formulaModes[index]!);
-                            return tokens !== null && tokens <= run.contextSize
-                                ? <ReferenceLine key={`fits-${line.key}`} yAxisId="cache" x={tokens} stroke={line.color} strokeDasharray="2 4" label={{ value: `${line.key} fits`, position: "top", fontSize: 10 }} />
-                                : null;
-                        })}
+                        {formulaLines.filter((line) => line.fitsUpTo !== null && line.fitsUpTo <= run.contextSize).map((line) => (
+                            <ReferenceLine key={`fits-${line.key}`} yAxisId="cache" x={line.fitsUpTo!} stroke={line.color} strokeDasharray="2 4" label={{ value: `${line.key} fits`, position: "top", fontSize: 10 }} />
+                        ))}
                     </LineChart>
                 </ResponsiveContainer>
             </div>

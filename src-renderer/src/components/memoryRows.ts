@@ -25,7 +25,7 @@ export function toggleCompared(compared: CacheMode[], mode: CacheMode): CacheMod
 }
 
 // One row per context length: where a sample exists, the measured cache and the
-// measured cache plus the context's compute buffers; and every other mode's
+// measured cache plus the context's compute buffers; and each given mode's
 // cache bytes for the same cells (bytes per cell × cells in use, the same
 // quantity the engine measures).
 export function chartRows(samples: MetricsSample[], shape: ModelShape, modes: CacheMode[], baseLayers: number, contextSize: number): Row[] {

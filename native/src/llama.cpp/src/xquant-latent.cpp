@@ -18,7 +18,6 @@
 #include <numeric>
 #include <stdexcept>
 #include <thread>
-#include <tuple>
 
 namespace {
 
@@ -201,12 +200,8 @@ matrix stack(const matrix & top, const matrix & bottom) {
     return result;
 }
 
-struct layer_matrices {
-    // each: {rows, cols, data}; in xq_latent_factors::layer order
-    std::vector<std::tuple<int, int, matrix>> parts;
-};
-
-layer_matrices compute_layer(const llama_layer & layer, bool joint, int d, int d_kv, std::mutex & reading) {
+// A layer's factors, in layer_tensors' order (their shapes are the tensors')
+std::vector<matrix> compute_layer(const llama_layer & layer, bool joint, int d, int d_kv, std::mutex & reading) {
     matrix wk, wv;
     {
         // one read at a time: a backend's tensor_get need not be thread-safe
@@ -214,25 +209,20 @@ layer_matrices compute_layer(const llama_layer & layer, bool joint, int d, int d
         wk = read_weights(layer.wk);
         wv = read_weights(layer.wv);
     }
-    layer_matrices result;
     if (joint) {
         const matrix w = stack(wk, wv);
-        const matrix project = right_basis(left_svd_of(w, 2 * d_kv, d), w, 2 * d_kv, d);
-        result.parts.emplace_back(2 * d_kv, d, project);
-        result.parts.emplace_back(d, 2 * d_kv, transpose(project, 2 * d_kv, d));
-        return result;
+        matrix project = right_basis(left_svd_of(w, 2 * d_kv, d), w, 2 * d_kv, d);
+        matrix lift = transpose(project, 2 * d_kv, d);
+        return { std::move(project), std::move(lift) };
     }
     // the latent from the model's own K and V, so no 2·d_kv x d projection is kept
     matrix whiten_k, whiten_v, rebuild_k, rebuild_v;
     whiten_and_rebuild(wk, d_kv, d, whiten_k, rebuild_k);
     whiten_and_rebuild(wv, d_kv, d, whiten_v, rebuild_v);
-    for (matrix * part : { &whiten_k, &whiten_v, &rebuild_k, &rebuild_v }) {
-        result.parts.emplace_back(d_kv, d_kv, std::move(*part));
-    }
-    return result;
+    return { std::move(whiten_k), std::move(whiten_v), std::move(rebuild_k), std::move(rebuild_v) };
 }
 
-// A layer's factor tensors, in the order compute_layer returns its parts and the file holds them.
+// A layer's factor tensors, in the order compute_layer returns them and the file holds them.
 std::vector<ggml_tensor *> layer_tensors(const xq_latent_factors::layer & layer, bool joint) {
     return joint ? std::vector<ggml_tensor *>{ layer.project, layer.lift }
         : std::vector<ggml_tensor *>{ layer.whiten_k, layer.whiten_v, layer.rebuild_k, layer.rebuild_v };
@@ -250,12 +240,11 @@ void compute_layers(const llama_model & model, xq_latent_factors & factors, int 
     auto work = [&] {
         for (int il = next_layer++; il < n_layer; il = next_layer++) {
             try {
-                const layer_matrices computed = compute_layer(model.layers[il], factors.joint, d, d_kv, reading);
+                const std::vector<matrix> computed = compute_layer(model.layers[il], factors.joint, d, d_kv, reading);
                 const std::vector<ggml_tensor *> tensors = layer_tensors(factors.layers[il], factors.joint);
                 for (size_t p = 0; p < tensors.size(); ++p) {
-                    const matrix & data = std::get<2>(computed.parts[p]);
-                    GGML_ASSERT(data.size() == (size_t) ggml_nelements(tensors[p]));
-                    std::copy(data.begin(), data.end(), (float *) tensors[p]->data);
+                    GGML_ASSERT(computed[p].size() == (size_t) ggml_nelements(tensors[p]));
+                    std::copy(computed[p].begin(), computed[p].end(), (float *) tensors[p]->data);
                 }
             } catch (...) {
                 std::lock_guard<std::mutex> lock(failing);
