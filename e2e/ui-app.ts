@@ -6,7 +6,7 @@ import path from "node:path";
 import type { Page } from "playwright-core";
 import { repoRoot } from "../native/paths.ts";
 import { startServer } from "../src-main/server/server.ts";
-import { Services } from "../src-main/services/services.ts";
+import { Services, type ServicesOptions } from "../src-main/services/services.ts";
 import { launchChromium } from "./browser.ts";
 
 export interface UiApp {
@@ -20,9 +20,9 @@ export interface UiApp {
     close(): Promise<void>;
 }
 
-export async function openUiApp(prepare: (services: Services) => Promise<void> = async () => {}): Promise<UiApp> {
+export async function openUiApp(prepare: (services: Services) => Promise<void> = async () => {}, options: ServicesOptions = {}): Promise<UiApp> {
     const appDir = fs.mkdtempSync(path.join(os.tmpdir(), "xq-ui-"));
-    const services = new Services({ appDir, maxThreads: 2 });
+    const services = new Services({ appDir, maxThreads: 2, ...options });
     await prepare(services);
     const server = await startServer({ services, staticDir: path.join(repoRoot, "dist-renderer") });
     const browser = await launchChromium();

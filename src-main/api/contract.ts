@@ -118,14 +118,21 @@ export const samplingSettingsSchema = z.object({
 });
 export type SamplingSettings = z.infer<typeof samplingSettingsSchema>;
 
+// A chat's cache mode: one mode, or "auto": the fastest mode its model's check measured within
+// the quality budget whose context fits the memory budget, changed as the chat grows.
+export const runCacheModeSchema = z.union([cacheModeSchema, z.literal("auto")]);
+export type RunCacheMode = z.infer<typeof runCacheModeSchema>;
+
 // How a model is run: a default per model, overridable per chat.
 export const runSettingsSchema = z.object({
-    cacheMode: cacheModeSchema,
+    cacheMode: runCacheModeSchema,
     contextSize: integer(64, 1 << 20),
     // XQuant base layers kept at 4 bits; -1 = the engine's default
     baseLayers: integer(-1, 1024),
 });
 export type RunSettings = z.infer<typeof runSettingsSchema>;
+// Run settings with "auto" resolved: what a context is created with.
+export type ModeRun = RunSettings & { cacheMode: CacheMode };
 
 export const settingsSchema = z.object({
     theme: themeSchema,
@@ -138,6 +145,8 @@ export const settingsSchema = z.object({
     // the share of free memory (VRAM where layers are offloaded, else RAM) a model and its
     // context may take: what "fits" means in a check's advice
     memoryBudgetPercent: integer(1, 100),
+    // a fixed memory budget in MiB instead of the share above; 0: the share
+    memoryBudgetMiB: integer(0, 1 << 30),
     modelDefaults: z.record(z.string(), runSettingsSchema),
     defaultSystemPrompt: text(),
     defaultSampling: samplingSettingsSchema,
@@ -196,6 +205,20 @@ export const chatMessageSchema = z.object({
 });
 export type ChatMessage = z.infer<typeof chatMessageSchema>;
 
+// A chat in "auto" moved to another cache mode: when, where in the chat, from what to what, why,
+// and how long re-evaluating its history took.
+export const modeSwitchSchema = z.object({
+    at: timestamp,
+    // how many of the chat's messages came before the switch
+    afterMessages: z.number().int().nonnegative(),
+    from: cacheModeSchema,
+    to: cacheModeSchema,
+    contextTokens: z.number().int().nonnegative(),
+    reason: text(1000),
+    seconds: z.number().nonnegative(),
+});
+export type ModeSwitch = z.infer<typeof modeSwitchSchema>;
+
 export const chatSchema = z.object({
     id: fileIdSchema,
     title: text(200),
@@ -207,6 +230,8 @@ export const chatSchema = z.object({
     // null: the model's default run settings
     runOverride: runSettingsSchema.nullable(),
     messages: z.array(chatMessageSchema),
+    // chats saved before auto mode have none
+    modeSwitches: z.array(modeSwitchSchema).default([]),
 });
 export type Chat = z.infer<typeof chatSchema>;
 
@@ -225,11 +250,17 @@ export interface SessionInfo {
     chatId: string;
     modelId: string;
     run: RunSettings;
+    // the mode the context runs in (run.cacheMode, or auto's pick); null until it is created
+    mode: CacheMode | null;
+    // why auto picked that mode; null for a chat in one fixed mode
+    autoReason: string | null;
     state: "loading" | "evaluating" | "ready" | "generating" | "failed";
     // 0..1 while loading or re-evaluating the chat history
     progress: number;
     contextTokens: number;
     contextSize: number;
+    // how long evaluating the chat's history took when it was last loaded; null until then
+    evaluationSeconds: number | null;
     error: string | null;
 }
 
@@ -298,6 +329,8 @@ export interface CheckStatus {
     // 0..1, and what it is measuring now
     progress: number;
     step: string;
+    // the whole check's time, estimated from kv-f16's speed before the rest is measured; null until then
+    estimatedSeconds: number | null;
     error: string | null;
 }
 
@@ -434,6 +467,7 @@ export type ApiEvent =
     | { type: "generation-done"; chatId: string; message: ChatMessage }
     | { type: "generation-error"; chatId: string; error: ApiError }
     | { type: "context-shift"; chatId: string }
+    | { type: "mode-switch"; chatId: string; modeSwitch: ModeSwitch }
     | { type: "chat"; chat: ChatSummary }
     | { type: "session"; session: SessionInfo | null }
     | { type: "download"; download: DownloadInfo }

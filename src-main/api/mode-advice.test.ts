@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { cacheBytesPerCell, type CacheMode, type ModelShape } from "./cache-modes.ts";
-import { adviseModes, maxContextInBudget, modesToCheck, withBudget, type ModeCheck, type ModelCheck } from "./mode-advice.ts";
+import { adviseModes, maxContextInBudget, modesToCheck, pickAutoMode, withBudget, type ModeCheck, type ModelCheck } from "./mode-advice.ts";
 
 // SmolLM2-135M's shape (GQA: 3 of 9 heads), and its figures: KLD and ΔPPL from docs/results.md
 // (KJV, context 512), decode speeds as measured in a chat at under 100 tokens of context.
@@ -64,6 +64,11 @@ describe("advice on cache modes", () => {
         // a caller that measured the fit itself decides it
         const onlyXql8 = adviseModes(smollm2, supported, measuredCheck, 8192, (mode) => mode === "xql-8");
         expect(onlyXql8.filter((entry) => entry.recommended).map((entry) => entry.mode)).toEqual(["xql-8"]);
+        // kv-q8_0 measured 3% faster than kv-f16 is a tie, which goes to the better quality
+        const tied = check(2 ** 34);
+        tied.modes.find((mode) => mode.mode === "kv-q8_0")!.decodeTokensPerSecond = { 256: 31.6, 1024: 15.8 };
+        expect(adviseModes(smollm2, supported, tied, 2048).filter((entry) => entry.recommended).map((entry) => entry.mode)).toEqual(["kv-f16"]);
+        expect(pickAutoMode(tied, 2048, 100).mode).toBe("kv-f16");
         // nothing within the quality budget fits: nothing is recommended
         expect(adviseModes(smollm2, supported, check(weightsBytes), 8192).some((entry) => entry.recommended)).toBe(false);
     });
@@ -82,5 +87,22 @@ describe("advice on cache modes", () => {
         // X in f16 (576 wide) is more than f16 K+V (2 × 192): never worth checking
         expect(modes).not.toContain("xq-f16");
         expect(modesToCheck(adviseModes({ ...smollm2, architecture: "mistral3" }, supported))).toEqual(["kv-f16", "kv-q8_0", "kv-q4_0"]);
+    });
+
+    it("auto runs the fastest mode within the quality budget that holds the chat, and the one that holds most when none does", () => {
+        expect(pickAutoMode(null, 2048, 100)).toMatchObject({ mode: "kv-f16", contextSize: 2048, reason: expect.stringContaining("no check yet") });
+        // beside the weights and compute buffers, kv-f16 (23,040 bytes/token) holds 768 tokens, xq-8
+        // (18,360) 768, kv-q8_0 (12,240) 1280 and xql-8 (11,880) 1536
+        const measuredCheck = check(weightsBytes + computeBytes + 800 * cacheBytesPerCell(smollm2, "kv-f16"));
+        expect(pickAutoMode(measuredCheck, 2048, 700)).toMatchObject({ mode: "kv-f16", contextSize: 768 });
+        // past kv-f16's room: the fastest within the quality budget that holds it (never xql-4 or xqlcl-2)
+        expect(pickAutoMode(measuredCheck, 2048, 1000)).toMatchObject({ mode: "kv-q8_0", contextSize: 1280 });
+        expect(pickAutoMode(measuredCheck, 2048, 1400)).toMatchObject({ mode: "xql-8", contextSize: 1536 });
+        // nothing holds it: the mode that holds the most, and the context shifts there
+        expect(pickAutoMode(measuredCheck, 2048, 1600)).toMatchObject({ mode: "xql-8", contextSize: 1536, reason: expect.stringContaining("shifts") });
+        // the chat's own context bounds every mode's
+        expect(pickAutoMode(check(2 ** 34), 2048, 1500)).toMatchObject({ mode: "kv-f16", contextSize: 2048 });
+        // nothing within the quality budget fits at all: kv-f16, and the reason says so
+        expect(pickAutoMode(check(weightsBytes), 2048, 100).reason).toContain("no measured mode within the quality budget fits");
     });
 });

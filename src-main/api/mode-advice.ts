@@ -92,16 +92,23 @@ export function withBudget(check: ModelCheck, budgetBytes: number): ModelCheck {
     };
 }
 
+// Decode speeds within this factor of the fastest count as a tie: one check's timings of a mode
+// move by about 10% on a quiet machine (kv-f16 and kv-q8_0 at 1024 tokens on SmolLM2 measured
+// 56.9 and 57.3 tok/s). A tie goes to the mode closest to kv-f16 (the smallest KLD).
+const speedTie = 1.1;
+
+// The fastest of some measured modes, ties to the better quality; undefined for none.
+function fastestOf<T extends { tokensPerSecond: number; kld: number }>(candidates: readonly T[]): T | undefined {
+    const top = Math.max(...candidates.map((candidate) => candidate.tokensPerSecond));
+    return candidates.filter((candidate) => candidate.tokensPerSecond * speedTie >= top).sort((a, b) => a.kld - b.kld)[0];
+}
+
 // The fastest measured mode at `contextSize` among those within the quality budget that fit
 // (`fits`), or null when none does.
 export function fastestWithinBudget(check: ModelCheck, contextSize: number, fits: (mode: CacheMode) => boolean): CacheMode | null {
-    let best: { mode: CacheMode; tokensPerSecond: number } | null = null;
-    for (const measured of check.modes) {
-        const tokensPerSecond = speedAt(measured, contextSize)?.tokensPerSecond ?? 0;
-        if (!withinQualityBudget(check, measured) || !fits(measured.mode)) continue;
-        if (best === null || tokensPerSecond > best.tokensPerSecond) best = { mode: measured.mode, tokensPerSecond };
-    }
-    return best?.mode ?? null;
+    const candidates = check.modes.filter((measured) => withinQualityBudget(check, measured) && fits(measured.mode))
+        .map((measured) => ({ mode: measured.mode, kld: measured.kld, tokensPerSecond: speedAt(measured, contextSize)?.tokensPerSecond ?? 0 }));
+    return fastestOf(candidates)?.mode ?? null;
 }
 
 export interface ModeAdvice {
@@ -185,4 +192,43 @@ export function adviseModes(shape: ModelShape, supportedArchitectures: readonly 
 export function modesToCheck(advice: readonly ModeAdvice[]): CacheMode[] {
     const f16Bytes = advice.find((entry) => entry.mode === "kv-f16")!.bytesPerToken;
     return advice.filter((entry) => entry.available && (entry.mode === "kv-f16" || entry.bytesPerToken < f16Bytes)).map((entry) => entry.mode);
+}
+
+// What "auto" runs a chat in: a mode, and the context it gets (what the mode holds in the memory
+// budget, at most the chat's own context size).
+export interface AutoChoice {
+    mode: CacheMode;
+    contextSize: number;
+    // in words, for the session bar and the chat's line when it changes
+    reason: string;
+}
+
+const mibText = (bytes: number) => `${Math.round(bytes / 2 ** 20)} MiB`;
+
+// The modes auto may run a chat in: measured within the quality budget, with room for at least
+// one 256-cell context in the memory budget; each with the context it holds and its speed there.
+function autoCandidates(check: ModelCheck, contextSize: number): { mode: CacheMode; holds: number; kld: number; tokensPerSecond: number }[] {
+    return check.modes
+        .filter((measured) => withinQualityBudget(check, measured) && measured.maxContextInBudget >= 256)
+        .map((measured) => ({
+            mode: measured.mode, holds: Math.min(measured.maxContextInBudget, contextSize), kld: measured.kld, tokensPerSecond: speedAt(measured, contextSize)?.tokensPerSecond ?? 0,
+        }));
+}
+
+// Auto's pick for a chat that needs `neededTokens` of a `contextSize` context: the fastest
+// candidate that holds them, else the one that holds the most (only there does the chat shift
+// its context). Without a check, or with no candidate, kv-f16: nothing else is measured.
+export function pickAutoMode(check: ModelCheck | null, contextSize: number, neededTokens: number): AutoChoice {
+    const candidates = check === null ? [] : autoCandidates(check, contextSize);
+    if (check === null || candidates.length === 0) {
+        const why = check === null ? "this model has no check yet" : `no measured mode within the quality budget fits ${mibText(check.budgetBytes)}`;
+        return { mode: "kv-f16", contextSize, reason: `auto: kv-f16, the reference (${why})` };
+    }
+    const holding = fastestOf(candidates.filter((candidate) => candidate.holds >= neededTokens));
+    const chosen = holding ?? candidates.reduce((most, candidate) => (candidate.holds > most.holds ? candidate : most));
+    const speed = `${chosen.tokensPerSecond.toFixed(1)} tok/s measured`;
+    const reason = holding === undefined
+        ? `auto: ${chosen.mode}, which holds the most of the ${neededTokens} tokens needed in the ${mibText(check.budgetBytes)} budget (${chosen.holds}; the context shifts past that)`
+        : `auto: ${chosen.mode}, the fastest mode within the quality budget (${speed}) that holds the ${neededTokens} tokens needed in the ${mibText(check.budgetBytes)} budget (up to ${chosen.holds})`;
+    return { mode: chosen.mode, contextSize: chosen.holds, reason };
 }

@@ -106,7 +106,9 @@ async function runCheck(argv: string[]): Promise<void> {
         let check = values.fresh ? null : store.get(modelSha256, engine.info);
         if (check === null) {
             const model = await engine.loadModel(modelPath);
-            const measured = await checkModel(model, { ...defaultCheckPlan, modelPath, modelSha256, metadata, engine: engine.info, budgetBytes }, (fraction, step) => {
+            let estimate: number | null = null;
+            const measured = await checkModel(model, { ...defaultCheckPlan, modelPath, modelSha256, metadata, engine: engine.info, budgetBytes }, (fraction, step, estimatedSeconds) => {
+                if (estimate === null && estimatedSeconds !== null) console.error(`the check will take about ${(estimate = estimatedSeconds).toFixed(0)} s`);
                 process.stderr.write(process.stderr.isTTY ? `\r${`${(fraction * 100).toFixed(0)}% ${step}`.padEnd(70)}` : `${(fraction * 100).toFixed(0)}% ${step}\n`);
             });
             if (process.stderr.isTTY) process.stderr.write("\n");

@@ -8,7 +8,7 @@ const chats = new ChatStore(appDir);
 const now = Date.now();
 let chat = chats.list().some((summary) => summary.id === chatId) ? chats.get(chatId) : chats.save({
     id: chatId, title: "stress", createdAt: now, updatedAt: now, modelId: null, systemPrompt: "",
-    sampling: { temperature: 0, topP: 1, topK: 1, maxTokens: 8, seed: null }, runOverride: null, messages: [],
+    sampling: { temperature: 0, topP: 1, topK: 1, maxTokens: 8, seed: null }, runOverride: null, messages: [], modeSwitches: [],
 });
 for (;;) {
     const n = chat.messages.length + 1;

@@ -1,12 +1,12 @@
 // What contexts take besides the weights, as the engine allocated them, by model
 // and by everything that shapes them: the "will it fit" estimate creates each
 // context once, and the contexts made for chats add theirs as they are created.
-import type { RunSettings } from "../api/contract.ts";
+import type { ModeRun } from "../api/contract.ts";
 import type { ContextMemory, ContextOptions } from "../engine/engine.ts";
 
 // A context made for a chat or a completion: the one rule for how they are created,
 // so that a measured context is the one a chat would get.
-export function chatContextOptions(run: RunSettings, threads: number): ContextOptions {
+export function chatContextOptions(run: ModeRun, threads: number): ContextOptions {
     return { cacheMode: run.cacheMode, contextSize: run.contextSize, baseLayers: run.baseLayers, threads };
 }
 

@@ -15,7 +15,7 @@ const tempDir = () => fs.mkdtempSync(path.join(os.tmpdir(), "xq-json-"));
 
 const emptyChat = (id: string): Chat => {
     const now = Date.now();
-    return { id, title: "Kept", createdAt: now, updatedAt: now, modelId: null, systemPrompt: "", sampling: { temperature: 0, topP: 1, topK: 1, maxTokens: 8, seed: null }, runOverride: null, messages: [] };
+    return { id, title: "Kept", createdAt: now, updatedAt: now, modelId: null, systemPrompt: "", sampling: { temperature: 0, topP: 1, topK: 1, maxTokens: 8, seed: null }, runOverride: null, messages: [], modeSwitches: [] };
 };
 
 describe("crash-safe JSON files", () => {
@@ -48,8 +48,7 @@ describe("crash-safe JSON files", () => {
     it("a damaged chat is kept aside and the other chats still load", () => {
         const appDir = tempDir();
         const chats = new ChatStore(appDir);
-        const now = Date.now();
-        const chat = chats.save({ id: "good", title: "Kept", createdAt: now, updatedAt: now, modelId: null, systemPrompt: "", sampling: { temperature: 0, topP: 1, topK: 1, maxTokens: 8, seed: null }, runOverride: null, messages: [] });
+        const chat = chats.save(emptyChat("good"));
         fs.writeFileSync(path.join(appDir, "chats", "bad.json"), JSON.stringify({ ...chat, id: "bad", messages: [{ role: "robot" }] }));
         expect(new ChatStore(appDir).list().map((summary) => summary.id)).toEqual(["good"]);
         expect(fs.existsSync(path.join(appDir, "chats", "bad.json.damaged-1"))).toBe(true);

@@ -9,7 +9,7 @@ import path from "node:path";
 import { repoRoot } from "../../native/paths.ts";
 import type { CacheMode } from "../api/cache-modes.ts";
 import type { CheckStatus, EngineInfo, ModelMetadata } from "../api/contract.ts";
-import { adviseModes, modelCheckSchema, modesToCheck, withBudget, type ModeCheck, type ModelCheck } from "../api/mode-advice.ts";
+import { adviseModes, modelCheckSchema, modesToCheck, withBudget, type ModeCheck, type ModelCheck, type SpeedAtDepth } from "../api/mode-advice.ts";
 import { throttle } from "../api/throttle.ts";
 import { sha256File } from "../engine/models.ts";
 import { evaluateModes } from "../engine/quality.ts";
@@ -44,11 +44,26 @@ export interface CheckPlan {
 }
 
 // How much a check measures: the quality text's chunks, the depths and decoded tokens timed.
-export type CheckSize = Pick<CheckPlan, "contextSize" | "chunks" | "depths" | "decodeTokens">;
+export type CheckSize = Pick<CheckPlan, "contextSize" | "chunks" | "depths" | "decodeTokens" | "modes">;
 
-export const defaultCheckPlan: CheckSize = { contextSize: 512, chunks: 4, depths: [256, 1024, 2048], decodeTokens: 8 };
+export const defaultCheckPlan: CheckSize = { contextSize: 512, chunks: 3, depths: [256, 1024], decodeTokens: 8 };
 
-export type CheckProgress = (fraction: number, step: string) => void;
+// `estimatedSeconds`: the whole check's time, as estimated before it measures anything
+export type CheckProgress = (fraction: number, step: string, estimatedSeconds: number | null) => void;
+
+// What one chunk of the quality pass costs beyond prefilling its tokens (a context made per mode
+// and chunk, every scored token's softmax over the vocabulary), as a share of that prefill: 1.5 on
+// SmolLM2 (2.7 s a chunk against 1.8 s of prefill).
+const qualityOverhead = 1.5;
+
+// The check's time, from kv-f16's prefill and decode rates on this model and machine: every mode's
+// quality chunks, then every mode's fill to each depth and decode there. The other modes run at
+// kv-f16's rates here, so the estimate is low where they decode far slower.
+export function estimateCheckSeconds(plan: Pick<CheckPlan, "contextSize" | "chunks" | "decodeTokens">, modes: number, depths: readonly number[], rates: SpeedAtDepth): number {
+    const quality = modes * plan.chunks * plan.contextSize * (1 + qualityOverhead) / rates.prefillTokensPerSecond;
+    const speed = modes * (Math.max(...depths) / rates.prefillTokensPerSecond + depths.length * plan.decodeTokens / rates.decodeTokensPerSecond);
+    return quality + speed;
+}
 
 // The engine that measured, as a check is keyed: its system info names the patch series and the
 // CPU variant's features, and its backend where the layers run.
@@ -62,38 +77,44 @@ export function engineBuild(info: EngineInfo): string {
 export async function checkModel(model: RemoteModel, plan: CheckPlan, onProgress: CheckProgress = () => {}, signal?: AbortSignal): Promise<ModelCheck> {
     const started = performance.now();
     const modes = [...new Set<CacheMode>(["kv-f16", ...plan.modes ?? modesToCheck(adviseModes(plan.metadata, plan.engine.xquantArchitectures))])];
-    const qualitySteps = plan.chunks * modes.length;
-    let qualityDone = 0;
-    const rows = await evaluateModes({
-        model: plan.modelPath, text: checkTextPath, modes, contextSize: plan.contextSize, chunks: plan.chunks, baseLayers: -1, threads: plan.engine.threads, signal,
-    }, (line) => onProgress(0.5 * (qualityDone++ / qualitySteps), `quality: ${line.replace("[eval] ", "")}`));
     const trainedContext = plan.metadata.contextLength;
     const fitting = plan.depths.filter((depth) => trainedContext <= 0 || depth + plan.decodeTokens <= trainedContext);
     // a model trained on a context shorter than every depth is timed at half of it
     const depths = fitting.length > 0 ? fitting : [Math.max(2, Math.floor(trainedContext / 2))];
     const text = await model.tokenize(fs.readFileSync(checkTextPath, "utf8"));
     const contextSize = Math.max(...depths) + plan.decodeTokens;
-    const measured: ModeCheck[] = [];
-    for (const [index, row] of rows.entries()) {
-        signal?.throwIfAborted();
-        onProgress(0.5 + 0.5 * (index / rows.length), `speed: ${row.mode}`);
-        // the context a chat gets, on the engine's threads
-        const context = await model.createContext(chatContextOptions({ cacheMode: row.mode, contextSize, baseLayers: -1 }, 0));
+    // the context a chat gets, on the engine's threads
+    const timeMode = async (mode: CacheMode, timedDepths: readonly number[]) => {
+        const context = await model.createContext(chatContextOptions({ cacheMode: mode, contextSize, baseLayers: -1 }, 0));
         try {
-            const speed = await context.measureSpeed(text, depths, plan.decodeTokens);
-            const { computeBytes, factorBytes } = await context.cacheStats();
-            const { bytesPerToken } = row;
-            measured.push({
-                mode: row.mode, kld: row.kld, deltaPplPct: row.deltaPplPct, sameTopToken: row.sameTopToken, bytesPerToken,
-                prefillTokensPerSecond: Object.fromEntries(speed.map((step) => [step.depth, step.prefillTokensPerSecond])),
-                decodeTokensPerSecond: Object.fromEntries(speed.map((step) => [step.depth, step.decodeTokensPerSecond])),
-                computeBytes, factorBytes, maxContextInBudget: 0,
-            });
+            return { speed: await context.measureSpeed(text, timedDepths, plan.decodeTokens), memory: await context.cacheStats() };
         } finally {
             await context.dispose();
         }
+    };
+
+    onProgress(0, "estimating how long the check takes", null);
+    const probe = (await timeMode("kv-f16", [depths[0]!])).speed[0]!;
+    const estimatedSeconds = estimateCheckSeconds(plan, modes.length, depths, probe);
+    const report = (fraction: number, step: string) => onProgress(fraction, step, estimatedSeconds);
+    const qualitySteps = plan.chunks * modes.length;
+    let qualityDone = 0;
+    const rows = await evaluateModes({
+        model: plan.modelPath, text: checkTextPath, modes, contextSize: plan.contextSize, chunks: plan.chunks, baseLayers: -1, threads: plan.engine.threads, signal,
+    }, (line) => report(0.5 * (qualityDone++ / qualitySteps), `quality: ${line.replace("[eval] ", "")}`));
+    const measured: ModeCheck[] = [];
+    for (const [index, row] of rows.entries()) {
+        signal?.throwIfAborted();
+        report(0.5 + 0.5 * (index / rows.length), `speed: ${row.mode}`);
+        const { speed, memory: { computeBytes, factorBytes } } = await timeMode(row.mode, depths);
+        measured.push({
+            mode: row.mode, kld: row.kld, deltaPplPct: row.deltaPplPct, sameTopToken: row.sameTopToken, bytesPerToken: row.bytesPerToken,
+            prefillTokensPerSecond: Object.fromEntries(speed.map((step) => [step.depth, step.prefillTokensPerSecond])),
+            decodeTokensPerSecond: Object.fromEntries(speed.map((step) => [step.depth, step.decodeTokensPerSecond])),
+            computeBytes, factorBytes, maxContextInBudget: 0,
+        });
     }
-    onProgress(1, "done");
+    report(1, "done");
     return withBudget({
         modelSha256: plan.modelSha256, engineBuild: engineBuild(plan.engine), backend: plan.engine.backend, threads: plan.engine.threads,
         measuredAt: Date.now(), seconds: (performance.now() - started) / 1000, text: path.basename(checkTextPath), contextSize: plan.contextSize,
@@ -151,14 +172,14 @@ export class CheckService {
     async start(modelId: string): Promise<CheckStatus> {
         const entry = await this.parts.library.get(modelId);
         const abort = new AbortController();
-        const run = { status: { modelId, state: "waiting", progress: 0, step: "waiting for the generation queue", error: null } as CheckStatus, abort };
+        const run = { status: { modelId, state: "waiting", progress: 0, step: "waiting for the generation queue", estimatedSeconds: null, error: null } as CheckStatus, abort };
         const update = (change: Partial<CheckStatus>) => {
             run.status = { ...run.status, ...change };
             this.parts.events.emit({ type: "check", check: run.status });
         };
         // a late progress report never follows the end
-        const progress = throttle<[number, string]>(250, ([fraction, step]) => {
-            if (run.status.state === "running") update({ progress: fraction, step });
+        const progress = throttle<[number, string, number | null]>(250, ([fraction, step, estimatedSeconds]) => {
+            if (run.status.state === "running") update({ progress: fraction, step, estimatedSeconds });
         });
         return this.parts.queue.start(() => {
             if (this.running.has(modelId)) throw new RequestError("busy", "This model's check is already waiting or running.");
@@ -174,7 +195,7 @@ export class CheckService {
                 const modelSha256 = entry.sha256 ?? await sha256File(entry.path);
                 const check = await checkModel(model, {
                     ...this.parts.plan, modelPath: entry.path, modelSha256, metadata: entry.metadata, engine: engine.info, budgetBytes: await this.parts.budgetBytes(),
-                }, (fraction, step) => progress([fraction, step]), abort.signal);
+                }, (fraction, step, estimatedSeconds) => progress([fraction, step, estimatedSeconds]), abort.signal);
                 this.parts.store.save(check, engine.info);
                 this.running.delete(modelId);
                 leave();

@@ -7,7 +7,7 @@ import { estimateCacheBytes, fitsInMemory, type CacheMode } from "../api/cache-m
 import { chatSummary } from "../api/chat-summary.ts";
 import type { ApiMethod, ApiRequest, ApiResponse, ApiResult, Chat, ModeAdvice, ModeEstimate, ModelMetadata, StartedReply } from "../api/contract.ts";
 import { apiMethodTable, completionRequestSchema, isApiMethod, samplingSettingsSchema } from "../api/contract.ts";
-import { adviseModes, withBudget } from "../api/mode-advice.ts";
+import { adviseModes, withBudget, type ModelCheck } from "../api/mode-advice.ts";
 import { resolveRunSettings } from "../api/run-settings.ts";
 import type { ReplyResult } from "../engine/chat.ts";
 import { defaultThreads } from "../engine/engine.ts";
@@ -78,7 +78,8 @@ export class Services {
             (modelId, metadata, sha256) => this.modeAdvice(modelId, metadata, sha256));
         const engine = () => this.engine();
         const queue = new GenerationQueue(options.generationQueueCapacity ?? 4);
-        this.session = new SessionService(engine, this.chats, this.library, this.settings, this.events, queue, options.maxLoadedModels ?? 1);
+        const modelCheck = async (modelId: string) => this.savedCheck((await this.library.get(modelId)).sha256);
+        this.session = new SessionService(engine, this.chats, this.library, this.settings, this.events, queue, options.maxLoadedModels ?? 1, modelCheck);
         this.compare = new CompareService(appDir, this.session, this.events, queue);
         this.check = new CheckService({ store: this.checks, library: this.library, session: this.session, engine, queue, events: this.events,
             budgetBytes: () => this.memoryBudgetBytes(), plan: { ...defaultCheckPlan, ...options.checkPlan } });
@@ -191,7 +192,7 @@ export class Services {
         const now = Date.now();
         return this.saveChat({
             id: newId(), title: "New chat", createdAt: now, updatedAt: now, modelId: modelId ?? null,
-            systemPrompt: settings.defaultSystemPrompt, sampling: settings.defaultSampling, runOverride: null, messages: [],
+            systemPrompt: settings.defaultSystemPrompt, sampling: settings.defaultSampling, runOverride: null, messages: [], modeSwitches: [],
         });
     }
 
@@ -218,15 +219,22 @@ export class Services {
     // and "not measured". By default at the model's run context, fitting as the check measured.
     private async modeAdvice(modelId: string, metadata: ModelMetadata, sha256: string | null, contextSize?: number, fits?: (mode: CacheMode) => boolean): Promise<ModeAdvice[]> {
         const { info } = await this.engine();
-        const saved = sha256 === null ? null : this.checks.get(sha256, info);
-        const check = saved === null ? null : withBudget(saved, await this.memoryBudgetBytes());
+        const check = await this.savedCheck(sha256);
         const run = resolveRunSettings(this.settings.get(), modelId, null, metadata.contextLength);
         return adviseModes(metadata, info.xquantArchitectures, check, contextSize ?? run.contextSize, fits);
     }
 
-    // The settings' share of the free memory a model's layers live in: VRAM where they are offloaded, else RAM.
+    // The model's check by this engine, judged against today's memory budget; null if it has none.
+    private async savedCheck(sha256: string | null): Promise<ModelCheck | null> {
+        const saved = sha256 === null ? null : this.checks.get(sha256, (await this.engine()).info);
+        return saved === null ? null : withBudget(saved, await this.memoryBudgetBytes());
+    }
+
+    // The memory a model and its context may take: the settings' fixed budget, else their share
+    // of the free memory the model's layers live in (VRAM where they are offloaded, else RAM).
     private async memoryBudgetBytes(): Promise<number> {
-        const { gpuLayers, memoryBudgetPercent } = this.settings.get();
+        const { gpuLayers, memoryBudgetPercent, memoryBudgetMiB } = this.settings.get();
+        if (memoryBudgetMiB > 0) return memoryBudgetMiB * 2 ** 20;
         const vram = gpuLayers !== 0 ? await (await this.engine()).vram() : null;
         return (memoryBudgetPercent / 100) * (vram?.freeBytes ?? os.freemem());
     }

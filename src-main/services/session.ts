@@ -4,7 +4,8 @@
 // waits its turn in the app's one GenerationQueue, and at most `maxModels`
 // models stay loaded (the least recently used is unloaded first).
 import { chatSummary } from "../api/chat-summary.ts";
-import { maxMessageLength, metricsHistory, metricsIntervalMs, type ApiError, type ApiResult, type Chat, type ChatMessage, type ChatMessageStats, type ChatTurn, type MetricsSample, type RunSettings, type SamplingSettings, type SessionInfo, type StartedReply } from "../api/contract.ts";
+import { maxMessageLength, metricsHistory, metricsIntervalMs, type ApiError, type ApiResult, type Chat, type ChatMessage, type ChatMessageStats, type ChatTurn, type MetricsSample, type ModelCheck, type ModeRun, type ModeSwitch, type RunSettings, type SamplingSettings, type SessionInfo, type StartedReply } from "../api/contract.ts";
+import { pickAutoMode, type AutoChoice } from "../api/mode-advice.ts";
 import { resolveRunSettings } from "../api/run-settings.ts";
 import { throttle } from "../api/throttle.ts";
 import type { ReplyResult } from "../engine/chat.ts";
@@ -44,6 +45,19 @@ const stoppedBeforeStart: ReplyResult = { text: "", promptTokens: 0, tokens: 0, 
 
 const turnsOf = (messages: readonly ChatMessage[]): ChatTurn[] => messages.map(({ role, text }) => ({ role, text }));
 
+// What auto counts beyond the texts' own tokens: the chat template's per message (SmolLM2's and
+// Llama 3's take 4-5), and room for the reply (its max tokens, up to this many).
+const templateTokensPerMessage = 8;
+const maxReplyRoom = 512;
+
+// The run in its own mode, or in auto's pick (asked for only in "auto").
+async function modeRunOf(run: RunSettings, pick: () => Promise<AutoChoice>): Promise<{ modeRun: ModeRun; auto: AutoChoice | null }> {
+    const { cacheMode } = run;
+    if (cacheMode !== "auto") return { modeRun: { ...run, cacheMode }, auto: null };
+    const auto = await pick();
+    return { modeRun: { ...run, cacheMode: auto.mode, contextSize: auto.contextSize }, auto };
+}
+
 // A finished reply as it is saved. The session stops a reply at the longest text a saved
 // message holds, but its last chunk may run past: the rest is cut, and the reply reads as stopped.
 export function replyMessage(messageId: string, result: ReplyResult, createdAt: number, interrupted: ChatMessageStats["interrupted"] = null): ChatMessage {
@@ -81,6 +95,8 @@ export class SessionService {
         private readonly events: EventBus,
         private readonly queue: GenerationQueue,
         private readonly maxModels: number,
+        // the model's check, judged against today's memory budget: what auto picks from
+        private readonly modelCheck: (modelId: string) => Promise<ModelCheck | null>,
     ) {}
 
     info(): SessionInfo | null {
@@ -144,7 +160,9 @@ export class SessionService {
         const chat = this.chats.get(chatId);
         if (chat.modelId === null) throw new RequestError("bad-request", "This chat has no model yet. Pick a model for it first.");
         const run = resolveRunSettings(this.settings.get(), chat.modelId, chat.runOverride);
-        const info: SessionInfo = { chatId, modelId: chat.modelId, run, state: "loading", progress: 0, contextTokens: 0, contextSize: run.contextSize, error: null };
+        const info: SessionInfo = {
+            chatId, modelId: chat.modelId, run, mode: null, autoReason: null, state: "loading", progress: 0, contextTokens: 0, contextSize: run.contextSize, evaluationSeconds: null, error: null,
+        };
         this.loading?.abort();
         const loading = new AbortController();
         this.loading = loading;
@@ -153,7 +171,9 @@ export class SessionService {
         return info;
     }
 
-    private async load(info: SessionInfo, signal: AbortSignal): Promise<void> {
+    // Loads the chat in its run settings; in auto, in `choice` if given, else in auto's pick for
+    // the chat as it is now.
+    private async load(info: SessionInfo, signal: AbortSignal, choice?: AutoChoice): Promise<void> {
         try {
             await this.unload();
             this.loaded = { info, context: null, chat: null };
@@ -161,14 +181,17 @@ export class SessionService {
             const model = await this.residentModel(info.modelId);
             // the model's trained context bounds the default context, so the run is final only now
             const run = resolveRunSettings(this.settings.get(), chat.modelId, chat.runOverride, model.shape.contextLength);
-            this.setInfo({ run, contextSize: run.contextSize });
-            const context = await this.createContext(info.modelId, model, run);
+            const { modeRun, auto } = await modeRunOf(run, async () => choice ?? this.autoChoice(model, chat, run));
+            this.setInfo({ run, mode: modeRun.cacheMode, autoReason: auto?.reason ?? null, contextSize: modeRun.contextSize });
+            const context = await this.createContext(info.modelId, model, modeRun);
             this.loaded.context = context;
             const engineChat = await context.chat();
             this.loaded.chat = engineChat;
             this.setInfo({ state: "evaluating", progress: 0, contextSize: (await context.cacheStats()).contextSize });
+            const started = performance.now();
             await engineChat.evaluate(chat.systemPrompt, turnsOf(chat.messages), (progress) => this.setInfo({ progress }), signal);
-            this.setInfo({ state: "ready", progress: 1, contextTokens: await engineChat.contextTokens() });
+            const evaluationSeconds = (performance.now() - started) / 1000;
+            this.setInfo({ state: "ready", progress: 1, contextTokens: await engineChat.contextTokens(), evaluationSeconds });
             this.startSampler();
         } catch (error) {
             // a newer load replaces this one; it says how that one goes
@@ -188,8 +211,43 @@ export class SessionService {
         await loaded?.context?.dispose();
     }
 
+    // How many tokens a chat's context must hold for its next reply (see templateTokensPerMessage).
+    private async neededTokens(model: RemoteModel, chat: Chat): Promise<number> {
+        const texts = [chat.systemPrompt, ...chat.messages.map((message) => message.text)];
+        const tokens = (await model.tokenize(texts.join("\n"))).length;
+        return tokens + templateTokensPerMessage * (chat.messages.length + 1) + Math.min(chat.sampling.maxTokens, maxReplyRoom);
+    }
+
+    // Auto's pick for the chat as it is now.
+    private async autoChoice(model: RemoteModel, chat: Chat, run: RunSettings): Promise<AutoChoice> {
+        return pickAutoMode(await this.modelCheck(chat.modelId!), run.contextSize, await this.neededTokens(model, chat));
+    }
+
+    // A chat in auto whose next reply would not fit its context moves to auto's pick for its new
+    // length, re-evaluating its history there, and keeps a line saying when and why. Where no
+    // mode holds more, it stays, and the context shifts.
+    private async keepAutoFitting(chat: Chat, loaded: Loaded & { chat: RemoteChat }, signal: AbortSignal): Promise<Loaded & { chat: RemoteChat }> {
+        const model = await this.model(loaded.info.modelId);
+        const needed = await this.neededTokens(model, chat);
+        const { contextSize, mode: from, run } = loaded.info;
+        if (needed <= contextSize || from === null) return loaded;
+        const choice = pickAutoMode(await this.modelCheck(loaded.info.modelId), run.contextSize, needed);
+        if (choice.contextSize <= contextSize) return loaded;
+        const contextTokens = await loaded.chat.contextTokens();
+        await this.loads.run(() => this.load({ ...loaded.info, state: "loading", progress: 0, error: null }, signal, choice));
+        const moved = await this.readySession(chat.id);
+        const modeSwitch: ModeSwitch = {
+            at: Date.now(), afterMessages: chat.messages.length, from, to: choice.mode, contextTokens, seconds: moved.info.evaluationSeconds ?? 0,
+            reason: `${from} holds ${contextSize} tokens in the memory budget and the next reply needs about ${needed}; ${choice.reason.replace(/^auto: /, "now ")}`,
+        };
+        const saved = this.chats.get(chat.id);
+        this.chats.save({ ...saved, modeSwitches: [...saved.modeSwitches, modeSwitch] });
+        this.events.emit({ type: "mode-switch", chatId: chat.id, modeSwitch });
+        return moved;
+    }
+
     // A chat's or a completion's context; what it allocated feeds the "will it fit" estimate.
-    private async createContext(modelId: string, model: RemoteModel, run: RunSettings): Promise<RemoteContext> {
+    private async createContext(modelId: string, model: RemoteModel, run: ModeRun): Promise<RemoteContext> {
         const { threads, gpuLayers } = this.settings.get();
         const options = chatContextOptions(run, threads);
         const context = await model.createContext(options);
@@ -204,7 +262,7 @@ export class SessionService {
     // beside a generation, so it never unloads the model a reply is using. Like a
     // completion on another model, it does unload the loaded one (and an idle session on
     // it, which loads again on its next reply). A run that cannot be measured gets its error.
-    async measureContexts(modelId: string, runs: readonly RunSettings[]): Promise<ApiResult<ContextMemory>[]> {
+    async measureContexts(modelId: string, runs: readonly ModeRun[]): Promise<ApiResult<ContextMemory>[]> {
         const { threads, gpuLayers } = this.settings.get();
         const options = runs.map((run) => chatContextOptions(run, threads));
         const known = options.map((option) => this.contextMemory.get(modelId, gpuLayers, option));
@@ -291,7 +349,8 @@ export class SessionService {
     }
 
     private async generate(chat: Chat, messageId: string, signal: AbortSignal, onText: (text: string) => void): Promise<ReplyResult> {
-        const loaded = await this.readySession(chat.id);
+        const ready = await this.readySession(chat.id);
+        const loaded = ready.info.run.cacheMode === "auto" ? await this.keepAutoFitting(chat, ready, signal) : ready;
         this.setInfo({ state: "generating" });
         // max tokens may be 2^20: the reply stops where a saved message must end
         const full = new AbortController();
@@ -329,7 +388,9 @@ export class SessionService {
             // the client went away while it waited
             if (signal.aborted) return stoppedBeforeStart;
             const model = await this.model(plan.modelId);
-            const context = await this.createContext(plan.modelId, model, plan.run);
+            // auto: the fastest mode that fits, as the completion has no history to grow
+            const { modeRun } = await modeRunOf(plan.run, async () => pickAutoMode(await this.modelCheck(plan.modelId), plan.run.contextSize, 0));
+            const context = await this.createContext(plan.modelId, model, modeRun);
             try {
                 const chat = await context.chat();
                 try {

@@ -13,6 +13,7 @@ export function defaultSettings(appDir: string, threads: number): Settings {
         dataDir: appDir,
         defaultRun: { cacheMode: "kv-f16", contextSize: 2048, baseLayers: -1 },
         memoryBudgetPercent: 50,
+        memoryBudgetMiB: 0,
         modelDefaults: {},
         defaultSystemPrompt: "You are a helpful assistant.",
         defaultSampling: { temperature: 0.7, topP: 0.95, topK: 40, maxTokens: 512, seed: null },

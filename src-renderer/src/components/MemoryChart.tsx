@@ -13,7 +13,7 @@ function useActiveRun() {
     return useSession(useShallow((state) => ({
         chatId: state.session?.chatId ?? null,
         modelId: state.session?.modelId ?? null,
-        mode: state.session?.run.cacheMode ?? null,
+        mode: state.session?.mode ?? null,
         baseLayers: state.session?.run.baseLayers ?? -1,
         contextSize: state.session?.contextSize ?? 0,
     })));

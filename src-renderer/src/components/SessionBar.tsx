@@ -1,6 +1,13 @@
+import type { SessionInfo } from "../../../src-main/api/contract.ts";
 import { openSession } from "../actions.ts";
 import { useMetrics } from "../store/metrics.ts";
 import { useSession } from "../store/session.ts";
+
+// The mode the context runs in; in auto, which one and why.
+function modeLabel(session: SessionInfo): string {
+    if (session.run.cacheMode !== "auto") return session.run.cacheMode;
+    return session.mode === null ? "auto" : `auto → ${session.mode}`;
+}
 
 const stateLabels = { loading: "Loading the model", evaluating: "Evaluating the chat history", ready: "Ready", generating: "Generating", failed: "Failed" };
 
@@ -19,9 +26,11 @@ export function SessionBar({ chatId, hasModel }: { chatId: string; hasModel: boo
                 {session ? "Reload" : "Load"}
             </button>
             <span role="status" aria-live="polite" data-testid="session-state" data-state={session?.state ?? "none"}>
-                {session ? `${stateLabels[session.state]} · ${session.run.cacheMode}` : hasModel ? "Not loaded" : "No model picked"}
+                {session ? `${stateLabels[session.state]} · ${modeLabel(session)}` : hasModel ? "Not loaded" : "No model picked"}
                 {session?.error ? `: ${session.error}` : ""}
+                {session?.evaluationSeconds != null && <span className="muted small" data-testid="evaluation-time"> · history evaluated in {session.evaluationSeconds.toFixed(1)} s</span>}
             </span>
+            {session?.autoReason && <span className="muted small" data-testid="auto-reason" title={session.autoReason}>{session.autoReason}</span>}
             {busy && <progress data-testid="session-progress" max={1} value={session.progress} aria-label="Loading progress" />}
             {session && (
                 <span className="gauge" data-testid="context-gauge" title="Context fill">

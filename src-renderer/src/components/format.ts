@@ -6,6 +6,12 @@ export function formatBytes(bytes: number): string {
     return `${(bytes / 1024).toFixed(1)} KiB`;
 }
 
+// "45 s", "4 min 10 s"
+export function formatDuration(seconds: number): string {
+    const whole = Math.max(1, Math.round(seconds));
+    return whole < 60 ? `${whole} s` : `${Math.floor(whole / 60)} min ${whole % 60} s`;
+}
+
 // Saves a Blob through a temporary link: works in Electron and in a browser.
 export function downloadBlob(blob: Blob, fileName: string): void {
     const url = URL.createObjectURL(blob);

@@ -9,7 +9,7 @@ import { useStreaming } from "./streaming.ts";
 import { useUi } from "./ui.ts";
 
 const sampling = { temperature: 0.7, topP: 0.9, topK: 40, maxTokens: 256, seed: null };
-const chat: Chat = { id: "c1", title: "t", createdAt: 1, updatedAt: 1, modelId: "m", systemPrompt: "", sampling, runOverride: null, messages: [] };
+const chat: Chat = { id: "c1", title: "t", createdAt: 1, updatedAt: 1, modelId: "m", systemPrompt: "", sampling, runOverride: null, messages: [], modeSwitches: [] };
 const reply: ChatMessage = { id: "a1", role: "assistant", text: "Hello world", createdAt: 2, stats: { tokens: 2, tokensPerSecond: 10, stopped: false, contextShifted: false, interrupted: null } };
 
 function sample(contextTokens: number): MetricsSample {

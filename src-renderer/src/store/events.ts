@@ -24,6 +24,9 @@ const handlers: { [T in ApiEvent["type"]]: (event: EventOf<T>) => void } = {
         useUi.getState().showError(event.error);
     },
     "context-shift": (event) => useChats.setState({ shiftedChatId: event.chatId }),
+    "mode-switch": (event) => useChats.setState((state) => ({
+        current: state.current?.id === event.chatId ? { ...state.current, modeSwitches: [...state.current.modeSwitches, event.modeSwitch] } : state.current,
+    })),
     chat: (event) => useChats.setState((state) => ({ summaries: reduceSummaries(state.summaries, event.chat) })),
     session: (event) => useSession.setState({ session: event.session }),
     download: (event) => useModels.setState((state) => ({ downloads: upsertById(state.downloads, event.download) })),

@@ -1,3 +1,5 @@
+import { Fragment } from "react";
+import type { ModeSwitch } from "../../../src-main/api/contract.ts";
 import { newChat } from "../actions.ts";
 import { ChatSettingsPanel } from "../components/ChatSettingsPanel.tsx";
 import { Composer } from "../components/Composer.tsx";
@@ -32,6 +34,16 @@ function NoChat() {
     );
 }
 
+// Auto moved the chat to another cache mode here: one line saying when and why.
+function ModeSwitchLine({ modeSwitch }: { modeSwitch: ModeSwitch }) {
+    const when = new Date(modeSwitch.at).toLocaleTimeString();
+    return (
+        <li className="notice mode-switch" role="note" data-testid="mode-switch">
+            {when}, at {modeSwitch.contextTokens} tokens: auto moved this chat from {modeSwitch.from} to {modeSwitch.to}, re-evaluating its history in {modeSwitch.seconds.toFixed(1)} s. {modeSwitch.reason}.
+        </li>
+    );
+}
+
 export function ChatView() {
     const chat = useChats((state) => state.current);
     const shifted = useChats((state) => state.current !== null && state.shiftedChatId === state.current.id);
@@ -51,7 +63,12 @@ export function ChatView() {
                 {shifted && <p className="notice" role="status" data-testid="context-shift-notice">Context full: oldest messages were shifted out to keep going.</p>}
                 <ol className="messages" aria-label="Messages">
                     {chat.messages.length === 0 && <li className="muted empty-messages">No messages yet. Load the model, then say hello.</li>}
-                    {chat.messages.map((message) => <MessageItem key={message.id} chatId={chat.id} message={message} busy={busy} />)}
+                    {chat.messages.map((message, index) => (
+                        <Fragment key={message.id}>
+                            <MessageItem chatId={chat.id} message={message} busy={busy} />
+                            {chat.modeSwitches.filter((modeSwitch) => modeSwitch.afterMessages === index + 1).map((modeSwitch) => <ModeSwitchLine key={modeSwitch.at} modeSwitch={modeSwitch} />)}
+                        </Fragment>
+                    ))}
                     <StreamingReply chatId={chat.id} />
                 </ol>
                 <Composer chatId={chat.id} busy={busy} canRegenerate={lastAssistant} />

@@ -3,7 +3,7 @@ import type { CatalogEntry, DownloadInfo, ModelEntry } from "../../../src-main/a
 import { qualityBudgetText } from "../../../src-main/api/mode-advice.ts";
 import { cancelDownload, deleteModel, importModel, pauseDownload, resumeDownload, startCheck, startDownload, stopCheck } from "../actions.ts";
 import { TextField } from "../components/Fields.tsx";
-import { formatBytes } from "../components/format.ts";
+import { formatBytes, formatDuration } from "../components/format.ts";
 import { useModels } from "../store/models.ts";
 
 function ModesTable({ model }: { model: ModelEntry }) {
@@ -42,9 +42,9 @@ function CheckPanel({ modelId }: { modelId: string }) {
             {active
                 ? <button type="button" data-testid="stop-check" onClick={() => void stopCheck(modelId)}>Stop the check</button>
                 : <button type="button" data-testid="start-check" onClick={() => void startCheck(modelId)}>Check this model</button>}
-            <span className="muted small"> Measures each cache mode's quality against kv-f16, its speed at a few context depths and its memory, on this machine (a few minutes for a small model; replies wait meanwhile).</span>
+            <span className="muted small"> Measures each cache mode's quality against kv-f16, its speed at a few context depths and its memory, on this machine (its first step times kv-f16 and says how long the rest will take; replies wait meanwhile).</span>
             {active && <progress data-testid="check-progress" max={1} value={check?.progress} aria-label="Check progress" />}
-            {check && <p className="small" data-testid="check-step">{check.state}: {check.error ?? check.step}</p>}
+            {check && <p className="small" data-testid="check-step">{check.state}: {check.error ?? check.step}{active && check.estimatedSeconds !== null ? ` (about ${formatDuration(check.estimatedSeconds)} in all)` : ""}</p>}
         </div>
     );
 }

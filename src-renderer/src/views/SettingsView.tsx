@@ -24,8 +24,8 @@ function GeneralSettings({ settings }: { settings: Settings }) {
     return (
         <form className="panel" aria-label="General settings" onSubmit={(event) => {
             event.preventDefault();
-            const { threads, gpuLayers, memoryBudgetPercent, dataDir, defaultSystemPrompt, defaultSampling } = draft;
-            void updateSettings({ threads, gpuLayers, memoryBudgetPercent, dataDir, defaultSystemPrompt, defaultSampling });
+            const { threads, gpuLayers, memoryBudgetPercent, memoryBudgetMiB, dataDir, defaultSystemPrompt, defaultSampling } = draft;
+            void updateSettings({ threads, gpuLayers, memoryBudgetPercent, memoryBudgetMiB, dataDir, defaultSystemPrompt, defaultSampling });
         }}>
             <h3>General</h3>
             <div className="field">
@@ -40,6 +40,7 @@ function GeneralSettings({ settings }: { settings: Settings }) {
             <NumberField label="Threads (0 = automatic)" value={draft.threads} min={0} onChange={set("threads")} testId="threads" />
             <NumberField label="GPU layers (-1 = all that fit)" value={draft.gpuLayers} min={-1} onChange={set("gpuLayers")} testId="gpu-layers" />
             <NumberField label="Memory budget (% of free RAM, or VRAM with GPU layers): what a check's advice counts as fitting" value={draft.memoryBudgetPercent} min={1} max={100} onChange={set("memoryBudgetPercent")} testId="memory-budget" />
+            <NumberField label="Or a fixed memory budget in MiB (0 = the share above): what fits in a check's advice and in auto mode" value={draft.memoryBudgetMiB} min={0} onChange={set("memoryBudgetMiB")} testId="memory-budget-mib" />
             <TextField label="Models folder (downloads and imports go to its models/ subfolder)" value={draft.dataDir} onChange={set("dataDir")} testId="data-dir" />
             <TextField label="Default system prompt for new chats" multiline value={draft.defaultSystemPrompt} onChange={set("defaultSystemPrompt")} />
             <SamplingFields value={draft.defaultSampling} onChange={set("defaultSampling")} />
