@@ -19,7 +19,10 @@ describe("check this model, then chat in auto", () => {
     const model = async (): Promise<ModelEntry> => (await call(app.services, "listModels", {}))[0]!;
 
     beforeAll(async () => {
-        app = await openUiApp(async () => {}, { checkPlan });
+        // short greedy answers (auto keeps room for a reply's max tokens)
+        app = await openUiApp(async (services) => {
+            await call(services, "updateSettings", { defaultSampling: { temperature: 0, topP: 1, topK: 1, maxTokens: 48, seed: 1 } });
+        }, { checkPlan });
         page = app.page;
     });
 

@@ -123,7 +123,14 @@ export class Services {
         },
 
         getSettings: async () => this.settings.get(),
-        updateSettings: async (patch) => this.settings.update(patch),
+        updateSettings: async (patch) => {
+            const settings = this.settings.update(patch);
+            // each model's advice judges its check against the memory budget
+            if (patch.memoryBudgetMiB !== undefined || patch.memoryBudgetPercent !== undefined || patch.gpuLayers !== undefined) {
+                this.events.emit({ type: "models", models: await this.library.list() });
+            }
+            return settings;
+        },
         estimateModes: async ({ modelId, contextSize, baseLayers }) => this.estimateModes(modelId, contextSize, baseLayers),
 
         listChats: async () => this.chats.list(),
