@@ -95,7 +95,7 @@ export function withBudget(check: ModelCheck, budgetBytes: number): ModelCheck {
 // Decode speeds within this factor of the fastest count as a tie: one check's timings of a mode
 // move by about 10% on a quiet machine (kv-f16 and kv-q8_0 at 1024 tokens on SmolLM2 measured
 // 56.9 and 57.3 tok/s). A tie goes to the mode closest to kv-f16 (the smallest KLD).
-const speedTie = 1.1;
+export const speedTie = 1.1;
 
 // The fastest of some measured modes, ties to the better quality; undefined for none.
 function fastestOf<T extends { tokensPerSecond: number; kld: number }>(candidates: readonly T[]): T | undefined {

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ApiEvent, Chat, CheckStatus, MetricsSample, ModeAdvice, SessionInfo } from "../api/contract.ts";
 import { fixturePath, heldOutTextPath } from "../../fixtures/fixtures.ts";
 import { estimateCacheBytes } from "../api/cache-modes.ts";
-import { modesToCheck } from "../api/mode-advice.ts";
+import { modesToCheck, speedTie } from "../api/mode-advice.ts";
 import { evaluateModes } from "../engine/quality.ts";
 import { checkTextPath, engineBuild } from "./model-check.ts";
 import { call, nextEvent } from "./service-calls.ts";
@@ -253,11 +253,12 @@ describe("services", () => {
             expect(mode.measured!.maxContextInBudget).toBeGreaterThan(0);
         }
         // exactly one mode is recommended: within the quality budget, and no other such mode is faster
+        // by more than a tie
         const [recommended, ...others] = model!.modes.filter((mode) => mode.recommended);
         expect(others).toEqual([]);
         expect(recommended!.withinQualityBudget).toBe(true);
         const speed = (mode: ModeAdvice) => mode.measured!.decodeTokensPerSecond[256]!;
-        for (const mode of model!.modes.filter((entry) => entry.withinQualityBudget)) expect(speed(mode)).toBeLessThanOrEqual(speed(recommended!));
+        for (const mode of model!.modes.filter((entry) => entry.withinQualityBudget)) expect(speed(mode)).toBeLessThanOrEqual(speedTie * speed(recommended!));
         // the check's KLD is npm run eval's on the same text
         const rows = await evaluateModes({ model: fixturePath("mha-trained"), text: checkTextPath, modes: ["kv-f16", "xq-3"], contextSize: 512, chunks: checkPlan.chunks, baseLayers: -1, threads: 2 });
         const checked = model!.modes.find((mode) => mode.mode === "xq-3")!.measured!.kld;
