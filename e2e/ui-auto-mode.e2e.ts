@@ -45,6 +45,15 @@ describe("check this model, then chat in auto", () => {
         expect(await xqlcl2.getByTestId("mode-delta-ppl").textContent()).toBe(`${measured.deltaPplPct.toFixed(2)}%`);
         expect(await xqlcl2.textContent()).toContain("outside the quality budget");
         await saveScreenshot(page, "check-advice");
+        // the check exported as JSON (every measured mode, with the advice) and its charts as PNG
+        const json = page.waitForEvent("download");
+        await page.getByTestId("export-check-json").click();
+        const exported = JSON.parse(fs.readFileSync(await (await json).path(), "utf8")) as { modes: { mode: string; kld: number; recommended: boolean }[] };
+        expect(exported.modes.map((mode) => mode.mode)).toEqual(checkPlan.modes);
+        expect(exported.modes.find((mode) => mode.mode === "xqlcl-2")).toMatchObject({ kld: measured.kld, recommended: false });
+        const png = page.waitForEvent("download");
+        await page.getByTestId("export-check-png").click();
+        expect(fs.readFileSync(await (await png).path()).subarray(1, 4).toString()).toBe("PNG");
     });
 
     it("moves a chat in auto from kv-f16 to a smaller mode once the budget no longer holds it", async () => {

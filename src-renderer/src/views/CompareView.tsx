@@ -1,11 +1,10 @@
 import { useRef, useState } from "react";
-import { Bar, BarChart, CartesianGrid, Cell, Tooltip, XAxis, YAxis } from "recharts";
 import type { CacheMode, CompareModeResult, CompareRequest, CompareRun } from "../../../src-main/api/contract.ts";
 import { startCompare, stopCompare } from "../actions.ts";
+import { BarFigure } from "../components/BarFigure.tsx";
 import { NumberField, TextField } from "../components/Fields.tsx";
 import { exportChartsPng } from "../components/exportPng.ts";
 import { downloadBlob, mib } from "../components/format.ts";
-import { modeColor } from "../components/memoryRows.ts";
 import { useCompare } from "../store/compare.ts";
 import { useModels } from "../store/models.ts";
 
@@ -27,18 +26,7 @@ function CompareCharts({ run }: { run: CompareRun }) {
             </div>
             <div className="compare-charts" ref={container} data-testid="compare-chart">
                 {metrics.map((metric) => (
-                    <figure key={metric.key} data-testid={`compare-chart-${metric.key}`}>
-                        <figcaption>{metric.title}</figcaption>
-                        <BarChart width={300} height={240} data={results.map((result) => ({ mode: result.mode, value: metric.value(result) }))}>
-                            <CartesianGrid strokeDasharray="3 3" />
-                            <XAxis dataKey="mode" fontSize={11} />
-                            <YAxis fontSize={11} />
-                            <Tooltip formatter={(value) => (typeof value === "number" ? value.toFixed(3) : value)} />
-                            <Bar dataKey="value" name={metric.title} isAnimationActive={false}>
-                                {results.map((result, index) => <Cell key={result.mode} fill={modeColor(index, results.length)} />)}
-                            </Bar>
-                        </BarChart>
-                    </figure>
+                    <BarFigure key={metric.key} title={metric.title} testId={`compare-chart-${metric.key}`} data={results.map((result) => ({ mode: result.mode, value: metric.value(result) }))} />
                 ))}
             </div>
             <table data-testid="compare-table">

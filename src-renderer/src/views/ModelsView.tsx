@@ -1,35 +1,66 @@
-import { useState } from "react";
-import type { CatalogEntry, DownloadInfo, ModelEntry } from "../../../src-main/api/contract.ts";
+import { useRef, useState } from "react";
+import type { CatalogEntry, DownloadInfo, ModeCheck, ModelEntry } from "../../../src-main/api/contract.ts";
 import { qualityBudgetText } from "../../../src-main/api/mode-advice.ts";
 import { cancelDownload, deleteModel, importModel, pauseDownload, resumeDownload, startCheck, startDownload, stopCheck } from "../actions.ts";
 import { TextField } from "../components/Fields.tsx";
-import { formatBytes, formatDuration } from "../components/format.ts";
+import { BarFigure } from "../components/BarFigure.tsx";
+import { exportChartsPng } from "../components/exportPng.ts";
+import { downloadBlob, formatBytes, formatDuration } from "../components/format.ts";
 import { useModels } from "../store/models.ts";
+
+// The check's figures as charts, and both exports: the measured modes as JSON, the charts as PNG.
+function CheckCharts({ model }: { model: ModelEntry }) {
+    const container = useRef<HTMLDivElement>(null);
+    const measured = model.modes.filter((advice) => advice.measured !== null);
+    const depth = Math.max(...measured.flatMap((advice) => Object.keys(advice.measured!.decodeTokensPerSecond).map(Number)));
+    const name = `check-${model.fileName.replace(/\.gguf$/i, "")}`;
+    const exported = {
+        modelId: model.id, fileName: model.fileName, sha256: model.sha256, qualityBudget: qualityBudgetText,
+        modes: measured.map(({ mode, recommended, withinQualityBudget, measured: figures }) => ({ mode, recommended, withinQualityBudget, ...figures })),
+    };
+    const bars = (value: (figures: ModeCheck) => number) => measured.map((advice) => ({ mode: advice.mode, value: value(advice.measured!) }));
+    return (
+        <div className="check-charts">
+            <div className="row">
+                <button type="button" data-testid="export-check-json" onClick={() => downloadBlob(new Blob([JSON.stringify(exported, null, 2)], { type: "application/json" }), `${name}.json`)}>Export JSON</button>
+                <button type="button" data-testid="export-check-png" onClick={() => void exportChartsPng(container.current!, `${name}.png`)}>Export PNG</button>
+            </div>
+            <div className="compare-charts" ref={container}>
+                <BarFigure title="KLD vs kv-f16" testId="check-chart-kld" data={bars((figures) => figures.kld)} />
+                <BarFigure title={`Decode tok/s at ${depth} tokens`} testId="check-chart-speed" data={bars((figures) => figures.decodeTokensPerSecond[depth] ?? 0)} />
+                <BarFigure title="Cache KiB per token" testId="check-chart-bytes" data={bars((figures) => figures.bytesPerToken / 1024)} />
+            </div>
+        </div>
+    );
+}
 
 function ModesTable({ model }: { model: ModelEntry }) {
     const measured = model.modes.some((advice) => advice.measured !== null);
     return (
-        <table className="modes-table">
-            <caption>
-                Cache modes for this model. {measured
-                    ? `Recommended: measured within the quality budget (${qualityBudgetText}), the fastest that fits.`
-                    : "Quality and speed not measured yet: kv-f16, the reference, is recommended until a check measures the others."}
-            </caption>
-            <thead><tr><th scope="col">Mode</th><th scope="col">Bytes/token</th><th scope="col">vs f16</th><th scope="col">KLD</th><th scope="col">ΔPPL</th><th scope="col">Max context</th><th scope="col">Advice</th></tr></thead>
-            <tbody>
-                {model.modes.map((advice) => (
-                    <tr key={advice.mode} className={advice.available ? undefined : "unavailable"} data-recommended={advice.recommended} data-mode={advice.mode}>
-                        <td>{advice.mode}{advice.recommended && <span className="badge" title="recommended"> ★ recommended</span>}</td>
-                        <td>{formatBytes(advice.bytesPerToken)}</td>
-                        <td>{advice.savingVsF16.toFixed(1)}×</td>
-                        <td data-testid="mode-kld">{advice.measured ? advice.measured.kld.toExponential(2) : "not measured"}</td>
-                        <td data-testid="mode-delta-ppl">{advice.measured ? `${advice.measured.deltaPplPct.toFixed(2)}%` : "not measured"}</td>
-                        <td>{advice.measured ? advice.measured.maxContextInBudget : "–"}</td>
-                        <td>{advice.available ? advice.reason : `Unavailable: ${advice.reason}`}</td>
-                    </tr>
-                ))}
-            </tbody>
-        </table>
+        <>
+            {measured && <CheckCharts model={model} />}
+            <table className="modes-table">
+                <caption>
+                    Cache modes for this model. {measured
+                        ? `Recommended: measured within the quality budget (${qualityBudgetText}), the fastest that fits.`
+                        : "Quality and speed not measured yet: kv-f16, the reference, is recommended until a check measures the others."}
+                </caption>
+                <thead><tr><th scope="col">Mode</th><th scope="col">Bytes/token</th><th scope="col">vs f16</th><th scope="col">KLD</th><th scope="col">ΔPPL</th><th scope="col">Max context</th><th scope="col">Advice</th></tr></thead>
+                <tbody>
+                    {model.modes.map((advice) => (
+                        <tr key={advice.mode} className={advice.available ? undefined : "unavailable"} data-recommended={advice.recommended} data-mode={advice.mode}>
+                            <td>{advice.mode}{advice.recommended && <span className="badge" title="recommended"> ★ recommended</span>}</td>
+                            <td>{formatBytes(advice.bytesPerToken)}</td>
+                            <td>{advice.savingVsF16.toFixed(1)}×</td>
+                            <td data-testid="mode-kld">{advice.measured ? advice.measured.kld.toExponential(2) : "not measured"}</td>
+                            <td data-testid="mode-delta-ppl">{advice.measured ? `${advice.measured.deltaPplPct.toFixed(2)}%` : "not measured"}</td>
+                            <td>{advice.measured ? advice.measured.maxContextInBudget : "–"}</td>
+                            <td>{advice.available ? advice.reason : `Unavailable: ${advice.reason}`}</td>
+                        </tr>
+                    ))}
+                </tbody>
+            </table>
+        </>
     );
 }
 
