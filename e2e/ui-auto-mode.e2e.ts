@@ -44,6 +44,8 @@ describe("check this model, then chat in auto", () => {
         const measured = (await model()).modes.find((advice) => advice.mode === "xqlcl-2")!.measured!;
         expect(await xqlcl2.getByTestId("mode-delta-ppl").textContent()).toBe(`${measured.deltaPplPct.toFixed(2)}%`);
         expect(await xqlcl2.textContent()).toContain("outside the quality budget");
+        // no tooltip in the picture
+        await page.mouse.move(0, 0);
         await saveScreenshot(page, "check-advice");
         // the check exported as JSON (every measured mode, with the advice) and its charts as PNG
         const json = page.waitForEvent("download");
