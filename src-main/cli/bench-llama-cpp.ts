@@ -5,8 +5,9 @@
 import { spawnSync } from "node:child_process";
 import { toolPath } from "../../native/paths.ts";
 
-// llama.cpp's KV cache types the bench compares against (quantized V needs flash attention there)
-export type LlamaCppKvType = "f16" | "q8_0" | "q4_0";
+// llama.cpp's KV cache types the bench compares against: f16 without and with flash attention
+// ("f16+fa"), and the quantized ones (whose V needs flash attention there)
+export type LlamaCppKvType = "f16" | "f16+fa" | "q8_0" | "q4_0";
 
 export interface LlamaCppSetup {
     model: string;
@@ -21,9 +22,10 @@ interface LlamaBenchRecord {
 
 // tokens/s of the one test the arguments ask for
 function llamaBench(setup: LlamaCppSetup, test: string[]): number {
+    const type = setup.kvType.replace("+fa", "");
     const args = [
         "-m", setup.model, "-t", String(setup.threads), "-ngl", setup.gpu ? "99" : "0",
-        "-ctk", setup.kvType, "-ctv", setup.kvType, "-fa", setup.kvType === "f16" ? "0" : "1",
+        "-ctk", type, "-ctv", type, "-fa", setup.kvType === "f16" ? "0" : "1",
         "-r", "1", "-o", "json", ...test,
     ];
     const result = spawnSync(toolPath("llama-bench"), args, { encoding: "utf8", maxBuffer: 16 * 2 ** 20 });

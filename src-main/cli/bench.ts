@@ -9,7 +9,7 @@
 // 32-token warm-up, fill a context of `depth` cells, timing the prefill, then decode a
 // few tokens. The runs are interleaved (every mode at a depth, then the next depth, then the next
 // repetition), and each figure is the median over repetitions of its ratio to the
-// kv-f16 run of the same repetition and depth. Then xquant-bench (native/tools)
+// kv-f16 run of the same repetition and depth (for speed, the faster of kv-f16 and kv-f16+fa). Then xquant-bench (native/tools)
 // times the rebuild's GEMMs inside a decode step against a plain ggml GEMM of the
 // same shape. Every row also stands against stock llama.cpp: its own llama-bench, built
 // from the same tree, on the same model, depth, threads and KV type (bench-llama-cpp.ts),
@@ -31,36 +31,45 @@ import { markdownTable } from "./markdown-table.ts";
 import { svgToPng } from "./render-png.ts";
 
 // A mode as benchmarked: "+plain" rebuilds V instead of absorbing it; "+gemm" runs attention
-// through a rebuilt K of every cell in view instead of the fused XQ_ATTN op.
+// through a rebuilt K of every cell in view instead of the fused XQ_ATTN op; "+fa" runs kv-f16
+// with flash attention (llama.cpp's quantized caches always have it).
 interface Variant {
     label: string;
     mode: CacheMode;
     absorbV: boolean;
     fusedAttention: boolean;
+    flashAttention: boolean;
     color: string;
 }
 
+// kv-f16 both ways: the speed ratios are taken against the faster of the two
+const f16Variants: Variant[] = [
+    { label: "kv-f16", mode: "kv-f16", absorbV: true, fusedAttention: true, flashAttention: false, color: "#000000" },
+    { label: "kv-f16+fa", mode: "kv-f16", absorbV: true, fusedAttention: true, flashAttention: true, color: "#757575" },
+];
+
 const defaultVariants: Variant[] = [
-    { label: "kv-f16", mode: "kv-f16", absorbV: true, fusedAttention: true, color: "#000000" },
-    { label: "kv-q4_0", mode: "kv-q4_0", absorbV: true, fusedAttention: true, color: "#c62828" },
-    { label: "xq-4+plain", mode: "xq-4", absorbV: false, fusedAttention: true, color: "#90caf9" },
-    { label: "xq-4+gemm", mode: "xq-4", absorbV: true, fusedAttention: false, color: "#ffb300" },
-    { label: "xq-4", mode: "xq-4", absorbV: true, fusedAttention: true, color: "#1565c0" },
-    { label: "xq-2", mode: "xq-2", absorbV: true, fusedAttention: true, color: "#2e7d32" },
-    { label: "xqcl-3", mode: "xqcl-3", absorbV: true, fusedAttention: true, color: "#6a1b9a" },
+    ...f16Variants,
+    { label: "kv-q4_0", mode: "kv-q4_0", absorbV: true, fusedAttention: true, flashAttention: true, color: "#c62828" },
+    { label: "xq-4+plain", mode: "xq-4", absorbV: false, fusedAttention: true, flashAttention: false, color: "#90caf9" },
+    { label: "xq-4+gemm", mode: "xq-4", absorbV: true, fusedAttention: false, flashAttention: false, color: "#ffb300" },
+    { label: "xq-4", mode: "xq-4", absorbV: true, fusedAttention: true, flashAttention: false, color: "#1565c0" },
+    { label: "xq-2", mode: "xq-2", absorbV: true, fusedAttention: true, flashAttention: false, color: "#2e7d32" },
+    { label: "xqcl-3", mode: "xqcl-3", absorbV: true, fusedAttention: true, flashAttention: false, color: "#6a1b9a" },
 ];
 
 const extraColors = ["#ef6c00", "#00838f", "#ad1457", "#4e342e", "#558b2f"];
 
-// A mode by its bench label (a cache mode, then optionally +plain and +gemm).
+// A mode by its bench label (a cache mode, then optionally +plain and +gemm; kv-f16+fa).
 function variantFor(label: string, index: number): Variant {
     const known = defaultVariants.find((variant) => variant.label === label);
     if (known) return known;
     const [mode = "", ...modifiers] = label.split("+");
     if (!isCacheMode(mode) || modifiers.some((modifier) => modifier !== "plain" && modifier !== "gemm")) {
-        throw new Error(`unknown mode ${label}; use a cache mode, optionally with +plain and +gemm`);
+        throw new Error(`unknown mode ${label}; use a cache mode, optionally with +plain and +gemm, or kv-f16+fa`);
     }
-    return { label, mode, absorbV: !modifiers.includes("plain"), fusedAttention: !modifiers.includes("gemm"), color: extraColors[index % extraColors.length]! };
+    const flashAttention = cacheModeSpecs[mode].kind === "kv" && mode !== "kv-f16";
+    return { label, mode, absorbV: !modifiers.includes("plain"), fusedAttention: !modifiers.includes("gemm"), flashAttention, color: extraColors[index % extraColors.length]! };
 }
 
 // The trained fixture's context is 512; longer depths use the random MHA fixture of the same width.
@@ -73,7 +82,7 @@ const depths: { depth: number; model: FixtureName }[] = [
 // V absorption removes the V GEMM, so its gain grows with the model's width: at d = 256 the
 // per-cell work (dequantization, RoPE, attention) is a large share of a step; real models are
 // 4-16x wider. So absorption is also measured at 2k on a random MHA model with d = 1024.
-const wide = { depth: 2048, model: "mha-wide-random-f16" as FixtureName, labels: ["kv-f16", "xq-4+plain", "xq-4+gemm", "xq-4"] };
+const wide = { depth: 2048, model: "mha-wide-random-f16" as FixtureName, labels: ["kv-f16", "kv-f16+fa", "xq-4+plain", "xq-4+gemm", "xq-4"] };
 const wideSuffix = " (d=1024)";
 
 interface WorkerJob {
@@ -133,7 +142,8 @@ export interface BenchRow {
 async function runWorker(job: WorkerJob): Promise<WorkerResult> {
     const engine = await Engine.start({ maxThreads: job.threads });
     const model = await engine.loadModel(job.model, { gpuLayers: job.gpu ? -1 : 0 });
-    const context = await model.createContext({ cacheMode: job.variant.mode, contextSize: job.depth, absorbV: job.variant.absorbV, fusedAttention: job.variant.fusedAttention });
+    const { mode: cacheMode, absorbV, fusedAttention, flashAttention } = job.variant;
+    const context = await model.createContext({ cacheMode, contextSize: job.depth, absorbV, fusedAttention, flashAttention });
     // held-out text, repeated as needed (speed does not depend on the text)
     const text = model.tokenize(fs.readFileSync(heldOutTextPath, "utf8"));
     const [speed] = await context.measureSpeed(text, [job.depth - job.decodeTokens], job.decodeTokens);
@@ -177,10 +187,23 @@ function median(values: number[]): number {
     return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
 }
 
-// llama.cpp's KV type a mode is compared against: its own for the KV modes, f16 for the X modes
-function llamaCppKvType(mode: CacheMode): LlamaCppKvType {
-    const spec = cacheModeSpecs[mode];
-    return spec.kind === "kv" ? spec.type.toLowerCase() as LlamaCppKvType : "f16";
+// llama.cpp's KV types a mode is compared against: its own (with flash attention where the row
+// has it) for the KV modes; for the X modes f16, with and without flash attention (the faster
+// counts), and q4_0
+function llamaCppKvTypes(variant: Variant): LlamaCppKvType[] {
+    const spec = cacheModeSpecs[variant.mode];
+    if (spec.kind !== "kv") return ["f16", "f16+fa", "q4_0"];
+    return [variant.mode === "kv-f16" && variant.flashAttention ? "f16+fa" : spec.type.toLowerCase() as LlamaCppKvType];
+}
+
+// Per repetition, kv-f16 at its best: the faster of its runs without and with flash attention
+// (memory from the plain run), or the plain run alone where the other was not measured.
+function fasterF16(plain: WorkerResult[], flash: WorkerResult[] | undefined): WorkerResult[] {
+    return plain.map((run, i) => {
+        const other = flash?.[i];
+        if (other === undefined) return run;
+        return { ...run, prefillTokensPerSecond: Math.max(run.prefillTokensPerSecond, other.prefillTokensPerSecond), decodeTokensPerSecond: Math.max(run.decodeTokensPerSecond, other.decodeTokensPerSecond) };
+    });
 }
 
 interface LlamaCppResult {
@@ -193,14 +216,16 @@ type LlamaCppRuns = Map<LlamaCppKvType, LlamaCppResult[]>;
 
 function summarise(depth: number, model: string, variant: Variant, label: string, runs: WorkerResult[], references: WorkerResult[], llamaCpp: LlamaCppRuns): BenchRow {
     const ratio = (pick: (run: WorkerResult) => number) => median(runs.map((run, i) => pick(run) / pick(references[i]!)));
-    const llamaCppRatio = (kvType: LlamaCppKvType, rate: keyof LlamaCppResult) => median(runs.map((run, i) => run[rate] / llamaCpp.get(kvType)![i]![rate]));
-    const kvType = llamaCppKvType(variant.mode);
+    // against the fastest of llama.cpp's runs of these KV types in the same repetition
+    const llamaCppRatio = (kvTypes: LlamaCppKvType[], rate: keyof LlamaCppResult) =>
+        median(runs.map((run, i) => run[rate] / Math.max(...kvTypes.map((kvType) => llamaCpp.get(kvType)![i]![rate]))));
+    const own = cacheModeSpecs[variant.mode].kind === "xq" ? ["f16", "f16+fa"] as LlamaCppKvType[] : llamaCppKvTypes(variant);
     const mid = (pick: (run: WorkerResult) => number) => median(runs.map(pick));
     return {
         depth, model, label,
-        prefillVsLlamaCpp: llamaCppRatio(kvType, "prefillTokensPerSecond"),
-        decodeVsLlamaCpp: llamaCppRatio(kvType, "decodeTokensPerSecond"),
-        decodeVsLlamaCppQ4_0: cacheModeSpecs[variant.mode].kind === "xq" ? llamaCppRatio("q4_0", "decodeTokensPerSecond") : null,
+        prefillVsLlamaCpp: llamaCppRatio(own, "prefillTokensPerSecond"),
+        decodeVsLlamaCpp: llamaCppRatio(own, "decodeTokensPerSecond"),
+        decodeVsLlamaCppQ4_0: cacheModeSpecs[variant.mode].kind === "xq" ? llamaCppRatio(["q4_0"], "decodeTokensPerSecond") : null,
         prefillVsF16: ratio((run) => run.prefillTokensPerSecond),
         decodeVsF16: ratio((run) => run.decodeTokensPerSecond),
         peakRssVsF16: ratio((run) => run.peakRssBytes),
@@ -285,7 +310,8 @@ async function main(): Promise<void> {
     const plan: { depth: number; model: FixtureName | string }[] = ownModel !== null
         ? (chosenDepths ?? depths.map((entry) => entry.depth)).map((depth) => ({ depth, model: ownModel }))
         : quick ? depths.slice(0, 2) : depths;
-    const variants = values.modes === undefined ? defaultVariants : ["kv-f16", ...values.modes.split(",").filter((label) => label !== "kv-f16")].map(variantFor);
+    const variants = values.modes === undefined ? defaultVariants
+        : [...f16Variants, ...values.modes.split(",").filter((label) => !f16Variants.some((variant) => variant.label === label)).map(variantFor)];
     const modelPath = (model: string) => model === ownModel ? model : fixturePath(model as FixtureName);
     const withWide = ownModel === null;
 
@@ -300,8 +326,7 @@ async function main(): Promise<void> {
     // stock llama.cpp at a depth and model, in every KV type the modes there are compared against
     const llamaCppRuns = new Map<string, LlamaCppRuns>();
     const measureLlamaCpp = (depth: number, model: string, measured: Variant[], rep: number) => {
-        const kvTypes = new Set(measured.map((variant) => llamaCppKvType(variant.mode)));
-        if (measured.some((variant) => cacheModeSpecs[variant.mode].kind === "xq")) kvTypes.add("q4_0");
+        const kvTypes = new Set(measured.flatMap(llamaCppKvTypes));
         const key = `${depth} ${model}`;
         const byType = llamaCppRuns.get(key) ?? new Map<LlamaCppKvType, LlamaCppResult[]>();
         llamaCppRuns.set(key, byType);
@@ -322,9 +347,10 @@ async function main(): Promise<void> {
     }
     const rows = [
         ...plan.flatMap(({ depth, model }) => variants.map((variant) =>
-            summarise(depth, path.basename(model), variant, variant.label, runs.get(`${depth} ${variant.label}`)!, runs.get(`${depth} kv-f16`)!, llamaCppRuns.get(`${depth} ${model}`)!))),
-        ...wideVariants.map((variant) => summarise(wide.depth, wide.model, variant, `${variant.label}${wideSuffix}`,
-            runs.get(`${wide.depth} ${variant.label}${wideSuffix}`)!, runs.get(`${wide.depth} kv-f16${wideSuffix}`)!, llamaCppRuns.get(`${wide.depth} ${wide.model}`)!)),
+            summarise(depth, path.basename(model), variant, variant.label, runs.get(`${depth} ${variant.label}`)!,
+                fasterF16(runs.get(`${depth} kv-f16`)!, runs.get(`${depth} kv-f16+fa`)), llamaCppRuns.get(`${depth} ${model}`)!))),
+        ...wideVariants.map((variant) => summarise(wide.depth, wide.model, variant, `${variant.label}${wideSuffix}`, runs.get(`${wide.depth} ${variant.label}${wideSuffix}`)!,
+            fasterF16(runs.get(`${wide.depth} kv-f16${wideSuffix}`)!, runs.get(`${wide.depth} kv-f16+fa${wideSuffix}`)), llamaCppRuns.get(`${wide.depth} ${wide.model}`)!)),
     ];
     // llama.cpp's own figures, medians over the repetitions
     const llamaCppRows = [...plan, ...(wideVariants.length > 0 ? [wide] : [])].flatMap(({ depth, model }) => [...llamaCppRuns.get(`${depth} ${model}`)!].map(([kvType, results]) => ({
