@@ -57,7 +57,7 @@ export async function benchChat(model: string, threads: number, maxTokens: numbe
     const appDir = fs.mkdtempSync(path.join(os.tmpdir(), "xq-bench-chat-"));
     try {
         const reply = await chatReply(appDir, model, threads, maxTokens);
-        // llama.cpp at its best: the faster of f16 without and with flash attention (the chat has it)
+        // llama.cpp at its best: the faster of f16 without and with flash attention
         const llamaCpp = Math.max(...(["f16", "f16+fa"] as const).map((kvType) => llamaCppDecode({ model, kvType, threads, gpu: false }, reply.tokens, reply.contextTokens - reply.tokens)));
         return {
             replyTokens: reply.tokens, contextTokens: reply.contextTokens,

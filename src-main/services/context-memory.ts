@@ -1,17 +1,13 @@
 // What contexts take besides the weights, as the engine allocated them, by model
 // and by everything that shapes them: the "will it fit" estimate creates each
 // context once, and the contexts made for chats add theirs as they are created.
-import { cacheModeSpecs } from "../api/cache-modes.ts";
 import type { ModeRun } from "../api/contract.ts";
 import type { ContextMemory, ContextOptions } from "../engine/engine.ts";
 
 // A context made for a chat or a completion: the one rule for how they are created,
 // so that a measured context is the one a chat would get.
-// llama.cpp's KV caches run with flash attention, as llama.cpp's own default (-fa auto) does:
-// on this CPU it decoded kv-f16 11% faster and prefilled 20% faster at 4096 cells, and within
-// noise at 0 (docs/performance.md); quantized V needs it anyway.
 export function chatContextOptions(run: ModeRun, threads: number): ContextOptions {
-    return { cacheMode: run.cacheMode, contextSize: run.contextSize, baseLayers: run.baseLayers, threads, flashAttention: cacheModeSpecs[run.cacheMode].kind === "kv" };
+    return { cacheMode: run.cacheMode, contextSize: run.contextSize, baseLayers: run.baseLayers, threads };
 }
 
 export class ContextMemoryCache {
