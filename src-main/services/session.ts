@@ -226,7 +226,7 @@ export class SessionService {
     // A chat in auto whose next reply would not fit its context moves to auto's pick for its new
     // length, re-evaluating its history there, and keeps a line saying when and why. Where no
     // mode holds more, it stays, and the context shifts.
-    private async keepAutoFitting(chat: Chat, loaded: Loaded & { chat: RemoteChat }, signal: AbortSignal): Promise<Loaded & { chat: RemoteChat }> {
+    private async keepAutoFitting(chat: Chat, loaded: Loaded & { chat: RemoteChat }): Promise<Loaded & { chat: RemoteChat }> {
         const model = await this.model(loaded.info.modelId);
         const needed = await this.neededTokens(model, chat);
         const { contextSize, mode: from, run } = loaded.info;
@@ -234,7 +234,8 @@ export class SessionService {
         const choice = pickAutoMode(await this.modelCheck(loaded.info.modelId), run.contextSize, needed);
         if (choice.contextSize <= contextSize) return loaded;
         const contextTokens = await loaded.chat.contextTokens();
-        await this.loads.run(() => this.load({ ...loaded.info, state: "loading", progress: 0, error: null }, signal, choice));
+        // a Stop meanwhile ends the reply, not the re-evaluation: the chat stays loaded in its new mode
+        await this.loads.run(() => this.load({ ...loaded.info, state: "loading", progress: 0, error: null }, this.shutdown.signal, choice));
         const moved = await this.readySession(chat.id);
         const modeSwitch: ModeSwitch = {
             at: Date.now(), afterMessages: chat.messages.length, from, to: choice.mode, contextTokens, seconds: moved.info.evaluationSeconds ?? 0,
@@ -350,7 +351,7 @@ export class SessionService {
 
     private async generate(chat: Chat, messageId: string, signal: AbortSignal, onText: (text: string) => void): Promise<ReplyResult> {
         const ready = await this.readySession(chat.id);
-        const loaded = ready.info.run.cacheMode === "auto" ? await this.keepAutoFitting(chat, ready, signal) : ready;
+        const loaded = ready.info.run.cacheMode === "auto" ? await this.keepAutoFitting(chat, ready) : ready;
         this.setInfo({ state: "generating" });
         // max tokens may be 2^20: the reply stops where a saved message must end
         const full = new AbortController();
