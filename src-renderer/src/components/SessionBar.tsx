@@ -28,8 +28,8 @@ export function SessionBar({ chatId, hasModel }: { chatId: string; hasModel: boo
             <span role="status" aria-live="polite" data-testid="session-state" data-state={session?.state ?? "none"}>
                 {session ? `${stateLabels[session.state]} · ${modeLabel(session)}` : hasModel ? "Not loaded" : "No model picked"}
                 {session?.error ? `: ${session.error}` : ""}
-                {session?.evaluationSeconds != null && <span className="muted small" data-testid="evaluation-time"> · history evaluated in {session.evaluationSeconds.toFixed(1)} s</span>}
             </span>
+            {session?.evaluationSeconds != null && <span className="muted small" data-testid="evaluation-time">history evaluated in {session.evaluationSeconds.toFixed(1)} s</span>}
             {session?.autoReason && <span className="muted small" data-testid="auto-reason" title={session.autoReason}>{session.autoReason}</span>}
             {busy && <progress data-testid="session-progress" max={1} value={session.progress} aria-label="Loading progress" />}
             {session && (
