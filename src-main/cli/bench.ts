@@ -187,13 +187,13 @@ function median(values: number[]): number {
     return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
 }
 
-// llama.cpp's KV types a mode is compared against: its own (with flash attention where the row
-// has it) for the KV modes; for the X modes f16, with and without flash attention (the faster
-// counts), and q4_0
-function llamaCppKvTypes(variant: Variant): LlamaCppKvType[] {
+// What llama.cpp a mode stands against: `own`, the KV types whose fastest run in a repetition
+// counts (a KV mode's own type, with flash attention where the row has it; for an X mode f16
+// with and without it), and for an X mode q4_0 too, the 4-bit cache users have
+function llamaCppBaselines(variant: Variant): { own: LlamaCppKvType[]; q4_0: boolean } {
     const spec = cacheModeSpecs[variant.mode];
-    if (spec.kind !== "kv") return ["f16", "f16+fa", "q4_0"];
-    return [variant.mode === "kv-f16" && variant.flashAttention ? "f16+fa" : spec.type.toLowerCase() as LlamaCppKvType];
+    if (spec.kind !== "kv") return { own: ["f16", "f16+fa"], q4_0: true };
+    return { own: [variant.mode === "kv-f16" && variant.flashAttention ? "f16+fa" : spec.type.toLowerCase() as LlamaCppKvType], q4_0: false };
 }
 
 // Per repetition, kv-f16 at its best: the faster of its runs without and with flash attention
@@ -219,13 +219,13 @@ function summarise(depth: number, model: string, variant: Variant, label: string
     // against the fastest of llama.cpp's runs of these KV types in the same repetition
     const llamaCppRatio = (kvTypes: LlamaCppKvType[], rate: keyof LlamaCppResult) =>
         median(runs.map((run, i) => run[rate] / Math.max(...kvTypes.map((kvType) => llamaCpp.get(kvType)![i]![rate]))));
-    const own = cacheModeSpecs[variant.mode].kind === "xq" ? ["f16", "f16+fa"] as LlamaCppKvType[] : llamaCppKvTypes(variant);
+    const { own, q4_0 } = llamaCppBaselines(variant);
     const mid = (pick: (run: WorkerResult) => number) => median(runs.map(pick));
     return {
         depth, model, label,
         prefillVsLlamaCpp: llamaCppRatio(own, "prefillTokensPerSecond"),
         decodeVsLlamaCpp: llamaCppRatio(own, "decodeTokensPerSecond"),
-        decodeVsLlamaCppQ4_0: cacheModeSpecs[variant.mode].kind === "xq" ? llamaCppRatio(["q4_0"], "decodeTokensPerSecond") : null,
+        decodeVsLlamaCppQ4_0: q4_0 ? llamaCppRatio(["q4_0"], "decodeTokensPerSecond") : null,
         prefillVsF16: ratio((run) => run.prefillTokensPerSecond),
         decodeVsF16: ratio((run) => run.decodeTokensPerSecond),
         peakRssVsF16: ratio((run) => run.peakRssBytes),
@@ -326,7 +326,10 @@ async function main(): Promise<void> {
     // stock llama.cpp at a depth and model, in every KV type the modes there are compared against
     const llamaCppRuns = new Map<string, LlamaCppRuns>();
     const measureLlamaCpp = (depth: number, model: string, measured: Variant[], rep: number) => {
-        const kvTypes = new Set(measured.flatMap(llamaCppKvTypes));
+        const kvTypes = new Set(measured.flatMap((variant) => {
+            const { own, q4_0 } = llamaCppBaselines(variant);
+            return q4_0 ? [...own, "q4_0" as const] : own;
+        }));
         const key = `${depth} ${model}`;
         const byType = llamaCppRuns.get(key) ?? new Map<LlamaCppKvType, LlamaCppResult[]>();
         llamaCppRuns.set(key, byType);

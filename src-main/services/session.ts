@@ -181,7 +181,7 @@ export class SessionService {
             const model = await this.residentModel(info.modelId);
             // the model's trained context bounds the default context, so the run is final only now
             const run = resolveRunSettings(this.settings.get(), chat.modelId, chat.runOverride, model.shape.contextLength);
-            const { modeRun, auto } = await modeRunOf(run, async () => choice ?? this.autoChoice(model, chat, run));
+            const { modeRun, auto } = await modeRunOf(run, async () => choice ?? this.autoChoice(info.modelId, run, await this.neededTokens(model, chat)));
             this.setInfo({ run, mode: modeRun.cacheMode, autoReason: auto?.reason ?? null, contextSize: modeRun.contextSize });
             const context = await this.createContext(info.modelId, model, modeRun);
             this.loaded.context = context;
@@ -218,9 +218,9 @@ export class SessionService {
         return tokens + templateTokensPerMessage * (chat.messages.length + 1) + Math.min(chat.sampling.maxTokens, maxReplyRoom);
     }
 
-    // Auto's pick for the chat as it is now.
-    private async autoChoice(model: RemoteModel, chat: Chat, run: RunSettings): Promise<AutoChoice> {
-        return pickAutoMode(await this.modelCheck(chat.modelId!), run.contextSize, await this.neededTokens(model, chat));
+    // Auto's pick for a run of this model that needs `neededTokens`.
+    private async autoChoice(modelId: string, run: RunSettings, neededTokens: number): Promise<AutoChoice> {
+        return pickAutoMode(await this.modelCheck(modelId), run.contextSize, neededTokens);
     }
 
     // A chat in auto whose next reply would not fit its context moves to auto's pick for its new
@@ -231,7 +231,7 @@ export class SessionService {
         const needed = await this.neededTokens(model, chat);
         const { contextSize, mode: from, run } = loaded.info;
         if (needed <= contextSize || from === null) return loaded;
-        const choice = pickAutoMode(await this.modelCheck(loaded.info.modelId), run.contextSize, needed);
+        const choice = await this.autoChoice(loaded.info.modelId, run, needed);
         if (choice.contextSize <= contextSize) return loaded;
         const contextTokens = await loaded.chat.contextTokens();
         // a Stop meanwhile ends the reply, not the re-evaluation: the chat stays loaded in its new mode
@@ -390,7 +390,7 @@ export class SessionService {
             if (signal.aborted) return stoppedBeforeStart;
             const model = await this.model(plan.modelId);
             // auto: the fastest mode that fits, as the completion has no history to grow
-            const { modeRun } = await modeRunOf(plan.run, async () => pickAutoMode(await this.modelCheck(plan.modelId), plan.run.contextSize, 0));
+            const { modeRun } = await modeRunOf(plan.run, () => this.autoChoice(plan.modelId, plan.run, 0));
             const context = await this.createContext(plan.modelId, model, modeRun);
             try {
                 const chat = await context.chat();
