@@ -1,7 +1,7 @@
 // Chat turns on one context sequence: evaluate a history, stream a reply, stop
 // it, and notice when node-llama-cpp's context shift drops old tokens to go on.
 // Made by EngineContext.chat(); the sequence never leaves the engine.
-import { LlamaChatSession, type ChatHistoryItem, type LlamaContextSequence } from "node-llama-cpp";
+import { LlamaChatSession, type ChatHistoryItem, type LlamaContextSequence, type Token } from "node-llama-cpp";
 import type { ChatTurn, SamplingSettings } from "../api/contract.ts";
 
 export interface ReplyResult {
@@ -15,6 +15,37 @@ export interface ReplyResult {
     contextShifted: boolean;
 }
 
+export interface GenerationOptions {
+    maxTokens: number;
+    temperature: number;
+    topK: number;
+    topP: number;
+    seed?: number;
+    // tokens that end the reply besides the vocabulary's end-of-generation ones
+    stopTokens: Token[];
+}
+
+export interface GenerationResult {
+    // every sampled token, a final stop token included
+    tokens: Token[];
+    stopReason: "eog" | "maxTokens" | "contextFull" | "stopped";
+}
+
+// Generation in one native loop on the evaluation thread (engine.ts, AddonGenerationLoop.cpp).
+export type GenerateInOneLoop = (sequence: LlamaContextSequence, firstToken: Token, options: GenerationOptions,
+    onTokens: (tokens: Token[]) => void, signal: AbortSignal) => Promise<GenerationResult>;
+
+// How many characters at the end of `text` could begin one of the stop texts.
+function heldForTriggers(text: string, stopTexts: readonly string[]): number {
+    let held = 0;
+    for (const stopText of stopTexts) {
+        for (let length = Math.min(stopText.length - 1, text.length); length > held; length--) {
+            if (text.endsWith(stopText.slice(0, length))) held = length;
+        }
+    }
+    return held;
+}
+
 function toHistory(systemPrompt: string, turns: readonly ChatTurn[]): ChatHistoryItem[] {
     const history: ChatHistoryItem[] = systemPrompt === "" ? [] : [{ type: "system", text: systemPrompt }];
     for (const turn of turns) {
@@ -26,9 +57,11 @@ function toHistory(systemPrompt: string, turns: readonly ChatTurn[]): ChatHistor
 export class EngineChat {
     private readonly sequence: LlamaContextSequence;
     private readonly session: LlamaChatSession;
+    private readonly generate: GenerateInOneLoop;
 
-    constructor(sequence: LlamaContextSequence) {
+    constructor(sequence: LlamaContextSequence, generate: GenerateInOneLoop) {
         this.sequence = sequence;
+        this.generate = generate;
         this.session = new LlamaChatSession({ contextSequence: sequence, autoDisposeSequence: false });
     }
 
@@ -68,6 +101,8 @@ export class EngineChat {
     // throws instead of stopping when the abort comes before generation (a Stop pressed at once).
     async reply(systemPrompt: string, turns: readonly ChatTurn[], userText: string, sampling: SamplingSettings, onText: (text: string) => void, signal: AbortSignal): Promise<ReplyResult> {
         const history = toHistory(systemPrompt, turns);
+        const inOneLoop = await this.replyInOneLoop([...history, { type: "user", text: userText }], sampling, onText, signal);
+        if (inOneLoop !== null) return inOneLoop;
         this.session.setChatHistory(history);
         const { sequence } = this;
         let tokens = 0;
@@ -110,6 +145,85 @@ export class EngineChat {
             tokensPerSecond: seconds > 0 ? (tokens - 1) / seconds : 0,
             stopped: result.stopReason === "abort",
             contextShifted,
+        };
+    }
+
+    // The reply in one native loop: node-llama-cpp's own loop costs about 1 ms a token in round
+    // trips between threads (docs/performance.md, "The generation loop"). The chat template's
+    // stop triggers end it as in LlamaChat: a one-token trigger in the loop, a longer one when its
+    // text appears (the loop may have decoded a few tokens past it; node-llama-cpp's record of
+    // the sequence says so, and the next prompt erases them). Taken when the prompt and the
+    // longest reply fit the context; otherwise null, and LlamaChatSession answers (it shifts the
+    // context when full).
+    private async replyInOneLoop(history: readonly ChatHistoryItem[], sampling: SamplingSettings, onText: (text: string) => void, signal: AbortSignal): Promise<ReplyResult | null> {
+        const { sequence } = this;
+        const { model } = sequence;
+        const state = this.session.chatWrapper.generateContextState({ chatHistory: [...history, { type: "model", response: [] }] });
+        const prompt = state.contextText.tokenize(model.tokenizer);
+        if (prompt.length + sampling.maxTokens > sequence.contextSize - 1) return null;
+        const triggers = state.stopGenerationTriggers.map((trigger) => trigger.tokenize(model.tokenizer));
+        const stopTokens = triggers.filter((tokens) => tokens.length === 1).map((tokens) => tokens[0]!);
+        const stopTexts = triggers.filter((tokens) => tokens.length > 1).map((tokens) => model.detokenize(tokens, true));
+
+        // keep the cells the prompt shares with the context; evaluate the rest as LlamaChat does (one
+        // batch, the first token sampled by node-llama-cpp), so that greedy replies are the same
+        const kept = Math.min(sequence.compareContextTokens(prompt).firstDifferentIndex, prompt.length - 1);
+        if (kept < sequence.nextTokenIndex) await sequence.eraseContextTokenRanges([{ start: kept, end: sequence.nextTokenIndex }]);
+        const samplingOptions = { temperature: sampling.temperature, topK: sampling.topK, topP: sampling.topP, seed: sampling.seed ?? undefined };
+        let firstToken: Token | undefined;
+        for await (const token of sequence.evaluate(prompt.slice(kept), samplingOptions)) {
+            firstToken = token;
+            break;
+        }
+
+        const loop = new AbortController();
+        const stopLoop = () => loop.abort();
+        signal.addEventListener("abort", stopLoop);
+        if (signal.aborted) stopLoop();
+        const replyTokens: Token[] = [];
+        let text = "";
+        let streamed = 0;
+        let firstTokenAt = 0;
+        let lastTokenAt = 0;
+        const onTokens = (tokens: Token[]) => {
+            const now = performance.now();
+            for (const token of tokens) {
+                if (stopTokens.includes(token) || model.isEogToken(token)) break;
+                if (replyTokens.length === 0) firstTokenAt = now;
+                replyTokens.push(token);
+            }
+            lastTokenAt = now;
+            const detokenized = model.detokenize(replyTokens);
+            // a character split across tokens waits for its last byte
+            if (detokenized.endsWith("\uFFFD")) return;
+            const stopAt = Math.min(...stopTexts.map((stopText) => detokenized.indexOf(stopText)).filter((index) => index >= 0));
+            if (stopAt < Infinity) stopLoop();
+            text = detokenized.slice(0, stopAt);
+            // what could still become a stop trigger waits
+            const safe = loop.signal.aborted ? text.length : text.length - heldForTriggers(text, stopTexts);
+            if (safe > streamed) onText(text.slice(streamed, safe));
+            streamed = Math.max(streamed, safe);
+        };
+        try {
+            // node-llama-cpp's evaluate ends without a token at the end of generation
+            if (firstToken !== undefined) onTokens([firstToken]);
+            if (firstToken !== undefined && replyTokens.length > 0 && sampling.maxTokens > 1 && !loop.signal.aborted) {
+                await this.generate(sequence, firstToken!, { ...samplingOptions, maxTokens: sampling.maxTokens - 1, stopTokens }, (tokens) => {
+                    if (!loop.signal.aborted) onTokens(tokens);
+                }, loop.signal);
+            }
+        } finally {
+            signal.removeEventListener("abort", stopLoop);
+        }
+        if (text.length > streamed) onText(text.slice(streamed));
+        const seconds = replyTokens.length > 1 ? (lastTokenAt - firstTokenAt) / 1000 : 0;
+        return {
+            text,
+            promptTokens: prompt.length,
+            tokens: replyTokens.length,
+            tokensPerSecond: seconds > 0 ? (replyTokens.length - 1) / seconds : 0,
+            stopped: signal.aborted,
+            contextShifted: false,
         };
     }
 

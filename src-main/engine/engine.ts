@@ -10,7 +10,7 @@ import { cacheDir, installedBinDir } from "../../native/paths.ts";
 import { cacheModeSpecs, crossLayerOnSlidingWindow, estimateCacheBytes, fitsInMemory, isLatent, xqBaseBits, xquantVariantIds, type CacheMode, type ModelShape } from "../api/cache-modes.ts";
 import type { SpeedAtDepth } from "../api/mode-advice.ts";
 import type { EngineInfo } from "../api/contract.ts";
-import { EngineChat } from "./chat.ts";
+import { EngineChat, type GenerateInOneLoop, type GenerationOptions, type GenerationResult } from "./chat.ts";
 import { physicalCores } from "./cpu-cores.ts";
 import { EngineError } from "./errors.ts";
 import { Lock } from "./lock.ts";
@@ -84,16 +84,61 @@ interface XQuantAddon {
     cacheInfo(context: LlamaContext): XQuantCacheInfo | null;
     // the architectures the X-cache modes support (the native list, xquant-cache.cpp)
     architectures(): string[];
+    // generates on the sequence in one native loop (AddonGenerationLoop.cpp)
+    generate: GenerateInOneLoop;
+}
+
+interface NativeGeneration {
+    done: Promise<{ tokens: Token[]; decoded: number; stopReason: GenerationResult["stopReason"] }>;
+    stop(): void;
+}
+
+type NativeGenerate = (addonContext: unknown, options: GenerationOptions & { sequenceId: number; position: number; token: Token }, onTokens: (tokens: Token[]) => void) => NativeGeneration;
+
+// Decodes `firstToken` at the sequence's next index, then samples and decodes until a stop: the
+// sampled tokens reach onTokens in batches as they come. Afterwards node-llama-cpp's record of the
+// sequence (its tokens, its next index, its token meter) holds what the loop decoded.
+function generateInOneLoop(generate: NativeGenerate): GenerateInOneLoop {
+    return async (sequence, firstToken, options, onTokens, signal) => {
+        const addonContext = (sequence.context as unknown as { _ctx: unknown })._ctx;
+        const record = sequence as unknown as { _sequenceId: number; _contextTokens: Token[]; _nextTokenIndex: number };
+        let delivered = 0;
+        let finished = false;
+        const deliver = (tokens: Token[]) => {
+            delivered += tokens.length;
+            sequence.tokenMeter.useTokens(tokens.length, "output");
+            onTokens(tokens);
+        };
+        const run = generate(addonContext, { ...options, sequenceId: record._sequenceId, position: sequence.nextTokenIndex, token: firstToken }, (tokens) => {
+            if (!finished) deliver(tokens);
+        });
+        const stop = () => run.stop();
+        signal.addEventListener("abort", stop);
+        if (signal.aborted) stop();
+        try {
+            const result = await run.done;
+            // the last calls to onToken may come after the result
+            finished = true;
+            if (result.tokens.length > delivered) deliver(result.tokens.slice(delivered));
+            record._contextTokens = record._contextTokens.concat([firstToken, ...result.tokens].slice(0, result.decoded));
+            record._nextTokenIndex += result.decoded;
+            return { tokens: result.tokens, stopReason: result.stopReason };
+        } finally {
+            signal.removeEventListener("abort", stop);
+        }
+    };
 }
 
 // The one place that reads node-llama-cpp's private fields. Pinned to
 // node-llama-cpp 3.21.1 (package.json): there Llama keeps the loaded addon in
-// `_bindings` and LlamaContext its native context in `_ctx`, and neither is
-// reachable through a public API. Our addon functions need both. Check these
-// names again on any upgrade; a missing one fails here, by name.
+// `_bindings`, LlamaContext its native context in `_ctx`, and LlamaContextSequence its
+// id and tokens in `_sequenceId`, `_contextTokens` and `_nextTokenIndex`; none is reachable through a
+// public API. Our addon functions need them. Check these names again on any
+// upgrade; a missing function fails here, by name.
 function xquantAddon(llama: Llama): XQuantAddon {
     const bindings = (llama as unknown as { _bindings?: Record<string, unknown> })._bindings;
-    if (typeof bindings?.setXQuantNextContext !== "function" || typeof bindings.getXQuantCacheInfo !== "function" || typeof bindings.getXQuantArchitectures !== "function") {
+    if (typeof bindings?.setXQuantNextContext !== "function" || typeof bindings.getXQuantCacheInfo !== "function" || typeof bindings.getXQuantArchitectures !== "function"
+        || typeof bindings.xquantGenerate !== "function") {
         throw new EngineError("stock-binary", "The loaded addon lacks the XQuant functions (or node-llama-cpp's Llama._bindings moved). Run `npm run build:native`.");
     }
     const setNext = bindings.setXQuantNextContext as (options: XQuantContextOptions | null) => void;
@@ -102,6 +147,7 @@ function xquantAddon(llama: Llama): XQuantAddon {
         setNextContext: (options) => setNext(options),
         cacheInfo: (context) => info((context as unknown as { _ctx: unknown })._ctx),
         architectures: () => (bindings.getXQuantArchitectures as () => string)().split(", "),
+        generate: generateInOneLoop(bindings.xquantGenerate as NativeGenerate),
     };
 }
 
@@ -173,7 +219,7 @@ export class EngineContext {
 
     // Chat turns on this context.
     chat(): EngineChat {
-        return new EngineChat(this.sequence());
+        return new EngineChat(this.sequence(), this.addon.generate);
     }
 
     // The tokens held in the context now.

@@ -1,6 +1,7 @@
 #include "AddonXQuant.h"
 
 #include "AddonContext.h"
+#include "AddonGenerationLoop.h"
 #include "xquant.h"
 
 #include <mutex>
@@ -104,4 +105,5 @@ void addonXQuantRegister(Napi::Env env, Napi::Object exports) {
     exports.Set("setXQuantNextContext", Napi::Function::New(env, setXQuantNextContext));
     exports.Set("getXQuantCacheInfo", Napi::Function::New(env, getXQuantCacheInfo));
     exports.Set("getXQuantArchitectures", Napi::Function::New(env, getXQuantArchitectures));
+    addonGenerationLoopRegister(env, exports);
 }
