@@ -205,8 +205,9 @@ export class EngineChat {
             streamed = Math.max(streamed, safe);
         };
         try {
-            // node-llama-cpp's evaluate ends without a token at the end of generation
-            if (firstToken !== undefined) onTokens([firstToken]);
+            // node-llama-cpp's evaluate ends without a token at the end of generation; a Stop
+            // during the prompt's evaluation ends the reply before its first token
+            if (firstToken !== undefined && !loop.signal.aborted) onTokens([firstToken]);
             if (firstToken !== undefined && replyTokens.length > 0 && sampling.maxTokens > 1 && !loop.signal.aborted) {
                 await this.generate(sequence, firstToken!, { ...samplingOptions, maxTokens: sampling.maxTokens - 1, stopTokens }, (tokens) => {
                     if (!loop.signal.aborted) onTokens(tokens);
