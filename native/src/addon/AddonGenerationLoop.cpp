@@ -28,10 +28,9 @@ struct GenerationOptions {
 
 // One generation: decode, sample and decode again on the evaluation thread, with no
 // round trip to JavaScript between tokens. The sampled tokens go to onTokens in
-// batches, at most one call per `deliveryInterval`: JavaScript that wakes at every
-// token takes a core from ggml's threads while they decode (on 2 cores it cost as much
-// as the round trips it saves). All tokens also go to the result (the calls may land
-// after it). stop() ends the loop before its next decode. Like node-llama-cpp, it
+// batches, at most one call per `deliveryInterval`, so that JavaScript does not wake
+// at every token and take a core from ggml's threads while they decode. All tokens
+// also go to the result (the calls may land after it). stop() ends the loop before its next decode. Like node-llama-cpp, it
 // leaves the context's last cell free.
 class GenerationWorker : public Napi::AsyncWorker {
     public:
