@@ -23,11 +23,16 @@ export interface GenerationOptions {
     seed?: number;
     // tokens that end the reply besides the vocabulary's end-of-generation ones
     stopTokens: Token[];
+    // a speed measurement decodes maxTokens tokens whatever they are
+    ignoreEndOfGeneration?: boolean;
 }
 
 export interface GenerationResult {
     // every sampled token, a final stop token included
     tokens: Token[];
+    decoded: number;
+    // from the first sampled token to the last, as the loop timed it
+    decodeSeconds: number;
     stopReason: "eog" | "maxTokens" | "contextFull" | "stopped";
 }
 

@@ -89,7 +89,7 @@ interface XQuantAddon {
 }
 
 interface NativeGeneration {
-    done: Promise<{ tokens: Token[]; decoded: number; stopReason: GenerationResult["stopReason"] }>;
+    done: Promise<GenerationResult>;
     stop(): void;
 }
 
@@ -122,7 +122,7 @@ function generateInOneLoop(generate: NativeGenerate): GenerateInOneLoop {
             if (result.tokens.length > delivered) deliver(result.tokens.slice(delivered));
             record._contextTokens = record._contextTokens.concat([firstToken, ...result.tokens].slice(0, result.decoded));
             record._nextTokenIndex += result.decoded;
-            return { tokens: result.tokens, stopReason: result.stopReason };
+            return result;
         } finally {
             signal.removeEventListener("abort", stop);
         }
@@ -250,8 +250,9 @@ export class EngineContext {
 
     // Speed at each depth (ascending): fills the context with `text` (repeated as needed) up to
     // one cell short of the depth, timing the prefill, then decodes `decodeTokens` greedily from
-    // the depth's token. The decode clock starts after the first token, which also builds and
-    // allocates the one-token graph. A 32-token warm-up first pages in the weights, as llama-bench's does.
+    // the depth's token in the native generation loop, as a chat does. The decode clock starts
+    // after the first token, which also builds and allocates the one-token graph. A 32-token
+    // warm-up first pages in the weights, as llama-bench's does.
     async measureSpeed(text: readonly number[], depths: readonly number[], decodeTokens: number): Promise<SpeedAtDepth[]> {
         const token = (index: number) => text[index % text.length]!;
         await this.prefill(text.slice(0, 32));
@@ -260,16 +261,12 @@ export class EngineContext {
         for (const depth of depths) {
             const held = this.contextTokens().length;
             const fill = Array.from({ length: Math.max(0, depth - 1 - held) }, (_, i) => token(held + i));
-            let started = performance.now();
+            const started = performance.now();
             await this.prefill(fill);
             const prefillSeconds = (performance.now() - started) / 1000;
-            let decoded = 0;
-            for await (const _ of this.decodeGreedy([token(depth - 1)])) {
-                if (decoded === 0) started = performance.now();
-                if (++decoded === decodeTokens) break;
-            }
-            const decodeSeconds = (performance.now() - started) / 1000;
-            results.push({ depth, prefillTokensPerSecond: fill.length / prefillSeconds, decodeTokensPerSecond: (decoded - 1) / decodeSeconds });
+            const greedy = { maxTokens: decodeTokens, temperature: 0, topK: 1, topP: 1, stopTokens: [], ignoreEndOfGeneration: true };
+            const decode = await this.addon.generate(this.sequence(), token(depth - 1) as Token, greedy, () => {}, new AbortController().signal);
+            results.push({ depth, prefillTokensPerSecond: fill.length / prefillSeconds, decodeTokensPerSecond: (decode.decoded - 1) / decode.decodeSeconds });
         }
         return results;
     }

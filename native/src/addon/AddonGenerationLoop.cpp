@@ -24,6 +24,8 @@ struct GenerationOptions {
     uint32_t seed = LLAMA_DEFAULT_SEED;
     // besides the vocabulary's end-of-generation tokens: the chat template's turn ends
     std::vector<llama_token> stopTokens;
+    // a speed measurement decodes maxTokens tokens whatever they are
+    bool ignoreEndOfGeneration = false;
 };
 
 // One generation: decode, sample and decode again on the evaluation thread, with no
@@ -62,6 +64,7 @@ class GenerationWorker : public Napi::AsyncWorker {
             for (size_t index = 0; index < sampled.size(); index++) tokens.Set(index, sampled[index]);
             result.Set("tokens", tokens);
             result.Set("decoded", decoded);
+            result.Set("decodeSeconds", decodeSeconds);
             result.Set("stopReason", stopReason);
             deferred.Resolve(result);
         }
@@ -80,6 +83,8 @@ class GenerationWorker : public Napi::AsyncWorker {
         size_t delivered = 0;
         std::chrono::steady_clock::time_point lastDelivery;
         int32_t decoded = 0;
+        // from the first sampled token to the last: the first decode also builds the one-token graph
+        double decodeSeconds = 0;
         std::string stopReason;
         std::string error;
 
@@ -125,6 +130,7 @@ class GenerationWorker : public Napi::AsyncWorker {
             llama_token token = options.token;
             int32_t position = options.position;
             stopReason = "maxTokens";
+            std::chrono::steady_clock::time_point firstSampledAt;
             for (int32_t generated = 0; generated < options.maxTokens; generated++) {
                 if (stopRequested->load()) {
                     stopReason = "stopped";
@@ -149,8 +155,12 @@ class GenerationWorker : public Napi::AsyncWorker {
                 position++;
                 token = llama_sampler_sample(sampler, ctx, -1);
                 sampled.push_back(token);
-                if (std::chrono::steady_clock::now() - lastDelivery >= deliveryInterval) deliver();
-                if (llama_vocab_is_eog(vocab, token) || std::find(options.stopTokens.begin(), options.stopTokens.end(), token) != options.stopTokens.end()) {
+                const auto now = std::chrono::steady_clock::now();
+                if (sampled.size() == 1) firstSampledAt = now;
+                decodeSeconds = std::chrono::duration<double>(now - firstSampledAt).count();
+                if (now - lastDelivery >= deliveryInterval) deliver();
+                const bool stops = llama_vocab_is_eog(vocab, token) || std::find(options.stopTokens.begin(), options.stopTokens.end(), token) != options.stopTokens.end();
+                if (stops && !options.ignoreEndOfGeneration) {
                     stopReason = "eog";
                     break;
                 }
@@ -168,8 +178,8 @@ float floatOption(const Napi::Object & options, const char * name, float fallbac
     return options.Has(name) && options.Get(name).IsNumber() ? options.Get(name).As<Napi::Number>().FloatValue() : fallback;
 }
 
-// xquantGenerate(addonContext, {sequenceId, position, token, maxTokens, temperature, topK, topP, seed, stopTokens}, onTokens)
-//   -> {done: Promise<{tokens, decoded, stopReason}>, stop()}
+// xquantGenerate(addonContext, {sequenceId, position, token, maxTokens, temperature, topK, topP, seed, stopTokens,
+//   ignoreEndOfGeneration}, onTokens) -> {done: Promise<{tokens, decoded, decodeSeconds, stopReason}>, stop()}
 // stopReason: "eog" (an end-of-generation or stop token was sampled), "maxTokens", "contextFull" or "stopped".
 Napi::Value xquantGenerate(const Napi::CallbackInfo & info) {
     Napi::Env env = info.Env();
@@ -192,6 +202,7 @@ Napi::Value xquantGenerate(const Napi::CallbackInfo & info) {
     options.topK = intOption(given, "topK", 0);
     options.topP = floatOption(given, "topP", 1);
     if (given.Has("seed") && given.Get("seed").IsNumber()) options.seed = given.Get("seed").As<Napi::Number>().Uint32Value();
+    options.ignoreEndOfGeneration = given.Has("ignoreEndOfGeneration") && given.Get("ignoreEndOfGeneration").ToBoolean().Value();
     if (given.Has("stopTokens") && given.Get("stopTokens").IsArray()) {
         const Napi::Array stopTokens = given.Get("stopTokens").As<Napi::Array>();
         for (uint32_t index = 0; index < stopTokens.Length(); index++) options.stopTokens.push_back(stopTokens.Get(index).As<Napi::Number>().Int32Value());
