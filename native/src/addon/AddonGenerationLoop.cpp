@@ -28,6 +28,17 @@ struct GenerationOptions {
     bool ignoreEndOfGeneration = false;
 };
 
+// The first token with the largest logit, as llama.cpp's greedy sampler picks it.
+llama_token largestLogit(llama_context * ctx, const llama_vocab * vocab) {
+    const float * logits = llama_get_logits_ith(ctx, -1);
+    const int32_t vocabSize = llama_vocab_n_tokens(vocab);
+    llama_token best = 0;
+    for (llama_token token = 1; token < vocabSize; token++) {
+        if (logits[token] > logits[best]) best = token;
+    }
+    return best;
+}
+
 // One generation: decode, sample and decode again on the evaluation thread, with no
 // round trip to JavaScript between tokens. The sampled tokens go to onTokens in
 // batches, at most one call per `deliveryInterval`, so that JavaScript does not wake
@@ -88,12 +99,11 @@ class GenerationWorker : public Napi::AsyncWorker {
         std::string stopReason;
         std::string error;
 
+        // null at temperature 0: greedy takes the largest logit, without the sampler's
+        // copy of the whole vocabulary at every token
         llama_sampler * makeSampler() const {
+            if (options.temperature <= 0) return nullptr;
             llama_sampler * chain = llama_sampler_chain_init(llama_sampler_chain_default_params());
-            if (options.temperature <= 0) {
-                llama_sampler_chain_add(chain, llama_sampler_init_greedy());
-                return chain;
-            }
             if (options.topK > 0) llama_sampler_chain_add(chain, llama_sampler_init_top_k(options.topK));
             if (options.topP < 1) llama_sampler_chain_add(chain, llama_sampler_init_top_p(options.topP, 1));
             llama_sampler_chain_add(chain, llama_sampler_init_temp(options.temperature));
@@ -153,7 +163,7 @@ class GenerationWorker : public Napi::AsyncWorker {
                 }
                 decoded++;
                 position++;
-                token = llama_sampler_sample(sampler, ctx, -1);
+                token = sampler != nullptr ? llama_sampler_sample(sampler, ctx, -1) : largestLogit(ctx, vocab);
                 sampled.push_back(token);
                 const auto now = std::chrono::steady_clock::now();
                 if (sampled.size() == 1) firstSampledAt = now;
@@ -166,7 +176,7 @@ class GenerationWorker : public Napi::AsyncWorker {
                 }
             }
             llama_batch_free(batch);
-            llama_sampler_free(sampler);
+            if (sampler != nullptr) llama_sampler_free(sampler);
         }
 };
 
