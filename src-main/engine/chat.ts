@@ -181,16 +181,16 @@ export class EngineChat {
             break;
         }
 
-        const loop = new AbortController();
-        const stopLoop = () => loop.abort();
-        signal.addEventListener("abort", stopLoop);
-        if (signal.aborted) stopLoop();
+        // a stop trigger's text stops the loop as a Stop does
+        const triggered = new AbortController();
+        const stop = AbortSignal.any([signal, triggered.signal]);
         const replyTokens: Token[] = [];
         let text = "";
         let streamed = 0;
         let firstTokenAt = 0;
         let lastTokenAt = 0;
         const onTokens = (tokens: Token[]) => {
+            if (stop.aborted) return;
             const now = performance.now();
             for (const token of tokens) {
                 if (stopTokens.includes(token) || model.isEogToken(token)) break;
@@ -202,24 +202,18 @@ export class EngineChat {
             // a character split across tokens waits for its last byte
             if (detokenized.endsWith("\uFFFD")) return;
             const stopAt = Math.min(...stopTexts.map((stopText) => detokenized.indexOf(stopText)).filter((index) => index >= 0));
-            if (stopAt < Infinity) stopLoop();
+            if (stopAt < Infinity) triggered.abort();
             text = detokenized.slice(0, stopAt);
             // what could still become a stop trigger waits
-            const safe = loop.signal.aborted ? text.length : text.length - heldForTriggers(text, stopTexts);
+            const safe = stop.aborted ? text.length : text.length - heldForTriggers(text, stopTexts);
             if (safe > streamed) onText(text.slice(streamed, safe));
             streamed = Math.max(streamed, safe);
         };
-        try {
-            // node-llama-cpp's evaluate ends without a token at the end of generation; a Stop
-            // during the prompt's evaluation ends the reply before its first token
-            if (firstToken !== undefined && !loop.signal.aborted) onTokens([firstToken]);
-            if (firstToken !== undefined && replyTokens.length > 0 && sampling.maxTokens > 1 && !loop.signal.aborted) {
-                await this.generate(sequence, firstToken!, { ...samplingOptions, maxTokens: sampling.maxTokens - 1, stopTokens }, (tokens) => {
-                    if (!loop.signal.aborted) onTokens(tokens);
-                }, loop.signal);
-            }
-        } finally {
-            signal.removeEventListener("abort", stopLoop);
+        // node-llama-cpp's evaluate ends without a token at the end of generation; a Stop during
+        // the prompt's evaluation ends the reply before its first token
+        if (firstToken !== undefined) onTokens([firstToken]);
+        if (firstToken !== undefined && replyTokens.length > 0 && sampling.maxTokens > 1 && !stop.aborted) {
+            await this.generate(sequence, firstToken, { ...samplingOptions, maxTokens: sampling.maxTokens - 1, stopTokens }, onTokens, stop);
         }
         if (text.length > streamed) onText(text.slice(streamed));
         const seconds = replyTokens.length > 1 ? (lastTokenAt - firstTokenAt) / 1000 : 0;

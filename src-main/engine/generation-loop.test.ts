@@ -2,7 +2,7 @@
 // replies through node-llama-cpp's LlamaChatSession, which the chat takes when the longest
 // reply does not fit the context (here: maxTokens larger than the context).
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { fixturePath, type FixtureName } from "../../fixtures/fixtures.ts";
+import { fixturePath, quantizedFixtures, type FixtureName } from "../../fixtures/fixtures.ts";
 import type { ChatTurn, SamplingSettings } from "../api/contract.ts";
 import type { CacheMode } from "../api/cache-modes.ts";
 import { Engine, type EngineModel } from "./engine.ts";
@@ -26,13 +26,13 @@ interface Turn {
     contextTokens: number;
 }
 
-// The script's three questions on one context (each reuses the cells the last one left).
-async function chat(model: EngineModel, cacheMode: CacheMode, sampling: SamplingSettings): Promise<Turn[]> {
-    const context = await model.createContext({ cacheMode, contextSize });
+// The script's questions (the first `questions`) on one context (each reuses the cells the last one left).
+async function chat(model: EngineModel, cacheMode: CacheMode, sampling: SamplingSettings, { questions = 3, cells = contextSize } = {}): Promise<Turn[]> {
+    const context = await model.createContext({ cacheMode, contextSize: cells });
     try {
         const engineChat = context.chat();
         const results: Turn[] = [];
-        for (let question = 0; question < script.length; question += 2) {
+        for (let question = 0; question < 2 * questions; question += 2) {
             let streamed = "";
             const reply = await engineChat.reply("", script.slice(0, question), script[question]!.text, sampling, (text) => void (streamed += text), new AbortController().signal);
             results.push({ ...reply, streamed, contextTokens: engineChat.contextTokens() });
@@ -78,6 +78,25 @@ describe("the native generation loop", () => {
                         expect(reference.text.startsWith(turn.text)).toBe(true);
                     }
                 });
+            } finally {
+                await model.dispose();
+            }
+        });
+    }
+
+    // The fixtures' greedy answers run to maxTokens, and LlamaChatSession may cut the history to
+    // make room for a reply as long as the context, so only the first question compares. A small
+    // context keeps LlamaChatSession's reply short (under the x64 CPU variant too).
+    for (const name of quantizedFixtures) {
+        it(`starts LlamaChatSession's greedy reply on quantized weights: ${name}, xq-4`, async () => {
+            const model = await engine.loadModel(fixturePath(name));
+            try {
+                const cells = 96;
+                const [inOneLoop] = await chat(model, "xq-4", { ...greedy, maxTokens: 40 }, { questions: 1, cells });
+                const [llamaChat] = await chat(model, "xq-4", { ...greedy, maxTokens: cells }, { questions: 1, cells });
+                expect(inOneLoop!.tokens).toBe(Math.min(40, llamaChat!.tokens));
+                expect(inOneLoop!.text.length).toBeGreaterThan(0);
+                expect(llamaChat!.text.startsWith(inOneLoop!.text)).toBe(true);
             } finally {
                 await model.dispose();
             }

@@ -43,8 +43,8 @@ llama_token largestLogit(llama_context * ctx, const llama_vocab * vocab) {
 // round trip to JavaScript between tokens. The sampled tokens go to onTokens in
 // batches, at most one call per `deliveryInterval`, so that JavaScript does not wake
 // at every token and take a core from ggml's threads while they decode. All tokens
-// also go to the result (the calls may land after it). stop() ends the loop before its next decode. Like node-llama-cpp, it
-// leaves the context's last cell free.
+// also go to the result (the calls may land after it). stop() ends the loop before
+// its next decode. Like node-llama-cpp, it leaves the context's last cell free.
 class GenerationWorker : public Napi::AsyncWorker {
     public:
         GenerationWorker(Napi::Env env, AddonContext * context, const GenerationOptions & options, Napi::Function onTokens,
